@@ -1,0 +1,78 @@
+"""What every component model has: a name, a zone, a config, and the hooks faults and metrics use."""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from simulator.config import StrictModel
+from simulator.request import Reply, Request
+
+
+class ComponentConfig(StrictModel):
+    """Keys every component accepts."""
+
+    type: str
+    zone: str = Field("default", description="Network zone (or region) the component sits in.")
+
+
+class Component:
+    """Base class of component models; built from `(env, name, config)`.
+
+    Life cycle: `__init__` (no references to other components yet), `connect(model)` (resolve
+    names into components and make network links), then the run. `handle(req, reply)` is the one
+    entry point for calls; the component must eventually call `reply(outcome)` exactly once.
+    """
+
+    Config: ClassVar[type[ComponentConfig]] = ComponentConfig
+    type_name: ClassVar[str] = "component"
+
+    def __init__(self, env: Any, name: str, config: ComponentConfig) -> None:
+        self.env = env
+        self.name = name
+        self.config = config
+        self.zone = config.zone
+        self.down = False
+        # Listeners told about crash/recovery (load balancers with health checks).
+        self.watchers: list[Any] = []
+
+    @classmethod
+    def expand(cls, name: str, config: ComponentConfig) -> list[tuple[str, type["Component"], ComponentConfig]]:
+        """The concrete components one YAML entry stands for (more than one for `replicas: N`)."""
+        return [(name, cls, config)]
+
+    def connect(self, model: Any) -> None:
+        """Resolve references to other components (called once, after every component exists)."""
+
+    def handle(self, req: Request, reply: Reply) -> None:
+        raise NotImplementedError
+
+    # --- faults ---------------------------------------------------------------------------------
+    def prepare_for_crash(self) -> None:
+        """Called before the run when a fault may crash this component (to track in-flight work)."""
+
+    def crash(self) -> None:
+        self.down = True
+        for watcher in self.watchers:
+            watcher.component_changed(self)
+
+    def recover(self) -> None:
+        self.down = False
+        for watcher in self.watchers:
+            watcher.component_changed(self)
+
+    # --- metrics --------------------------------------------------------------------------------
+    def reset_stats(self) -> None:
+        """Forget what happened so far (called at the end of the warm-up)."""
+
+    def stats(self, elapsed_s: float) -> dict[str, Any]:
+        """Summary figures over the measured window of `elapsed_s` seconds."""
+        return {"type": self.type_name}
+
+    def sample(self) -> dict[str, float]:
+        """Per-bucket figures for the time series (called at each bucket boundary)."""
+        return {}
+
+    # --- load estimation for the over-capacity warning ------------------------------------------
+    def offered(self, rate_per_s: float, model: Any) -> None:
+        """Account `rate_per_s` of offered load at this component and pass it downstream."""

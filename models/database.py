@@ -1,0 +1,91 @@
+"""A database: a connection-limited store with separate read and write service times.
+
+Caches, shards and replicas (the data tier) are built on top of stores like this one; it keeps
+each key's version so that replication and consistency models can ask what a read saw.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
+
+from simulator import registry
+from simulator.distributions import DurationDist, Sampler
+from simulator.request import Request
+from simulator.units import PositiveDuration
+
+from .base import ComponentConfig
+from .station import Station
+
+WRITE_OPERATIONS = ("write", "update", "insert", "delete")
+
+
+class DatabaseConfig(ComponentConfig):
+    type: Literal["database"] = "database"
+    connections: PositiveInt = Field(10, description="Queries executed at once (connection pool size).")
+    read_time: DurationDist = Field(description="Service time of a read query.")
+    write_time: DurationDist = Field(description="Service time of a write query.")
+    write_operations: list[str] = Field(
+        default_factory=lambda: list(WRITE_OPERATIONS),
+        description="Operation names treated as writes; every other operation is a read.",
+    )
+    queue_capacity: NonNegativeInt | None = Field(None, description="Queries waiting for a connection.")
+    timeout: PositiveDuration | None = Field(None, description="Query timeout (queue + execution).")
+    speed: PositiveFloat = Field(1.0, description="Vertical scaling: service times are divided by it.")
+
+
+@registry.components.register("database")
+class Database(Station):
+    """Database: connection pool, read and write service times, per-key versions."""
+
+    Config = DatabaseConfig
+
+    def __init__(self, env: Any, name: str, config: DatabaseConfig) -> None:
+        super().__init__(env, name, config)
+        self.workers = config.connections
+        self.capacity = config.queue_capacity
+        self.timeout_s = config.timeout
+        scale = 1.0 / config.speed
+        self._read = Sampler(config.read_time.scaled(scale) if scale != 1 else config.read_time,
+                             env.streams.get(f"{name}/read")).next
+        self._write = Sampler(config.write_time.scaled(scale) if scale != 1 else config.write_time,
+                              env.streams.get(f"{name}/write")).next
+        self.writes_ops = frozenset(config.write_operations)
+        self.versions: dict[int, int] = {}  # key -> number of committed writes
+        self.reads = 0
+        self.writes = 0
+
+    def is_write(self, op: str) -> bool:
+        return op in self.writes_ops
+
+    def service_time(self, req: Request) -> float:
+        if req.op in self.writes_ops:
+            return self._write()
+        return self._read()
+
+    def after_service(self, req: Request, reply: Any, t_start: float) -> None:
+        if req.op in self.writes_ops:
+            self.writes += 1
+            if req.key is not None:
+                self.versions[req.key] = self.versions.get(req.key, 0) + 1
+        else:
+            self.reads += 1
+        self.release()
+        reply(0)
+
+    def reset_stats(self) -> None:
+        super().reset_stats()
+        self.reads = 0
+        self.writes = 0
+
+    def stats(self, elapsed_s: float) -> dict[str, Any]:
+        out = super().stats(elapsed_s)
+        out.update(reads=self.reads, writes=self.writes)
+        return out
+
+    def offered(self, rate_per_s: float, model: Any) -> None:
+        model.load_estimate[self.name] = model.load_estimate.get(self.name, 0.0) + rate_per_s
+
+    def capacity_per_s(self) -> float:
+        mean = max(self.config.read_time.mean, 1e-12) / self.config.speed
+        return self.workers / mean

@@ -1,0 +1,133 @@
+"""A load balancer: forwards each request to one backend chosen by a pluggable algorithm."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, PositiveFloat, field_validator
+
+from simulator import registry
+from simulator.request import ERROR, OK, Reply, Request
+from simulator.units import Duration
+
+from .base import Component, ComponentConfig
+from . import lb_algorithms  # noqa: F401  (registers the algorithms)
+
+
+class LoadBalancerConfig(ComponentConfig):
+    type: Literal["load_balancer"] = "load_balancer"
+    algorithm: str = Field("round_robin", description="One of `dsim list` load-balancing algorithms.")
+    backends: list[str] = Field(min_length=1, description="Components the traffic is spread over.")
+    weights: list[PositiveFloat] | None = Field(
+        None, description="Per-backend weights (weighted_round_robin, least_connections)."
+    )
+    health_check: Duration | None = Field(
+        None, description="Detect crashed backends after this delay and stop sending to them."
+    )
+
+    @field_validator("algorithm")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        registry.lb_algorithms.get(v)  # raises with "did you mean"
+        return v
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, v, info):
+        backends = info.data.get("backends")
+        if v is not None and backends is not None and len(v) != len(backends):
+            raise ValueError(f"needs one weight per backend ({len(backends)}), got {len(v)}")
+        return v
+
+    def refs(self):
+        return [(("backends", i), b) for i, b in enumerate(self.backends)]
+
+
+class _Pending:
+    __slots__ = ("lb", "i", "reply", "t0")
+
+    def __init__(self, lb: "LoadBalancer", i: int, reply: Reply, t0: float) -> None:
+        self.lb, self.i, self.reply, self.t0 = lb, i, reply, t0
+
+    def __call__(self, outcome: int) -> None:
+        lb = self.lb
+        lb.outstanding[self.i] -= 1
+        if lb._observe:
+            lb.algo.observe(self.i, lb.env._now - self.t0)
+        if outcome == OK:
+            lb.ok[self.i] += 1
+        self.reply(outcome)
+
+
+@registry.components.register("load_balancer")
+class LoadBalancer(Component):
+    """Forwards each request to one backend chosen by the algorithm (round robin, least connections…)."""
+
+    Config = LoadBalancerConfig
+
+    def __init__(self, env: Any, name: str, config: LoadBalancerConfig) -> None:
+        super().__init__(env, name, config)
+        n = len(config.backends)
+        cls = registry.lb_algorithms.get(config.algorithm)
+        self.algo = cls(n, env.streams.get(f"{name}/algorithm"), list(config.weights) if config.weights else None)
+        self._observe = type(self.algo).observe is not lb_algorithms.Algorithm.observe
+        self.outstanding = [0] * n
+        self.sent = [0] * n
+        self.ok = [0] * n
+        self.healthy = list(range(n))
+        self.links: list = []
+        self.backends: list = []
+        self.failed = 0
+
+    def connect(self, model: Any) -> None:
+        self.backends = [model.get(b) for b in self.config.backends]
+        self.links = [model.network.link(self, b) for b in self.backends]
+        if self.config.health_check is not None:
+            for b in self.backends:
+                b.watchers.append(self)
+
+    def component_changed(self, backend: Any) -> None:
+        i = self.backends.index(backend)
+        self.env.call_later(self.config.health_check, self._apply_health, (i, backend.down))
+
+    def _apply_health(self, timer: Any) -> None:
+        i, down = timer._value
+        if down and i in self.healthy and len(self.healthy) > 1:
+            self.healthy.remove(i)
+        elif not down and i not in self.healthy:
+            self.healthy.append(i)
+            self.healthy.sort()
+
+    def handle(self, req: Request, reply: Reply) -> None:
+        if self.down:
+            self.failed += 1
+            reply(ERROR)
+            return
+        i = self.algo.choose(req, self)
+        self.outstanding[i] += 1
+        self.sent[i] += 1
+        self.links[i].send(req, _Pending(self, i, reply, self.env._now))
+
+    def reset_stats(self) -> None:
+        self.sent = [0] * len(self.sent)
+        self.ok = [0] * len(self.ok)
+        self.failed = 0
+
+    def stats(self, elapsed_s: float) -> dict[str, Any]:
+        total = sum(self.sent)
+        return {
+            "type": self.type_name,
+            "algorithm": self.config.algorithm,
+            "served": total,
+            "rejected": 0,
+            "failed": self.failed,
+            "share": {b.name: (s / total if total else 0.0) for b, s in zip(self.backends, self.sent)},
+        }
+
+    def sample(self) -> dict[str, float]:
+        return {"outstanding": float(sum(self.outstanding))}
+
+    def offered(self, rate_per_s: float, model: Any) -> None:
+        w = self.config.weights or [1.0] * len(self.backends)
+        total = sum(w)
+        for b, wi in zip(self.backends, w):
+            b.offered(rate_per_s * wi / total, model)

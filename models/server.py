@@ -1,0 +1,147 @@
+"""An application server: workers, a FIFO queue, service time per operation, downstream calls."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, PositiveFloat, PositiveInt, NonNegativeInt
+
+from simulator import registry
+from simulator.config import StrictModel
+from simulator.distributions import DurationDist, Sampler
+from simulator.request import Reply, Request
+from simulator.units import PositiveDuration
+
+from .base import ComponentConfig
+from .calls import CallPath, CallStep, bind_steps, step_refs
+from .station import Station
+
+
+class OperationConfig(StrictModel):
+    """How the server handles one operation, where it differs from the defaults."""
+
+    service_time: DurationDist | None = None
+    calls: list[CallStep] | None = None
+
+
+class ServerConfig(ComponentConfig):
+    type: Literal["server"] = "server"
+    workers: PositiveInt = Field(1, description="Requests served at once (threads, processes).")
+    queue_capacity: NonNegativeInt | None = Field(
+        None, description="Waiting room; excess is rejected. 0: no waiting at all. Unset: unbounded."
+    )
+    service_time: DurationDist = Field(description="The server's own work per request, at speed 1.")
+    calls: list[CallStep] = Field(default_factory=list, description="Downstream calls after the work.")
+    operations: dict[str, OperationConfig] = Field(
+        default_factory=dict, description="Per-operation service time and calls."
+    )
+    hold_worker: bool = Field(
+        True, description="Keep the worker busy while waiting for downstream calls (thread per request)."
+    )
+    timeout: PositiveDuration | None = Field(
+        None, description="Time a request may spend here (queue + work) before it fails as timed out."
+    )
+    speed: PositiveFloat = Field(1.0, description="Vertical scaling: service times are divided by it.")
+    replicas: PositiveInt = Field(1, description="Horizontal scaling: N identical servers behind this name.")
+    balancer: str = Field("round_robin", description="Load-balancing algorithm across replicas.")
+
+    def refs(self):
+        out = step_refs(self.calls, ("calls",))
+        for op, oc in self.operations.items():
+            out += step_refs(oc.calls or [], ("operations", op, "calls"))
+        return out
+
+
+class _Held:
+    """A request holding a worker while its downstream calls run."""
+
+    __slots__ = ("server", "reply", "epoch")
+
+    def __init__(self, server: "Server", reply: Reply) -> None:
+        self.server = server
+        self.reply = reply
+        self.epoch = server.epoch
+
+    def finish(self, outcome: int) -> None:
+        server = self.server
+        if server.epoch != self.epoch:
+            return  # the server crashed meanwhile; the caller was already told
+        if server._active is not None:
+            server._active.pop(self, None)
+        server.release()
+        self.reply(outcome)
+
+
+@registry.components.register("server")
+class Server(Station):
+    """Application server: workers, FIFO queue, per-operation service time and downstream calls."""
+
+    Config = ServerConfig
+
+    def __init__(self, env: Any, name: str, config: ServerConfig) -> None:
+        super().__init__(env, name, config)
+        self.workers = config.workers
+        self.capacity = config.queue_capacity
+        self.timeout_s = config.timeout
+        self.hold_worker = config.hold_worker
+        rng = env.streams.get(f"{name}/service")
+        scale = 1.0 / config.speed
+
+        def sampler(dist):
+            return Sampler(dist if scale == 1.0 else dist.scaled(scale), rng).next
+
+        self._service_default = sampler(config.service_time)
+        self._service = {
+            op: sampler(oc.service_time) for op, oc in config.operations.items() if oc.service_time is not None
+        }
+        self._steps_default: list = []
+        self._steps: dict[str, list] = {}
+
+    @classmethod
+    def expand(cls, name: str, config: ServerConfig):
+        if config.replicas == 1:
+            return [(name, cls, config)]
+        from .load_balancer import LoadBalancer, LoadBalancerConfig
+
+        members = [f"{name}[{i}]" for i in range(1, config.replicas + 1)]
+        member_cfg = config.model_copy(update={"replicas": 1})
+        front = LoadBalancerConfig(type="load_balancer", algorithm=config.balancer, backends=members,
+                                   zone=config.zone)
+        return [(m, cls, member_cfg) for m in members] + [(name, LoadBalancer, front)]
+
+    def connect(self, model: Any) -> None:
+        cfg = self.config
+        self._steps_default = bind_steps(self, model, cfg.calls, "calls")
+        self._steps = {
+            op: bind_steps(self, model, oc.calls, f"operations/{op}/calls")
+            for op, oc in cfg.operations.items() if oc.calls is not None
+        }
+
+    def service_time(self, req: Request) -> float:
+        fn = self._service.get(req.op) if self._service else None
+        return (fn or self._service_default)()
+
+    def after_service(self, req: Request, reply: Reply, t_start: float) -> None:
+        steps = self._steps.get(req.op, self._steps_default) if self._steps else self._steps_default
+        if not steps:
+            self.release()
+            reply(0)
+            return
+        if self.hold_worker:
+            held = _Held(self, reply)
+            if self._active is not None:
+                self._active[held] = (req, reply)
+            CallPath(self.env, steps, req, held.finish).next()
+        else:
+            self.release()
+            CallPath(self.env, steps, req, reply).next()
+
+    def offered(self, rate_per_s: float, model: Any) -> None:
+        model.load_estimate[self.name] = model.load_estimate.get(self.name, 0.0) + rate_per_s
+        for op_steps in [self.config.calls]:
+            for step in op_steps:
+                for t in step.targets():
+                    model.get(t).offered(rate_per_s * step.probability, model)
+
+    def capacity_per_s(self) -> float:
+        mean = self.config.service_time.mean / self.config.speed
+        return self.workers / mean if mean > 0 else float("inf")

@@ -1,0 +1,174 @@
+"""A queueing station: `workers` parallel servers fed by one FIFO queue with optional capacity.
+
+This is the hot path of most simulations, so it is written as callbacks on SimPy events (no
+generator process per request), with time-weighted statistics kept inline:
+`busy_area` and `queue_area` integrate the number of busy workers and of waiting requests over
+simulated time, from which utilisation and mean queue length follow exactly.
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Callable
+
+from simulator.engine import Timer
+from simulator.request import ERROR, OK, REJECTED, Once, Reply, Request, with_timeout
+from simpy.events import NORMAL
+
+from .base import Component
+
+ServiceFn = Callable[[Request], float]
+
+
+class Station(Component):
+    """Base for components that queue requests for a pool of workers.
+
+    Subclasses set `self.workers`, `self.capacity` (None: unbounded) and `self.timeout_s`, and
+    implement `service_time(req)`; they may override `after_service(req, reply, t_start)` to do
+    more work (downstream calls) before releasing the worker.
+    """
+
+    workers: int = 1
+    capacity: int | None = None
+    timeout_s: float | None = None
+
+    def __init__(self, env: Any, name: str, config: Any) -> None:
+        super().__init__(env, name, config)
+        self.queue: deque = deque()
+        self.busy = 0
+        self._active: dict | None = None  # in-service work, tracked only if a crash can happen
+        self.epoch = 0  # bumped by each crash, so work started before it is recognised as lost
+        self.reset_stats()
+
+    # --- statistics -----------------------------------------------------------------------------
+    def reset_stats(self) -> None:
+        self.served = 0
+        self.rejected = 0
+        self.failed = 0  # refused or lost to a crash
+        self.expired = 0  # dropped from the queue after the server timeout
+        self.wait_sum = 0.0
+        self.waited = 0
+        self.busy_area = 0.0
+        self.queue_area = 0.0
+        self.queue_max = len(self.queue)
+        self._t = self.env.now
+        self._sample_busy = 0.0
+        self._sample_queue = 0.0
+        self._sample_t = self._t
+
+    def _account(self, now: float) -> None:
+        dt = now - self._t
+        if dt:
+            self.busy_area += self.busy * dt
+            self.queue_area += len(self.queue) * dt
+            self._t = now
+
+    def stats(self, elapsed_s: float) -> dict[str, Any]:
+        self._account(self.env.now)
+        span = elapsed_s or float("nan")
+        return {
+            "type": self.type_name,
+            "workers": self.workers,
+            "utilization": self.busy_area / (self.workers * span),
+            "queue_length_mean": self.queue_area / span,
+            "queue_length_max": self.queue_max,
+            "wait_s_mean": self.wait_sum / self.waited if self.waited else 0.0,
+            "served": self.served,
+            "rejected": self.rejected,
+            "failed": self.failed,
+            "expired": self.expired,
+        }
+
+    def sample(self) -> dict[str, float]:
+        now = self.env.now
+        self._account(now)
+        dt = now - self._sample_t
+        out = {
+            "utilization": (self.busy_area - self._sample_busy) / (self.workers * dt) if dt else 0.0,
+            "queue_length": (self.queue_area - self._sample_queue) / dt if dt else 0.0,
+        }
+        self._sample_busy, self._sample_queue, self._sample_t = self.busy_area, self.queue_area, now
+        return out
+
+    # --- requests -------------------------------------------------------------------------------
+    def service_time(self, req: Request) -> float:
+        raise NotImplementedError
+
+    def handle(self, req: Request, reply: Reply) -> None:
+        if self.down:
+            self.failed += 1
+            reply(ERROR)
+            return
+        env = self.env
+        now = env._now  # the attribute, not the property: this runs once per call
+        if self.timeout_s is not None:
+            reply = with_timeout(env, self.timeout_s, reply)
+        if self.busy < self.workers:
+            self._account(now)
+            self.busy += 1
+            self.waited += 1  # a wait of zero still counts in the mean wait
+            self._start(req, reply, now)
+        elif self.capacity is not None and len(self.queue) >= self.capacity:
+            self.rejected += 1
+            reply(REJECTED)
+        else:
+            self._account(now)
+            q = self.queue
+            q.append((req, reply, now))
+            if len(q) > self.queue_max:
+                self.queue_max = len(q)
+
+    def _start(self, req: Request, reply: Reply, now: float) -> None:
+        timer = Timer(self._serviced, (req, reply, now))
+        if self._active is not None:
+            self._active[timer] = (req, reply)
+        self.env.schedule(timer, NORMAL, self.service_time(req))
+
+    def _serviced(self, timer: Timer) -> None:
+        if self._active is not None and self._active.pop(timer, None) is None:
+            return  # failed by a crash while in service
+        req, reply, t_start = timer._value
+        self.served += 1
+        self.after_service(req, reply, t_start)
+
+    def after_service(self, req: Request, reply: Reply, t_start: float) -> None:
+        """Default: the work is done; free the worker, then answer."""
+        self.release()
+        reply(OK)
+
+    def release(self) -> None:
+        """Free one worker: it takes the next waiting request, if any."""
+        now = self.env._now
+        self._account(now)
+        q = self.queue
+        while q:
+            req, reply, t_enq = q.popleft()
+            if type(reply) is Once and reply.done:
+                self.expired += 1  # its deadline passed while queued: skip the work
+                continue
+            self.wait_sum += now - t_enq
+            self.waited += 1
+            self._start(req, reply, now)
+            return
+        self.busy -= 1
+
+    # --- faults ---------------------------------------------------------------------------------
+    def prepare_for_crash(self) -> None:
+        if self._active is None:
+            self._active = {}
+
+    def crash(self) -> None:
+        self._account(self.env.now)
+        lost = list(self._active.values()) if self._active else []
+        if self._active:
+            self._active.clear()
+        lost.extend((req, reply) for req, reply, _ in self.queue)
+        self.queue.clear()
+        self.busy = 0
+        self.epoch += 1
+        self.failed += len(lost)
+        super().crash()
+        for _req, reply in lost:
+            reply(ERROR)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} busy={self.busy}/{self.workers} queued={len(self.queue)}>"

@@ -1,0 +1,87 @@
+"""Charts of one run (matplotlib, PNG). Reads result data only, never the model."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+# Okabe-Ito: distinguishable by colour-blind readers and in greyscale print with markers.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+
+
+def _shade_faults(ax: Any, faults: list[dict[str, Any]]) -> None:
+    for i, f in enumerate(faults):
+        ax.axvspan(f["start_s"], f["end_s"], color="#D55E00", alpha=0.12, lw=0,
+                   label="fault" if i == 0 else None)
+
+
+def latency_cdf(requests: pd.DataFrame, path: Path, title: str) -> Path:
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ok = requests[requests["outcome"] == "ok"]
+    for i, (name, grp) in enumerate(ok.groupby("workload", observed=True)):
+        lat = np.sort(grp["latency_s"].to_numpy()) * 1000.0
+        if lat.size:
+            y = np.arange(1, lat.size + 1) / lat.size
+            ax.plot(lat, y, color=PALETTE[i % len(PALETTE)], label=str(name))
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms, log scale)")
+    ax.set_ylabel("fraction of successful requests")
+    ax.set_title(f"{title}: latency CDF")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def throughput_over_time(ts: pd.DataFrame, faults: list[dict[str, Any]], path: Path, title: str) -> Path:
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
+    ax1.plot(ts["end_s"], ts["throughput_rps"], color=PALETTE[0], label="ok throughput")
+    ax1.plot(ts["end_s"], ts["offered_rps"], color=PALETTE[1], ls="--", label="offered")
+    ax1.set_ylabel("requests/s")
+    ax1.set_title(f"{title}: throughput and p99 latency over time")
+    _shade_faults(ax1, faults)
+    ax1.legend(loc="best")
+    ax1.grid(True, alpha=0.3)
+    ax2.plot(ts["end_s"], ts["latency_p99_s"] * 1000.0, color=PALETTE[3], marker=".", label="p99")
+    ax2.plot(ts["end_s"], ts["latency_p50_s"] * 1000.0, color=PALETTE[2], marker=".", label="p50")
+    ax2.set_ylabel("latency (ms)")
+    ax2.set_xlabel("simulated time (s)")
+    _shade_faults(ax2, faults)
+    ax2.legend(loc="best")
+    ax2.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def utilisation(components: pd.DataFrame, path: Path, title: str) -> Path:
+    data = components.dropna(subset=["utilization"]) if "utilization" in components else components.iloc[0:0]
+    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * max(1, len(data))))
+    ax.barh(data["component"], data["utilization"] * 100.0 if len(data) else [], color=PALETTE[0])
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("utilisation (%)")
+    ax.set_title(f"{title}: utilisation per component")
+    ax.invert_yaxis()
+    ax.grid(True, axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def run_charts(result: Any, out: Path) -> list[Path]:
+    title = result.scenario_name
+    return [
+        latency_cdf(result.requests, out / "latency_cdf.png", title),
+        throughput_over_time(result.timeseries, result.fault_windows, out / "throughput_p99.png", title),
+        utilisation(result.components, out / "utilization.png", title),
+    ]

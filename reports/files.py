@@ -1,0 +1,35 @@
+"""Writing a run's machine-readable files and charts to a directory."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from simulator.yamlio import dump_yaml
+
+
+def write_run(result: Any, out: str | Path, charts: bool = True) -> list[Path]:
+    """summary.json, requests.parquet, timeseries.csv, components.csv, scenario.yaml, charts."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    p = out / "summary.json"
+    p.write_text(result.to_json(), encoding="utf-8")
+    written.append(p)
+    p = out / "requests.parquet"
+    result.requests.to_parquet(p, index=False)
+    written.append(p)
+    p = out / "timeseries.csv"
+    result.timeseries.to_csv(p, index=False)
+    written.append(p)
+    p = out / "components.csv"
+    result.components.to_csv(p, index=False)
+    written.append(p)
+    # The configuration actually used, defaults included, next to the results it produced.
+    p = out / "scenario.yaml"
+    p.write_text(dump_yaml(result.effective_config), encoding="utf-8")
+    written.append(p)
+    if charts:
+        from .charts import run_charts
+
+        written += run_charts(result, out)
+    return written

@@ -1,0 +1,81 @@
+"""The terminal summary of a run (rich tables). Reads a result summary dict only."""
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def ms(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    v = seconds * 1000.0
+    return f"{v:.3g}" if v < 100 else f"{v:,.0f}"
+
+
+def pct(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None else f"{100.0 * x:.{digits}f}%"
+
+
+def num(x: Any) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, int):
+        return f"{x:,}"
+    return f"{x:,.3g}" if abs(x) < 1000 else f"{x:,.0f}"
+
+
+def summary_tables(summary: dict[str, Any]) -> list[Table]:
+    req = summary["requests"]
+    head = Table(title=f"{summary['scenario']}  (seed {summary['seed']}, "
+                       f"{summary['duration_s'] - summary['warmup_s']:g}s measured after {summary['warmup_s']:g}s warm-up)",
+                 title_justify="left", show_header=True)
+    for col in ("generated", "ok", "rejected", "timed out", "errors", "in flight", "throughput/s", "availability"):
+        head.add_column(col, justify="right")
+    head.add_row(num(req["generated"]), num(req["ok"]), num(req["rejected"]), num(req["timed_out"]),
+                 num(req["errors"]), num(req["in_flight"]), num(summary["throughput_rps"]),
+                 pct(summary["availability"], 3))
+
+    lat = Table(title="Latency of successful requests (ms)", title_justify="left")
+    lat.add_column("scope")
+    keys = ("mean", "p50", "p90", "p95", "p99", "p999", "max")
+    for k in keys:
+        lat.add_column(k, justify="right")
+    lat.add_row("all", *(ms(summary["latency_s"][k]) for k in keys))
+    if len(summary.get("workloads", {})) > 1:
+        for name, w in summary["workloads"].items():
+            lat.add_row(f"workload {name}", *(ms(w["latency_s"][k]) for k in keys))
+    if len(summary.get("operations", {})) > 1:
+        for name, o in summary["operations"].items():
+            lat.add_row(f"operation {name}", *(ms(o["latency_s"][k]) for k in keys))
+
+    comp = Table(title="Components", title_justify="left")
+    for col, just in (("component", "left"), ("type", "left"), ("utilisation", "right"), ("queue mean", "right"),
+                      ("queue max", "right"), ("wait mean ms", "right"), ("served", "right"),
+                      ("rejected", "right"), ("failed", "right")):
+        comp.add_column(col, justify=just)
+    for name, c in summary["components"].items():
+        comp.add_row(name, c.get("type", ""), pct(c.get("utilization"), 1), num(c.get("queue_length_mean")),
+                     num(c.get("queue_length_max")), ms(c.get("wait_s_mean")), num(c.get("served")),
+                     num(c.get("rejected")), num(c.get("failed")))
+    tables = [head, lat, comp]
+    if summary.get("faults"):
+        ft = Table(title="Fault timeline", title_justify="left")
+        for col in ("from s", "to s", "fault"):
+            ft.add_column(col)
+        for f in summary["faults"]:
+            ft.add_row(f"{f['start_s']:g}", f"{f['end_s']:g}" if f["end_s"] is not None else "end", f["description"])
+        tables.append(ft)
+    return tables
+
+
+def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=120)  # piped output: wide enough that no column is cut
+    for table in summary_tables(summary):
+        console.print(table)
+    for w in summary.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {w}")

@@ -1,0 +1,86 @@
+"""Elaboration: from a validated `Scenario` to a wired model of live components, before time starts.
+
+Build every component (expanding `replicas`), then let each resolve its references and make its
+network links, then let faults mark what they may touch, then freeze the links. Anything that
+cannot be resolved fails here with its dotted name, not halfway through a run.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from . import registry
+from .errors import ScenarioError, did_you_mean
+from .network import Network
+from .scenario import Scenario
+from .workloads import Workload
+
+
+class Model:
+    def __init__(self, env: Any, scenario: Scenario) -> None:
+        import models  # noqa: F401  (registers the component types)
+
+        self.env = env
+        self.scenario = scenario
+        env.model = self
+        self.network = env.network = Network(env, scenario.network)
+        self.components: dict[str, Any] = {}
+        self.groups: dict[str, list[str]] = {}  # YAML name -> concrete member names
+        for name, cfg in scenario.components.items():
+            cls = registry.components.get(cfg.type)
+            members = cls.expand(name, cfg)
+            for member_name, member_cls, member_cfg in members:
+                self.components[member_name] = member_cls(env, member_name, member_cfg)
+            self.groups[name] = [m for m, _c, _cfg in members if m != name] or [name]
+        self.workloads = [Workload(env, name, i, cfg) for i, (name, cfg) in enumerate(scenario.workloads.items())]
+        for comp in list(self.components.values()):
+            comp.connect(self)
+        for wl in self.workloads:
+            wl.connect(self)
+        self.faults = list(scenario.faults)
+        for fault in self.faults:
+            fault.prepare(self)
+        self.network.finalize()
+        self.load_estimate: dict[str, float] = {}
+
+    def get(self, name: str) -> Any:
+        """The component that receives calls addressed to `name`."""
+        try:
+            return self.components[name]
+        except KeyError:
+            raise ScenarioError(f"unknown component '{name}'{did_you_mean(name, self.components)}") from None
+
+    def expand(self, name: str) -> list[Any]:
+        """Concrete components a name stands for (every replica of a replicated server)."""
+        return [self.components[m] for m in self.groups.get(name, [name])]
+
+    def endpoint_names(self, names: list[str]) -> set[str]:
+        """Names of links' ends matching components, workloads or zones in `names`."""
+        out: set[str] = set()
+        for n in names:
+            if n in self.groups:
+                out.update(self.groups[n])
+                out.add(n)
+            elif n in self.components or any(w.name == n for w in self.workloads):
+                out.add(n)
+            else:  # a zone
+                out.update(c.name for c in self.components.values() if c.zone == n)
+                for w in self.workloads:
+                    if any(ep.zone == n for ep in w.endpoints):
+                        out.add(w.name)
+        return out
+
+    def capacity_warnings(self) -> list[str]:
+        """Components whose offered load (a mean-rate estimate) reaches their capacity."""
+        self.load_estimate = {}
+        for wl in self.workloads:
+            self.get(wl.config.target).offered(wl.offered_rate(), self)
+        out = []
+        for name, rate in self.load_estimate.items():
+            comp = self.components[name]
+            cap = comp.capacity_per_s() if hasattr(comp, "capacity_per_s") else float("inf")
+            if rate >= cap:
+                out.append(
+                    f"offered load at '{name}' (~{rate:.4g} req/s) is {rate / cap:.2f}x its capacity "
+                    f"(~{cap:.4g} req/s): its queue will grow for the whole run"
+                )
+        return out

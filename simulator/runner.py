@@ -1,0 +1,108 @@
+"""Running a scenario: build the model, schedule workloads, faults and metric sampling, run, collect."""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from .engine import SimEnv
+from .model import Model
+from .recorder import Recorder
+from .result import Result
+from .scenario import Scenario
+
+ProgressFn = Callable[[float], None]
+DEFAULT_BUCKETS = 100
+PROGRESS_STEPS = 50
+
+
+def build(scenario: Scenario, seed: int | None = None) -> tuple[SimEnv, Model]:
+    """Elaborate a scenario into a ready-to-run environment and model (nothing scheduled yet)."""
+    seed = scenario.seed if seed is None else int(seed)
+    env = SimEnv(seed, warmup_s=scenario.warmup, end_s=scenario.duration)
+    env.recorder = Recorder(list(scenario.workloads))
+    model = Model(env, scenario)
+    return env, model
+
+
+def _schedule_faults(env: SimEnv, model: Model) -> list[dict[str, Any]]:
+    windows = []
+    for fault in model.faults:
+        end = fault.at + fault.duration if fault.duration is not None else math.inf
+        env.call_later(fault.at, lambda _t, f=fault: f.start(model))
+        if end < env.end_s:
+            env.call_later(end, lambda _t, f=fault: f.stop(model))
+        windows.append({"type": fault.type, "start_s": fault.at, "end_s": min(end, env.end_s),
+                        "description": fault.describe()})
+    return windows
+
+
+class _Sampler:
+    """Collects per-component figures at every time-series bucket boundary."""
+
+    def __init__(self, env: SimEnv, model: Model, bucket_s: float) -> None:
+        self.env, self.model, self.bucket_s = env, model, bucket_s
+        self.data: dict[str, list] = {"time_s": []}
+
+    def start(self) -> None:
+        self.env.call_later(self.env.warmup_s, self._reset)
+
+    def _reset(self, _timer: Any) -> None:
+        for comp in self.model.components.values():
+            comp.reset_stats()
+            comp.sample()
+        self._schedule_next()
+
+    def _schedule_next(self) -> None:
+        env = self.env
+        nxt = min(env.now + self.bucket_s, env.end_s)
+        # Ending exactly at end_s: the last sample is taken before the run stops.
+        env.call_later(nxt - env.now, self._sample)
+
+    def _sample(self, _timer: Any) -> None:
+        env = self.env
+        self.data["time_s"].append(env.now)
+        for name, comp in self.model.components.items():
+            for key, value in comp.sample().items():
+                self.data.setdefault(f"{name}.{key}", []).append(value)
+        if env.now < env.end_s - 1e-12:
+            self._schedule_next()
+
+
+def run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | None = None) -> Result:
+    """Simulate `scenario` once and return its `Result` (same scenario and seed: same result)."""
+    env, model = build(scenario, seed)
+    warnings = model.capacity_warnings()
+    windows = _schedule_faults(env, model)
+    bucket = scenario.metrics.bucket or (scenario.duration - scenario.warmup) / DEFAULT_BUCKETS
+    sampler = _Sampler(env, model, bucket)
+    sampler.start()
+    for wl in model.workloads:
+        wl.start()
+    end = scenario.duration
+    if progress is None:
+        env.run(until=end)
+    else:
+        for i in range(1, PROGRESS_STEPS + 1):
+            env.run(until=end * i / PROGRESS_STEPS)
+            progress(i / PROGRESS_STEPS)
+    # Time-series samples land at `end`; `run(until=end)` stops before events at `end`, so take the last one.
+    if not sampler.data["time_s"] or sampler.data["time_s"][-1] < end:
+        sampler._sample(None)
+    elapsed = end - scenario.warmup
+    stats = {name: comp.stats(elapsed) for name, comp in model.components.items()}
+    rec = env.recorder
+    return Result(
+        scenario_name=scenario.name,
+        seed=env.seed,
+        duration_s=end,
+        warmup_s=scenario.warmup,
+        columns=rec.columns(scenario.warmup),
+        workload_names=list(rec.workloads),
+        operation_names=list(rec.operations),
+        component_stats=stats,
+        samples=sampler.data,
+        fault_windows=windows,
+        bucket_s=bucket,
+        warnings=warnings,
+        effective_config=scenario.effective(),
+    )

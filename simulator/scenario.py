@@ -1,0 +1,266 @@
+"""The scenario: the YAML file's schema, and loading it into a validated, immutable config.
+
+Loading goes: text -> plain data with line numbers (yamlio) -> pydantic validation -> cross-checks
+that need the whole file (dangling names, duplicates) -> `Scenario`. Every problem becomes one
+`ScenarioError` naming the file, the key path and the line.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, PrivateAttr, SerializeAsAny, ValidationError, model_validator
+
+from . import registry
+from .config import StrictModel
+from .errors import ScenarioError, ScenarioErrors, did_you_mean
+from .faults import FaultSpec
+from .network import NetworkConfig
+from .units import Duration, PositiveDuration, UnitError, parse_duration
+from .validation import error_at, to_scenario_error
+from .workloads import WorkloadConfig
+from .yamlio import LineMap, load_yaml, parse_scalar
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+
+
+def _component(value: Any) -> Any:
+    import models  # noqa: F401  (registers the component types)
+
+    if not isinstance(value, Mapping):
+        if hasattr(value, "model_dump") and value.__class__.__name__.endswith("Config"):
+            return value
+        raise ValueError(f"expected a mapping with a 'type:' key, got {value!r}")
+    name = value.get("type")
+    if name is None:
+        raise error_at(("type",), f"missing 'type'; one of: {', '.join(registry.components.names())}")
+    try:
+        cls = registry.components.get(name)
+    except KeyError as exc:
+        raise error_at(("type",), str(exc), name) from None
+    return cls.Config.model_validate(value)
+
+
+def _component_type():
+    import models  # noqa: F401
+    from models.base import ComponentConfig
+
+    return Annotated[SerializeAsAny[ComponentConfig], BeforeValidator(_component)]
+
+
+ComponentSpec = _component_type()
+
+
+class MetricsConfig(StrictModel):
+    bucket: PositiveDuration | None = Field(
+        None, description="Width of a time-series bucket (default: a hundredth of the measured time)."
+    )
+
+
+class Scenario(StrictModel):
+    """A whole simulated system: components, workloads, network and fault timeline."""
+
+    name: str = Field("scenario", description="Shown in reports.")
+    description: str | None = None
+    seed: int = Field(0, description="Seed of every random stream of the run.")
+    duration: PositiveDuration = Field(description="Simulated time the run lasts.")
+    warmup: Duration = Field(0.0, description="Initial time excluded from every figure.")
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    components: dict[str, ComponentSpec] = Field(min_length=1)
+    workloads: dict[str, WorkloadConfig] = Field(min_length=1)
+    faults: list[FaultSpec] = Field(default_factory=list)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    compare: dict[str, Any] | None = Field(None, description="A committed comparison study (dsim compare).")
+
+    _source: str | None = PrivateAttr(None)
+    _base_dir: Path | None = PrivateAttr(None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names_and_warmup(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for section in ("components", "workloads"):
+                for name in (data.get(section) or {}) if isinstance(data.get(section), dict) else ():
+                    if not isinstance(name, str) or not _NAME.match(name):
+                        raise error_at((section, name), f"invalid name {name!r}: use letters, digits, '_' and '-'")
+        return data
+
+    @model_validator(mode="after")
+    def _warmup_within(self) -> "Scenario":
+        if self.warmup >= self.duration:
+            raise error_at(("warmup",), f"warm-up ({self.warmup:g}s) must be shorter than the duration ({self.duration:g}s)")
+        return self
+
+    @property
+    def source(self) -> str | None:
+        return self._source
+
+    @property
+    def base_dir(self) -> Path | None:
+        return self._base_dir
+
+    def effective(self) -> dict[str, Any]:
+        """The configuration actually used, defaults included, as plain data (units as text)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+# --------------------------------------------------------------------------------------------------
+def _cross_check(sc: Scenario) -> list[tuple[tuple, str]]:
+    """Problems only visible across the whole scenario: (path, message)."""
+    problems: list[tuple[tuple, str]] = []
+    names: set[str] = set()
+    for name, cfg in sc.components.items():
+        cls = registry.components.get(cfg.type)
+        for member, _c, _cfg in cls.expand(name, cfg):
+            names.add(member)
+    for name in sc.workloads:
+        if name in sc.components:
+            problems.append((("workloads", name), f"'{name}' is both a component and a workload; names must be unique"))
+    zones = {c.zone for c in sc.components.values()} | {w.zone for w in sc.workloads.values()}
+    for w in sc.workloads.values():
+        if w.attributes and w.attributes.region:
+            zones |= set(w.attributes.region)
+
+    def check(prefix: tuple, refs: Iterable[tuple[tuple, str]], allowed: set[str], what: str) -> None:
+        for rel, ref in refs:
+            if ref not in allowed:
+                problems.append((prefix + rel, f"unknown {what} '{ref}'{did_you_mean(ref, allowed)}"))
+
+    for name, cfg in sc.components.items():
+        check(("components", name), cfg.refs(), names, "component")
+        for rel, ref in cfg.refs():
+            if ref == name:
+                problems.append((("components", name) + rel, f"'{name}' cannot call itself"))
+    for name, w in sc.workloads.items():
+        check(("workloads", name), w.refs(), names, "component")
+    endpoints = names | set(sc.workloads) | zones
+    for i, f in enumerate(sc.faults):
+        allowed = endpoints if f.type == "partition" else names
+        check(("faults", i), f.refs(), allowed, "component" if f.type != "partition" else "component, workload or zone")
+        if f.at >= sc.duration:
+            problems.append((("faults", i, "at"), f"starts at {f.at:g}s, after the run ends ({sc.duration:g}s)"))
+    return problems
+
+
+def validate(data: Any, file: str | None = None, lines: LineMap | None = None,
+             base_dir: Path | None = None) -> Scenario:
+    """Plain data -> `Scenario`, or a located `ScenarioError`."""
+    line_of = lines.line_of if lines is not None else None
+    if data is None:
+        raise ScenarioError("the file is empty; a scenario needs at least 'duration', 'components' and 'workloads'",
+                            file=file)
+    if not isinstance(data, dict):
+        raise ScenarioError(f"a scenario is a mapping of keys (name, duration, components, ...), not a {type(data).__name__}",
+                            file=file, line=1)
+    try:
+        sc = Scenario.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        raise to_scenario_error(exc, file, line_of) from None
+    problems = _cross_check(sc)
+    if problems:
+        errs = [ScenarioError(msg, file=file, path=path, line=line_of(path) if line_of else None)
+                for path, msg in problems]
+        raise errs[0] if len(errs) == 1 else ScenarioErrors(errs)
+    sc._source = file
+    sc._base_dir = base_dir
+    return sc
+
+
+def _set_path(data: Any, path: list[str], value: Any, label: str) -> None:
+    node = data
+    for depth, part in enumerate(path):
+        last = depth == len(path) - 1
+        where = ".".join(path[:depth]) or "the scenario"
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ScenarioError(f"'{part}' is not an index of {where} (0..{len(node) - 1})", file=label)
+            idx = int(part)
+            if last:
+                node[idx] = value
+            else:
+                node = node[idx]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            elif part not in node or node[part] is None:
+                if part in node:  # an optional section left unset: create it
+                    node[part] = {}
+                else:
+                    raise ScenarioError(f"no '{part}' in {where}{did_you_mean(part, node)}; "
+                                        f"it has: {', '.join(map(str, node))}", file=label)
+                node = node[part]
+            else:
+                node = node[part]
+        else:
+            raise ScenarioError(f"{where} is a single value, it has no '{part}'", file=label)
+
+
+def parse_overrides(items: Iterable[str] | Mapping[str, Any] | None) -> list[tuple[str, Any]]:
+    """`["a.b=1", ...]` or `{"a.b": 1}` -> [(path, parsed value)]."""
+    if not items:
+        return []
+    if isinstance(items, Mapping):
+        return [(k, v) for k, v in items.items()]
+    out = []
+    for item in items:
+        if "=" not in item:
+            raise ScenarioError(f"--set expects path=value, got {item!r}", file="--set")
+        path, raw = item.split("=", 1)
+        out.append((path.strip(), parse_scalar(raw)))
+    return out
+
+
+def with_overrides(sc: Scenario, overrides: Iterable[str] | Mapping[str, Any] | None) -> Scenario:
+    """A new scenario with dotted-path overrides applied (values as in YAML, units included)."""
+    pairs = parse_overrides(overrides)
+    if not pairs:
+        return sc
+    data = sc.model_dump(mode="json")
+    labels = []
+    for path, value in pairs:
+        label = f"--set {path}"
+        labels.append(label)
+        if not path or any(not p for p in path.split(".")):
+            raise ScenarioError(f"invalid path {path!r}", file=label)
+        _set_path(data, path.split("."), value, label)
+    out = validate(data, file=" ".join(labels) if len(labels) == 1 else "--set", base_dir=sc.base_dir)
+    out._source = sc.source
+    return out
+
+
+def load_scenario(path: str | Path, overrides: Iterable[str] | Mapping[str, Any] | None = None,
+                  seed: int | None = None, duration: str | float | None = None) -> Scenario:
+    """Read, validate and apply overrides to a scenario file."""
+    p = Path(path)
+    if not p.exists():
+        raise ScenarioError("no such file", file=str(path))
+    if p.is_dir():
+        raise ScenarioError("is a directory, not a scenario file", file=str(path))
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"cannot read the file: {exc}", file=str(path)) from None
+    if not text.strip():
+        raise ScenarioError("the file is empty; a scenario needs at least 'duration', 'components' and 'workloads'",
+                            file=str(path))
+    data, lines = load_yaml(text, str(path))
+    sc = validate(data, file=str(path), lines=lines, base_dir=p.resolve().parent)
+    pairs = parse_overrides(overrides)
+    if seed is not None:
+        pairs.append(("seed", int(seed)))
+    if duration is not None:
+        try:
+            secs = float(duration) if isinstance(duration, (int, float)) else parse_duration(duration)
+            pairs.append(("duration", f"{secs!r}s"))
+        except UnitError as exc:
+            raise ScenarioError(str(exc), file="--duration") from None
+    return with_overrides(sc, pairs) if pairs else sc
+
+
+def loads_scenario(text: str, name: str = "<string>", overrides: Sequence[str] | None = None) -> Scenario:
+    """Validate a scenario given as YAML text (tests, notebooks)."""
+    data, lines = load_yaml(text, name)
+    sc = validate(data, file=name, lines=lines)
+    return with_overrides(sc, overrides) if overrides else sc

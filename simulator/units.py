@@ -1,0 +1,111 @@
+"""Quantities with units: durations, rates, sizes and probabilities.
+
+Numbers in a scenario carry their unit (`250ms`, `40/s`, `4KB`); a bare number is almost always a
+mistake, so it is rejected (except 0, which is the same in every unit).
+"""
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Callable
+
+from pydantic import BeforeValidator, PlainSerializer
+
+
+class UnitError(ValueError):
+    """A value without the expected unit, or outside its allowed range."""
+
+
+_NUM = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+_DURATION = re.compile(rf"^\s*{_NUM}\s*(us|µs|ms|s|sec|m|min|h)\s*$")
+_RATE = re.compile(rf"^\s*{_NUM}\s*(?:/|per\s+)\s*(ms|s|sec|m|min|h)\s*$")
+_SIZE = re.compile(rf"^\s*{_NUM}\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$")
+_PERCENT = re.compile(rf"^\s*{_NUM}\s*%\s*$")
+
+DURATION_UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+SIZE_UNITS = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+              "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3, "TiB": 1024 ** 4}
+
+
+def _is_zero(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return value == 0
+    return isinstance(value, str) and value.strip() in ("0", "0.0")
+
+
+def _parser(pattern: re.Pattern, units: dict[str, float], what: str, example: str, invert: bool = False) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        if _is_zero(value):
+            return 0.0
+        if isinstance(value, str):
+            m = pattern.match(value)
+            if m:
+                number, unit = float(m.group(1)), units[m.group(2)]
+                return number / unit if invert else number * unit
+        shown = f"'{value}'" if not isinstance(value, str) else repr(value)
+        raise UnitError(f"expected {what}, like '{example}'; got {shown}")
+
+    parse.__name__ = f"parse_{what.split()[1]}"
+    return parse
+
+
+parse_duration = _parser(_DURATION, DURATION_UNITS, "a duration with a unit (us, ms, s, m, h)", "250ms")
+parse_rate = _parser(_RATE, DURATION_UNITS, "a rate with a unit (/s, /m, /h)", "40/s", invert=True)
+parse_size = _parser(_SIZE, SIZE_UNITS, "a size with a unit (B, KB, MB, GB)", "4KB")
+
+
+def parse_fraction(value: Any) -> float:
+    """A probability: 0.2 or '20%', within [0, 1]."""
+    if isinstance(value, bool):
+        raise UnitError(f"expected a probability between 0 and 1 (or a percentage like 20%), got {value!r}")
+    if isinstance(value, str):
+        m = _PERCENT.match(value)
+        if m:
+            value = float(m.group(1)) / 100.0
+        else:
+            try:
+                value = float(value)
+            except ValueError:
+                raise UnitError(f"expected a probability between 0 and 1 (or a percentage like 20%), got {value!r}") from None
+    if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise UnitError(f"expected a probability between 0 and 1 (or a percentage like 20%), got {value!r}")
+    return float(value)
+
+
+def fmt_duration(seconds: float) -> str:
+    return f"{float(seconds)!r}s"
+
+
+def fmt_rate(per_s: float) -> str:
+    return f"{float(per_s)!r}/s"
+
+
+def fmt_size(n_bytes: float) -> str:
+    return f"{float(n_bytes)!r}B"
+
+
+def _bounded(parse: Callable[[Any], float], fmt: Callable[[float], str], positive: bool) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        x = parse(value)
+        if positive and x <= 0:
+            raise UnitError(f"must be greater than 0, got {value}")
+        if x < 0:
+            raise UnitError(f"must not be negative, got {value}")
+        return x
+
+    return check
+
+
+def _quantity(parse, fmt, positive: bool) -> Any:
+    return Annotated[float, BeforeValidator(_bounded(parse, fmt, positive)),
+                     PlainSerializer(fmt, return_type=str)]
+
+
+Duration = _quantity(parse_duration, fmt_duration, False)
+PositiveDuration = _quantity(parse_duration, fmt_duration, True)
+Rate = _quantity(parse_rate, fmt_rate, False)
+PositiveRate = _quantity(parse_rate, fmt_rate, True)
+Size = _quantity(parse_size, fmt_size, False)
+PositiveSize = _quantity(parse_size, fmt_size, True)
+Fraction = Annotated[float, BeforeValidator(parse_fraction)]
