@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import matplotlib
 
@@ -78,10 +78,33 @@ def utilisation(components: pd.DataFrame, path: Path, title: str) -> Path:
     return path
 
 
+ChartFn = Callable[[Any, Path], list[Path]]
+EXTRA_CHARTS: list[ChartFn] = []
+
+
+def register_chart(fn: ChartFn) -> ChartFn:
+    """Add a chart maker `fn(result, out_dir) -> written paths` (return [] when it does not apply)."""
+    EXTRA_CHARTS.append(fn)
+    return fn
+
+
+# Modules that register charts for particular component types.
+_CHART_MODULES = ("reports.cache_charts", "reports.data_charts")
+
+
 def run_charts(result: Any, out: Path) -> list[Path]:
+    import importlib
+    import importlib.util
+
+    for mod in _CHART_MODULES:
+        if importlib.util.find_spec(mod) is not None:
+            importlib.import_module(mod)
     title = result.scenario_name
-    return [
+    paths = [
         latency_cdf(result.requests, out / "latency_cdf.png", title),
         throughput_over_time(result.timeseries, result.fault_windows, out / "throughput_p99.png", title),
         utilisation(result.components, out / "utilization.png", title),
     ]
+    for fn in EXTRA_CHARTS:
+        paths += fn(result, out)
+    return paths

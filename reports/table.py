@@ -60,6 +60,9 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
                      num(c.get("queue_length_max")), ms(c.get("wait_s_mean")), num(c.get("served")),
                      num(c.get("rejected")), num(c.get("failed")))
     tables = [head, lat, comp]
+    details = _details_table(summary["components"])
+    if details is not None:
+        tables.append(details)
     if summary.get("faults"):
         ft = Table(title="Fault timeline", title_justify="left")
         for col in ("from s", "to s", "fault"):
@@ -68,6 +71,37 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
             ft.add_row(f"{f['start_s']:g}", f"{f['end_s']:g}" if f["end_s"] is not None else "end", f["description"])
         tables.append(ft)
     return tables
+
+
+STANDARD_KEYS = {"type", "workers", "utilization", "queue_length_mean", "queue_length_max", "wait_s_mean",
+                 "served", "rejected", "failed", "expired", "algorithm", "share"}
+
+
+def _fmt_detail(key: str, value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_fmt_detail(key, v)}" for k, v in value.items())
+    if key.endswith("_s") and isinstance(value, (int, float)):
+        return f"{ms(value)}ms"
+    if ("ratio" in key or key.endswith("_fraction")) and isinstance(value, float):
+        return pct(value, 1)
+    return num(value) if isinstance(value, (int, float)) else str(value)
+
+
+def _details_table(components: dict[str, Any]) -> Table | None:
+    """Figures particular to some component types (hit ratio, replication lag, backlog, ...)."""
+    rows = []
+    for name, c in components.items():
+        extra = {k: v for k, v in c.items() if k not in STANDARD_KEYS and v is not None}
+        if extra:
+            rows.append((name, "; ".join(f"{k}: {_fmt_detail(k, v)}" for k, v in extra.items())))
+    if not rows:
+        return None
+    table = Table(title="Component details", title_justify="left")
+    table.add_column("component")
+    table.add_column("figures", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
