@@ -90,7 +90,7 @@ def validate(file: str, sets: tuple[str, ...]) -> None:
     with _errors():
         scenario = _load(file, sets, None, None)
         env, model = simulator.build(scenario)
-        warnings = model.capacity_warnings()
+        warnings = model.warnings()
         click.echo(f"{file}: ok ({len(model.components)} components, {len(model.workloads)} workloads, "
                    f"{len(scenario.faults)} faults)")
         for w in warnings:

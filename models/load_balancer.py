@@ -51,6 +51,7 @@ class _Pending:
     def __call__(self, outcome: int) -> None:
         lb = self.lb
         lb.outstanding[self.i] -= 1
+        lb.answered += 1
         if lb._observe:
             lb.algo.observe(self.i, lb.env._now - self.t0)
         if outcome == OK:
@@ -77,6 +78,7 @@ class LoadBalancer(Component):
         self.links: list = []
         self.backends: list = []
         self.failed = 0
+        self.answered = 0
 
     def connect(self, model: Any) -> None:
         self.backends = [model.get(b) for b in self.config.backends]
@@ -111,13 +113,15 @@ class LoadBalancer(Component):
         self.sent = [0] * len(self.sent)
         self.ok = [0] * len(self.ok)
         self.failed = 0
+        self.answered = 0
 
     def stats(self, elapsed_s: float) -> dict[str, Any]:
         total = sum(self.sent)
         return {
             "type": self.type_name,
             "algorithm": self.config.algorithm,
-            "served": total,
+            "served": self.answered,
+            "forwarded": total,
             "rejected": 0,
             "failed": self.failed,
             "share": {b.name: (s / total if total else 0.0) for b, s in zip(self.backends, self.sent)},

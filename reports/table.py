@@ -74,7 +74,7 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
 
 
 STANDARD_KEYS = {"type", "workers", "utilization", "queue_length_mean", "queue_length_max", "wait_s_mean",
-                 "served", "rejected", "failed", "expired", "algorithm", "share"}
+                 "served", "rejected", "failed", "expired", "algorithm", "share", "forwarded"}
 
 
 def _fmt_detail(key: str, value: Any) -> str:

@@ -69,6 +69,15 @@ class Model:
                         out.add(w.name)
         return out
 
+    def warnings(self) -> list[str]:
+        """Things that are legal but probably not meant: overload, faults after the end."""
+        out = self.capacity_warnings()
+        for i, f in enumerate(self.faults):
+            if f.at >= self.scenario.duration:
+                out.append(f"faults[{i}] ({f.describe()}) starts at {f.at:g}s, after the run ends "
+                           f"({self.scenario.duration:g}s): it never happens")
+        return out
+
     def capacity_warnings(self) -> list[str]:
         """Components whose offered load (a mean-rate estimate) reaches their capacity."""
         self.load_estimate = {}

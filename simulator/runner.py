@@ -27,6 +27,8 @@ def build(scenario: Scenario, seed: int | None = None) -> tuple[SimEnv, Model]:
 def _schedule_faults(env: SimEnv, model: Model) -> list[dict[str, Any]]:
     windows = []
     for fault in model.faults:
+        if fault.at >= env.end_s:
+            continue  # reported as a warning by the model
         end = fault.at + fault.duration if fault.duration is not None else math.inf
         env.call_later(fault.at, lambda _t, f=fault: f.start(model))
         if end < env.end_s:
@@ -71,7 +73,7 @@ class _Sampler:
 def run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | None = None) -> Result:
     """Simulate `scenario` once and return its `Result` (same scenario and seed: same result)."""
     env, model = build(scenario, seed)
-    warnings = model.capacity_warnings()
+    warnings = model.warnings()
     windows = _schedule_faults(env, model)
     bucket = scenario.metrics.bucket or (scenario.duration - scenario.warmup) / DEFAULT_BUCKETS
     sampler = _Sampler(env, model, bucket)

@@ -139,8 +139,6 @@ def _cross_check(sc: Scenario) -> list[tuple[tuple, str]]:
     for i, f in enumerate(sc.faults):
         allowed = endpoints if f.type == "partition" else names
         check(("faults", i), f.refs(), allowed, "component" if f.type != "partition" else "component, workload or zone")
-        if f.at >= sc.duration:
-            problems.append((("faults", i, "at"), f"starts at {f.at:g}s, after the run ends ({sc.duration:g}s)"))
     return problems
 
 
@@ -197,14 +195,17 @@ def _set_path(data: Any, path: list[str], value: Any, label: str) -> None:
             raise ScenarioError(f"{where} is a single value, it has no '{part}'", file=label)
 
 
-def parse_overrides(items: Iterable[str] | Mapping[str, Any] | None) -> list[tuple[str, Any]]:
-    """`["a.b=1", ...]` or `{"a.b": 1}` -> [(path, parsed value)]."""
+def parse_overrides(items: Iterable[str | tuple[str, Any]] | Mapping[str, Any] | None) -> list[tuple[str, Any]]:
+    """`["a.b=1", ...]`, `[("a.b", 1)]` or `{"a.b": 1}` -> [(path, parsed value)]."""
     if not items:
         return []
     if isinstance(items, Mapping):
         return [(k, v) for k, v in items.items()]
     out = []
     for item in items:
+        if isinstance(item, tuple) and len(item) == 2:
+            out.append(item)
+            continue
         if "=" not in item:
             raise ScenarioError(f"--set expects path=value, got {item!r}", file="--set")
         path, raw = item.split("=", 1)

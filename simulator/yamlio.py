@@ -56,9 +56,59 @@ def _int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
 _Loader.add_constructor("tag:yaml.org,2002:int", _int)
 
 
+_CALL_START = re.compile(r"[A-Za-z_][\w-]*\(")
+
+
+def _quote_calls(text: str) -> str:
+    """Quote compact forms such as `uniform(min=1ms, max=2ms)` outside quotes and comments.
+
+    In a YAML flow mapping (`{a: 1, b: 2}`) a comma ends a plain scalar, so the compact form would
+    be cut in two; quoting it first lets people write it the natural way everywhere.
+    """
+    out_lines = []
+    for line in text.split("\n"):
+        if "(" not in line or "," not in line:
+            out_lines.append(line)
+            continue
+        out, i, quote = [], 0, None
+        while i < len(line):
+            ch = line[i]
+            if quote:
+                out.append(ch)
+                if ch == quote:
+                    quote = None
+                i += 1
+                continue
+            if ch in "'\"":
+                quote = ch
+            elif ch == "#" and (i == 0 or line[i - 1] in " \t"):
+                out.append(line[i:])
+                break
+            m = _CALL_START.match(line, i) if (i == 0 or not (line[i - 1].isalnum() or line[i - 1] in "_-")) else None
+            if m:
+                depth, j = 0, m.end() - 1
+                while j < len(line):
+                    if line[j] == "(":
+                        depth += 1
+                    elif line[j] == ")":
+                        depth -= 1
+                        if depth == 0:
+                            break
+                    j += 1
+                call = line[i:j + 1]
+                if depth == 0 and "," in call and "'" not in call:
+                    out.append(f"'{call}'")
+                    i = j + 1
+                    continue
+            out.append(ch)
+            i += 1
+        out_lines.append("".join(out))
+    return "\n".join(out_lines)
+
+
 def _compose(text: str, filename: str | None) -> yaml.Node | None:
     try:
-        return yaml.compose(text, Loader=_Loader)
+        return yaml.compose(_quote_calls(text), Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -110,7 +160,7 @@ def load_yaml(text: str, filename: str | None = None) -> tuple[Any, LineMap]:
 def parse_scalar(text: str) -> Any:
     """A command-line value read as YAML: '4' -> 4, 'no' -> 'no', '[a, b]' -> ['a', 'b']."""
     try:
-        return yaml.load(text, Loader=_Loader)
+        return yaml.load(_quote_calls(text), Loader=_Loader)
     except yaml.YAMLError:
         return text
 

@@ -42,14 +42,14 @@ def _check(result, expected_response_s):
 
 
 def test_mm1_response_time():
-    lam, mu = 0.8, 1.0
-    res = _run("  app: {type: server, workers: 1, service_time: exponential(mean=1s)}", "0.8/s", duration="60000s")
+    lam, mu = 0.7, 1.0
+    res = _run("  app: {type: server, workers: 1, service_time: exponential(mean=1s)}", "0.7/s", duration="200000s")
     _check(res, theory.mmc_wait(lam, mu, 1) + 1 / mu)
 
 
 def test_mmc_erlang_c():
     lam, mu, c = 7.2, 1.0, 8
-    res = _run("  app: {type: server, workers: 8, service_time: exponential(mean=1s)}", "7.2/s")
+    res = _run("  app: {type: server, workers: 8, service_time: exponential(mean=1s)}", "7.2/s", duration="60000s")
     _check(res, theory.mmc_wait(lam, mu, c) + 1 / mu)
 
 
