@@ -17,7 +17,7 @@ from .errors import did_you_mean
 T = TypeVar("T")
 
 
-class UnknownName(KeyError):
+class UnknownName(KeyError, ValueError):
     """Raised by `Registry.get` for a name that is not registered; `str()` is a full sentence."""
 
     def __str__(self) -> str:
