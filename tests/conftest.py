@@ -4,3 +4,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+import os
+
+# Tests refer to ready scenarios by their path in the repository.
+os.chdir(ROOT)
