@@ -75,7 +75,7 @@ class ConstantArrivals(ArrivalConfig):
     """Evenly spaced arrivals at exactly `rate` per second."""
 
     process: Literal["constant"] = "constant"
-    rate: PositiveRate
+    rate: PositiveRate = Field(description="Arrivals per second.")
 
     def mean_rate(self) -> float:
         return self.rate
@@ -124,7 +124,7 @@ class OnOffArrivals(ArrivalConfig):
     """Bursts: Poisson at `rate` for `on`, then at `off_rate` (default 0) for `off`, repeating."""
 
     process: Literal["onoff"] = "onoff"
-    rate: PositiveRate
+    rate: PositiveRate = Field(description="Arrivals per second.")
     on: PositiveDuration
     off: PositiveDuration
     off_rate: Rate = 0.0

@@ -21,8 +21,8 @@ from .units import PositiveDuration
 class LinkLatencyConfig(StrictModel):
     """Latency between two places; each end is a component, a workload or a zone name."""
 
-    between: tuple[str, str]
-    latency: DurationDist
+    between: tuple[str, str] = Field(description="Two ends: component, workload or zone names.")
+    latency: DurationDist = Field(description="One-way latency distribution.")
     one_way: bool = Field(False, description="Apply only from the first to the second end.")
 
 

@@ -63,15 +63,15 @@ class Scenario(StrictModel):
     """A whole simulated system: components, workloads, network and fault timeline."""
 
     name: str = Field("scenario", description="Shown in reports.")
-    description: str | None = None
+    description: str | None = Field(None, description="Free text, shown in reports.")
     seed: int = Field(0, description="Seed of every random stream of the run.")
     duration: PositiveDuration = Field(description="Simulated time the run lasts.")
     warmup: Duration = Field(0.0, description="Initial time excluded from every figure.")
-    network: NetworkConfig = Field(default_factory=NetworkConfig)
-    components: dict[str, ComponentSpec] = Field(min_length=1)
-    workloads: dict[str, WorkloadConfig] = Field(min_length=1)
-    faults: list[FaultSpec] = Field(default_factory=list)
-    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig, description="Latency between places; see below.")
+    components: dict[str, ComponentSpec] = Field(min_length=1, description="The system: name -> component (by `type:`).")
+    workloads: dict[str, WorkloadConfig] = Field(min_length=1, description="The clients: name -> workload.")
+    faults: list[FaultSpec] = Field(default_factory=list, description="Timeline of faults and events (by `type:`).")
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="How figures are collected.")
     compare: dict[str, Any] | None = Field(None, description="A committed comparison study (dsim compare).")
 
     _source: str | None = PrivateAttr(None)

@@ -97,15 +97,25 @@ def _bounded(parse: Callable[[Any], float], fmt: Callable[[float], str], positiv
     return check
 
 
-def _quantity(parse, fmt, positive: bool) -> Any:
+class Quantity:
+    """Marker in a type's metadata naming its kind, for generated documentation."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return self.kind
+
+
+def _quantity(parse, fmt, positive: bool, kind: str) -> Any:
     return Annotated[float, BeforeValidator(_bounded(parse, fmt, positive)),
-                     PlainSerializer(fmt, return_type=str)]
+                     PlainSerializer(fmt, return_type=str), Quantity(("positive " if positive else "") + kind)]
 
 
-Duration = _quantity(parse_duration, fmt_duration, False)
-PositiveDuration = _quantity(parse_duration, fmt_duration, True)
-Rate = _quantity(parse_rate, fmt_rate, False)
-PositiveRate = _quantity(parse_rate, fmt_rate, True)
-Size = _quantity(parse_size, fmt_size, False)
-PositiveSize = _quantity(parse_size, fmt_size, True)
-Fraction = Annotated[float, BeforeValidator(parse_fraction)]
+Duration = _quantity(parse_duration, fmt_duration, False, "duration")
+PositiveDuration = _quantity(parse_duration, fmt_duration, True, "duration")
+Rate = _quantity(parse_rate, fmt_rate, False, "rate")
+PositiveRate = _quantity(parse_rate, fmt_rate, True, "rate")
+Size = _quantity(parse_size, fmt_size, False, "size")
+PositiveSize = _quantity(parse_size, fmt_size, True, "size")
+Fraction = Annotated[float, BeforeValidator(parse_fraction), Quantity("probability")]

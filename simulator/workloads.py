@@ -78,7 +78,7 @@ class WorkloadConfig(StrictModel):
         default_factory=lambda: {"request": 1.0}, description="Share of each operation; sums to 1."
     )
     keys: KeySpec | None = Field(None, description="Which keys requests touch.")
-    attributes: AttributesConfig | None = None
+    attributes: AttributesConfig | None = Field(None, description="Per-request attributes: user ids, regions.")
     timeout: PositiveDuration | None = Field(None, description="Clients give up after this long.")
     zone: str = Field("default", description="Zone the clients are in (unless a region is drawn).")
     start: Duration = Field(0.0, description="When the workload starts.")
