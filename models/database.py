@@ -7,20 +7,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import Field, PositiveInt
 
 from simulator import registry
-from simulator.distributions import DurationDist, Sampler
+from simulator.distributions import DurationDist
 from simulator.request import Request
-from simulator.units import PositiveDuration
 
-from .base import ComponentConfig
-from .station import Station
+from .station import Station, StationConfig
 
 WRITE_OPERATIONS = ("write", "update", "insert", "delete")
 
 
-class DatabaseConfig(ComponentConfig):
+class DatabaseConfig(StationConfig):
     type: Literal["database"] = "database"
     connections: PositiveInt = Field(10, description="Queries executed at once (connection pool size).")
     read_time: DurationDist = Field(description="Service time of a read query.")
@@ -29,9 +27,6 @@ class DatabaseConfig(ComponentConfig):
         default_factory=lambda: list(WRITE_OPERATIONS),
         description="Operation names treated as writes; every other operation is a read.",
     )
-    queue_capacity: NonNegativeInt | None = Field(None, description="Queries waiting for a connection.")
-    timeout: PositiveDuration | None = Field(None, description="Query timeout (queue + execution).")
-    speed: PositiveFloat = Field(1.0, description="Vertical scaling: service times are divided by it.")
 
 
 @registry.components.register("database")
@@ -45,11 +40,8 @@ class Database(Station):
         self.workers = config.connections
         self.capacity = config.queue_capacity
         self.timeout_s = config.timeout
-        scale = 1.0 / config.speed
-        self._read = Sampler(config.read_time.scaled(scale) if scale != 1 else config.read_time,
-                             env.streams.get(f"{name}/read")).next
-        self._write = Sampler(config.write_time.scaled(scale) if scale != 1 else config.write_time,
-                              env.streams.get(f"{name}/write")).next
+        self._read = self.service_sampler(config.read_time, "read")
+        self._write = self.service_sampler(config.write_time, "write")
         self.writes_ops = frozenset(config.write_operations)
         self.versions: dict[int, int] = {}  # key -> number of committed writes
         self.reads = 0

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from simulator import registry
+from simulator.blocks import BlockStream
 from simulator.request import Request
 
 
@@ -28,18 +29,8 @@ class Algorithm:
         pass
 
 
-class _Uniform:
-    """Uniform integers drawn in blocks (one numpy call per 4096 choices)."""
-
-    def __init__(self, rng: Any, n: int) -> None:
-        self.rng, self.n, self._it = rng, n, iter(())
-
-    def next(self) -> int:
-        try:
-            return next(self._it)
-        except StopIteration:
-            self._it = iter(self.rng.integers(0, self.n, 4096).tolist())
-            return next(self._it)
+def _uniform_ints(rng: Any, n: int) -> BlockStream:
+    return BlockStream(lambda size: rng.integers(0, n, size))
 
 
 @registry.lb_algorithms.register("round_robin")
@@ -84,7 +75,7 @@ class Random(Algorithm):
 
     def __init__(self, n, rng, weights=None):
         super().__init__(n, rng, weights)
-        self._u = _Uniform(rng, n)
+        self._u = _uniform_ints(rng, n)
 
     def choose(self, req, lb):
         healthy = lb.healthy
@@ -93,31 +84,40 @@ class Random(Algorithm):
         return healthy[int(self.rng.integers(len(healthy)))]
 
 
-@registry.lb_algorithms.register("least_connections")
-class LeastConnections(Algorithm):
-    """The backend with fewest outstanding requests (queued or in service); ties go round robin."""
+class _LowestScore(Algorithm):
+    """The healthy backend with the lowest `score`; the scan starts one further each time, so ties
+    are shared round robin instead of always going to the first backend."""
 
     def __init__(self, n, rng, weights=None):
         super().__init__(n, rng, weights)
         self.start = 0
 
+    def score(self, i: int, lb: Any) -> float:
+        raise NotImplementedError
+
     def choose(self, req, lb):
-        out = lb.outstanding
         healthy = lb.healthy
         k = len(healthy)
         self.start = (self.start + 1) % k
-        best = healthy[self.start]
-        best_v = out[best] / self.weights[best]
-        for j in range(1, k):
+        best, best_v = -1, math.inf
+        for j in range(k):
             i = healthy[(self.start + j) % k]
-            v = out[i] / self.weights[i]
+            v = self.score(i, lb)
             if v < best_v:
                 best, best_v = i, v
         return best
 
 
+@registry.lb_algorithms.register("least_connections")
+class LeastConnections(_LowestScore):
+    """The backend with fewest outstanding requests (queued or in service), per unit of weight."""
+
+    def score(self, i, lb):
+        return lb.outstanding[i] / self.weights[i]
+
+
 @registry.lb_algorithms.register("least_response_time")
-class LeastResponseTime(Algorithm):
+class LeastResponseTime(_LowestScore):
     """The backend with the lowest moving average response time, times (outstanding + 1)."""
 
     alpha = 0.2  # weight of the newest observation in the exponential moving average
@@ -125,20 +125,9 @@ class LeastResponseTime(Algorithm):
     def __init__(self, n, rng, weights=None):
         super().__init__(n, rng, weights)
         self.avg = [0.0] * n
-        self.start = 0
 
-    def choose(self, req, lb):
-        out = lb.outstanding
-        healthy = lb.healthy
-        k = len(healthy)
-        self.start = (self.start + 1) % k
-        best, best_v = -1, math.inf
-        for j in range(k):
-            i = healthy[(self.start + j) % k]
-            v = self.avg[i] * (out[i] + 1)
-            if v < best_v:
-                best, best_v = i, v
-        return best
+    def score(self, i, lb):
+        return self.avg[i] * (lb.outstanding[i] + 1)
 
     def observe(self, i, response_s):
         self.avg[i] += self.alpha * (response_s - self.avg[i])
@@ -172,7 +161,7 @@ class PowerOfTwoChoices(Algorithm):
 
     def __init__(self, n, rng, weights=None):
         super().__init__(n, rng, weights)
-        self._u = _Uniform(rng, n)
+        self._u = _uniform_ints(rng, n)
 
     def choose(self, req, lb):
         healthy = lb.healthy

@@ -3,17 +3,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, NonNegativeInt
+from pydantic import Field, PositiveInt
 
 from simulator import registry
 from simulator.config import StrictModel
-from simulator.distributions import DurationDist, Sampler
+from simulator.distributions import DurationDist
 from simulator.request import Reply, Request
-from simulator.units import PositiveDuration
 
-from .base import ComponentConfig
 from .calls import CallPath, CallStep, bind_steps, step_refs
-from .station import Station
+from .station import Station, StationConfig
 
 
 class OperationConfig(StrictModel):
@@ -23,12 +21,9 @@ class OperationConfig(StrictModel):
     calls: list[CallStep] | None = None
 
 
-class ServerConfig(ComponentConfig):
+class ServerConfig(StationConfig):
     type: Literal["server"] = "server"
     workers: PositiveInt = Field(1, description="Requests served at once (threads, processes).")
-    queue_capacity: NonNegativeInt | None = Field(
-        None, description="Waiting room; excess is rejected. 0: no waiting at all. Unset: unbounded."
-    )
     service_time: DurationDist = Field(description="The server's own work per request, at speed 1.")
     calls: list[CallStep] = Field(default_factory=list, description="Downstream calls after the work.")
     operations: dict[str, OperationConfig] = Field(
@@ -37,10 +32,6 @@ class ServerConfig(ComponentConfig):
     hold_worker: bool = Field(
         True, description="Keep the worker busy while waiting for downstream calls (thread per request)."
     )
-    timeout: PositiveDuration | None = Field(
-        None, description="Time a request may spend here (queue + work) before it fails as timed out."
-    )
-    speed: PositiveFloat = Field(1.0, description="Vertical scaling: service times are divided by it.")
     replicas: PositiveInt = Field(1, description="Horizontal scaling: N identical servers behind this name.")
     balancer: str = Field("round_robin", description="Load-balancing algorithm across replicas.")
 
@@ -83,15 +74,10 @@ class Server(Station):
         self.capacity = config.queue_capacity
         self.timeout_s = config.timeout
         self.hold_worker = config.hold_worker
-        rng = env.streams.get(f"{name}/service")
-        scale = 1.0 / config.speed
-
-        def sampler(dist):
-            return Sampler(dist if scale == 1.0 else dist.scaled(scale), rng).next
-
-        self._service_default = sampler(config.service_time)
+        self._service_default = self.service_sampler(config.service_time, "service")
         self._service = {
-            op: sampler(oc.service_time) for op, oc in config.operations.items() if oc.service_time is not None
+            op: self.service_sampler(oc.service_time, f"service/{op}")
+            for op, oc in config.operations.items() if oc.service_time is not None
         }
         self._steps_default: list = []
         self._steps: dict[str, list] = {}

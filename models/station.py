@@ -10,11 +10,28 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Callable
 
+from simulator.distributions import Sampler
 from simulator.engine import Timer
 from simulator.request import ERROR, OK, REJECTED, Once, Reply, Request, with_timeout
 from simpy.events import NORMAL
 
-from .base import Component
+from pydantic import Field, NonNegativeInt, PositiveFloat
+
+from simulator.units import PositiveDuration
+
+from .base import Component, ComponentConfig
+
+
+class StationConfig(ComponentConfig):
+    """Keys every queueing component accepts."""
+
+    queue_capacity: NonNegativeInt | None = Field(
+        None, description="Waiting room; excess is rejected. 0: no waiting at all. Unset: unbounded."
+    )
+    timeout: PositiveDuration | None = Field(
+        None, description="Time a request may spend here (queue + work) before it fails as timed out."
+    )
+    speed: PositiveFloat = Field(1.0, description="Vertical scaling: service times are divided by it.")
 
 ServiceFn = Callable[[Request], float]
 
@@ -88,6 +105,12 @@ class Station(Component):
         }
         self._sample_busy, self._sample_queue, self._sample_t = self.busy_area, self.queue_area, now
         return out
+
+    def service_sampler(self, dist: Any, stream: str) -> Callable[[], float]:
+        """Draws of `dist` divided by the configured `speed`, from the component's named stream."""
+        speed = getattr(self.config, "speed", 1.0)
+        return Sampler(dist if speed == 1.0 else dist.scaled(1.0 / speed),
+                       self.env.streams.get(f"{self.name}/{stream}")).next
 
     # --- requests -------------------------------------------------------------------------------
     def service_time(self, req: Request) -> float:

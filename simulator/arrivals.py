@@ -13,13 +13,12 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from . import registry
-from .callsyntax import CallSyntaxError, is_call, parse_call
+from .blocks import BlockStream
 from .config import StrictModel
 from .distributions import DurationDist, Exponential, Sampler
 from .units import Duration, Fraction, PositiveDuration, PositiveRate, Rate
-from .validation import error_at
+from .tagged import tagged_validator
 
-BLOCK = 4096
 
 
 class ArrivalConfig(StrictModel):
@@ -32,18 +31,8 @@ class ArrivalConfig(StrictModel):
         raise NotImplementedError
 
 
-class _ExpBlocks:
-    """Unit-mean exponential variates drawn in blocks."""
-
-    def __init__(self, rng: Any) -> None:
-        self.rng, self._it = rng, iter(())
-
-    def next(self) -> float:
-        try:
-            return next(self._it)
-        except StopIteration:
-            self._it = iter(self.rng.standard_exponential(BLOCK).tolist())
-            return next(self._it)
+def _unit_exponentials(rng: Any) -> BlockStream:
+    return BlockStream(rng.standard_exponential)
 
 
 class _Renewal:
@@ -103,7 +92,7 @@ class _Piecewise:
     """Exact non-homogeneous Poisson process for a piecewise-constant rate."""
 
     def __init__(self, rate_at, next_change, rng) -> None:
-        self.rate_at, self.next_change, self.exp = rate_at, next_change, _ExpBlocks(rng)
+        self.rate_at, self.next_change, self.exp = rate_at, next_change, _unit_exponentials(rng)
 
     def gap(self, now: float) -> float:
         work = self.exp.next()
@@ -194,21 +183,14 @@ class ScheduledArrivals(ArrivalConfig):
 
 class _Thinning:
     def __init__(self, rate_fn, peak: float, rng) -> None:
-        self.rate_fn, self.peak, self.exp, self.rng = rate_fn, peak, _ExpBlocks(rng), rng
-        self._u = iter(())
-
-    def _uniform(self) -> float:
-        try:
-            return next(self._u)
-        except StopIteration:
-            self._u = iter(self.rng.random(BLOCK).tolist())
-            return next(self._u)
+        self.rate_fn, self.peak = rate_fn, peak
+        self.exp, self.uniform = _unit_exponentials(rng), BlockStream(rng.random)
 
     def gap(self, now: float) -> float:
         t = now
         while True:
             t += self.exp.next() / self.peak
-            if self._uniform() * self.peak <= self.rate_fn(t):
+            if self.uniform.next() * self.peak <= self.rate_fn(t):
                 return t - now
 
 
@@ -234,24 +216,4 @@ class DiurnalArrivals(ArrivalConfig):
         return _Thinning(rate_fn, self.rate * (1.0 + self.amplitude), rng)
 
 
-def parse_arrivals(value: Any) -> Any:
-    """Validator: a compact string or a mapping with `process:` -> the process's config object."""
-    if isinstance(value, ArrivalConfig):
-        return value
-    if is_call(value):
-        try:
-            value = parse_call(value, "process")
-        except CallSyntaxError as exc:
-            raise ValueError(str(exc)) from None
-    if not isinstance(value, dict):
-        raise ValueError(
-            f"expected an arrival process like 'poisson(rate=10/s)' or a mapping with 'process:', got {value!r}"
-        )
-    name = value.get("process")
-    if name is None:
-        raise error_at(("process",), f"missing 'process'; one of: {', '.join(registry.arrivals.names())}")
-    try:
-        cls = registry.arrivals.get(name)
-    except KeyError as exc:
-        raise error_at(("process",), str(exc), name) from None
-    return cls.model_validate(value)
+parse_arrivals = tagged_validator(registry.arrivals, "process", ArrivalConfig, "an arrival process like 'poisson(rate=10/s)'")

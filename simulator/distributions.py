@@ -14,6 +14,7 @@ from typing import Annotated, Any, Callable, ClassVar
 import numpy as np
 from pydantic import BeforeValidator, PlainSerializer, ValidationInfo
 
+from .blocks import BLOCK, BlockStream
 from .callsyntax import CallSyntaxError, is_call, parse_call
 from .errors import did_you_mean
 from .units import UnitError, fmt_duration, fmt_size, parse_duration, parse_rate, parse_size
@@ -439,22 +440,14 @@ NumberDist = Annotated[Distribution, BeforeValidator(_validator("number")), Plai
 
 
 class Sampler:
-    """Fast draws on the hot path: `next()` returns a float; numpy fills blocks of `block` values."""
+    """Fast draws from a distribution: `next()` returns a float (see simulator.blocks)."""
 
-    __slots__ = ("dist", "rng", "block", "_it", "next")
+    __slots__ = ("dist", "next")
 
-    def __init__(self, dist: Distribution, rng: np.random.Generator, block: int = 4096) -> None:
-        self.dist, self.rng, self.block = dist, rng, block
-        self._it = iter(())
+    def __init__(self, dist: Distribution, rng: np.random.Generator, block: int = BLOCK) -> None:
+        self.dist = dist
         if isinstance(dist, Constant):
             value = dist.values["value"]
             self.next = lambda: value
         else:
-            self.next = self._next
-
-    def _next(self) -> float:
-        try:
-            return next(self._it)
-        except StopIteration:
-            self._it = iter(self.dist.sample_block(self.rng, self.block).tolist())
-            return next(self._it)
+            self.next = BlockStream(lambda n: dist.sample_block(rng, n), block).next

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, SerializeAsAny, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 
 from . import registry
 from .config import StrictModel
 from .units import Duration, PositiveDuration
+from .tagged import tagged, tagged_validator
 from .validation import error_at
 
 
@@ -132,19 +133,5 @@ class PartitionFault(FaultConfig):
         return "partition " + " | ".join(",".join(g) for g in self.groups)
 
 
-def parse_fault(value: Any) -> Any:
-    if isinstance(value, FaultConfig):
-        return value
-    if not isinstance(value, dict):
-        raise ValueError(f"expected a fault mapping like {{type: crash, target: app, at: 10s}}, got {value!r}")
-    name = value.get("type")
-    if name is None:
-        raise error_at(("type",), f"missing 'type'; one of: {', '.join(registry.faults.names())}")
-    try:
-        cls = registry.faults.get(name)
-    except KeyError as exc:
-        raise error_at(("type",), str(exc), name) from None
-    return cls.model_validate(value)
-
-
-FaultSpec = Annotated[SerializeAsAny[FaultConfig], BeforeValidator(parse_fault)]
+FaultSpec = tagged(FaultConfig, tagged_validator(registry.faults, "type", FaultConfig,
+                                                 "a fault like {type: crash, target: app, at: 10s}", compact=False))

@@ -11,12 +11,11 @@ import numpy as np
 from pydantic import Field, PositiveFloat, PositiveInt
 
 from . import registry
-from .callsyntax import CallSyntaxError, is_call, parse_call
+from .blocks import BlockStream
 from .config import StrictModel
 from .units import Fraction
-from .validation import error_at
+from .tagged import tagged_validator
 
-BLOCK = 4096
 MAX_KEYS = 50_000_000
 
 
@@ -28,26 +27,12 @@ class KeyConfig(StrictModel):
         """Probability of each key (used by theory checks such as Che's approximation)."""
         raise NotImplementedError
 
-    def make(self, rng: Any) -> "KeyStream":
+    def make(self, rng: Any) -> BlockStream:
         """A stream of keys; `next()` gives one int."""
-        return KeyStream(self, rng)
+        return BlockStream(lambda n: self.block(rng, n))
 
     def block(self, rng: Any, size: int) -> np.ndarray:
         raise NotImplementedError
-
-
-class KeyStream:
-    __slots__ = ("source", "rng", "_it")
-
-    def __init__(self, source: Any, rng: Any) -> None:
-        self.source, self.rng, self._it = source, rng, iter(())
-
-    def next(self) -> int:
-        try:
-            return next(self._it)
-        except StopIteration:
-            self._it = iter(self.source.block(self.rng, BLOCK).tolist())
-            return next(self._it)
 
 
 @registry.key_dists.register("uniform")
@@ -78,7 +63,8 @@ class ZipfKeys(KeyConfig):
         # The CDF is built once per stream, not per block.
         cdf = np.cumsum(self.probabilities())
         cdf[-1] = 1.0
-        return KeyStream(_CdfKeys(cdf), rng)
+        source = _CdfKeys(cdf)
+        return BlockStream(lambda n: source.block(rng, n))
 
     def block(self, rng, size):
         cdf = np.cumsum(self.probabilities())
@@ -118,22 +104,4 @@ class HotspotKeys(KeyConfig):
         return np.where(hot, rng.integers(0, h, size), rng.integers(h, max(self.n, h + 1), size))
 
 
-def parse_keys(value: Any) -> Any:
-    """Validator: `zipf(n=10000, s=1.1)` or a mapping with `dist:` -> a key config object."""
-    if isinstance(value, KeyConfig):
-        return value
-    if is_call(value):
-        try:
-            value = parse_call(value, "dist")
-        except CallSyntaxError as exc:
-            raise ValueError(str(exc)) from None
-    if not isinstance(value, dict):
-        raise ValueError(f"expected a key distribution like 'zipf(n=10000, s=1.1)', got {value!r}")
-    name = value.get("dist")
-    if name is None:
-        raise error_at(("dist",), f"missing 'dist'; one of: {', '.join(registry.key_dists.names())}")
-    try:
-        cls = registry.key_dists.get(name)
-    except KeyError as exc:
-        raise error_at(("dist",), str(exc), name) from None
-    return cls.model_validate(value)
+parse_keys = tagged_validator(registry.key_dists, "dist", KeyConfig, "a key distribution like 'zipf(n=10000, s=1.1)'")

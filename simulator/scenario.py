@@ -11,12 +11,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, PrivateAttr, SerializeAsAny, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from . import registry
 from .config import StrictModel
 from .errors import ScenarioError, ScenarioErrors, did_you_mean
 from .faults import FaultSpec
+from .tagged import tagged, tagged_validator
 from .network import NetworkConfig
 from .units import Duration, PositiveDuration, UnitError, parse_duration
 from .validation import error_at, to_scenario_error
@@ -26,28 +27,16 @@ from .yamlio import LineMap, load_yaml, parse_scalar
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 
 
-def _component(value: Any) -> Any:
-    import models  # noqa: F401  (registers the component types)
-
-    if not isinstance(value, Mapping):
-        if hasattr(value, "model_dump") and value.__class__.__name__.endswith("Config"):
-            return value
-        raise ValueError(f"expected a mapping with a 'type:' key, got {value!r}")
-    name = value.get("type")
-    if name is None:
-        raise error_at(("type",), f"missing 'type'; one of: {', '.join(registry.components.names())}")
-    try:
-        cls = registry.components.get(name)
-    except KeyError as exc:
-        raise error_at(("type",), str(exc), name) from None
-    return cls.Config.model_validate(value)
+def _register_models() -> None:
+    import models  # noqa: F401  (importing the package registers every component type)
 
 
-def _component_type():
-    import models  # noqa: F401
+def _component_type() -> Any:
     from models.base import ComponentConfig
 
-    return Annotated[SerializeAsAny[ComponentConfig], BeforeValidator(_component)]
+    return tagged(ComponentConfig, tagged_validator(
+        registry.components, "type", ComponentConfig, "a component", compact=False,
+        config_of=lambda cls: cls.Config, before=_register_models))
 
 
 ComponentSpec = _component_type()

@@ -8,24 +8,25 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-from pydantic import BeforeValidator, Field, PositiveInt, SerializeAsAny, field_validator, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from .arrivals import ArrivalConfig, parse_arrivals
+from .blocks import BlockStream
 from .config import StrictModel
 from .distributions import DurationDist, Sampler
 from .engine import Timer
 from .keys import KeyConfig, parse_keys
+from .tagged import tagged
 from .request import IN_FLIGHT, Request, with_timeout
 from .units import Duration, Fraction, PositiveDuration
 from simpy.events import NORMAL
 
-ArrivalSpec = Annotated[SerializeAsAny[ArrivalConfig], BeforeValidator(parse_arrivals)]
-KeySpec = Annotated[SerializeAsAny[KeyConfig], BeforeValidator(parse_keys)]
+ArrivalSpec = tagged(ArrivalConfig, parse_arrivals)
+KeySpec = tagged(KeyConfig, parse_keys)
 
-BLOCK = 4096
 _RANGE = re.compile(r"^\s*(\d+)\s*\.\.\s*(\d+)\s*$")
 
 
@@ -112,21 +113,14 @@ class ClientRequest(Request):
         self.src.done(self, outcome)
 
 
-class _Choice:
-    """Categorical draws in blocks."""
+def _choice(values: list, weights: list[float], rng: Any) -> BlockStream:
+    """Categorical draws of `values` with the given weights."""
+    p = np.asarray(weights, dtype=float) / sum(weights)
+    return BlockStream(lambda n: np.asarray(values, dtype=object)[rng.choice(len(values), size=n, p=p)])
 
-    def __init__(self, values: list, weights: list[float], rng: Any) -> None:
-        self.values = values
-        self.p = np.asarray(weights, dtype=float) / sum(weights)
-        self.rng, self._it = rng, iter(())
 
-    def next(self) -> Any:
-        try:
-            return next(self._it)
-        except StopIteration:
-            idx = self.rng.choice(len(self.values), size=BLOCK, p=self.p)
-            self._it = iter([self.values[i] for i in idx.tolist()])
-            return next(self._it)
+def _ints(lo: int, hi: int, rng: Any) -> BlockStream:
+    return BlockStream(lambda n: rng.integers(lo, hi, n))
 
 
 class _Const:
@@ -135,18 +129,6 @@ class _Const:
 
     def next(self) -> Any:
         return self.value
-
-
-class _Ints:
-    def __init__(self, lo: int, hi: int, rng: Any) -> None:
-        self.lo, self.hi, self.rng, self._it = lo, hi, rng, iter(())
-
-    def next(self) -> int:
-        try:
-            return next(self._it)
-        except StopIteration:
-            self._it = iter(self.rng.integers(self.lo, self.hi, BLOCK).tolist())
-            return next(self._it)
 
 
 class _Source:
@@ -169,14 +151,14 @@ class Workload:
         streams = env.streams
         ops = list(config.mix)
         self._op_idx = {op: rec.op_index(op) for op in ops}
-        self.ops = _Const(ops[0]) if len(ops) == 1 else _Choice(ops, list(config.mix.values()), streams.get(f"{name}/mix"))
+        self.ops = _Const(ops[0]) if len(ops) == 1 else _choice(ops, list(config.mix.values()), streams.get(f"{name}/mix"))
         self.keys = config.keys.make(streams.get(f"{name}/keys")) if config.keys else None
         attrs = config.attributes or AttributesConfig()
         bounds = attrs.user_bounds()
-        self.user_ids = _Ints(*bounds, streams.get(f"{name}/user_id")) if bounds else None
+        self.user_ids = _ints(*bounds, streams.get(f"{name}/user_id")) if bounds else None
         regions = list(attrs.region) if attrs.region else None
         self.regions = (
-            _Choice(regions, list(attrs.region.values()), streams.get(f"{name}/region")) if regions else None
+            _choice(regions, list(attrs.region.values()), streams.get(f"{name}/region")) if regions else None
         )
         self._endpoints = {r: _Source(name, r) for r in (regions or [config.zone])}
         self.links: dict[str, Any] = {}
