@@ -33,6 +33,7 @@ class Component:
         self.config = config
         self.zone = config.zone
         self.down = False
+        self.slowdown = 1.0  # service-time multiplier set by `slow` faults
         # Listeners told about crash/recovery (load balancers with health checks).
         self.watchers: list[Any] = []
 
@@ -58,6 +59,7 @@ class Component:
 
     def recover(self) -> None:
         self.down = False
+        self.slowdown = 1.0  # service-time multiplier set by `slow` faults
         for watcher in self.watchers:
             watcher.component_changed(self)
 

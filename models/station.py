@@ -144,7 +144,7 @@ class Station(Component):
         timer = Timer(self._serviced, (req, reply, now))
         if self._active is not None:
             self._active[timer] = (req, reply)
-        self.env.schedule(timer, NORMAL, self.service_time(req))
+        self.env.schedule(timer, NORMAL, self.service_time(req) * self.slowdown)
 
     def _serviced(self, timer: Timer) -> None:
         if self._active is not None and self._active.pop(timer, None) is None:

@@ -6,18 +6,19 @@ fault's `start` runs, and after `duration` (if given) its `stop`.
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, field_validator
 
 from . import registry
 from .config import StrictModel
-from .units import Duration, PositiveDuration
+from .units import Duration, Fraction, PositiveDuration
 from .tagged import tagged, tagged_validator
 from .validation import error_at
 
 
 class FaultConfig(StrictModel):
+    refers_to: ClassVar[str] = "component"
     type: str
     at: Duration = Field(description="When the fault begins.")
     duration: PositiveDuration | None = Field(None, description="How long it lasts (default: to the end).")
@@ -76,15 +77,14 @@ class CrashFault(FaultConfig):
         return f"crash {', '.join(self.target)}"
 
 
-@registry.faults.register("partition")
-class PartitionFault(FaultConfig):
-    """Cut the network between groups: calls across the cut fail after the network timeout."""
+class LinkFault(FaultConfig):
+    """Base of faults acting on the links between groups of places."""
 
-    type: Literal["partition"] = "partition"
+    refers_to: ClassVar[str] = "component, workload or zone"
     groups: list[list[str]] = Field(
-        min_length=2, description="Groups of components/workloads (or zones) that cannot reach each other."
+        min_length=2, description="Groups of components, workloads or zones; links between groups are affected."
     )
-    one_way: bool = Field(False, description="Only traffic from the first group to the others is cut.")
+    one_way: bool = Field(False, description="Only traffic from the first group to the others.")
 
     @field_validator("groups")
     @classmethod
@@ -92,35 +92,45 @@ class PartitionFault(FaultConfig):
         seen: dict[str, int] = {}
         for i, group in enumerate(v):
             if not group:
-                raise error_at((i,), "a partition group needs at least one name")
+                raise error_at((i,), "a group needs at least one name")
             for name in group:
                 if name in seen and seen[name] != i:
-                    raise error_at((i,), f"'{name}' is in two partition groups")
+                    raise error_at((i,), f"'{name}' is in two groups")
                 seen[name] = i
         return v
 
     def refs(self):
-        # Zones are allowed too, so names are checked against components, workloads and zones.
         return [(("groups", i, j), n) for i, g in enumerate(self.groups) for j, n in enumerate(g)]
 
     def _pairs(self, model: Any):
+        """(i, j, link, request direction affected, reply direction affected) for links from group i to j."""
         sets = [model.endpoint_names(g) for g in self.groups]
         for i, a in enumerate(sets):
             for j, b in enumerate(sets):
                 if i != j:
                     for link in model.network.links_between(a, b):
-                        yield i, j, link
+                        # A request from group i to j travels i -> j; its reply travels j -> i.
+                        yield link, (not self.one_way or i == 0), (not self.one_way or j == 0)
 
     def prepare(self, model):
-        for _i, _j, link in self._pairs(model):
+        for link, _fwd, _back in self._pairs(model):
             link.faultable = True
 
+    def _groups_text(self) -> str:
+        return (" -> " if self.one_way else " | ").join(",".join(g) for g in self.groups)
+
+
+@registry.faults.register("partition")
+class PartitionFault(LinkFault):
+    """Cut the network between groups: calls across the cut fail after the network timeout."""
+
+    type: Literal["partition"] = "partition"
+
     def _set(self, model, value: bool) -> None:
-        for i, j, link in self._pairs(model):
-            # A request from group i to j is cut when i -> j is; its reply travels j -> i.
-            if not self.one_way or i == 0:
+        for link, fwd, back in self._pairs(model):
+            if fwd:
                 link.cut = value
-            if not self.one_way or j == 0:
+            if back:
                 link.cut_back = value
 
     def start(self, model):
@@ -130,7 +140,78 @@ class PartitionFault(FaultConfig):
         self._set(model, False)
 
     def describe(self) -> str:
-        return "partition " + " | ".join(",".join(g) for g in self.groups)
+        return "partition " + self._groups_text()
+
+
+@registry.faults.register("latency")
+class LatencyFault(LinkFault):
+    """Add delay to every message between groups (a latency spike or a congested link)."""
+
+    type: Literal["latency"] = "latency"
+    add: PositiveDuration = Field(description="One-way delay added to each message.")
+
+    def _shift(self, model, sign: float) -> None:
+        for link, fwd, back in self._pairs(model):
+            if fwd:
+                link.extra_s = max(0.0, link.extra_s + sign * self.add)
+            if back:
+                link.extra_back_s = max(0.0, link.extra_back_s + sign * self.add)
+
+    def start(self, model):
+        self._shift(model, 1.0)
+
+    def stop(self, model):
+        self._shift(model, -1.0)
+
+    def describe(self) -> str:
+        return f"latency +{self.add * 1000:g}ms " + self._groups_text()
+
+
+@registry.faults.register("packet_loss")
+class PacketLossFault(LinkFault):
+    """Lose each message between groups with a probability; a lost call fails after the network timeout."""
+
+    type: Literal["packet_loss"] = "packet_loss"
+    probability: Fraction = Field(description="Chance that one message is lost.")
+
+    def start(self, model):
+        for link, fwd, back in self._pairs(model):
+            if fwd or back:
+                link.loss = self.probability
+
+    def stop(self, model):
+        for link, fwd, back in self._pairs(model):
+            if fwd or back:
+                link.loss = 0.0
+
+    def describe(self) -> str:
+        return f"packet loss {self.probability:.0%} " + self._groups_text()
+
+
+@registry.faults.register("slow")
+class SlowFault(FaultConfig):
+    """Slow components down: every service time is multiplied by `factor` (a noisy neighbour, GC, throttling)."""
+
+    type: Literal["slow"] = "slow"
+    target: Annotated[list[str], BeforeValidator(_names)] = Field(description="Component (or list).")
+    factor: float = Field(gt=1.0, description="How many times slower (> 1).")
+
+    def refs(self):
+        return [(("target", i), t) for i, t in enumerate(self.target)]
+
+    def _components(self, model):
+        return [c for t in self.target for c in model.expand(t)]
+
+    def start(self, model):
+        for c in self._components(model):
+            c.slowdown *= self.factor
+
+    def stop(self, model):
+        for c in self._components(model):
+            c.slowdown /= self.factor
+
+    def describe(self) -> str:
+        return f"slow x{self.factor:g} {', '.join(self.target)}"
 
 
 FaultSpec = tagged(FaultConfig, tagged_validator(registry.faults, "type", FaultConfig,

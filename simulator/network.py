@@ -56,7 +56,7 @@ class Link:
 
     __slots__ = (
         "net", "env", "src", "dst", "lat", "back", "cut", "cut_back",
-        "extra_s", "loss", "loss_rng", "faultable", "send",
+        "extra_s", "extra_back_s", "loss", "loss_rng", "faultable", "send",
     )
 
     def __init__(self, net: "Network", src: Endpoint, dst: Any, lat: Sampler | None,
@@ -69,7 +69,8 @@ class Link:
         self.back = back
         self.cut = False  # requests from src to dst are dropped
         self.cut_back = False  # replies from dst to src are dropped
-        self.extra_s = 0.0  # added one-way delay (latency faults)
+        self.extra_s = 0.0  # delay added to requests (latency faults)
+        self.extra_back_s = 0.0  # delay added to replies
         self.loss = 0.0  # probability that a message is lost (loss faults)
         self.loss_rng = None
         self.faultable = False
@@ -122,7 +123,7 @@ class _Return:
             wait = max(0.0, self.t_sent + link.net.timeout_s - env.now)
             env.call_later(wait, _deliver, (self.reply, TIMED_OUT))
             return
-        delay = (link.back.next() if link.back is not None else 0.0) + link.extra_s
+        delay = (link.back.next() if link.back is not None else 0.0) + link.extra_back_s
         if delay > 0.0:
             env.call_later(delay, _deliver, (self.reply, outcome))
         else:

@@ -126,8 +126,7 @@ def _cross_check(sc: Scenario) -> list[tuple[tuple, str]]:
         check(("workloads", name), w.refs(), names, "component")
     endpoints = names | set(sc.workloads) | zones
     for i, f in enumerate(sc.faults):
-        allowed = endpoints if f.type == "partition" else names
-        check(("faults", i), f.refs(), allowed, "component" if f.type != "partition" else "component, workload or zone")
+        check(("faults", i), f.refs(), names if f.refers_to == "component" else endpoints, f.refers_to)
     return problems
 
 

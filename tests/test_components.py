@@ -222,3 +222,57 @@ def test_regions_pick_links_by_zone():
     """)
     lat = np.round(req.loc[req["outcome"] == "ok", "latency_s"].to_numpy(), 6)
     assert set(lat) == {0.081, 0.011}
+
+
+def test_latency_fault_adds_delay_each_way_while_it_lasts():
+    res, req = _one("""
+        name: spike
+        duration: 30s
+        components:
+          app: {type: server, workers: 4, service_time: 2ms, calls: [db]}
+          db: {type: database, read_time: 3ms, write_time: 3ms}
+        workloads:
+          clients: {arrivals: constant(rate=5/s), target: app}
+        faults:
+          - {type: latency, groups: [[app], [db]], add: 40ms, at: 10s, duration: 10s}
+    """)
+    lat = req.set_index("start_s")["latency_s"]
+    during = lat[(lat.index >= 10.0) & (lat.index < 20.0 - 0.1)]
+    outside = lat[(lat.index < 10.0 - 0.1) | (lat.index >= 20.0)]
+    np.testing.assert_allclose(during, 0.085, atol=1e-9)  # 2ms + 40ms there + 3ms + 40ms back
+    np.testing.assert_allclose(outside.dropna(), 0.005, atol=1e-9)
+
+
+def test_packet_loss_fails_the_expected_fraction():
+    res, req = _one("""
+        name: loss
+        duration: 2000s
+        network: {timeout: 100ms}
+        components:
+          app: {type: server, workers: 50, service_time: 1ms}
+        workloads:
+          clients: {arrivals: poisson(rate=5/s), target: app}
+        faults:
+          - {type: packet_loss, groups: [[clients], [app]], probability: 10%, at: 0s}
+    """)
+    done = req[req["outcome"] != "in_flight"]
+    lost = (done["outcome"] == "timed_out").mean()
+    # a request survives only if both its message and the reply do: 1 - 0.9^2 = 0.19
+    n = len(done)
+    assert abs(lost - 0.19) < 5 * (0.19 * 0.81 / n) ** 0.5
+
+
+def test_slow_fault_multiplies_service_times():
+    res, req = _one("""
+        name: slow
+        duration: 30s
+        components:
+          app: {type: server, workers: 4, service_time: 10ms}
+        workloads:
+          clients: {arrivals: constant(rate=2/s), target: app}
+        faults:
+          - {type: slow, target: app, factor: 5, at: 10s, duration: 10s}
+    """)
+    lat = req.set_index("start_s")["latency_s"]
+    assert np.allclose(lat[(lat.index >= 10.0) & (lat.index < 20.0)], 0.05)
+    assert np.allclose(lat[lat.index >= 20.0].dropna(), 0.01)
