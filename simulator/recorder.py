@@ -8,12 +8,12 @@ from __future__ import annotations
 from array import array
 
 import numpy as np
-import pandas as pd
 
-from .request import IN_FLIGHT, OUTCOME_NAMES
 
 
 class Recorder:
+    """Workloads append a row when they issue a request and fill `end`/`outcome` when it is answered."""
+
     def __init__(self, workloads: list[str]) -> None:
         self.start = array("d")
         self.end = array("d")
@@ -30,16 +30,6 @@ class Recorder:
             i = self._op_index[name] = len(self.operations)
             self.operations.append(name)
         return i
-
-    def new(self, t0: float, wl: int, op: int) -> int:
-        """Register a new request; returns its id (workloads inline this on their hot path)."""
-        rid = len(self.start)
-        self.start.append(t0)
-        self.end.append(float("nan"))
-        self.wl.append(wl)
-        self.op.append(op)
-        self.outcome.append(IN_FLIGHT)
-        return rid
 
     def __len__(self) -> int:
         return len(self.start)
@@ -58,17 +48,3 @@ class Recorder:
             "op": np.frombuffer(self.op, dtype=np.int16)[keep] if len(self.op) else np.empty(0, np.int16),
             "outcome": np.frombuffer(self.outcome, dtype=np.int8)[keep] if len(self.outcome) else np.empty(0, np.int8),
         }
-
-    def frame(self, since_s: float = 0.0) -> pd.DataFrame:
-        c = self.columns(since_s)
-        return pd.DataFrame({
-            "id": c["id"].astype(np.int64),
-            "workload": pd.Categorical.from_codes(c["wl"].astype(np.int32), categories=self.workloads)
-            if self.workloads else pd.Categorical([]),
-            "operation": pd.Categorical.from_codes(c["op"].astype(np.int32), categories=self.operations)
-            if self.operations else pd.Categorical([]),
-            "start_s": c["start"],
-            "end_s": c["end"],
-            "latency_s": c["end"] - c["start"],
-            "outcome": pd.Categorical.from_codes(c["outcome"].astype(np.int32), categories=list(OUTCOME_NAMES)),
-        })
