@@ -10,7 +10,6 @@ from array import array
 import numpy as np
 
 
-
 class Recorder:
     """Workloads append a row when they issue a request and fill `end`/`outcome` when it is answered."""
 
