@@ -89,7 +89,7 @@ def register_chart(fn: ChartFn) -> ChartFn:
 
 
 # Modules that register charts for particular component types.
-_CHART_MODULES = ("reports.cache_charts", "reports.data_charts")
+_CHART_MODULES = ("reports.cache_charts", "reports.data_charts", "reports.queue_charts")
 
 
 def run_charts(result: Any, out: Path) -> list[Path]:
