@@ -12,6 +12,7 @@ from typing import Any
 from simulator import registry
 from simulator.blocks import BlockStream
 from simulator.request import Request
+from simulator.rng import mix64
 
 
 class Algorithm:
@@ -133,16 +134,6 @@ class LeastResponseTime(_LowestScore):
         self.avg[i] += self.alpha * (response_s - self.avg[i])
 
 
-_GOLDEN = 0x9E3779B97F4A7C15
-_MASK = (1 << 64) - 1
-
-
-def mix64(x: int) -> int:
-    """A stable 64-bit integer mix (splitmix64 finaliser): same placement on every run."""
-    x = (x + _GOLDEN) & _MASK
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
-    return x ^ (x >> 31)
 
 
 @registry.lb_algorithms.register("ip_hash")

@@ -69,3 +69,5 @@ arrivals: Registry[type] = Registry("arrival process")
 key_dists: Registry[type] = Registry("key distribution")
 # Policies are pluggable algorithms, one registry per decision point.
 lb_algorithms: Registry[type] = Registry("load-balancing algorithm")
+eviction_policies: Registry[type] = Registry("eviction policy")
+sharding_strategies: Registry[type] = Registry("sharding strategy")

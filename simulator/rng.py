@@ -35,3 +35,23 @@ class Streams:
 def derive_seed(base_seed: int, *labels: object) -> int:
     """A replication/variant seed derived from a base seed and labels, stable across runs."""
     return stable_hash(f"{base_seed}/" + "/".join(map(str, labels))) & 0x7FFFFFFF
+
+
+_GOLDEN = 0x9E3779B97F4A7C15
+_MASK = (1 << 64) - 1
+
+
+def mix64(x: int) -> int:
+    """A stable 64-bit integer mix (splitmix64 finaliser): same placement on every run."""
+    x = (x + _GOLDEN) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+def mix64_array(x: np.ndarray) -> np.ndarray:
+    """`mix64` of every element (uint64 arithmetic wraps like the masked Python version)."""
+    x = x.astype(np.uint64) + np.uint64(_GOLDEN)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
