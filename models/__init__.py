@@ -1,2 +1,2 @@
 """Component models. Importing this package registers every component type."""
-from . import database, load_balancer, server  # noqa: F401
+from . import cache, database, eviction, load_balancer, server  # noqa: F401

@@ -14,6 +14,7 @@ from simulator.distributions import DurationDist
 from simulator.request import Request
 
 from .station import Station, StationConfig
+from .versions import VersionedWrite, VersionLog
 
 WRITE_OPERATIONS = ("write", "update", "insert", "delete")
 
@@ -43,7 +44,7 @@ class Database(Station):
         self._read = self.service_sampler(config.read_time, "read")
         self._write = self.service_sampler(config.write_time, "write")
         self.writes_ops = frozenset(config.write_operations)
-        self.versions: dict[int, int] = {}  # key -> number of committed writes
+        self.versions = VersionLog()
         self.reads = 0
         self.writes = 0
 
@@ -55,13 +56,30 @@ class Database(Station):
             return self._write()
         return self._read()
 
+    def version_source(self, model: Any) -> "Database":
+        """This store is the authority on its keys' versions (caches in front ask it)."""
+        self.versions.track_times()
+        return self
+
+    def latest_version(self, key: Any) -> int:
+        return self.versions.latest.get(key, 0)
+
+    def stale_since(self, key: Any, version: int) -> float | None:
+        return self.versions.stale_since(key, version)
+
     def after_service(self, req: Request, reply: Any, t_start: float) -> None:
+        key = req.key
         if req.op in self.writes_ops:
             self.writes += 1
-            if req.key is not None:
-                self.versions[req.key] = self.versions.get(req.key, 0) + 1
+            if key is not None:
+                log = self.versions
+                v = req.version if type(req) is VersionedWrite else log.latest.get(key, 0) + 1
+                log.commit(key, v, self.env._now)
+                req.meta = log.latest[key]
         else:
             self.reads += 1
+            if key is not None:
+                req.meta = self.versions.latest.get(key, 0)
         self.release()
         reply(0)
 

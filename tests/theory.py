@@ -51,3 +51,31 @@ def batch_means_ci(values: np.ndarray, batches: int = 30, confidence: float = 0.
     means = values[:n].reshape(batches, -1).mean(axis=1)
     half = stats.t.ppf(0.5 + confidence / 2, batches - 1) * means.std(ddof=1) / math.sqrt(batches)
     return float(values[:n].mean()), float(half)
+
+
+def _solve_characteristic_time(p: np.ndarray, c: int, occupancy) -> float:
+    """The T with sum_i occupancy(p_i, T) = c (bisection on a monotone function)."""
+    lo, hi = 0.0, 1.0
+    while occupancy(p, hi).sum() < c:
+        hi *= 2.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if occupancy(p, mid).sum() < c:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def che_lru_hit_ratio(p: np.ndarray, c: int) -> float:
+    """Che's approximation of LRU's hit ratio under independent requests with popularities p."""
+    occ = lambda p, t: 1.0 - np.exp(-p * t)  # noqa: E731
+    t = _solve_characteristic_time(p, c, occ)
+    return float((p * occ(p, t)).sum())
+
+
+def fifo_hit_ratio(p: np.ndarray, c: int) -> float:
+    """The characteristic-time approximation for FIFO (and RANDOM, the same under IRM)."""
+    occ = lambda p, t: p * t / (1.0 + p * t)  # noqa: E731
+    t = _solve_characteristic_time(p, c, occ)
+    return float((p * occ(p, t)).sum())

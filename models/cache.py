@@ -1,0 +1,446 @@
+"""A cache in front of a backing component (a store, another cache, a shard or replica set).
+
+The hit ratio is not configured: it emerges from the workload's keys, the capacity, the eviction
+policy and TTLs. Modes differ in what happens on a miss and on a write:
+
+- cache_aside: a miss fetches from the backing store; concurrent misses on one key each fetch
+  (the thundering herd); a write goes to the store and then invalidates the entry.
+- read_through: as cache_aside, but concurrent misses on one key share one fetch.
+- write_through: a write goes to the store and, once stored, updates the entry.
+- write_behind: a write is acknowledged from the cache and flushed to the store every
+  `flush_interval`; a crash before the flush loses it (counted as `lost_writes`).
+- refresh_ahead: read_through, plus a hit on an entry older than `refresh_ahead` x `ttl`
+  refreshes it in the background, so popular keys rarely expire.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any, Literal
+
+from pydantic import Field, PositiveInt, field_validator, model_validator
+
+from simulator import registry
+from simulator.distributions import Constant, DurationDist, Sampler, SizeDist, parse_distribution
+from simulator.request import ERROR, OK, Reply, Request
+from simulator.units import Fraction, PositiveDuration, PositiveSize, parse_size, UnitError
+
+from .database import WRITE_OPERATIONS
+from .station import Station, StationConfig
+from .versions import StaleReads, sub_request
+
+MODES = ("cache_aside", "read_through", "write_through", "write_behind", "refresh_ahead")
+Mode = Literal["cache_aside", "read_through", "write_through", "write_behind", "refresh_ahead"]
+_COALESCING = ("read_through", "refresh_ahead", "write_through", "write_behind")
+
+# Entry fields (a list per cached key: cheaper than an object, mutable in place).
+VERSION, EXPIRES, FETCHED, SIZE = range(4)
+
+
+class CacheConfig(StationConfig):
+    type: Literal["cache"] = "cache"
+    capacity: PositiveInt | None = Field(
+        None, description="How many items fit; or a size such as 64MB to bound the bytes held instead."
+    )
+    capacity_bytes: PositiveSize | None = Field(
+        None, description="Bytes that fit (set by writing `capacity` with a size unit)."
+    )
+    item_size: SizeDist = Field(
+        default_factory=lambda: parse_distribution("1KB", "size"),
+        description="Size of an item (drawn once per key); counts against a capacity in bytes.",
+    )
+    eviction: str = Field("lru", description="Eviction policy (see the list of policies).")
+    ttl: PositiveDuration | None = Field(None, description="Entries expire this long after they were fetched.")
+    mode: Mode = Field("cache_aside", description="Access pattern: " + ", ".join(MODES) + ".")
+    backing: str = Field(description="Component a miss is fetched from and writes go to.")
+    workers: PositiveInt | None = Field(
+        None, description="Lookups served at once (e.g. 1 for Redis); unset: no queueing at the cache."
+    )
+    service_time: DurationDist = Field(
+        default_factory=lambda: parse_distribution("0s"), description="Time of one lookup at the cache."
+    )
+    write_operations: list[str] = Field(
+        default_factory=lambda: list(WRITE_OPERATIONS),
+        description="Operation names treated as writes; every other operation is a read.",
+    )
+    refresh_ahead: Fraction = Field(
+        0.8, description="refresh_ahead mode: refresh a hit entry older than this fraction of its TTL."
+    )
+    flush_interval: PositiveDuration = Field(1.0, description="write_behind mode: how often dirty entries are flushed.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _capacity_in_bytes(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("capacity"), str):
+            raw = data["capacity"].strip()
+            if not raw.isdigit():
+                try:
+                    parse_size(raw)
+                except UnitError:
+                    raise ValueError(f"capacity: expected a number of items (e.g. 10000) or a size "
+                                     f"(e.g. 64MB), got {raw!r}") from None
+                data = {**data, "capacity_bytes": raw}
+                del data["capacity"]
+        return data
+
+    @field_validator("eviction")
+    @classmethod
+    def _known_policy(cls, value: str) -> str:
+        registry.eviction_policies.get(value)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "CacheConfig":
+        if (self.capacity is None) == (self.capacity_bytes is None):
+            raise ValueError("a cache needs a 'capacity': a number of items (e.g. 10000) or a size (e.g. 64MB)")
+        if self.mode == "refresh_ahead" and self.ttl is None:
+            raise ValueError("mode 'refresh_ahead' needs a 'ttl' (entries are refreshed before they expire)")
+        if self.mode == "refresh_ahead" and not 0.0 < self.refresh_ahead < 1.0:
+            raise ValueError("'refresh_ahead' must be strictly between 0 and 1 (a fraction of the TTL)")
+        return self
+
+    def refs(self):
+        return [(("backing",), self.backing)]
+
+
+class _Fetch:
+    """Reply of a fetch from the backing store: fills the cache, then answers the waiting callers."""
+
+    __slots__ = ("cache", "key", "sub", "req", "reply", "epoch")
+
+    def __init__(self, cache: "Cache", key: Any, sub: Request, req: Request | None, reply: Reply | None) -> None:
+        self.cache, self.key, self.sub, self.req, self.reply = cache, key, sub, req, reply
+        self.epoch = cache.epoch
+
+    def __call__(self, outcome: int) -> None:
+        cache = self.cache
+        if cache.epoch != self.epoch:  # the cache crashed meanwhile: its callers lost the connection
+            if self.reply is not None:
+                self.reply(ERROR)
+            return
+        version = self.sub.meta
+        if outcome == OK:
+            cache.fill(self.key, version)
+        if self.reply is None:  # coalesced: every caller waiting on this key
+            for req, reply in cache.pending.pop(self.key, ()):
+                req.meta = version
+                reply(outcome)
+        else:
+            self.req.meta = version
+            self.reply(outcome)
+
+
+class _Write:
+    """Reply of a write forwarded to the backing store (cache_aside, read_through, write_through)."""
+
+    __slots__ = ("cache", "key", "sub", "req", "reply", "epoch")
+
+    def __init__(self, cache: "Cache", key: Any, sub: Request, req: Request, reply: Reply) -> None:
+        self.cache, self.key, self.sub, self.req, self.reply = cache, key, sub, req, reply
+        self.epoch = cache.epoch
+
+    def __call__(self, outcome: int) -> None:
+        cache = self.cache
+        if cache.epoch != self.epoch:
+            self.reply(ERROR)
+            return
+        if outcome == OK:
+            if cache.update_on_write:
+                cache.fill(self.key, self.sub.meta)
+            elif self.key in cache.entries:
+                cache.invalidations += 1
+                cache.remove(self.key)
+        self.req.meta = self.sub.meta
+        self.reply(outcome)
+
+
+class _Flush:
+    __slots__ = ("cache", "key", "count", "sub", "epoch")
+
+    def __init__(self, cache: "Cache", key: Any, count: int, sub: Request) -> None:
+        self.cache, self.key, self.count, self.sub = cache, key, count, sub
+        self.epoch = cache.epoch
+
+    def __call__(self, outcome: int) -> None:
+        cache = self.cache
+        cache.flushing -= self.count
+        if cache.epoch != self.epoch:
+            cache.lost_writes += self.count  # the flush failed and the buffer that held it is gone
+            return
+        if outcome == OK:
+            cache.flushed += self.count
+            e = cache.entries.get(self.key)
+            if e is not None and self.key not in cache.dirty:
+                e[VERSION] = self.sub.meta
+        else:
+            cache.flush_failures += 1
+            cache.mark_dirty(self.key, self.count)  # retried at the next flush
+
+
+@registry.components.register("cache")
+class Cache(Station):
+    """Cache: capacity in items or bytes, lru/lfu/fifo/random eviction, TTL, five access modes."""
+
+    Config = CacheConfig
+
+    def __init__(self, env: Any, name: str, config: CacheConfig) -> None:
+        super().__init__(env, name, config)
+        self.unlimited = config.workers is None
+        self.workers = sys.maxsize if self.unlimited else config.workers
+        self.capacity = config.queue_capacity
+        self.timeout_s = config.timeout
+        self.instant = self.unlimited and isinstance(config.service_time, Constant) and config.service_time.mean == 0
+        self._service = self.service_sampler(config.service_time, "service")
+        self.policy = registry.eviction_policies.get(config.eviction)(env.streams.get(f"{name}/eviction"))
+        self.by_bytes = config.capacity_bytes is not None
+        self.limit = config.capacity_bytes if self.by_bytes else config.capacity
+        self.ttl = config.ttl if config.ttl is not None else math.inf
+        self.mode = config.mode
+        self.coalesce = config.mode in _COALESCING
+        self.update_on_write = config.mode == "write_through"
+        self.refresh_after = config.refresh_ahead * self.ttl if config.mode == "refresh_ahead" else math.inf
+        self.write_ops = frozenset(config.write_operations)
+        self._draw_size = Sampler(config.item_size, env.streams.get(f"{name}/item_size")).next
+        self.sizes: dict = {}  # key -> bytes, drawn once per key
+        self.entries: dict = {}  # key -> [version, expires_at, fetched_at, size]
+        self.used = 0.0  # items or bytes held
+        self.pending: dict = {}  # key -> callers waiting on one fetch (coalescing modes)
+        self.dirty: dict = {}  # write_behind: key -> writes acknowledged but not yet flushed
+        self.flushing = 0
+        self._flush_timer = False
+        self.link: Any = None
+        self.source: Any = None
+
+    def reset_stats(self) -> None:
+        super().reset_stats()
+        self.hits = 0
+        self.misses = 0
+        self.evictions = 0
+        self.expired_entries = 0
+        self.invalidations = 0
+        self.coalesced = 0
+        self.refreshes = 0
+        self.bypassed = 0
+        self.writes = 0
+        self.flushed = 0
+        self.flush_failures = 0
+        self.lost_writes = 0
+        self.hit_bytes = 0.0
+        self.miss_bytes = 0.0
+        self.stale = StaleReads()
+        self._sample_hits = 0
+        self._sample_lookups = 0
+
+    def connect(self, model: Any) -> None:
+        backing = model.get(self.config.backing)
+        self.link = model.network.link(self, backing)
+        self.source = self.version_source(model)
+
+    def version_source(self, model: Any) -> Any:
+        """The component that knows the latest committed version of every key behind this cache."""
+        backing = model.get(self.config.backing)
+        fn = getattr(backing, "version_source", None)
+        return fn(model) if fn is not None else None
+
+    # --- entries --------------------------------------------------------------------------------
+    def size_of(self, key: Any) -> float:
+        size = self.sizes.get(key)
+        if size is None:
+            size = self.sizes[key] = self._draw_size()
+        return size
+
+    def fill(self, key: Any, version: Any) -> None:
+        """Store (or refresh) `key` as fetched now, evicting as needed."""
+        now = self.env._now
+        e = self.entries.get(key)
+        if e is not None:
+            e[VERSION], e[EXPIRES], e[FETCHED] = version, now + self.ttl, now
+            return
+        size = self.size_of(key) if self.by_bytes else 1
+        if size > self.limit:
+            return  # larger than the whole cache: never admitted
+        while self.used + size > self.limit:
+            self.evict()
+        self.entries[key] = [version, now + self.ttl, now, size]
+        self.policy.insert(key)
+        self.used += size
+
+    def evict(self) -> None:
+        key = self.policy.victim()
+        e = self.entries.pop(key)
+        self.used -= e[SIZE]
+        self.evictions += 1
+        if key in self.dirty:  # write-back on eviction: the only copy must reach the store
+            self.flush_key(key)
+
+    def remove(self, key: Any) -> None:
+        e = self.entries.pop(key)
+        self.policy.remove(key)
+        self.used -= e[SIZE]
+
+    # --- requests -------------------------------------------------------------------------------
+    def handle(self, req: Request, reply: Reply) -> None:
+        if not self.instant:
+            Station.handle(self, req, reply)
+        elif self.down:
+            self.failed += 1
+            reply(ERROR)
+        else:
+            self.served += 1
+            self.process(req, reply)
+
+    def service_time(self, req: Request) -> float:
+        return self._service()
+
+    def after_service(self, req: Request, reply: Reply, t_start: float) -> None:
+        self.release()
+        self.process(req, reply)
+
+    def process(self, req: Request, reply: Reply) -> None:
+        key = req.key
+        if key is None:  # nothing to look up: pass through
+            self.bypassed += 1
+            self.link.send(req, reply)
+            return
+        if req.op in self.write_ops:
+            self.write(req, reply)
+            return
+        now = self.env._now
+        e = self.entries.get(key)
+        if e is not None and e[EXPIRES] <= now:
+            self.expired_entries += 1
+            self.remove(key)
+            e = None
+        if e is not None:
+            self.hits += 1
+            self.policy.touch(key)
+            if self.by_bytes:
+                self.hit_bytes += e[SIZE]
+            version = e[VERSION]
+            source = self.source
+            if source is not None and version is not None:
+                latest = source.latest_version(key)
+                self.stale.record(version, latest,
+                                  source.stale_since(key, version) if version < latest else None, now)
+            if now - e[FETCHED] > self.refresh_after and key not in self.pending:
+                self.refreshes += 1
+                self.pending[key] = []
+                sub = sub_request(req)
+                self.link.send(sub, _Fetch(self, key, sub, None, None))
+            req.meta = version
+            reply(OK)
+            return
+        self.misses += 1
+        if self.by_bytes:
+            self.miss_bytes += self.size_of(key)
+        if self.coalesce:
+            waiting = self.pending.get(key)
+            if waiting is not None:
+                self.coalesced += 1
+                waiting.append((req, reply))
+                return
+            self.pending[key] = [(req, reply)]
+            sub = sub_request(req)
+            self.link.send(sub, _Fetch(self, key, sub, None, None))
+        else:
+            sub = sub_request(req)
+            self.link.send(sub, _Fetch(self, key, sub, req, reply))
+
+    def write(self, req: Request, reply: Reply) -> None:
+        self.writes += 1
+        key = req.key
+        if self.mode == "write_behind":
+            self.fill(key, None)  # newer than anything committed: never counted stale
+            self.mark_dirty(key, 1)
+            req.meta = None
+            reply(OK)
+            return
+        sub = sub_request(req)
+        self.link.send(sub, _Write(self, key, sub, req, reply))
+
+    # --- write-behind ---------------------------------------------------------------------------
+    def mark_dirty(self, key: Any, count: int) -> None:
+        self.dirty[key] = self.dirty.get(key, 0) + count
+        if not self._flush_timer:
+            self._flush_timer = True
+            self.env.call_later(self.config.flush_interval, self._flush_all)
+
+    def _flush_all(self, _timer: Any) -> None:
+        self._flush_timer = False
+        if self.down:
+            return
+        for key in list(self.dirty):
+            self.flush_key(key)
+
+    def flush_key(self, key: Any) -> None:
+        count = self.dirty.pop(key)
+        self.flushing += count
+        # Repeated writes to one key between flushes reach the store as one write.
+        sub = Request(-1, self.env._now, -1, self.config.write_operations[0], key)
+        self.link.send(sub, _Flush(self, key, count, sub))
+
+    # --- faults ---------------------------------------------------------------------------------
+    def crash(self) -> None:
+        self.lost_writes += sum(self.dirty.values())
+        self.dirty.clear()
+        waiting = [w for ws in self.pending.values() for w in ws]
+        self.pending.clear()
+        self.entries.clear()  # restarts cold
+        self.policy.clear()
+        self.used = 0.0
+        super().crash()  # bumps the epoch: fetches in flight are ignored when they return
+        self.failed += len(waiting)
+        for _req, reply in waiting:
+            reply(ERROR)
+
+    # --- metrics --------------------------------------------------------------------------------
+    def stats(self, elapsed_s: float) -> dict[str, Any]:
+        out = super().stats(elapsed_s)
+        if self.unlimited:
+            out["workers"] = None
+            out["utilization"] = None
+        lookups = self.hits + self.misses
+        out.update(
+            mode=self.mode,
+            eviction=self.config.eviction,
+            hits=self.hits,
+            misses=self.misses,
+            hit_ratio=self.hits / lookups if lookups else None,
+            evictions=self.evictions,
+            expired_entries=self.expired_entries,
+            items=len(self.entries),
+            capacity=self.limit,
+            capacity_unit="bytes" if self.by_bytes else "items",
+            fill_ratio=self.used / self.limit,
+            invalidations=self.invalidations,
+            coalesced_misses=self.coalesced,
+            refreshes=self.refreshes,
+            writes=self.writes,
+        )
+        if self.by_bytes:
+            out["byte_hit_ratio"] = (self.hit_bytes / (self.hit_bytes + self.miss_bytes)
+                                     if self.hit_bytes + self.miss_bytes else None)
+        if self.mode == "write_behind":
+            out.update(flushed_writes=self.flushed, unflushed_writes=sum(self.dirty.values()) + self.flushing,
+                       flush_failures=self.flush_failures, lost_writes=self.lost_writes)
+        if self.source is not None:
+            out.update(self.stale.stats())
+        return out
+
+    def sample(self) -> dict[str, float]:
+        out = {} if self.instant else super().sample()
+        lookups = self.hits + self.misses
+        d_lookups = lookups - self._sample_lookups
+        out["hit_ratio"] = (self.hits - self._sample_hits) / d_lookups if d_lookups else math.nan
+        out["items"] = float(len(self.entries))
+        self._sample_hits, self._sample_lookups = self.hits, lookups
+        return out
+
+    def offered(self, rate_per_s: float, model: Any) -> None:
+        # What passes to the backing store depends on the hit ratio, known only after the run.
+        if not self.unlimited:
+            model.load_estimate[self.name] = model.load_estimate.get(self.name, 0.0) + rate_per_s
+
+    def capacity_per_s(self) -> float:
+        mean = self.config.service_time.mean / self.config.speed
+        return self.workers / mean if mean > 0 else float("inf")
