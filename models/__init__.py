@@ -1,2 +1,2 @@
 """Component models. Importing this package registers every component type."""
-from . import cache, database, eviction, load_balancer, server  # noqa: F401
+from . import cache, cdn, database, eviction, load_balancer, replicated, server, sharded, sharding  # noqa: F401

@@ -193,6 +193,7 @@ class Cache(Station):
         self._service = self.service_sampler(config.service_time, "service")
         self.policy = registry.eviction_policies.get(config.eviction)(env.streams.get(f"{name}/eviction"))
         self.by_bytes = config.capacity_bytes is not None
+        self.track_bytes = self.by_bytes  # hit/miss/fetched bytes (also turned on by a CDN)
         self.limit = config.capacity_bytes if self.by_bytes else config.capacity
         self.ttl = config.ttl if config.ttl is not None else math.inf
         self.mode = config.mode
@@ -227,6 +228,7 @@ class Cache(Station):
         self.lost_writes = 0
         self.hit_bytes = 0.0
         self.miss_bytes = 0.0
+        self.fetched_bytes = 0.0
         self.stale = StaleReads()
         self._sample_hits = 0
         self._sample_lookups = 0
@@ -314,8 +316,8 @@ class Cache(Station):
         if e is not None:
             self.hits += 1
             self.policy.touch(key)
-            if self.by_bytes:
-                self.hit_bytes += e[SIZE]
+            if self.track_bytes:
+                self.hit_bytes += self.size_of(key)
             version = e[VERSION]
             source = self.source
             if source is not None and version is not None:
@@ -331,7 +333,7 @@ class Cache(Station):
             reply(OK)
             return
         self.misses += 1
-        if self.by_bytes:
+        if self.track_bytes:
             self.miss_bytes += self.size_of(key)
         if self.coalesce:
             waiting = self.pending.get(key)
@@ -340,9 +342,13 @@ class Cache(Station):
                 waiting.append((req, reply))
                 return
             self.pending[key] = [(req, reply)]
+            if self.track_bytes:
+                self.fetched_bytes += self.size_of(key)
             sub = sub_request(req)
             self.link.send(sub, _Fetch(self, key, sub, None, None))
         else:
+            if self.track_bytes:
+                self.fetched_bytes += self.size_of(key)
             sub = sub_request(req)
             self.link.send(sub, _Fetch(self, key, sub, req, reply))
 
@@ -417,7 +423,7 @@ class Cache(Station):
             refreshes=self.refreshes,
             writes=self.writes,
         )
-        if self.by_bytes:
+        if self.track_bytes:
             out["byte_hit_ratio"] = (self.hit_bytes / (self.hit_bytes + self.miss_bytes)
                                      if self.hit_bytes + self.miss_bytes else None)
         if self.mode == "write_behind":

@@ -75,7 +75,7 @@ class Database(Station):
                 log = self.versions
                 v = req.version if type(req) is VersionedWrite else log.latest.get(key, 0) + 1
                 log.commit(key, v, self.env._now)
-                req.meta = log.latest[key]
+                req.meta = log.latest.get(key, 0)
         else:
             self.reads += 1
             if key is not None:

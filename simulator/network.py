@@ -158,6 +158,9 @@ class Network:
 
     def link(self, src: Endpoint, dst: Any) -> Link:
         """A new link from `src` to component `dst` (each caller holds its own links)."""
+        route = getattr(dst, "route", None)
+        if route is not None:  # a name that stands for several places (CDN edges): pick one per source
+            dst = route(src)
         fwd = self._latency_dist(src, dst)
         back = self._latency_dist(dst, src)
         # Named by the pair (not a global index) so adding unrelated links draws no other numbers.

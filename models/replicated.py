@@ -1,0 +1,335 @@
+"""A replicated store: one leader and followers (sync, semi-sync, async) or several leaders (LWW).
+
+The router stands for the client library: it assigns each write a version (per key, in issue
+order, so a larger version is also a later timestamp: last-writer-wins is "keep the larger"),
+sends it to a leader, and the leader ships it to the other replicas over their own network links
+(so partitions between replicas apply). A client's write is acknowledged after the leader's
+commit (async), after `acks` followers (semi_sync) or after every follower (sync).
+
+Every read knows the version it returned; it is stale if a newer version of its key had been
+acknowledged to some client before the read started (a read that is not linearizable). Staleness
+is reported in versions and in seconds since the first newer version was acknowledged.
+Replication lag is the time from the leader's commit to the follower's acknowledgement.
+"""
+from __future__ import annotations
+
+import math
+from array import array
+from collections import deque
+from typing import Any, Literal
+
+from pydantic import Field, PositiveInt, model_validator
+
+from simulator import registry
+from simulator.blocks import BlockStream
+from simulator.request import ERROR, OK, Reply, Request
+from simulator.units import PositiveDuration
+
+from .base import Component, ComponentConfig
+from .calls import FanIn
+from .versions import StaleReads, VersionLog, percentiles, sub_request
+
+Mode = Literal["sync", "semi_sync", "async", "multi_leader"]
+
+
+class ReplicatedConfig(ComponentConfig):
+    type: Literal["replicated"] = "replicated"
+    replicas: list[str] = Field(min_length=1, description="Stores holding a copy each; the first is the leader.")
+    leader: str | None = Field(None, description="The leader (default: the first replica).")
+    mode: Mode = Field("async", description="sync, semi_sync (wait for `acks` followers), async, or multi_leader.")
+    acks: PositiveInt = Field(1, description="semi_sync: follower acknowledgements a write waits for.")
+    leaders: list[str] | None = Field(None, description="multi_leader: replicas that accept writes (default: all).")
+    read_from: Literal["leader", "any", "nearest"] = Field(
+        "leader", description="Replica a read goes to: the leader, any (uniformly), or the nearest to the client."
+    )
+    retry_interval: PositiveDuration = Field(
+        1.0, description="A follower that missed writes (crash, partition) is retried this often."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ReplicatedConfig":
+        dup = sorted({r for r in self.replicas if self.replicas.count(r) > 1})
+        if dup:
+            raise ValueError(f"replica '{dup[0]}' is listed twice")
+        if self.leader is not None and self.leader not in self.replicas:
+            raise ValueError(f"leader '{self.leader}' is not one of the replicas {self.replicas}")
+        if self.mode == "semi_sync" and self.acks > len(self.replicas) - 1:
+            raise ValueError(f"semi_sync with acks={self.acks} needs at least {self.acks} followers; "
+                             f"there are {len(self.replicas) - 1}")
+        for name in self.leaders or []:
+            if name not in self.replicas:
+                raise ValueError(f"leaders: '{name}' is not one of the replicas {self.replicas}")
+        if self.leaders is not None and self.mode != "multi_leader":
+            raise ValueError("'leaders' is for mode multi_leader only (single-leader modes use 'leader')")
+        return self
+
+    def refs(self):
+        return [(("replicas", i), r) for i, r in enumerate(self.replicas)]
+
+
+class _Stream:
+    """Replication from one leader to one follower; holds a backlog while the follower is unreachable."""
+
+    __slots__ = ("router", "link", "follower", "backlog", "broken")
+
+    def __init__(self, router: "Replicated", link: Any, follower: int) -> None:
+        self.router, self.link, self.follower = router, link, follower
+        self.backlog: deque = deque()
+        self.broken = False
+
+    def ship(self, req: Request, version: int, t_commit: float, ack: Reply | None) -> None:
+        if self.broken:
+            self.backlog.append((req.key, version, t_commit))
+            if ack is not None:
+                ack(ERROR)
+            return
+        sub = sub_request(req, op=self.router.write_op, version=version)
+        self.link.send(sub, _Shipped(self, sub, t_commit, ack))
+
+    def failed(self, key: Any, version: int, t_commit: float) -> None:
+        self.backlog.append((key, version, t_commit))
+        if not self.broken:
+            self.broken = True
+            self.router.env.call_later(self.router.config.retry_interval, self.retry)
+
+    def retry(self, _timer: Any = None) -> None:
+        if not self.backlog:
+            self.broken = False
+            return
+        key, version, t_commit = self.backlog.popleft()
+        sub = Request(-1, t_commit, -1, self.router.write_op, key)
+        sub = sub_request(sub, version=version)
+        self.link.send(sub, _Shipped(self, sub, t_commit, None, catching_up=True))
+
+
+class _Shipped:
+    __slots__ = ("stream", "sub", "t_commit", "ack", "catching_up")
+
+    def __init__(self, stream: _Stream, sub: Request, t_commit: float, ack: Reply | None,
+                 catching_up: bool = False) -> None:
+        self.stream, self.sub, self.t_commit, self.ack, self.catching_up = stream, sub, t_commit, ack, catching_up
+
+    def __call__(self, outcome: int) -> None:
+        stream = self.stream
+        router = stream.router
+        if outcome == OK:
+            router.lag_s.append(router.env._now - self.t_commit)
+            if self.catching_up:
+                stream.retry()  # next of the backlog at once: catch-up runs at full speed
+        elif self.catching_up:
+            stream.backlog.appendleft((self.sub.key, self.sub.version, self.t_commit))
+            router.env.call_later(router.config.retry_interval, stream.retry)
+        else:
+            router.replication_failures += 1
+            stream.failed(self.sub.key, self.sub.version, self.t_commit)
+        if self.ack is not None:
+            self.ack(outcome)
+
+
+class _Write:
+    """The leader's reply to a client write: commit, replicate, then acknowledge as the mode says."""
+
+    __slots__ = ("router", "req", "reply", "leader", "version")
+
+    def __init__(self, router: "Replicated", req: Request, reply: Reply, leader: int, version: int) -> None:
+        self.router, self.req, self.reply, self.leader, self.version = router, req, reply, leader, version
+
+    def __call__(self, outcome: int) -> None:
+        router = self.router
+        if outcome != OK:
+            router.writes_failed += 1
+            self.reply(outcome)
+            return
+        now = router.env._now
+        streams = router.streams[self.leader]
+        need = router.need_acks
+        if need == 0:
+            router.acknowledge(self.req.key, self.version, now)
+            self.reply(OK)
+            for s in streams:
+                s.ship(self.req, self.version, now, None)
+            return
+        fan = FanIn(len(streams), need, _Ack(router, self.req.key, self.version, self.reply))
+        for s in streams:
+            s.ship(self.req, self.version, now, fan.arrive)
+
+
+class _Ack:
+    __slots__ = ("router", "key", "version", "reply")
+
+    def __init__(self, router: "Replicated", key: Any, version: int, reply: Reply) -> None:
+        self.router, self.key, self.version, self.reply = router, key, version, reply
+
+    def __call__(self, outcome: int) -> None:
+        if outcome == OK:
+            self.router.acknowledge(self.key, self.version, self.router.env._now)
+        else:
+            self.router.writes_failed += 1  # committed on the leader but not acknowledged to the client
+        self.reply(outcome)
+
+
+class _Read:
+    __slots__ = ("router", "sub", "reply", "replica", "acked_at_start")
+
+    def __init__(self, router: "Replicated", sub: Request, reply: Reply, replica: int, acked: int) -> None:
+        self.router, self.sub, self.reply, self.replica, self.acked_at_start = router, sub, reply, replica, acked
+
+    def __call__(self, outcome: int) -> None:
+        router = self.router
+        if outcome == OK and self.sub.key is not None:
+            returned = self.sub.meta or 0
+            latest = self.acked_at_start
+            since = router.acked.stale_since(self.sub.key, returned) if returned < latest else None
+            router.stale.record(returned, latest, since, router.env._now)
+            router.reads_by[self.replica] += 1
+        self.reply(outcome)
+
+
+@registry.components.register("replicated")
+class Replicated(Component):
+    """Replicated store: leader-follower (sync, semi-sync, async) or multi-leader with LWW."""
+
+    Config = ReplicatedConfig
+
+    def __init__(self, env: Any, name: str, config: ReplicatedConfig) -> None:
+        super().__init__(env, name, config)
+        self.names = list(config.replicas)
+        self.leader = self.names.index(config.leader) if config.leader else 0
+        self.need_acks = {"sync": len(self.names) - 1, "semi_sync": config.acks}.get(config.mode, 0)
+        self.issued: dict[Any, tuple[int, int]] = {}  # key -> (last version issued, by which leader)
+        self.acked = VersionLog(track_times=True)
+        self._any = BlockStream(lambda n: env.streams.get(f"{name}/read_from").integers(0, len(self.names), n))
+        self.reset_stats()
+
+    def reset_stats(self) -> None:
+        self.stale = StaleReads()
+        self.lag_s = array("d")
+        self.reads_by = [0] * len(self.names)
+        self.writes_by = [0] * len(self.names)
+        self.writes_failed = 0
+        self.replication_failures = 0
+        self.conflicts = 0
+        self._lag_mark = 0
+        self._stale_mark = 0
+
+    def connect(self, model: Any) -> None:
+        cfg = self.config
+        members = [model.get(n) for n in self.names]
+        self.links = [model.network.link(self, m) for m in members]
+        first = members[0].config
+        self.write_ops = frozenset(getattr(first, "write_operations", ("write",)))
+        self.write_op = getattr(first, "write_operations", ["write"])[0]
+        if cfg.mode == "multi_leader":
+            self.leader_set = [self.names.index(n) for n in (cfg.leaders or self.names)]
+        else:
+            self.leader_set = [self.leader]
+        # Replication crosses the network from each leader to each other replica.
+        self.streams = {
+            i: [_Stream(self, model.network.link(members[i], members[j]), j) for j in range(len(members)) if j != i]
+            for i in self.leader_set
+        }
+        self.members = members
+        self.by_zone: dict[str, int] = {}
+        for i, m in enumerate(members):
+            self.by_zone.setdefault(m.zone, i)
+        self.nearest_default = self.by_zone.get(self.zone, self.leader)
+        self.leader_by_zone = {members[i].zone: i for i in reversed(self.leader_set)}
+
+    def version_source(self, model: Any) -> "Replicated":
+        return self
+
+    def latest_version(self, key: Any) -> int:
+        return self.acked.latest.get(key, 0)
+
+    def stale_since(self, key: Any, version: int) -> float | None:
+        return self.acked.stale_since(key, version)
+
+    def acknowledge(self, key: Any, version: int, now: float) -> None:
+        if key is not None:
+            self.acked.commit(key, version, now)
+
+    def promote(self, name: str) -> None:
+        """Make `name` the leader (the failover hook: later writes go to it and ship from it)."""
+        i = self.names.index(name)
+        if i not in self.streams:
+            members = self.members
+            self.streams[i] = [_Stream(self, self.env.network.link(members[i], members[j]), j)
+                               for j in range(len(members)) if j != i]
+        self.leader = i
+        self.leader_set = [i] if self.config.mode != "multi_leader" else self.leader_set
+
+    # --- requests -------------------------------------------------------------------------------
+    def _near(self, req: Request, among: dict[str, int], default: int) -> int:
+        return among.get(req.region, default) if req.region is not None else default
+
+    def handle(self, req: Request, reply: Reply) -> None:
+        if self.down:
+            reply(ERROR)
+            return
+        if req.op in self.write_ops:
+            self.write(req, reply)
+        else:
+            self.read(req, reply)
+
+    def write(self, req: Request, reply: Reply) -> None:
+        key = req.key
+        if self.config.mode == "multi_leader":
+            leader = self._near(req, self.leader_by_zone, self.leader_set[0])
+        else:
+            leader = self.leader
+        last = self.issued.get(key)
+        version = (last[0] if last else 0) + 1
+        if last is not None and last[1] != leader:
+            store = self.members[leader]
+            if hasattr(store, "latest_version") and store.latest_version(key) < last[0]:
+                self.conflicts += 1  # concurrent with a write the other leader has not shipped here yet
+        self.issued[key] = (version, leader)
+        self.writes_by[leader] += 1
+        sub = sub_request(req, version=version)
+        self.links[leader].send(sub, _Write(self, req, reply, leader, version))
+
+    def read(self, req: Request, reply: Reply) -> None:
+        rf = self.config.read_from
+        if rf == "leader":
+            i = self.leader
+        elif rf == "any":
+            i = self._any.next()
+        else:
+            i = self._near(req, self.by_zone, self.nearest_default)
+        sub = sub_request(req)
+        acked = self.acked.latest.get(req.key, 0) if req.key is not None else 0
+        self.links[i].send(sub, _Read(self, sub, reply, i, acked))
+
+    # --- metrics --------------------------------------------------------------------------------
+    def stats(self, elapsed_s: float) -> dict[str, Any]:
+        out = {
+            "type": self.type_name,
+            "mode": self.config.mode,
+            "read_from": self.config.read_from,
+            "leader": self.names[self.leader] if self.config.mode != "multi_leader" else None,
+            "replication_lag_s": percentiles(self.lag_s),
+            "replicas": {n: {"reads": self.reads_by[i], "writes_led": self.writes_by[i],
+                             "backlog": sum(len(s.backlog) for ss in self.streams.values() for s in ss if s.follower == i)}
+                         for i, n in enumerate(self.names)},
+            "writes_failed": self.writes_failed,
+            "replication_failures": self.replication_failures,
+        }
+        if self.config.mode == "multi_leader":
+            out["conflicts"] = self.conflicts
+        out.update(self.stale.stats())
+        return out
+
+    def sample(self) -> dict[str, float]:
+        new = self.lag_s[self._lag_mark:]
+        self._lag_mark = len(self.lag_s)
+        if len(new):
+            p = percentiles(new)
+            out = {"lag_p50_s": p["p50"], "lag_p99_s": p["p99"], "lag_max_s": p["max"]}
+        else:
+            out = {"lag_p50_s": math.nan, "lag_p99_s": math.nan, "lag_max_s": math.nan}
+        out["stale_reads"] = float(self.stale.stale - self._stale_mark)
+        self._stale_mark = self.stale.stale
+        return out
+
+    def offered(self, rate_per_s: float, model: Any) -> None:
+        model.get(self.names[self.leader]).offered(rate_per_s, model)

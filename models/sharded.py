@@ -1,0 +1,315 @@
+"""A sharded store: routes each request to the shard that owns its key, and reshards on a timeline.
+
+The router itself does no work (it stands for the client library or proxy that knows the
+placement); every call to a shard still crosses the network. On a reshard the keys that change
+owner are counted, and with a `migration_rate` they are copied in the background (a read on the
+old shard and a write on the new one per key) while reads of keys not yet copied miss on the new
+shard and go on to the old one: the migration load shows up in the shards' own figures.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
+
+from simulator import registry
+from simulator.config import StrictModel
+from simulator.request import ERROR, OK, Reply, Request
+from simulator.units import Duration, PositiveRate
+
+from .base import Component, ComponentConfig
+from .versions import sub_request
+
+DEFAULT_KEY_SPACE = 1_000_000
+
+
+class ReshardConfig(StrictModel):
+    """One change of the shard set at a point in time."""
+
+    at: Duration = Field(description="When the change happens.")
+    add: str | None = Field(None, description="Store to add as a new shard.")
+    remove: str | None = Field(None, description="Shard to take out; its keys go to the others.")
+    regions: dict[str, str] | None = Field(None, description="geo strategy: new region -> shard mapping entries.")
+
+    @model_validator(mode="after")
+    def _one_change(self) -> "ReshardConfig":
+        if (self.add is None) == (self.remove is None) and self.regions is None:
+            raise ValueError("a reshard event needs exactly one of 'add' or 'remove' (or 'regions' for geo)")
+        if self.add is not None and self.remove is not None:
+            raise ValueError("a reshard event needs exactly one of 'add' or 'remove'")
+        return self
+
+
+class ShardedConfig(ComponentConfig):
+    type: Literal["sharded"] = "sharded"
+    shards: list[str] = Field(min_length=1, description="Stores holding the shards, in order.")
+    strategy: str = Field("hash", description="Placement strategy (see the list of strategies).")
+    key_space: PositiveInt | None = Field(
+        None, description="Keys 0..key_space-1 (default: the largest `keys.n` of the workloads)."
+    )
+    boundaries: list[NonNegativeInt] | None = Field(
+        None, description="range strategy: first key of shards 2..N, ascending (default: an even split)."
+    )
+    virtual_nodes: PositiveInt = Field(100, description="consistent_hash strategy: ring points per shard.")
+    regions: dict[str, str] = Field(default_factory=dict, description="geo strategy: region -> shard.")
+    default: str | None = Field(None, description="geo strategy: shard of requests from unlisted regions.")
+    reshard: list[ReshardConfig] = Field(default_factory=list, description="Shards added or removed over time.")
+    migration_rate: PositiveRate | None = Field(
+        None, description="Keys copied per second after a reshard (unset: they move at once, no copy load)."
+    )
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        registry.sharding_strategies.get(value)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ShardedConfig":
+        dup = sorted({s for s in self.shards if self.shards.count(s) > 1})
+        if dup:
+            raise ValueError(f"shard '{dup[0]}' is listed twice")
+        if self.boundaries is not None:
+            if self.strategy != "range":
+                raise ValueError("'boundaries' is for the range strategy only")
+            if len(self.boundaries) != len(self.shards) - 1:
+                raise ValueError(f"range boundaries: {len(self.shards)} shards need {len(self.shards) - 1} "
+                                 f"boundaries (the first key of every shard but the first), got {len(self.boundaries)}")
+            if any(b >= a for b, a in zip(self.boundaries, self.boundaries[1:])) or (self.boundaries and self.boundaries[0] <= 0):
+                raise ValueError(f"range boundaries must be positive and strictly ascending, got {self.boundaries}")
+            if self.key_space is not None and self.boundaries and self.boundaries[-1] >= self.key_space:
+                raise ValueError(f"range boundary {self.boundaries[-1]} is beyond the key space ({self.key_space})")
+        if self.strategy == "geo":
+            if not self.regions and self.default is None:
+                raise ValueError("the geo strategy needs 'regions' (region -> shard) and/or a 'default' shard")
+            for region, shard in self.regions.items():
+                if shard not in self.shards:
+                    raise ValueError(f"regions.{region}: '{shard}' is not one of the shards {self.shards}")
+            if self.default is not None and self.default not in self.shards:
+                raise ValueError(f"default: '{self.default}' is not one of the shards {self.shards}")
+        current = list(self.shards)
+        for i, ev in enumerate(sorted(self.reshard, key=lambda e: e.at)):
+            if ev.add is not None:
+                if ev.add in current:
+                    raise ValueError(f"reshard at {ev.at:g}s adds '{ev.add}', which is already a shard")
+                current.append(ev.add)
+            if ev.remove is not None:
+                if ev.remove not in current:
+                    raise ValueError(f"reshard at {ev.at:g}s removes '{ev.remove}', which is not a shard then "
+                                     f"(shards: {', '.join(current)})")
+                if len(current) == 1:
+                    raise ValueError(f"reshard at {ev.at:g}s would remove the last shard")
+                current.remove(ev.remove)
+        return self
+
+    def refs(self):
+        out = [(("shards", i), s) for i, s in enumerate(self.shards)]
+        out += [(("reshard", i, "add"), e.add) for i, e in enumerate(self.reshard) if e.add is not None]
+        return out
+
+    def all_shards(self) -> list[str]:
+        return list(self.shards) + [e.add for e in self.reshard if e.add is not None and e.add not in self.shards]
+
+
+class _MigrationRead:
+    """A read of a key that moved but is not copied yet: after the new shard misses, try the old one."""
+
+    __slots__ = ("router", "req", "reply", "old")
+
+    def __init__(self, router: "Sharded", req: Request, reply: Reply, old: str) -> None:
+        self.router, self.req, self.reply, self.old = router, req, reply, old
+
+    def __call__(self, outcome: int) -> None:
+        router = self.router
+        router.migration_misses += 1
+        router.routed[self.old] += 1
+        router.links[self.old].send(self.req, self.reply)
+
+
+class _Copy:
+    """One key's migration: read on the old shard, then install that version on the new one."""
+
+    __slots__ = ("router", "key", "old", "new", "sub")
+
+    def __init__(self, router: "Sharded", key: int, old: str, new: str) -> None:
+        self.router, self.key, self.old, self.new = router, key, old, new
+        self.sub = Request(-1, router.env._now, -1, "read", key)
+
+    def start(self) -> None:
+        self.router.links[self.old].send(self.sub, self.read_done)
+
+    def read_done(self, outcome: int) -> None:
+        router = self.router
+        if outcome != OK:
+            router.migration_failures += 1
+            router.env.call_later(1.0, lambda _t: self.start())  # retried: a copy must not be lost
+            return
+        write = sub_request(self.sub, op=router.write_op, version=self.sub.meta or 0)
+        router.links[self.new].send(write, self.write_done)
+
+    def write_done(self, outcome: int) -> None:
+        router = self.router
+        if outcome == OK:
+            router.migrating.pop(self.key, None)
+            router.keys_copied += 1
+        else:
+            router.migration_failures += 1
+            router.env.call_later(1.0, lambda _t: self.start())
+
+
+@registry.components.register("sharded")
+class Sharded(Component):
+    """Sharded store: hash, range, geo or consistent-hash placement; resharding on a timeline."""
+
+    Config = ShardedConfig
+
+    def __init__(self, env: Any, name: str, config: ShardedConfig) -> None:
+        super().__init__(env, name, config)
+        self.shards = list(config.shards)
+        self.strategy: Any = None
+        self.links: dict[str, Any] = {}
+        self.migrating: dict[int, str] = {}  # key -> old owner, while it waits to be copied
+        self.events: list[dict[str, Any]] = []
+        self._copies: list[tuple[int, str, str]] = []
+        self.write_ops: frozenset = frozenset()
+        self.reset_stats()
+
+    def reset_stats(self) -> None:
+        self.routed = {s: 0 for s in self.config.all_shards()}
+        self._sampled = dict(self.routed)
+        self._sampled_t = self.env.now
+        self.migration_misses = 0
+        self.keys_copied = 0
+        self.migration_failures = 0
+
+    def connect(self, model: Any) -> None:
+        cfg = self.config
+        key_space = cfg.key_space or max(
+            (wl.config.keys.n for wl in model.workloads if wl.config.keys is not None), default=DEFAULT_KEY_SPACE)
+        self.key_space = key_space
+        if cfg.boundaries and cfg.boundaries[-1] >= key_space:
+            from simulator.errors import ScenarioError
+
+            raise ScenarioError(f"components.{self.name}.boundaries: boundary {cfg.boundaries[-1]} is beyond the "
+                                f"key space ({key_space} keys, from the workloads' keys.n)")
+        self.strategy = registry.sharding_strategies.get(cfg.strategy)(self.shards, cfg, key_space)
+        self.links = {s: model.network.link(self, model.get(s)) for s in cfg.all_shards()}
+        self.sources = {s: getattr(model.get(s), "version_source", lambda m: None)(model) for s in cfg.all_shards()}
+        first = model.get(self.shards[0]).config
+        self.write_ops = frozenset(getattr(first, "write_operations", ()))
+        self.write_op = first.write_operations[0] if self.write_ops else "write"
+        for ev in cfg.reshard:
+            self.env.call_later(ev.at, lambda _t, e=ev: self.apply_reshard(e))
+
+    # --- requests -------------------------------------------------------------------------------
+    def handle(self, req: Request, reply: Reply) -> None:
+        if self.down:
+            reply(ERROR)
+            return
+        key = req.key
+        name = self.shards[self.strategy.owner(key if key is not None else req.id, req)]
+        self.routed[name] += 1
+        if self.migrating and key in self.migrating:
+            old = self.migrating[key]
+            if req.op in self.write_ops:
+                del self.migrating[key]  # the new shard now holds the latest version
+            else:
+                self.links[name].send(req, _MigrationRead(self, req, reply, old))
+                return
+        self.links[name].send(req, reply)
+
+    def latest_version(self, key: Any) -> int:
+        name = self.shards[self.strategy.owner(key, None)]
+        source = self.sources.get(name)
+        v = source.latest_version(key) if source is not None else 0
+        old = self.migrating.get(key) if self.migrating else None
+        if old is not None and self.sources.get(old) is not None:
+            v = max(v, self.sources[old].latest_version(key))
+        return v
+
+    def stale_since(self, key: Any, version: int) -> float | None:
+        name = self.shards[self.strategy.owner(key, None)]
+        source = self.sources.get(name)
+        return source.stale_since(key, version) if source is not None else None
+
+    def version_source(self, model: Any) -> "Sharded":
+        for s in self.config.all_shards():
+            fn = getattr(model.get(s), "version_source", None)
+            if fn is not None:
+                fn(model)
+        return self
+
+    # --- resharding -----------------------------------------------------------------------------
+    def apply_reshard(self, ev: ReshardConfig) -> None:
+        old_strategy, old_shards = self.strategy, list(self.shards)
+        new_shards = list(old_shards)
+        if ev.add is not None:
+            new_shards.append(ev.add)
+        if ev.remove is not None:
+            new_shards.remove(ev.remove)
+        if ev.regions is not None and hasattr(old_strategy, "regions"):
+            new = old_strategy.resized(new_shards, self.routed, {**old_strategy.regions, **ev.regions})
+        else:
+            new = old_strategy.resized(new_shards, self.routed)
+        record: dict[str, Any] = {"at_s": self.env.now, "change": f"add {ev.add}" if ev.add else
+                                  f"remove {ev.remove}" if ev.remove else "remap regions",
+                                  "shards_before": len(old_shards), "shards_after": len(new.shards)}
+        keys = np.arange(self.key_space, dtype=np.int64)
+        before = np.asarray(old_shards, dtype=object)[old_strategy.owners(keys)]
+        after = np.asarray(new.shards, dtype=object)[new.owners(keys)]
+        moved = before != after
+        if hasattr(new, "regions"):
+            regions = sorted(set(old_strategy.regions) | set(new.regions))
+            changed = [r for r in regions if old_strategy.regions.get(r) != new.regions.get(r)]
+            record.update(regions_moved=changed)
+        record.update(keys_moved=int(moved.sum()), fraction_moved=float(moved.mean()))
+        self.strategy, self.shards = new, list(new.shards)
+        rate = self.config.migration_rate
+        if rate is not None and moved.any():
+            moving = [(int(k), old) for k, old in zip(keys[moved], before[moved])]
+            self.migrating.update(moving)
+            owner_after = dict(zip(keys[moved].tolist(), after[moved].tolist()))
+            record["migration_s"] = len(moving) / rate
+            self._copies = [(k, old, owner_after[k]) for k, old in moving]
+            self._next_copy(None)
+        self.events.append(record)
+
+    def _next_copy(self, _timer: Any) -> None:
+        """Starts one key's copy, then schedules the next at the migration rate (one timer at a time)."""
+        while self._copies:
+            key, old, new = self._copies.pop()
+            if key in self.migrating:  # not already superseded by a write on the new shard
+                _Copy(self, key, old, new).start()
+                if self._copies:
+                    self.env.call_later(1.0 / self.config.migration_rate, self._next_copy)
+                return
+
+    # --- metrics --------------------------------------------------------------------------------
+    def stats(self, elapsed_s: float) -> dict[str, Any]:
+        total = sum(self.routed.values())
+        active = [s for s in self.routed if self.routed[s] > 0] or list(self.routed)
+        mean = total / len(active) if active else 0.0
+        per = {s: {"requests": n, "share": n / total if total else None} for s, n in self.routed.items()}
+        return {
+            "type": self.type_name,
+            "strategy": self.config.strategy,
+            "shards": per,
+            "skew": max(self.routed.values()) / mean if mean else None,
+            "reshards": self.events,
+            "migration_misses": self.migration_misses,
+            "keys_copied": self.keys_copied,
+            "keys_waiting_copy": len(self.migrating),
+            "migration_failures": self.migration_failures,
+        }
+
+    def sample(self) -> dict[str, float]:
+        dt = self.env.now - self._sampled_t
+        out = {f"load_rps.{s}": (n - self._sampled[s]) / dt if dt else math.nan for s, n in self.routed.items()}
+        self._sampled, self._sampled_t = dict(self.routed), self.env.now
+        return out
+
+    def offered(self, rate_per_s: float, model: Any) -> None:
+        for s in self.shards:
+            model.get(s).offered(rate_per_s / len(self.shards), model)
