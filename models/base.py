@@ -78,3 +78,41 @@ class Component:
     # --- load estimation for the over-capacity warning ------------------------------------------
     def offered(self, rate_per_s: float, model: Any) -> None:
         """Account `rate_per_s` of offered load at this component and pass it downstream."""
+
+
+class LocalProxy:
+    """Where a client-side component (a sharding or replication client library) runs for callers
+    in one zone: calls from there to the stores cross the network from that zone, not from a
+    central router, so cross-region latency and partitions apply as they would in the real system."""
+
+    __slots__ = ("owner", "name", "zone", "links")
+
+    def __init__(self, owner: Any, zone: str, targets: list[str], model: Any) -> None:
+        self.owner = owner
+        self.name = f"{owner.name}@{zone}"
+        self.zone = zone
+        self.links = {t: model.network.link(self, model.get(t)) for t in targets}
+
+    def handle(self, req: Request, reply: Reply) -> None:
+        self.owner.handle_at(self, req, reply)
+
+
+class ClientSide(Component):
+    """A component that stands for code running inside its callers: `route` gives each caller's
+    zone its own `LocalProxy` (made when the caller's link is made, before the run)."""
+
+    def route_targets(self) -> list[str]:
+        raise NotImplementedError
+
+    def route(self, src: Any) -> LocalProxy:
+        proxies = self.__dict__.setdefault("_proxies", {})
+        proxy = proxies.get(src.zone)
+        if proxy is None:
+            proxy = proxies[src.zone] = LocalProxy(self, src.zone, self.route_targets(), self.env.model)
+        return proxy
+
+    def handle(self, req: Request, reply: Reply) -> None:
+        self.route(self).handle(req, reply)
+
+    def handle_at(self, proxy: LocalProxy, req: Request, reply: Reply) -> None:
+        raise NotImplementedError

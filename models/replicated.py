@@ -25,7 +25,7 @@ from simulator.blocks import BlockStream
 from simulator.request import ERROR, OK, Reply, Request
 from simulator.units import PositiveDuration
 
-from .base import Component, ComponentConfig
+from .base import ClientSide, ComponentConfig
 from .calls import FanIn
 from .versions import StaleReads, VersionLog, percentiles, sub_request
 
@@ -186,7 +186,7 @@ class _Read:
 
 
 @registry.components.register("replicated")
-class Replicated(Component):
+class Replicated(ClientSide):
     """Replicated store: leader-follower (sync, semi-sync, async) or multi-leader with LWW."""
 
     Config = ReplicatedConfig
@@ -215,7 +215,6 @@ class Replicated(Component):
     def connect(self, model: Any) -> None:
         cfg = self.config
         members = [model.get(n) for n in self.names]
-        self.links = [model.network.link(self, m) for m in members]
         first = members[0].config
         self.write_ops = frozenset(getattr(first, "write_operations", ("write",)))
         self.write_op = getattr(first, "write_operations", ["write"])[0]
@@ -229,11 +228,8 @@ class Replicated(Component):
             for i in self.leader_set
         }
         self.members = members
-        self.by_zone: dict[str, int] = {}
-        for i, m in enumerate(members):
-            self.by_zone.setdefault(m.zone, i)
-        self.nearest_default = self.by_zone.get(self.zone, self.leader)
-        self.leader_by_zone = {members[i].zone: i for i in reversed(self.leader_set)}
+        self.network = model.network
+        self._nearest: dict[tuple[str, bool], int] = {}
 
     def version_source(self, model: Any) -> "Replicated":
         return self
@@ -259,22 +255,33 @@ class Replicated(Component):
         self.leader_set = [i] if self.config.mode != "multi_leader" else self.leader_set
 
     # --- requests -------------------------------------------------------------------------------
-    def _near(self, req: Request, among: dict[str, int], default: int) -> int:
-        return among.get(req.region, default) if req.region is not None else default
+    def route_targets(self) -> list[str]:
+        return self.names
 
-    def handle(self, req: Request, reply: Reply) -> None:
+    def nearest(self, zone: str, leaders_only: bool) -> int:
+        """The replica (or leader) closest to callers in `zone`: the same zone, else the lowest latency."""
+        i = self._nearest.get((zone, leaders_only))
+        if i is None:
+            among = self.leader_set if leaders_only else range(len(self.names))
+            here = type("Here", (), {"name": f"{self.name}@{zone}", "zone": zone})
+            i = min(among, key=lambda j: (self.members[j].zone != zone,
+                                          self.network._latency_dist(here, self.members[j]).mean, j))
+            self._nearest[(zone, leaders_only)] = i
+        return i
+
+    def handle_at(self, proxy: Any, req: Request, reply: Reply) -> None:
         if self.down:
             reply(ERROR)
             return
         if req.op in self.write_ops:
-            self.write(req, reply)
+            self.write(proxy, req, reply)
         else:
-            self.read(req, reply)
+            self.read(proxy, req, reply)
 
-    def write(self, req: Request, reply: Reply) -> None:
+    def write(self, proxy: Any, req: Request, reply: Reply) -> None:
         key = req.key
         if self.config.mode == "multi_leader":
-            leader = self._near(req, self.leader_by_zone, self.leader_set[0])
+            leader = self.nearest(proxy.zone, True)
         else:
             leader = self.leader
         last = self.issued.get(key)
@@ -286,19 +293,19 @@ class Replicated(Component):
         self.issued[key] = (version, leader)
         self.writes_by[leader] += 1
         sub = sub_request(req, version=version)
-        self.links[leader].send(sub, _Write(self, req, reply, leader, version))
+        proxy.links[self.names[leader]].send(sub, _Write(self, req, reply, leader, version))
 
-    def read(self, req: Request, reply: Reply) -> None:
+    def read(self, proxy: Any, req: Request, reply: Reply) -> None:
         rf = self.config.read_from
         if rf == "leader":
             i = self.leader
         elif rf == "any":
             i = self._any.next()
         else:
-            i = self._near(req, self.by_zone, self.nearest_default)
+            i = self.nearest(proxy.zone, False)
         sub = sub_request(req)
         acked = self.acked.latest.get(req.key, 0) if req.key is not None else 0
-        self.links[i].send(sub, _Read(self, sub, reply, i, acked))
+        proxy.links[self.names[i]].send(sub, _Read(self, sub, reply, i, acked))
 
     # --- metrics --------------------------------------------------------------------------------
     def stats(self, elapsed_s: float) -> dict[str, Any]:

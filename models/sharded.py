@@ -19,7 +19,7 @@ from simulator.config import StrictModel
 from simulator.request import ERROR, OK, Reply, Request
 from simulator.units import Duration, PositiveRate
 
-from .base import Component, ComponentConfig
+from .base import ClientSide, ComponentConfig
 from .versions import sub_request
 
 DEFAULT_KEY_SPACE = 1_000_000
@@ -116,16 +116,16 @@ class ShardedConfig(ComponentConfig):
 class _MigrationRead:
     """A read of a key that moved but is not copied yet: after the new shard misses, try the old one."""
 
-    __slots__ = ("router", "req", "reply", "old")
+    __slots__ = ("router", "proxy", "req", "reply", "old")
 
-    def __init__(self, router: "Sharded", req: Request, reply: Reply, old: str) -> None:
-        self.router, self.req, self.reply, self.old = router, req, reply, old
+    def __init__(self, router: "Sharded", proxy: Any, req: Request, reply: Reply, old: str) -> None:
+        self.router, self.proxy, self.req, self.reply, self.old = router, proxy, req, reply, old
 
     def __call__(self, outcome: int) -> None:
         router = self.router
         router.migration_misses += 1
         router.routed[self.old] += 1
-        router.links[self.old].send(self.req, self.reply)
+        self.proxy.links[self.old].send(self.req, self.reply)
 
 
 class _Copy:
@@ -160,7 +160,7 @@ class _Copy:
 
 
 @registry.components.register("sharded")
-class Sharded(Component):
+class Sharded(ClientSide):
     """Sharded store: hash, range, geo or consistent-hash placement; resharding on a timeline."""
 
     Config = ShardedConfig
@@ -195,7 +195,7 @@ class Sharded(Component):
             raise ScenarioError(f"components.{self.name}.boundaries: boundary {cfg.boundaries[-1]} is beyond the "
                                 f"key space ({key_space} keys, from the workloads' keys.n)")
         self.strategy = registry.sharding_strategies.get(cfg.strategy)(self.shards, cfg, key_space)
-        self.links = {s: model.network.link(self, model.get(s)) for s in cfg.all_shards()}
+        self.links = {s: model.network.link(self, model.get(s)) for s in cfg.all_shards()}  # for copies
         self.sources = {s: getattr(model.get(s), "version_source", lambda m: None)(model) for s in cfg.all_shards()}
         first = model.get(self.shards[0]).config
         self.write_ops = frozenset(getattr(first, "write_operations", ()))
@@ -204,7 +204,10 @@ class Sharded(Component):
             self.env.call_later(ev.at, lambda _t, e=ev: self.apply_reshard(e))
 
     # --- requests -------------------------------------------------------------------------------
-    def handle(self, req: Request, reply: Reply) -> None:
+    def route_targets(self) -> list[str]:
+        return self.config.all_shards()
+
+    def handle_at(self, proxy: Any, req: Request, reply: Reply) -> None:
         if self.down:
             reply(ERROR)
             return
@@ -216,9 +219,9 @@ class Sharded(Component):
             if req.op in self.write_ops:
                 del self.migrating[key]  # the new shard now holds the latest version
             else:
-                self.links[name].send(req, _MigrationRead(self, req, reply, old))
+                proxy.links[name].send(req, _MigrationRead(self, proxy, req, reply, old))
                 return
-        self.links[name].send(req, reply)
+        proxy.links[name].send(req, reply)
 
     def latest_version(self, key: Any) -> int:
         name = self.shards[self.strategy.owner(key, None)]

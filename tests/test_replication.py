@@ -1,0 +1,128 @@
+"""Replicated stores: acknowledgement modes, read routing, stale reads, lag, multi-leader conflicts."""
+import numpy as np
+import pytest
+
+from tests.helpers import run
+
+ONE_KEY = """
+name: repl
+duration: 10s
+network:
+  default_latency: 1ms
+  links:
+    - {{between: [leader, far], latency: 50ms}}
+components:
+  store: {{type: replicated, replicas: [leader, near, far], mode: {mode}, read_from: {read_from}{extra}}}
+  leader: {{type: database, connections: 10, read_time: 2ms, write_time: 10ms}}
+  near: {{type: database, connections: 10, read_time: 2ms, write_time: 10ms}}
+  far: {{type: database, connections: 10, read_time: 2ms, write_time: 10ms}}
+workloads:
+  writes: {{arrivals: constant(rate=1/s), target: store, keys: uniform(n=1), mix: {{write: 1}}}}
+  reads: {{arrivals: constant(rate=1/s), start: {read_offset}, target: store, keys: uniform(n=1)}}
+"""
+
+
+def _one_key(mode="async", read_from="leader", extra="", read_offset="0.05s"):
+    return run(ONE_KEY, mode=mode, read_from=read_from, extra=extra, read_offset=read_offset)
+
+
+def _latency(res, workload):
+    req = res.requests
+    return req.loc[req["workload"] == workload, "latency_s"].to_numpy()
+
+
+@pytest.mark.parametrize("mode,extra,expected", [
+    ("async", "", 0.014),  # 1ms to the router, 1ms to the leader, 10ms write, 1ms + 1ms back
+    ("semi_sync", ", acks: 1", 0.026),  # + the nearer follower: 1ms, 10ms, 1ms
+    ("sync", "", 0.124),  # + the far follower: 50ms, 10ms, 50ms
+])
+def test_write_latency_follows_the_acknowledgement_mode(mode, extra, expected):
+    lat = _latency(_one_key(mode=mode, extra=extra), "writes")
+    np.testing.assert_allclose(lat, expected, atol=1e-9)
+
+
+def test_replication_lag_is_commit_to_follower_acknowledgement():
+    st = _one_key().summary["components"]["store"]
+    lag = st["replication_lag_s"]
+    assert lag["max"] == pytest.approx(0.110)  # 50ms + 10ms + 50ms to the far follower
+    assert lag["mean"] == pytest.approx((0.012 + 0.110) / 2)
+
+
+def test_async_reads_from_any_replica_can_be_stale_sync_reads_never():
+    # A write issued at t is acknowledged at the router at t+13ms (async); a read issued at t+17ms
+    # reaches the router at t+18ms. The far follower applies the write only at t+72ms, so a read
+    # served there is stale; under sync the write is not acknowledged before t+123ms.
+    async_ = _one_key(mode="async", read_from="any", read_offset="0.017s").summary["components"]["store"]
+    sync = _one_key(mode="sync", read_from="any", read_offset="0.017s").summary["components"]["store"]
+    assert async_["stale_reads"] > 0
+    assert async_["staleness_versions"]["max"] == 1
+    # stale since t+13ms; the read is served at t+21ms and its answer is back at the router at t+22ms
+    assert async_["staleness_s"]["max"] == pytest.approx(0.009, abs=1e-9)
+    assert sync["stale_reads"] == 0
+
+
+def test_leader_reads_are_never_stale():
+    st = _one_key(read_from="leader", read_offset="0.013s").summary["components"]["store"]
+    assert st["reads_checked"] == 9 and st["stale_reads"] == 0
+
+
+GEO = """
+name: geo-repl
+duration: 60s
+network:
+  default_latency: 1ms
+  links:
+    - {{between: [eu, us], latency: normal(mean=40ms, std=5ms)}}
+components:
+  store: {{type: replicated, replicas: [db-eu, db-us], mode: {mode}, read_from: {read_from}}}
+  db-eu: {{type: database, zone: eu, connections: 16, read_time: exponential(mean=2ms), write_time: exponential(mean=5ms)}}
+  db-us: {{type: database, zone: us, connections: 16, read_time: exponential(mean=2ms), write_time: exponential(mean=5ms)}}
+workloads:
+  web:
+    arrivals: poisson(rate=400/s)
+    target: store
+    mix: {{read: 0.7, write: 0.3}}
+    keys: zipf(n=200, s=1.0)
+    attributes: {{region: {{eu: 0.5, us: 0.5}}}}
+"""
+
+
+def test_nearest_reads_are_faster_but_stale_under_async():
+    leader = run(GEO, mode="async", read_from="leader").summary
+    nearest = run(GEO, mode="async", read_from="nearest").summary
+    assert nearest["operations"]["read"]["latency_s"]["mean"] < leader["operations"]["read"]["latency_s"]["mean"]
+    assert leader["components"]["store"]["stale_reads"] == 0
+    assert nearest["components"]["store"]["stale_ratio"] > 0.01
+    reads = nearest["components"]["store"]["replicas"]
+    assert reads["db-eu"]["reads"] == pytest.approx(reads["db-us"]["reads"], rel=0.1)
+
+
+def test_multi_leader_writes_locally_and_counts_lww_conflicts():
+    single = run(GEO, mode="async", read_from="nearest").summary
+    multi = run(GEO, mode="multi_leader", read_from="nearest").summary
+    st = multi["components"]["store"]
+    assert st["conflicts"] > 0
+    assert st["replicas"]["db-us"]["writes_led"] > 0 and st["replicas"]["db-eu"]["writes_led"] > 0
+    w_single = single["operations"]["write"]["latency_s"]["mean"]
+    w_multi = multi["operations"]["write"]["latency_s"]["mean"]
+    assert w_multi < w_single / 2  # no cross-region round trip for half of the writes
+
+
+def test_crashed_follower_fails_sync_writes_then_catches_up():
+    res = run("""
+        name: catch-up
+        duration: 40s
+        components:
+          store: {type: replicated, replicas: [a, b], mode: sync, retry_interval: 500ms}
+          a: {type: database, connections: 4, read_time: 1ms, write_time: 1ms}
+          b: {type: database, connections: 4, read_time: 1ms, write_time: 1ms}
+        workloads:
+          w: {arrivals: constant(rate=10/s), target: store, keys: uniform(n=50), mix: {write: 1}}
+        faults:
+          - {type: crash, target: b, at: 10s, duration: 10s}
+    """)
+    st = res.summary["components"]["store"]
+    assert res.summary["requests"]["errors"] == pytest.approx(100, abs=6)  # 10 s of writes at 10/s
+    assert st["writes_failed"] == res.summary["requests"]["errors"]
+    assert st["replicas"]["b"]["backlog"] == 0  # caught up after the recovery
+    assert st["replication_lag_s"]["max"] >= 10.0 - 0.5  # the oldest missed write waited the outage
