@@ -1,0 +1,68 @@
+"""Bad input for the data tier: one clear, located message and exit code 2 from `dsim validate`."""
+import pytest
+
+from tests.test_bad_input import _bad, _run
+
+BASE = """\
+name: data
+duration: 100s
+components:
+{components}
+  db-1: {{type: database, read_time: 1ms, write_time: 2ms}}
+  db-2: {{type: database, read_time: 1ms, write_time: 2ms}}
+workloads:
+  web: {{arrivals: poisson(rate=10/s), target: {target}, keys: uniform(n=1000)}}
+"""
+
+
+def _text(component: str, target: str = "front") -> str:
+    return BASE.format(components=f"  front: {component}", target=target)
+
+
+GOOD = [
+    "{type: cache, capacity: 100, backing: db-1}",
+    "{type: cache, capacity: 64MB, eviction: lfu, ttl: 30s, mode: refresh_ahead, backing: db-1}",
+    "{type: sharded, strategy: range, shards: [db-1, db-2], boundaries: [500]}",
+    "{type: sharded, strategy: consistent_hash, shards: [db-1], reshard: [{at: 10s, add: db-2}]}",
+    "{type: replicated, replicas: [db-1, db-2], mode: semi_sync, acks: 1, read_from: nearest}",
+    "{type: cdn, origin: db-1, regions: [eu, us], capacity: 10GB}",
+]
+
+
+@pytest.mark.parametrize("component", GOOD)
+def test_good_data_tier_components_validate(tmp_path, component):
+    result, _ = _run(tmp_path, _text(component))
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("component,fragments", [
+    ("{type: cache, capacity: 0, backing: db-1}", ["components.front.capacity", "greater than 0"]),
+    ("{type: cache, capacity: 10 apples, backing: db-1}", ["number of items", "or a size"]),
+    ("{type: cache, backing: db-1}", ["needs a 'capacity'"]),
+    ("{type: cache, capacity: 100, mode: write_behind}", ["components.front.backing", "required but missing"]),
+    ("{type: cache, capacity: 100, backing: db-3}", ["unknown component 'db-3'", "did you mean"]),
+    ("{type: cache, capacity: 100, backing: db-1, eviction: lru2}", ["unknown eviction policy 'lru2'", "did you mean 'lru'"]),
+    ("{type: cache, capacity: 100, backing: db-1, mode: write_around}", ["components.front.mode", "write_through"]),
+    ("{type: cache, capacity: 100, backing: db-1, mode: refresh_ahead}", ["needs a 'ttl'"]),
+    ("{type: sharded, shards: [db-1, db-9]}", ["components.front.shards[1]", "unknown component 'db-9'"]),
+    ("{type: sharded, shards: [db-1, db-1]}", ["listed twice"]),
+    ("{type: sharded, shards: []}", ["components.front.shards"]),
+    ("{type: sharded, strategy: ranges, shards: [db-1, db-2]}", ["unknown sharding strategy 'ranges'", "did you mean 'range'"]),
+    ("{type: sharded, strategy: range, shards: [db-1, db-2, db-1x], boundaries: [600, 300]}", ["strictly ascending"]),
+    ("{type: sharded, strategy: range, shards: [db-1, db-2], boundaries: [100, 200]}", ["need 1 boundaries"]),
+    ("{type: sharded, strategy: geo, shards: [db-1, db-2]}", ["needs 'regions'"]),
+    ("{type: sharded, strategy: geo, shards: [db-1, db-2], regions: {eu: db-3}}", ["regions.eu", "not one of the shards"]),
+    ("{type: sharded, shards: [db-1], reshard: [{at: 10s, remove: db-1}]}", ["last shard"]),
+    ("{type: sharded, shards: [db-1], reshard: [{at: 10s, add: db-1}]}", ["already a shard"]),
+    ("{type: sharded, shards: [db-1], reshard: [{at: 10s}]}", ["exactly one of 'add' or 'remove'"]),
+    ("{type: replicated, replicas: [db-1, db-7]}", ["components.front.replicas[1]", "unknown component 'db-7'"]),
+    ("{type: replicated, replicas: [db-1, db-2], leader: db-3}", ["leader 'db-3' is not one of the replicas"]),
+    ("{type: replicated, replicas: [db-1, db-2], mode: semi_sync, acks: 2}", ["needs at least 2 followers"]),
+    ("{type: replicated, replicas: [db-1, db-2], mode: quorum}", ["components.front.mode"]),
+    ("{type: replicated, replicas: [db-1, db-2], read_from: closest}", ["components.front.read_from", "nearest"]),
+    ("{type: cdn, origin: db-1, regions: [eu, eu], capacity: 10GB}", ["region 'eu' is listed twice"]),
+    ("{type: cdn, origin: db-1, regions: [eu], capacity: 0}", ["greater than 0"]),
+    ("{type: cdn, origin: nowhere, regions: [eu], capacity: 100}", ["unknown component 'nowhere'"]),
+])
+def test_bad_data_tier_components(tmp_path, component, fragments):
+    _bad(tmp_path, _text(component), *fragments, line=4)
