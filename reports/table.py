@@ -60,7 +60,10 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
                      num(c.get("queue_length_max")), ms(c.get("wait_s_mean")), num(c.get("served")),
                      num(c.get("rejected")), num(c.get("failed")))
     tables = [head, lat, comp]
-    details = _details_table(summary["components"])
+    from .data_tables import TYPE_TABLES, data_tables
+
+    tables += data_tables(summary["components"])
+    details = _details_table({n: c for n, c in summary["components"].items() if c.get("type") not in TYPE_TABLES})
     if details is not None:
         tables.append(details)
     if summary.get("faults"):

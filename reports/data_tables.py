@@ -1,0 +1,93 @@
+"""Terminal tables for the data tier: caches, shards, replica sets, CDNs (one table per type)."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from rich.table import Table
+
+from .table import ms, num, pct
+
+TableFn = Callable[[dict[str, dict[str, Any]]], list[Table]]
+TYPE_TABLES: dict[str, TableFn] = {}
+
+
+def type_table(type_name: str) -> Callable[[TableFn], TableFn]:
+    def add(fn: TableFn) -> TableFn:
+        TYPE_TABLES[type_name] = fn
+        return fn
+
+    return add
+
+
+def _table(title: str, columns: list[str]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for i, col in enumerate(columns):
+        t.add_column(col, justify="left" if i == 0 else "right")
+    return t
+
+
+@type_table("cache")
+def caches(comps: dict[str, dict[str, Any]]) -> list[Table]:
+    t = _table("Caches", ["cache", "mode", "eviction", "hit ratio", "hits", "misses", "evictions", "items",
+                          "fill", "stale hits", "lost writes"])
+    for name, c in comps.items():
+        t.add_row(name, c["mode"], c["eviction"], pct(c["hit_ratio"], 1), num(c["hits"]), num(c["misses"]),
+                  num(c["evictions"]), num(c["items"]), pct(c["fill_ratio"], 0),
+                  num(c.get("stale_reads")), num(c.get("lost_writes")))
+    return [t]
+
+
+@type_table("sharded")
+def shards(comps: dict[str, dict[str, Any]]) -> list[Table]:
+    out = []
+    for name, c in comps.items():
+        t = _table(f"Shards of {name} ({c['strategy']}, skew max/mean {num(c['skew'])})",
+                   ["shard", "requests", "share"])
+        for shard, s in c["shards"].items():
+            t.add_row(shard, num(s["requests"]), pct(s["share"], 1))
+        out.append(t)
+        if c["reshards"]:
+            r = _table(f"Resharding of {name}", ["at s", "change", "shards", "keys moved", "fraction moved",
+                                                 "copy time s"])
+            for ev in c["reshards"]:
+                r.add_row(f"{ev['at_s']:g}", ev["change"], f"{ev['shards_before']} -> {ev['shards_after']}",
+                          num(ev["keys_moved"]), pct(ev["fraction_moved"], 1), num(ev.get("migration_s")))
+            r.caption = (f"copied {num(c['keys_copied'])} keys, {num(c['keys_waiting_copy'])} waiting; "
+                         f"{num(c['migration_misses'])} reads missed on the new shard during migration")
+            out.append(r)
+    return out
+
+
+@type_table("replicated")
+def replicas(comps: dict[str, dict[str, Any]]) -> list[Table]:
+    t = _table("Replication", ["store", "mode", "reads from", "lag p50 ms", "lag p99 ms", "lag max ms",
+                               "stale reads", "stale %", "staleness p99 ms", "conflicts", "writes failed"])
+    for name, c in comps.items():
+        lag = c["replication_lag_s"]
+        t.add_row(name, c["mode"], c["read_from"], ms(lag["p50"]), ms(lag["p99"]), ms(lag["max"]),
+                  num(c["stale_reads"]), pct(c["stale_ratio"], 2), ms(c["staleness_s"]["p99"]),
+                  num(c.get("conflicts")), num(c["writes_failed"]))
+    return [t]
+
+
+@type_table("cdn")
+def cdns(comps: dict[str, dict[str, Any]]) -> list[Table]:
+    out = []
+    for name, c in comps.items():
+        t = _table(f"CDN {name}: hit ratio {pct(c['hit_ratio'], 1)}, origin {num(c['origin_load_rps'])} req/s",
+                   ["edge", "requests", "hit ratio", "egress GB"])
+        for edge, e in c["edges"].items():
+            t.add_row(edge, num(e["requests"]), pct(e["hit_ratio"], 1), f"{e['egress_bytes'] / 1e9:,.2f}")
+        t.caption = (f"egress {c['egress_bytes'] / 1e9:,.2f} GB from edges, "
+                     f"{c['origin_egress_bytes'] / 1e9:,.2f} GB from the origin")
+        out.append(t)
+    return out
+
+
+def data_tables(components: dict[str, dict[str, Any]]) -> list[Table]:
+    tables = []
+    for type_name, fn in TYPE_TABLES.items():
+        of_type = {n: c for n, c in components.items() if c.get("type") == type_name}
+        if of_type:
+            tables += fn(of_type)
+    return tables
