@@ -92,13 +92,20 @@ class _Stream:
             self.broken = True
             self.router.env.call_later(self.router.config.retry_interval, self.retry)
 
+    def drain(self) -> None:
+        """The follower answers again: ship the whole backlog at once (it applies as fast as it can)."""
+        self.broken = False
+        backlog, self.backlog = self.backlog, deque()
+        for key, version, t_commit in backlog:
+            sub = sub_request(Request(-1, t_commit, -1, self.router.write_op, key), version=version)
+            self.link.send(sub, _Shipped(self, sub, t_commit, None))
+
     def retry(self, _timer: Any = None) -> None:
         if not self.backlog:
             self.broken = False
             return
-        key, version, t_commit = self.backlog.popleft()
-        sub = Request(-1, t_commit, -1, self.router.write_op, key)
-        sub = sub_request(sub, version=version)
+        key, version, t_commit = self.backlog.popleft()  # a probe: the rest follows once it lands
+        sub = sub_request(Request(-1, t_commit, -1, self.router.write_op, key), version=version)
         self.link.send(sub, _Shipped(self, sub, t_commit, None, catching_up=True))
 
 
@@ -113,9 +120,11 @@ class _Shipped:
         stream = self.stream
         router = stream.router
         if outcome == OK:
-            router.lag_s.append(router.env._now - self.t_commit)
+            lag = router.env._now - self.t_commit
+            router.lag_s.append(lag)
+            router.lag_by[stream.follower].append(lag)
             if self.catching_up:
-                stream.retry()  # next of the backlog at once: catch-up runs at full speed
+                stream.drain()
         elif self.catching_up:
             stream.backlog.appendleft((self.sub.key, self.sub.version, self.t_commit))
             router.env.call_later(router.config.retry_interval, stream.retry)
@@ -204,6 +213,7 @@ class Replicated(ClientSide):
     def reset_stats(self) -> None:
         self.stale = StaleReads()
         self.lag_s = array("d")
+        self.lag_by = [array("d") for _ in self.names]
         self.reads_by = [0] * len(self.names)
         self.writes_by = [0] * len(self.names)
         self.writes_failed = 0
@@ -316,6 +326,7 @@ class Replicated(ClientSide):
             "leader": self.names[self.leader] if self.config.mode != "multi_leader" else None,
             "replication_lag_s": percentiles(self.lag_s),
             "replicas": {n: {"reads": self.reads_by[i], "writes_led": self.writes_by[i],
+                             "lag_s": percentiles(self.lag_by[i]),
                              "backlog": sum(len(s.backlog) for ss in self.streams.values() for s in ss if s.follower == i)}
                          for i, n in enumerate(self.names)},
             "writes_failed": self.writes_failed,

@@ -121,6 +121,14 @@ class Server(Station):
             self.release()
             CallPath(self.env, steps, req, reply).next()
 
+    def version_source(self, model: Any) -> Any:
+        """A server whose only downstream call is one store answers with that store's data."""
+        targets = [t for step in self.config.calls for t in step.targets()]
+        if len(targets) != 1 or self.config.operations:
+            return None
+        fn = getattr(model.get(targets[0]), "version_source", None)
+        return fn(model) if fn is not None else None
+
     def offered(self, rate_per_s: float, model: Any) -> None:
         model.load_estimate[self.name] = model.load_estimate.get(self.name, 0.0) + rate_per_s
         for op_steps in [self.config.calls]:

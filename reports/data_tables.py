@@ -67,7 +67,12 @@ def replicas(comps: dict[str, dict[str, Any]]) -> list[Table]:
         t.add_row(name, c["mode"], c["read_from"], ms(lag["p50"]), ms(lag["p99"]), ms(lag["max"]),
                   num(c["stale_reads"]), pct(c["stale_ratio"], 2), ms(c["staleness_s"]["p99"]),
                   num(c.get("conflicts")), num(c["writes_failed"]))
-    return [t]
+    per = _table("Replicas", ["replica", "store", "reads", "writes led", "lag p50 ms", "lag p99 ms", "backlog"])
+    for name, c in comps.items():
+        for rep, r in c["replicas"].items():
+            per.add_row(rep, name, num(r["reads"]), num(r["writes_led"]), ms(r["lag_s"]["p50"]),
+                        ms(r["lag_s"]["p99"]), num(r["backlog"]))
+    return [t, per]
 
 
 @type_table("cdn")
