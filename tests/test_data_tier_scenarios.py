@@ -1,0 +1,62 @@
+"""The data-tier ready scenarios: conservation under their faults, determinism, files and charts."""
+import pytest
+
+import simulator
+from reports import charts
+from reports.files import write_run
+
+# Shortened but still past every scenario's fault, with lower rates to keep the test quick.
+CASES = {
+    "cache-hierarchy": ["duration=180s", "warmup=20s", "workloads.shoppers.arrivals.rate=200/s"],
+    "sharding": ["duration=200s", "warmup=20s", "workloads.app.arrivals.rate=300/s",
+                 "components.users.reshard.0.at=100s", "workloads.app.keys.n=20000"],
+    "replication": ["duration=240s", "warmup=20s", "workloads.web.arrivals.rate=200/s"],
+    "cdn": ["duration=400s", "warmup=20s", "workloads.viewers.arrivals.rate=100/s"],
+}
+CHARTS = {
+    "cache-hierarchy": {"cache_hit_ratio.png": ["edge", "app-cache", "db-cache"]},
+    "sharding": {"shard_load_users.png": ["db-1", "db-2", "db-3", "db-4", "db-5", "reshard"]},
+    "replication": {"replication_lag_users.png": ["lag p50", "lag p99", "lag max"]},
+    "cdn": {"cache_hit_ratio.png": ["cdn.eu", "cdn.us", "cdn.ap"]},
+}
+
+
+def _load(name):
+    return simulator.load_scenario(f"scenarios/{name}.yaml", overrides=CASES[name])
+
+
+@pytest.fixture(scope="module")
+def results():
+    return {name: simulator.run(_load(name)) for name in CASES}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_conservation_under_the_scenarios_faults(results, name):
+    s = results[name].summary
+    r = s["requests"]
+    assert r["generated"] == r["ok"] + r["rejected"] + r["timed_out"] + r["errors"] + r["in_flight"]
+    assert s["faults"] or name == "sharding"
+    assert not s["warnings"], s["warnings"]
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_same_seed_same_summary(results, name):
+    assert simulator.run(_load(name)).to_json() == results[name].to_json()
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_charts_are_written_with_their_series(results, name, tmp_path, monkeypatch):
+    labels: dict[str, list[str]] = {}
+    saved = charts.plt.Figure.savefig
+
+    def savefig(fig, path, *a, **kw):
+        labels[path.name] = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+        return saved(fig, path, *a, **kw)
+
+    monkeypatch.setattr(charts.plt.Figure, "savefig", savefig)
+    paths = write_run(results[name], tmp_path)
+    for file, series in CHARTS[name].items():
+        p = tmp_path / file
+        assert p in paths and p.stat().st_size > 5000
+        for label in series:
+            assert label in labels[file], (file, label, labels[file])
