@@ -18,7 +18,7 @@ import math
 import sys
 from typing import Any, Literal
 
-from pydantic import Field, PositiveInt, field_validator, model_validator
+from pydantic import Field, PositiveInt, model_validator
 
 from simulator import registry
 from simulator.distributions import Constant, DurationDist, Sampler, SizeDist, parse_distribution
@@ -49,7 +49,7 @@ class CacheConfig(StationConfig):
         default_factory=lambda: parse_distribution("1KB", "size"),
         description="Size of an item (drawn once per key); counts against a capacity in bytes.",
     )
-    eviction: str = Field("lru", description="Eviction policy (see the list of policies).")
+    eviction: registry.name_in(registry.eviction_policies) = Field("lru", description="Eviction policy (see the list of policies).")
     ttl: PositiveDuration | None = Field(None, description="Entries expire this long after they were fetched.")
     mode: Mode = Field("cache_aside", description="Access pattern: " + ", ".join(MODES) + ".")
     backing: str = Field(description="Component a miss is fetched from and writes go to.")
@@ -82,12 +82,6 @@ class CacheConfig(StationConfig):
                 data = {**data, "capacity_bytes": raw}
                 del data["capacity"]
         return data
-
-    @field_validator("eviction")
-    @classmethod
-    def _known_policy(cls, value: str) -> str:
-        registry.eviction_policies.get(value)
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "CacheConfig":

@@ -28,7 +28,7 @@ class CdnConfig(ComponentConfig):
         "region", description="region: the client's own region's edge, else the nearest; nearest: always by latency."
     )
     capacity: PositiveInt | str = Field(description="Per edge: items (e.g. 100000) or bytes (e.g. 10GB).")
-    eviction: str = Field("lru", description="Eviction policy of each edge.")
+    eviction: registry.name_in(registry.eviction_policies) = Field("lru", description="Eviction policy of each edge.")
     ttl: PositiveDuration | None = Field(None, description="How long an edge keeps an object.")
     object_size: SizeDist = Field(
         default_factory=lambda: parse_distribution("100KB", "size"),

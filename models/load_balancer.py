@@ -15,7 +15,7 @@ from . import lb_algorithms  # noqa: F401  (registers the algorithms)
 
 class LoadBalancerConfig(ComponentConfig):
     type: Literal["load_balancer"] = "load_balancer"
-    algorithm: str = Field("round_robin", description="One of `dsim list` load-balancing algorithms.")
+    algorithm: registry.name_in(registry.lb_algorithms) = Field("round_robin", description="One of `dsim list` load-balancing algorithms.")
     backends: list[str] = Field(min_length=1, description="Components the traffic is spread over.")
     weights: list[PositiveFloat] | None = Field(
         None, description="Per-backend weights (weighted_round_robin, least_connections)."
@@ -23,12 +23,6 @@ class LoadBalancerConfig(ComponentConfig):
     health_check: Duration | None = Field(
         None, description="Detect crashed backends after this delay and stop sending to them."
     )
-
-    @field_validator("algorithm")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        registry.lb_algorithms.get(v)  # raises with "did you mean"
-        return v
 
     @field_validator("weights")
     @classmethod

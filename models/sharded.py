@@ -12,7 +12,7 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
+from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from simulator import registry
 from simulator.config import StrictModel
@@ -45,7 +45,7 @@ class ReshardConfig(StrictModel):
 class ShardedConfig(ComponentConfig):
     type: Literal["sharded"] = "sharded"
     shards: list[str] = Field(min_length=1, description="Stores holding the shards, in order.")
-    strategy: str = Field("hash", description="Placement strategy (see the list of strategies).")
+    strategy: registry.name_in(registry.sharding_strategies) = Field("hash", description="Placement strategy (see the list of strategies).")
     key_space: PositiveInt | None = Field(
         None, description="Keys 0..key_space-1 (default: the largest `keys.n` of the workloads)."
     )
@@ -59,12 +59,6 @@ class ShardedConfig(ComponentConfig):
     migration_rate: PositiveRate | None = Field(
         None, description="Keys copied per second after a reshard (unset: they move at once, no copy load)."
     )
-
-    @field_validator("strategy")
-    @classmethod
-    def _known_strategy(cls, value: str) -> str:
-        registry.sharding_strategies.get(value)
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "ShardedConfig":

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .charts import PALETTE, _shade_faults, plt, register_chart
+from .charts import PALETTE, _shade_faults, plt, register_chart, save
 
 MARKERS = "osD^v<>px"
 
@@ -32,8 +32,4 @@ def hit_ratio_over_time(result: Any, out: Path) -> list[Path]:
     ax.set_title(f"{result.scenario_name}: hit ratio over time per cache")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best")
-    fig.tight_layout()
-    path = out / "cache_hit_ratio.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [save(fig, out / "cache_hit_ratio.png")]

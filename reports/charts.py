@@ -15,6 +15,14 @@ import pandas as pd  # noqa: E402
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 
 
+def save(fig: Any, path: Path) -> Path:
+    """Lay out, write and close a figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _shade_faults(ax: Any, faults: list[dict[str, Any]]) -> None:
     for i, f in enumerate(faults):
         ax.axvspan(f["start_s"], f["end_s"], color="#D55E00", alpha=0.12, lw=0,
@@ -35,10 +43,7 @@ def latency_cdf(requests: pd.DataFrame, path: Path, title: str) -> Path:
     ax.set_title(f"{title}: latency CDF")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def throughput_over_time(ts: pd.DataFrame, faults: list[dict[str, Any]], path: Path, title: str) -> Path:
@@ -57,10 +62,7 @@ def throughput_over_time(ts: pd.DataFrame, faults: list[dict[str, Any]], path: P
     _shade_faults(ax2, faults)
     ax2.legend(loc="best")
     ax2.grid(True, alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def utilisation(components: pd.DataFrame, path: Path, title: str) -> Path:
@@ -72,10 +74,7 @@ def utilisation(components: pd.DataFrame, path: Path, title: str) -> Path:
     ax.set_title(f"{title}: utilisation per component")
     ax.invert_yaxis()
     ax.grid(True, axis="x", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 ChartFn = Callable[[Any, Path], list[Path]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .charts import PALETTE, _shade_faults, plt, register_chart
+from .charts import PALETTE, _shade_faults, plt, register_chart, save
 
 LINESTYLES = ["-", "--", "-.", ":"]
 
@@ -46,11 +46,7 @@ def shard_load(result: Any, out: Path) -> list[Path]:
         ax2.set_title(f"requests per shard (skew max/mean {skew:.2f})" if skew else "requests per shard")
         ax2.set_xlabel("requests")
         ax2.grid(True, axis="x", alpha=0.3)
-        fig.tight_layout()
-        path = out / f"shard_load_{name}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save(fig, out / f"shard_load_{name}.png"))
     return paths
 
 
@@ -72,9 +68,5 @@ def replication_lag(result: Any, out: Path) -> list[Path]:
         ax.set_title(f"{name}: replication lag over time ({result.component_stats[name]['mode']})")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="best")
-        fig.tight_layout()
-        path = out / f"replication_lag_{name}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save(fig, out / f"replication_lag_{name}.png"))
     return paths

@@ -10,7 +10,9 @@ Adding a component, a policy or a fault is one class with a decorator:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Callable, Generic, TypeVar
+from typing import Annotated, Any, Callable, Generic, TypeVar
+
+from pydantic import AfterValidator
 
 from .errors import did_you_mean
 
@@ -56,6 +58,16 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[tuple[str, T]]:
         return iter(sorted(self._items.items()))
+
+
+def name_in(reg: "Registry") -> Any:
+    """The config field type of a name that must be registered in `reg` (checked with "did you mean")."""
+
+    def check(value: str) -> str:
+        reg.get(value)
+        return value
+
+    return Annotated[str, AfterValidator(check)]
 
 
 def summary_line(obj: object) -> str:
