@@ -33,7 +33,7 @@ class ServerConfig(StationConfig):
         True, description="Keep the worker busy while waiting for downstream calls (thread per request)."
     )
     replicas: PositiveInt = Field(1, description="Horizontal scaling: N identical servers behind this name.")
-    balancer: str = Field("round_robin", description="Load-balancing algorithm across replicas.")
+    balancer: registry.name_in(registry.lb_algorithms) = Field("round_robin", description="Load-balancing algorithm across replicas.")
 
     def refs(self):
         out = step_refs(self.calls, ("calls",))
