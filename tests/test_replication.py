@@ -126,3 +126,29 @@ def test_crashed_follower_fails_sync_writes_then_catches_up():
     assert st["writes_failed"] == res.summary["requests"]["errors"]
     assert st["replicas"]["b"]["backlog"] == 0  # caught up after the recovery
     assert st["replication_lag_s"]["max"] >= 10.0 - 0.5  # the oldest missed write waited the outage
+
+
+def test_promote_moves_writes_and_replication_to_the_new_leader():
+    import simulator
+    from tests.helpers import scenario
+
+    sc = scenario("""
+        name: failover
+        duration: 20s
+        components:
+          store: {type: replicated, replicas: [a, b], mode: sync}
+          a: {type: database, connections: 4, read_time: 1ms, write_time: 1ms}
+          b: {type: database, connections: 4, read_time: 1ms, write_time: 1ms}
+        workloads:
+          w: {arrivals: constant(rate=10/s), target: store, keys: uniform(n=5), mix: {write: 1}}
+    """)
+    env, model = simulator.build(sc)
+    store = model.components["store"]
+    env.call_later(10.0, lambda _t: store.promote("b"))
+    for wl in model.workloads:
+        wl.start()
+    env.run(until=20.0)
+    st = store.stats(20.0)
+    assert st["leader"] == "b"
+    assert st["replicas"]["a"]["writes_led"] == 100 and st["replicas"]["b"]["writes_led"] == 99
+    assert model.components["a"].writes == model.components["b"].writes == 199  # sync: both have all
