@@ -1,2 +1,4 @@
 """Component models. Importing this package registers every component type."""
-from . import cache, cdn, database, eviction, load_balancer, replicated, server, sharded, sharding  # noqa: F401
+from . import (  # noqa: F401
+    cache, cdn, database, eviction, load_balancer, message_queue, replicated, server, sharded, sharding,
+)

@@ -89,6 +89,25 @@ def cdns(comps: dict[str, dict[str, Any]]) -> list[Table]:
     return out
 
 
+@type_table("queue")
+def queues(comps: dict[str, dict[str, Any]]) -> list[Table]:
+    t = _table("Message queues", ["queue / group", "produced", "consumed", "backlog", "max", "p50 ms",
+                                  "p99 ms", "util", "redeliv", "dups", "dlq", "dropped"])
+    for name, q in comps.items():
+        done = q["completion_latency_s"]
+        t.add_row(name, num(q["produced"]), "", num(q["backlog"]), num(q["backlog_max"]), ms(done["p50"]),
+                  ms(done["p99"]), "", "", num(q["duplicates"]), num(q["dead_lettered"]),
+                  num(q["dropped_retention"]))
+        for g, s in q["consumer_groups"].items():
+            t.add_row(f"  {g} x{s['workers']}", "", num(s["consumed"]), num(s["backlog"]), "",
+                      ms(s["lag_s"]["p50"]), ms(s["lag_s"]["p99"]), pct(s["utilization"], 1),
+                      num(s["redeliveries"]), num(s["duplicates"]), num(s["dead_lettered"]),
+                      num(s["lost_to_retention"]))
+    t.caption = ("queue rows: completion latency (request start to processed); group rows (x workers): "
+                 "produce-to-consume lag; max: the largest backlog seen")
+    return [t]
+
+
 def data_tables(components: dict[str, dict[str, Any]]) -> list[Table]:
     tables = []
     for type_name, fn in TYPE_TABLES.items():

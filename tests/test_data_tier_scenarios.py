@@ -12,12 +12,14 @@ CASES = {
                  "components.users.reshard.0.at=100s", "workloads.app.keys.n=20000"],
     "replication": ["duration=240s", "warmup=20s", "workloads.web.arrivals.rate=200/s"],
     "cdn": ["duration=400s", "warmup=20s", "workloads.viewers.arrivals.rate=100/s"],
+    "async-queue": ["duration=240s", "warmup=20s", "workloads.shoppers.arrivals.rate=60/s"],
 }
 CHARTS = {
     "cache-hierarchy": {"cache_hit_ratio.png": ["edge", "app-cache", "db-cache"]},
     "sharding": {"shard_load_users.png": ["db-1", "db-2", "db-3", "db-4", "db-5", "reshard"]},
     "replication": {"replication_lag_users.png": ["lag p50", "lag p99", "lag max"]},
     "cdn": {"cache_hit_ratio.png": ["cdn.eu", "cdn.us", "cdn.ap"]},
+    "async-queue": {"queue_backlog_orders.png": [f"partition {p}" for p in range(8)] + ["total"]},
 }
 
 

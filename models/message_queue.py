@@ -1,0 +1,520 @@
+"""A message queue (a Kafka-like topic): partitions, consumer groups, at-least-once delivery.
+
+A producer's request is appended to the partition of its key (a stable hash; round robin without
+a key) and acknowledged once stored (`ack: on_enqueue`, the asynchronous pattern) or once the
+consumer groups have processed it (`ack: on_complete`). Each consumer group is a component of its
+own, named `<queue>.<group>` (crash it with `target: orders.billing`); the broker pushes messages
+to it over the network, one at a time per partition, so each partition is processed in order.
+A group's workers share its partitions (partition p goes to worker p mod workers; workers beyond
+the number of partitions stay idle, as in Kafka).
+
+A worker processes a message (its own `process_time`, then a call to `target`) and acknowledges
+it; the broker then commits the group's offset and sends the next message. Delivery is
+at-least-once: a message whose acknowledgement is lost (the group crashed, the network dropped
+it) is delivered again, and if its processing had already taken effect that is a duplicate. A
+message that fails `max_attempts` times goes to the dead-letter component (or is dropped), and
+a partition keeps at most `retention` messages: older ones are deleted, consumed or not.
+"""
+from __future__ import annotations
+
+import math
+from array import array
+from collections import deque
+from typing import Any, Literal
+
+from pydantic import Field, PositiveInt, model_validator
+
+from simulator import registry
+from simulator.config import StrictModel
+from simulator.distributions import Constant, DurationDist, Sampler, parse_distribution
+from simulator.engine import Timer
+from simulator.request import ERROR, OK, REJECTED, Reply, Request
+from simulator.rng import mix64
+from simulator.units import Duration, PositiveDuration
+from simpy.events import NORMAL
+
+from .base import Component, ComponentConfig
+from .versions import percentiles
+
+
+class ConsumerGroupConfig(StrictModel):
+    """One consumer group: its workers, what processing a message means, what happens on failure."""
+
+    workers: int = Field(1, description="Consumers in the group (each owns some partitions).")
+    target: str | None = Field(None, description="Component called to process each message.")
+    operation: str | None = Field(None, description="Operation of that call (default: the produced request's).")
+    process_time: DurationDist = Field(
+        default_factory=lambda: parse_distribution("0s"), description="The consumer's own work per message."
+    )
+    max_attempts: PositiveInt | None = Field(
+        None, description="Failed processing attempts before a message is dead-lettered (unset: retry forever)."
+    )
+    dead_letter: str | None = Field(None, description="Component that receives dead-lettered messages.")
+    retry_delay: Duration = Field(0.1, description="Wait before a failed or undelivered message is sent again.")
+    zone: str | None = Field(None, description="Where the consumers run (default: the queue's zone).")
+
+    @model_validator(mode="after")
+    def _workers(self) -> "ConsumerGroupConfig":
+        if self.workers < 1:
+            raise ValueError(f"a consumer group needs at least one worker, got workers: {self.workers}")
+        if self.dead_letter is not None and self.max_attempts is None:
+            raise ValueError("'dead_letter' needs 'max_attempts' (after how many failures a message goes there)")
+        return self
+
+
+class QueueConfig(ComponentConfig):
+    type: Literal["queue"] = "queue"
+    partitions: PositiveInt = Field(1, description="Partitions of the topic (order is kept within each).")
+    publish_time: DurationDist = Field(
+        default_factory=lambda: parse_distribution("0s"), description="Time the broker takes to store a message."
+    )
+    retention: PositiveInt | None = Field(
+        None, description="Messages kept per partition; older ones are deleted, consumed or not."
+    )
+    retention_time: PositiveDuration | None = Field(
+        None, description="Messages older than this are deleted, consumed or not."
+    )
+    consumer_groups: dict[str, ConsumerGroupConfig] = Field(
+        min_length=1, description="Consumer groups by name; each reads every message."
+    )
+    ack: Literal["on_enqueue", "on_complete"] = Field(
+        "on_enqueue", description="Answer the producer once the message is stored, or once it is processed."
+    )
+    complete_when: str | None = Field(
+        None, description="The group whose processing completes a message (default: every group)."
+    )
+
+    @model_validator(mode="after")
+    def _complete_when(self) -> "QueueConfig":
+        if self.complete_when is not None and self.complete_when not in self.consumer_groups:
+            raise ValueError(f"complete_when: '{self.complete_when}' is not one of the consumer groups "
+                             f"({', '.join(self.consumer_groups)})")
+        return self
+
+    def refs(self):
+        out = []
+        for name, g in self.consumer_groups.items():
+            if g.target is not None:
+                out.append((("consumer_groups", name, "target"), g.target))
+            if g.dead_letter is not None:
+                out.append((("consumer_groups", name, "dead_letter"), g.dead_letter))
+        return out
+
+
+# A stored message: [time produced, producer's request, producer's reply (on_complete) or None,
+# groups still to complete it, bitmask of the groups whose processing of it took effect]
+T_PRODUCED, REQ, REPLY, LEFT, EFFECTS = range(5)
+
+
+class Delivery(Request):
+    """A message pushed to a consumer group: which partition and offset it is."""
+
+    __slots__ = ("partition", "offset", "record")
+
+
+class _GroupState:
+    """A group's position in every partition and its workers' occupation (kept at the broker)."""
+
+    def __init__(self, name: str, index: int, config: ConsumerGroupConfig, partitions: int) -> None:
+        self.name = name
+        self.bit = 1 << index
+        self.config = config
+        self.committed = [0] * partitions  # next offset to process, per partition
+        self.inflight = [-1] * partitions  # offset being processed, or -1
+        self.attempts = [0] * partitions  # failed attempts of the head message
+        self.waiting = [False] * partitions  # a retry timer is pending
+        self.worker_of = [p % config.workers for p in range(partitions)]
+        self.worker_busy = [False] * config.workers
+        self.rr = [0] * config.workers
+        self.owned = [[p for p in range(partitions) if p % config.workers == w] for w in range(config.workers)]
+        self.reset()
+
+    def reset(self) -> None:
+        self.consumed = 0
+        self.failures = 0
+        self.redeliveries = 0
+        self.dead_lettered = 0
+        self.duplicates = 0
+        self.lost = 0
+        self.lag_s = array("d")
+
+
+class _Ack:
+    __slots__ = ("queue", "group", "delivery")
+
+    def __init__(self, queue: "MessageQueue", group: _GroupState, delivery: Delivery) -> None:
+        self.queue, self.group, self.delivery = queue, group, delivery
+
+    def __call__(self, outcome: int) -> None:
+        self.queue.acked(self.group, self.delivery, outcome)
+
+
+@registry.components.register("queue")
+class MessageQueue(Component):
+    """Message queue: partitions, consumer groups, at-least-once delivery, dead letters, retention."""
+
+    Config = QueueConfig
+
+    @classmethod
+    def expand(cls, name: str, config: QueueConfig):
+        groups = [(f"{name}.{g}", ConsumerGroup, ConsumerGroup.config_for(config, g)) for g in config.consumer_groups]
+        return [(name, cls, config)] + groups
+
+    def __init__(self, env: Any, name: str, config: QueueConfig) -> None:
+        super().__init__(env, name, config)
+        n = config.partitions
+        self.logs: list[deque] = [deque() for _ in range(n)]
+        self.base = [0] * n  # offset of each log's first stored message
+        self.end = [0] * n  # next offset to be written
+        self.groups = {g: _GroupState(g, i, c, n) for i, (g, c) in enumerate(config.consumer_groups.items())}
+        self.required = 1 if config.complete_when else len(self.groups)
+        self._rr = 0
+        publish = config.publish_time
+        self.instant = isinstance(publish, Constant) and publish.mean == 0
+        self._publish = Sampler(publish, env.streams.get(f"{name}/publish")).next
+        self.reset_stats()
+
+    def reset_stats(self) -> None:
+        self.produced = 0
+        self.dropped_retention = 0
+        self.duplicates = 0
+        self.completion_s = array("d")
+        self.backlog_max = [0] * self.config.partitions
+        self.backlog_total_max = 0
+        for g in self.groups.values():
+            g.reset()
+
+    def connect(self, model: Any) -> None:
+        self.consumers = {g: model.components[f"{self.name}.{g}"] for g in self.groups}
+        self.links = {g: model.network.link(self, c) for g, c in self.consumers.items()}
+
+    # --- producing ------------------------------------------------------------------------------
+    def handle(self, req: Request, reply: Reply) -> None:
+        if self.down:
+            reply(ERROR)
+            return
+        if self.instant:
+            self.append(req, reply)
+        else:
+            self.env.schedule(Timer(self._published, (req, reply)), NORMAL, self._publish())
+
+    def _published(self, timer: Timer) -> None:
+        req, reply = timer._value
+        if self.down:
+            reply(ERROR)
+        else:
+            self.append(req, reply)
+
+    def append(self, req: Request, reply: Reply) -> None:
+        n = self.config.partitions
+        if req.key is not None:
+            p = mix64(req.key) % n
+        else:
+            p = self._rr = (self._rr + 1) % n
+        now = self.env._now
+        wait = self.config.ack == "on_complete"
+        self.logs[p].append([now, req, reply if wait else None, self.required, 0])
+        self.end[p] += 1
+        self.produced += 1
+        if not wait:
+            reply(OK)
+        self._enforce_retention(p, now)
+        backlog = self.backlog(p)
+        if backlog > self.backlog_max[p]:
+            self.backlog_max[p] = backlog
+            total = sum(self.backlog(i) for i in range(n))
+            if total > self.backlog_total_max:
+                self.backlog_total_max = total
+        for g in self.groups.values():
+            self._dispatch(g, g.worker_of[p])
+
+    def backlog(self, p: int) -> int:
+        """Messages in partition `p` not yet processed by the slowest group."""
+        return self.end[p] - min(g.committed[p] for g in self.groups.values())
+
+    def _enforce_retention(self, p: int, now: float) -> None:
+        log = self.logs[p]
+        limit, max_age = self.config.retention, self.config.retention_time
+        while log and ((limit is not None and len(log) > limit)
+                       or (max_age is not None and now - log[0][T_PRODUCED] > max_age)):
+            self._drop_head(p)
+
+    def _drop_head(self, p: int) -> None:
+        record = self.logs[p].popleft()
+        offset = self.base[p]
+        self.base[p] += 1
+        unprocessed = False
+        for g in self.groups.values():
+            if g.committed[p] <= offset:
+                g.committed[p] = offset + 1
+                g.attempts[p] = 0
+                g.lost += 1
+                unprocessed = True
+                if g.inflight[p] == offset:  # its acknowledgement will be ignored
+                    g.inflight[p] = -1
+                    self._worker_free(g, g.worker_of[p])
+        if unprocessed:
+            self.dropped_retention += 1
+            if record[REPLY] is not None:
+                record[REPLY](ERROR)
+
+    # --- consuming ------------------------------------------------------------------------------
+    def _dispatch(self, g: _GroupState, w: int) -> None:
+        """Give worker `w` of group `g` its next message, if it is idle and one is waiting."""
+        if g.worker_busy[w]:
+            return
+        owned = g.owned[w]
+        k = len(owned)
+        start = g.rr[w]
+        for j in range(k):
+            p = owned[(start + j) % k]
+            if g.committed[p] < self.end[p] and g.inflight[p] < 0 and not g.waiting[p]:
+                g.rr[w] = (start + j + 1) % k
+                self._deliver(g, w, p)
+                return
+
+    def _deliver(self, g: _GroupState, w: int, p: int) -> None:
+        offset = g.committed[p]
+        record = self.logs[p][offset - self.base[p]]
+        req = record[REQ]
+        d = Delivery(req.id, req.t0, req.wl, g.config.operation or req.op, req.key, req.user, req.region)
+        d.partition, d.offset, d.record = p, offset, record
+        g.inflight[p] = offset
+        g.worker_busy[w] = True
+        self.consumers[g.name].busy_change(+1)
+        self.links[g.name].send(d, _Ack(self, g, d))
+
+    def _worker_free(self, g: _GroupState, w: int) -> None:
+        if g.worker_busy[w]:
+            g.worker_busy[w] = False
+            self.consumers[g.name].busy_change(-1)
+
+    def acked(self, g: _GroupState, d: Delivery, outcome: int) -> None:
+        p, offset = d.partition, d.offset
+        if g.inflight[p] != offset:
+            return  # deleted by retention meanwhile
+        g.inflight[p] = -1
+        w = g.worker_of[p]
+        self._worker_free(g, w)
+        if outcome == OK:
+            self._commit(g, p, offset, d.record)
+        elif outcome == ERROR:  # processing failed
+            g.failures += 1
+            g.attempts[p] += 1
+            if g.config.max_attempts is not None and g.attempts[p] >= g.config.max_attempts:
+                g.dead_lettered += 1
+                self.consumers[g.name].dead_letter(d)
+                self._commit(g, p, offset, d.record, failed=True)
+            else:
+                self._retry_later(g, p)
+                return
+        else:  # not delivered or not acknowledged (consumer down, network): send it again
+            g.redeliveries += 1
+            self._retry_later(g, p)
+            return
+        self._dispatch(g, w)
+
+    def _retry_later(self, g: _GroupState, p: int) -> None:
+        g.waiting[p] = True
+        self.env.call_later(g.config.retry_delay, self._retry, (g, p))
+        self._dispatch(g, g.worker_of[p])  # the worker may serve its other partitions meanwhile
+
+    def _retry(self, timer: Any) -> None:
+        g, p = timer._value
+        g.waiting[p] = False
+        self._dispatch(g, g.worker_of[p])
+
+    def _commit(self, g: _GroupState, p: int, offset: int, record: list, failed: bool = False) -> None:
+        now = self.env._now
+        g.committed[p] = offset + 1
+        g.attempts[p] = 0
+        if not failed:
+            g.consumed += 1
+            g.lag_s.append(now - record[T_PRODUCED])
+        if self.config.complete_when in (None, g.name):
+            record[LEFT] -= 1
+            if record[LEFT] == 0:
+                req = record[REQ]
+                if not failed:
+                    self.completion_s.append(now - req.t0)
+                reply = record[REPLY]
+                if reply is not None:
+                    record[REPLY] = None
+                    reply(ERROR if failed else OK)
+        log = self.logs[p]
+        while log and self.base[p] < min(x.committed[p] for x in self.groups.values()):
+            log.popleft()
+            self.base[p] += 1
+
+    def effect(self, group: str, record: list) -> None:
+        """A group's processing of a message took effect; a second time for the same group is a duplicate."""
+        bit = self.groups[group].bit
+        if record[EFFECTS] & bit:
+            self.duplicates += 1
+            self.groups[group].duplicates += 1
+        record[EFFECTS] |= bit
+
+    # --- metrics --------------------------------------------------------------------------------
+    def stats(self, elapsed_s: float) -> dict[str, Any]:
+        n = self.config.partitions
+        groups = {}
+        for name, g in self.groups.items():
+            consumer = self.consumers[name]
+            groups[name] = {
+                "workers": g.config.workers,
+                "idle_workers": max(0, g.config.workers - n),
+                "consumed": g.consumed,
+                "failures": g.failures,
+                "redeliveries": g.redeliveries,
+                "duplicates": g.duplicates,
+                "dead_lettered": g.dead_lettered,
+                "lost_to_retention": g.lost,
+                "lag_s": percentiles(g.lag_s),
+                "utilization": consumer.utilization(elapsed_s),
+                "backlog": sum(self.end[p] - g.committed[p] for p in range(n)),
+            }
+        return {
+            "type": self.type_name,
+            "partitions": n,
+            "ack": self.config.ack,
+            "produced": self.produced,
+            "backlog": sum(self.backlog(p) for p in range(n)),
+            "backlog_max": self.backlog_total_max,
+            "backlog_max_per_partition": list(self.backlog_max),
+            "duplicates": self.duplicates,
+            "dead_lettered": sum(g.dead_lettered for g in self.groups.values()),
+            "dropped_retention": self.dropped_retention,
+            "completion_latency_s": percentiles(self.completion_s),
+            "consumer_groups": groups,
+        }
+
+    def sample(self) -> dict[str, float]:
+        out = {"backlog": float(sum(self.backlog(p) for p in range(self.config.partitions)))}
+        for p in range(self.config.partitions):
+            out[f"backlog.p{p}"] = float(self.backlog(p))
+        return out
+
+    def offered(self, rate_per_s: float, model: Any) -> None:
+        for name in self.groups:
+            model.get(f"{self.name}.{name}").offered(rate_per_s, model)
+
+
+class _Processed:
+    """The reply of a consumer's call to its target: the effect happened (or not); acknowledge."""
+
+    __slots__ = ("group", "d", "reply", "epoch")
+
+    def __init__(self, group: "ConsumerGroup", d: Delivery, reply: Reply) -> None:
+        self.group, self.d, self.reply, self.epoch = group, d, reply, group.epoch
+
+    def __call__(self, outcome: int) -> None:
+        group = self.group
+        if outcome == OK:
+            group.queue.effect(group.group, self.d.record)  # the target did the work, whatever happens to the ack
+        if group.epoch != self.epoch:
+            return  # the consumer crashed meanwhile: the broker was told, the message comes again
+        group.finish(self, outcome)
+
+
+class ConsumerGroup(Component):
+    """The consumers of one group: process each delivered message, then acknowledge it."""
+
+    type_name = "consumer_group"
+
+    class Config(ComponentConfig):
+        type: Literal["consumer_group"] = "consumer_group"
+
+    @staticmethod
+    def config_for(config: QueueConfig, group: str) -> "ConsumerGroup.Config":
+        zone = config.consumer_groups[group].zone or config.zone
+        return ConsumerGroup.Config(type="consumer_group", zone=zone)
+
+    def __init__(self, env: Any, name: str, config: Any) -> None:
+        super().__init__(env, name, config)
+        self.queue_name, self.group = name.rsplit(".", 1)
+        self.epoch = 0
+        self.inflight: dict[_Processed, None] = {}
+        self.busy = 0
+        self._busy_area = 0.0
+        self._t = env.now
+        self._sample_area = 0.0
+        self._sample_t = env.now
+
+    def connect(self, model: Any) -> None:
+        self.queue: MessageQueue = model.components[self.queue_name]
+        gc = self.queue.config.consumer_groups[self.group]
+        self.gc = gc
+        self.workers = gc.workers
+        self.target = model.network.link(self, model.get(gc.target)) if gc.target else None
+        self.dlq = model.network.link(self, model.get(gc.dead_letter)) if gc.dead_letter else None
+        self.instant = isinstance(gc.process_time, Constant) and gc.process_time.mean == 0
+        self._work = Sampler(gc.process_time, self.env.streams.get(f"{self.name}/process")).next
+
+    # --- accounting (busy = workers holding a message, from delivery to acknowledgement) --------
+    def busy_change(self, delta: int) -> None:
+        now = self.env._now
+        self._busy_area += self.busy * (now - self._t)
+        self._t = now
+        self.busy += delta
+
+    def utilization(self, elapsed_s: float) -> float | None:
+        self.busy_change(0)
+        return self._busy_area / (self.workers * elapsed_s) if elapsed_s else None
+
+    def reset_stats(self) -> None:
+        self.busy_change(0)
+        self._busy_area = 0.0
+        self._sample_area, self._sample_t = 0.0, self.env.now
+
+    def sample(self) -> dict[str, float]:
+        self.busy_change(0)
+        dt = self.env.now - self._sample_t
+        out = {"utilization": (self._busy_area - self._sample_area) / (self.workers * dt) if dt else math.nan}
+        self._sample_area, self._sample_t = self._busy_area, self.env.now
+        return out
+
+    # --- processing -----------------------------------------------------------------------------
+    def handle(self, d: Delivery, reply: Reply) -> None:
+        if self.down:
+            reply(REJECTED)  # not delivered: the broker sends it again later
+            return
+        token = _Processed(self, d, reply)
+        self.inflight[token] = None
+        if self.instant:
+            self._call(token)
+        else:
+            self.env.schedule(Timer(self._worked, token), NORMAL, self._work() * self.slowdown)
+
+    def _worked(self, timer: Timer) -> None:
+        token = timer._value
+        if token.epoch == self.epoch:
+            self._call(token)
+
+    def _call(self, token: _Processed) -> None:
+        if self.target is None:
+            token(OK)
+        else:
+            self.target.send(token.d, token)
+
+    def finish(self, token: _Processed, outcome: int) -> None:
+        self.inflight.pop(token, None)
+        token.reply(OK if outcome == OK else ERROR)
+
+    def dead_letter(self, d: Delivery) -> None:
+        if self.dlq is not None:
+            self.dlq.send(d, lambda _outcome: None)
+
+    def crash(self) -> None:
+        lost = list(self.inflight)
+        self.inflight.clear()
+        self.epoch += 1
+        super().crash()
+        for token in lost:
+            token.reply(REJECTED)  # unacknowledged: redelivered after the recovery
+
+    def stats(self, elapsed_s: float) -> dict[str, Any]:
+        return {"type": self.type_name, "workers": self.workers, "utilization": self.utilization(elapsed_s)}
+
+    def offered(self, rate_per_s: float, model: Any) -> None:
+        if self.gc.target:
+            model.get(self.gc.target).offered(rate_per_s, model)
