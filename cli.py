@@ -107,6 +107,8 @@ def list_() -> None:
     sections = [
         ("component types", registry.components),
         ("load-balancing algorithms", registry.lb_algorithms),
+        ("eviction policies", registry.eviction_policies),
+        ("sharding strategies", registry.sharding_strategies),
         ("arrival processes", registry.arrivals),
         ("key distributions", registry.key_dists),
         ("fault types", registry.faults),

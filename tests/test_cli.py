@@ -64,7 +64,7 @@ def test_list_names_everything():
     assert r.exit_code == 0
     for word in ("server", "load_balancer", "database", "round_robin", "power_of_two_choices", "ip_hash",
                  "exponential", "lognormal", "pareto", "empirical", "poisson", "diurnal", "zipf", "crash",
-                 "partition"):
+                 "partition", "cache", "sharded", "replicated", "queue", "cdn", "lfu", "consistent_hash"):
         assert word in r.output
 
 
