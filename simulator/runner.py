@@ -4,9 +4,12 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+import numpy as np
+
 from .engine import SimEnv
 from .model import Model
 from .recorder import Recorder
+from .request import OK
 from .result import Result
 from .scenario import Scenario
 
@@ -71,7 +74,42 @@ class _Sampler:
 
 
 def run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | None = None) -> Result:
-    """Simulate `scenario` once and return its `Result` (same scenario and seed: same result)."""
+    """Simulate `scenario` once and return its `Result` (same scenario and seed: same result).
+
+    With `warmup: auto` the run is made twice: a pilot with no warm-up, whose latencies (in order
+    of arrival) give the end of the initial transient by MSER-5, then the run itself with that
+    warm-up. The same seed makes both runs follow the same trajectory.
+    """
+    if scenario.warmup == "auto":
+        return _run_auto_warmup(scenario, seed, progress)
+    return _run(scenario, seed, progress)
+
+
+def _run_auto_warmup(scenario: Scenario, seed: int | None, progress: ProgressFn | None) -> Result:
+    from .scenario import with_overrides
+    from .warmup import BATCH, mser
+
+    half = (lambda f: progress(f / 2)) if progress else None
+    pilot = _run(with_overrides(scenario, {"warmup": "0s"}), seed, half)
+    c = pilot.columns
+    ok = c["outcome"] == OK
+    order = np.argsort(c["start"][ok], kind="stable")
+    starts = c["start"][ok][order]
+    cut = mser((c["end"] - c["start"])[ok][order])
+    chosen = float(starts[cut.observations]) if cut.observations and cut.observations < starts.size else 0.0
+    rest = (lambda f: progress(0.5 + f / 2)) if progress else None
+    result = _run(with_overrides(scenario, {"warmup": f"{chosen!r}s"}), seed, rest)
+    result.extras["warmup_auto"] = {
+        "method": f"MSER-{BATCH} on the latency of successful requests in order of arrival",
+        "chosen_s": chosen, "requests_truncated": cut.observations, "steady_state": cut.steady,
+    }
+    if not cut.steady:
+        result.warnings.append("warmup: auto found no steady state (the series keeps drifting): the system may be "
+                               "overloaded or the run too short; figures describe a transient")
+    return result
+
+
+def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | None = None) -> Result:
     env, model = build(scenario, seed)
     warnings = model.warnings()
     windows = _schedule_faults(env, model)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, PlainSerializer, PrivateAttr, ValidationError, model_validator
 
 from . import registry
 from .config import StrictModel
@@ -19,7 +19,7 @@ from .errors import ScenarioError, ScenarioErrors, did_you_mean
 from .faults import FaultSpec
 from .tagged import tagged, tagged_validator
 from .network import NetworkConfig
-from .units import Duration, PositiveDuration, UnitError, parse_duration
+from .units import PositiveDuration, Quantity, UnitError, fmt_duration, parse_duration
 from .validation import error_at, to_scenario_error
 from .workloads import WorkloadConfig
 from .yamlio import LineMap, load_yaml, parse_scalar
@@ -42,6 +42,23 @@ def _component_type() -> Any:
 ComponentSpec = _component_type()
 
 
+def _warmup(value: Any) -> float | str:
+    if isinstance(value, str) and value.strip() == "auto":
+        return "auto"
+    try:
+        x = parse_duration(value)
+    except UnitError as exc:
+        raise ValueError(f"{exc}, or 'auto' to detect the end of the initial transient") from None
+    if x < 0:
+        raise ValueError(f"must not be negative, got {value}")
+    return x
+
+
+WarmupSpec = Annotated[float | str, BeforeValidator(_warmup),
+                       PlainSerializer(lambda v: v if v == "auto" else fmt_duration(v), return_type=str),
+                       Quantity("`auto` or duration")]
+
+
 class MetricsConfig(StrictModel):
     bucket: PositiveDuration | None = Field(
         None, description="Width of a time-series bucket (default: a hundredth of the measured time)."
@@ -55,7 +72,9 @@ class Scenario(StrictModel):
     description: str | None = Field(None, description="Free text, shown in reports.")
     seed: int = Field(0, description="Seed of every random stream of the run.")
     duration: PositiveDuration = Field(description="Simulated time the run lasts.")
-    warmup: Duration = Field(0.0, description="Initial time excluded from every figure.")
+    warmup: WarmupSpec = Field(
+        0.0, description="Initial time excluded from every figure, or `auto` to detect it (MSER-5)."
+    )
     network: NetworkConfig = Field(default_factory=NetworkConfig, description="Latency between places; see below.")
     components: dict[str, ComponentSpec] = Field(min_length=1, description="The system: name -> component (by `type:`).")
     workloads: dict[str, WorkloadConfig] = Field(min_length=1, description="The clients: name -> workload.")
@@ -78,7 +97,7 @@ class Scenario(StrictModel):
 
     @model_validator(mode="after")
     def _warmup_within(self) -> "Scenario":
-        if self.warmup >= self.duration:
+        if self.warmup != "auto" and self.warmup >= self.duration:
             raise error_at(("warmup",), f"warm-up ({self.warmup:g}s) must be shorter than the duration ({self.duration:g}s)")
         return self
 
