@@ -1,0 +1,285 @@
+"""Comparing variants of a scenario: every variant run R times, with common random numbers.
+
+    from simulator import load_scenario
+    from simulator.comparison import compare
+    from simulator.sweep import parse_axis
+
+    study = compare(load_scenario("scenarios/three-tier.yaml"),
+                    [parse_axis("components.lb.algorithm=round_robin,least_connections")], replications=10)
+    study.table          # one row per variant: mean and 95% half-width of each metric
+    study.differences    # paired differences against the baseline variant
+    study.replications   # every run's figures
+
+Replication r of every variant uses the same seed (derived from the scenario seed and r), so a
+difference between variants is measured on the same random inputs. Every variant is validated
+before any simulation starts.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import DsimError, ScenarioError
+from .inference import mean_interval, paired_difference, unpaired_difference
+from .result import clean
+from .result_cache import ResultCache, run_key
+from .rng import derive_seed
+from .scenario import Scenario, validate, with_overrides
+from .sweep import Axis, Variant, grid
+
+# name -> (summary path, unit shown, which way is better)
+METRICS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "latency_mean_s": (("latency_s", "mean"), "ms", "min"),
+    "latency_p50_s": (("latency_s", "p50"), "ms", "min"),
+    "latency_p90_s": (("latency_s", "p90"), "ms", "min"),
+    "latency_p95_s": (("latency_s", "p95"), "ms", "min"),
+    "latency_p99_s": (("latency_s", "p99"), "ms", "min"),
+    "latency_p999_s": (("latency_s", "p999"), "ms", "min"),
+    "throughput_rps": (("throughput_rps",), "/s", "max"),
+    "offered_rps": ((), "/s", "max"),
+    "availability": (("availability",), "%", "max"),
+    "error_rate": ((), "%", "min"),
+}
+TABLE_METRICS = ["latency_mean_s", "latency_p50_s", "latency_p99_s", "throughput_rps", "availability"]
+QUANTILES = np.concatenate([np.linspace(0.0, 0.99, 100), [0.995, 0.999, 1.0]])
+ProgressFn = Callable[[int, int, int], None]  # (done, total, from cache)
+
+
+class CompareInterrupted(DsimError):
+    """Ctrl-C during a comparison; `partial` holds the runs that finished."""
+
+    def __init__(self, partial: "Comparison") -> None:
+        super().__init__(f"interrupted: {len(partial.records)} of {partial.total_runs} runs finished "
+                         f"(kept in the cache; run the same command again to go on)")
+        self.partial = partial
+
+
+def run_record(payload: dict[str, Any]) -> dict[str, Any]:
+    """Run one (variant, replication) and keep the figures a comparison needs (small, JSON-clean)."""
+    from .runner import run
+
+    base_dir = Path(payload["base_dir"]) if payload.get("base_dir") else None
+    sc = validate(payload["scenario"], file=payload.get("label", "<variant>"), base_dir=base_dir)
+    res = run(sc, seed=payload["seed"])
+    s = res.summary
+    metrics = {}
+    for name, (path, _u, _b) in METRICS.items():
+        value: Any = s
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        metrics[name] = value
+    req = s["requests"]
+    finished = req["generated"] - req["in_flight"]
+    metrics["offered_rps"] = req["generated"] / (s["duration_s"] - s["warmup_s"])
+    metrics["error_rate"] = (finished - req["ok"]) / finished if finished else None
+    ok = res.columns["outcome"] == 0
+    lat = (res.columns["end"] - res.columns["start"])[ok]
+    ts = res.timeseries
+    return clean({
+        "seed": payload["seed"],
+        "metrics": metrics,
+        "requests": req,
+        "warmup_s": s["warmup_s"],
+        "latency_quantiles_s": np.quantile(lat, QUANTILES).tolist() if lat.size else [],
+        "timeseries": {k: ts[k].tolist() for k in ("end_s", "throughput_rps", "latency_p99_s", "error_rate")}
+        if not ts.empty else {},
+        "faults": s["faults"],
+        "warnings": s["warnings"],
+    })
+
+
+@dataclass
+class Comparison:
+    """Everything a comparison produced; DataFrames are computed from `records`."""
+
+    scenario_name: str
+    base_seed: int
+    axes: list[Axis]
+    variants: list[Variant]
+    replications: int
+    seeds: list[int]
+    records: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    baseline: int = 0
+    executor: str = "in-process"
+    from_cache: int = 0
+    effective_config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total_runs(self) -> int:
+        return len(self.variants) * self.replications
+
+    def values(self, variant: int, metric: str) -> np.ndarray:
+        """The metric over replications 0..R-1 of a variant (nan where a run is missing)."""
+        out = np.full(self.replications, np.nan)
+        for r in range(self.replications):
+            rec = self.records.get((variant, r))
+            v = rec["metrics"].get(metric) if rec else None
+            if v is not None:
+                out[r] = v
+        return out
+
+    @cached_property
+    def replications_frame(self) -> pd.DataFrame:
+        rows = []
+        for (v, r), rec in sorted(self.records.items()):
+            var = self.variants[v]
+            row: dict[str, Any] = {"variant": var.label, "variant_index": v}
+            for axis, c in zip(self.axes, var.coords):
+                row[axis.path] = axis.values[c]
+            row.update(replication=r, seed=rec["seed"], warmup_s=rec["warmup_s"])
+            row.update(rec["metrics"])
+            row.update({f"requests_{k}": n for k, n in rec["requests"].items()})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        """Per variant and metric: mean, 95% half-width, replications it rests on."""
+        rows = []
+        for var in self.variants:
+            row: dict[str, Any] = {"variant": var.label}
+            for axis, c in zip(self.axes, var.coords):
+                row[axis.path] = axis.values[c]
+            for m in METRICS:
+                iv = mean_interval(self.values(var.index, m))
+                row[m] = iv.mean
+                row[f"{m}_ci"] = iv.half_width
+                row[f"{m}_n"] = iv.n
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def best(self, metric: str) -> int | None:
+        """Index of the variant with the best mean (None if no variant has one)."""
+        means = self.table[metric].to_numpy(dtype=float)
+        if not np.isfinite(means).any():
+            return None
+        better = METRICS[metric][2]
+        return int(np.nanargmin(means) if better == "min" else np.nanargmax(means))
+
+    def tied_with_best(self, variant: int, metric: str) -> bool:
+        """True when the paired difference to the best variant is not significant."""
+        b = self.best(metric)
+        if b is None or b == variant:
+            return True
+        return not paired_difference(self.values(variant, metric), self.values(b, metric)).excludes(0.0)
+
+    @cached_property
+    def differences(self) -> pd.DataFrame:
+        """Each variant minus the baseline, per metric: paired and unpaired 95% intervals."""
+        rows = []
+        base = self.baseline
+        for var in self.variants:
+            if var.index == base:
+                continue
+            for m in METRICS:
+                a, b = self.values(var.index, m), self.values(base, m)
+                p, u = paired_difference(a, b), unpaired_difference(a, b)
+                rows.append({"variant": var.label, "baseline": self.variants[base].label, "metric": m,
+                             "difference": p.mean, "paired_ci": p.half_width, "unpaired_ci": u.half_width,
+                             "n": p.n, "significant": bool(p.excludes(0.0))})
+        return pd.DataFrame(rows)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready description: axes, variants, per-variant intervals, differences, warnings."""
+        warnings = sorted({w for rec in self.records.values() for w in rec["warnings"]})
+        return clean({
+            "scenario": self.scenario_name,
+            "seed": self.base_seed,
+            "replications": self.replications,
+            "replication_seeds": self.seeds,
+            "runs": len(self.records),
+            "runs_from_cache": self.from_cache,
+            "executor": self.executor,
+            "axes": [{"path": a.path, "values": a.values, "numeric": a.numeric} for a in self.axes],
+            "baseline": self.variants[self.baseline].label,
+            "variants": self.table.to_dict(orient="records"),
+            "differences": self.differences.to_dict(orient="records"),
+            "warnings": warnings,
+        })
+
+    def to_json(self) -> str:
+        return json.dumps(self.summary(), indent=2, allow_nan=False) + "\n"
+
+
+def prepare(scenario: Scenario, axes: list[Axis]) -> list[tuple[Variant, Scenario]]:
+    """Every variant's scenario, validated now, so bad input fails before any run starts."""
+    out = []
+    for var in grid(axes):
+        try:
+            sc = with_overrides(scenario, var.overrides) if var.overrides else scenario
+        except ScenarioError as exc:
+            raise ScenarioError(str(exc).replace("--set ", "--vary ", 1)) from None
+        out.append((var, sc))
+    return out
+
+
+def compare(scenario: Scenario, axes: list[Axis], replications: int = 5, executor: Any = None,
+            cache: ResultCache | None = None, progress: ProgressFn | None = None,
+            baseline: str | None = None) -> Comparison:
+    """Run every variant `replications` times (shared seeds) and collect a `Comparison`."""
+    from . import __version__
+    from .parallel import InProcess
+
+    if replications < 1:
+        raise ScenarioError(f"replications must be at least 1, got {replications}", file="--replications")
+    prepared = prepare(scenario, axes)
+    variants = [v for v, _ in prepared]
+    base = 0
+    if baseline is not None:
+        labels = [v.label for v in variants]
+        if baseline not in labels:
+            from .errors import did_you_mean
+
+            raise ScenarioError(f"no variant '{baseline}'{did_you_mean(baseline, labels)}; variants: "
+                                f"{', '.join(labels)}", file="--baseline")
+        base = labels.index(baseline)
+    seeds = [derive_seed(scenario.seed, "replication", r) for r in range(replications)]
+    executor = executor or InProcess()
+    study = Comparison(scenario.name, scenario.seed, axes, variants, replications, seeds, baseline=base,
+                       executor=executor.name, effective_config=scenario.effective())
+    base_dir = str(scenario.base_dir) if scenario.base_dir else None
+    todo, keys = [], []
+    for var, sc in prepared:
+        data = sc.model_dump(mode="json")
+        for r, seed in enumerate(seeds):
+            key = run_key(data, seed, __version__)
+            hit = cache.get(key) if cache is not None else None
+            if hit is not None:
+                study.records[(var.index, r)] = hit
+                study.from_cache += 1
+            else:
+                todo.append({"scenario": data, "base_dir": base_dir, "seed": seed, "label": var.label,
+                             "variant": var.index, "replication": r})
+                keys.append(key)
+    total = study.total_runs
+    if progress:
+        progress(len(study.records), total, study.from_cache)
+    try:
+        for i, record in executor.run(run_record, todo):
+            payload = todo[i]
+            study.records[(payload["variant"], payload["replication"])] = record
+            if cache is not None:
+                cache.put(keys[i], record)
+            if progress:
+                progress(len(study.records), total, study.from_cache)
+    except KeyboardInterrupt:
+        executor.cancel()
+        raise CompareInterrupted(study) from None
+    return study
+
+
+def mean_curve(values: list[list[float]]) -> np.ndarray:
+    """Element-wise mean of equally long series (replications of a time series or quantile grid)."""
+    usable = [v for v in values if v]
+    if not usable:
+        return np.array([])
+    n = min(len(v) for v in usable)
+    return np.nanmean(np.array([[math.nan if x is None else x for x in v[:n]] for v in usable], dtype=float), axis=0)
