@@ -82,6 +82,103 @@ def run(file: str, out: str | None, fmt: str, sets: tuple[str, ...], seed: int |
                 click.echo(f"warning: {warning}", err=True)
 
 
+def _progress_bar(label: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--vary", "vary", multiple=True, metavar="PATH=VALUES",
+              help="A setting to vary: a list (a,b,c) or a range (10/s..100/s:10 = 10 points). Repeat for a grid.")
+@click.option("--replications", "-r", type=int, default=None, help="Runs per variant (default 5, or the file's).")
+@click.option("--workers", type=int, default=None, help="Parallel runs (default: every core; 1: in this process).")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="With --executor dask: a scheduler (tcp://host:8786); without it a local cluster starts.")
+@click.option("--baseline", default=None, help="Variant the others are compared with (default: the first).")
+@click.option("--metric", "metrics", multiple=True, help="Columns of the table (e.g. latency_p999_s); repeatable.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Write comparison.json, replications.csv, variants.csv, differences.csv, charts, report.html.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@set_option
+@seed_option
+@click.option("--duration", default=None, help="Override the simulated duration, e.g. 60s.")
+@click.option("--no-cache", is_flag=True, help="Compute every run again (do not read or write the run cache).")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Where finished runs are cached.")
+@click.option("--no-charts", is_flag=True, help="With --out, skip the charts.")
+def compare(file: str, vary: tuple[str, ...], replications: int | None, workers: int | None, executor: str,
+            scheduler: str | None, baseline: str | None, metrics: tuple[str, ...], out: str | None, fmt: str,
+            sets: tuple[str, ...], seed: int | None, duration: str | None, no_cache: bool, cache_dir: str | None,
+            no_charts: bool) -> None:
+    """Run variants of the scenario FILE, each several times, and compare them with confidence intervals."""
+    from simulator.comparison import METRICS, CompareInterrupted
+    from simulator.comparison import compare as run_comparison
+    from simulator.errors import ScenarioError, did_you_mean
+    from simulator.parallel import make_executor
+    from simulator.result_cache import ResultCache
+    from simulator.sweep import make_axis, parse_axis
+
+    with _errors():
+        scenario = _load(file, sets, seed, duration)
+        study_cfg = scenario.compare
+        if vary:
+            axes = [parse_axis(v) for v in vary]
+        elif study_cfg is not None and study_cfg.vary:
+            axes = [make_axis(path, values, where=f"{file}: compare.vary") for path, values in study_cfg.vary.items()]
+        else:
+            raise ScenarioError("nothing to compare: give --vary PATH=VALUES, or a 'compare:' section in the file",
+                                file=file)
+        paths = [a.path for a in axes]
+        if len(set(paths)) != len(paths):
+            raise ScenarioError("the same path is varied twice", file="--vary")
+        reps = replications if replications is not None else (study_cfg.replications if study_cfg else 5)
+        if reps < 1:
+            raise ScenarioError(f"must be at least 1, got {reps}", file="--replications")
+        if workers is not None and workers < 1:
+            raise ScenarioError(f"must be at least 1, got {workers}", file="--workers")
+        chosen = list(metrics) or (study_cfg.metrics if study_cfg and study_cfg.metrics else None)
+        for m in chosen or []:
+            if m not in METRICS:
+                raise ScenarioError(f"unknown metric '{m}'{did_you_mean(m, METRICS)}; known: {', '.join(METRICS)}",
+                                    file="--metric")
+        base = baseline or (study_cfg.baseline if study_cfg else None)
+        cache = None if no_cache else ResultCache(cache_dir)
+        show_progress = fmt == "table" and sys.stdout.isatty()
+        from simulator.comparison import prepare
+
+        prepare(scenario, axes)  # every variant validated before anything starts
+        with make_executor(executor, workers, scheduler) as ex:
+            try:
+                if show_progress:
+                    with _progress_bar("simulating") as bar:
+                        task = bar.add_task("runs", total=None)
+                        study = run_comparison(scenario, axes, reps, ex, cache,
+                                               lambda done, total, _c: bar.update(task, completed=done, total=total),
+                                               baseline=base)
+                else:
+                    study = run_comparison(scenario, axes, reps, ex, cache, baseline=base)
+            except CompareInterrupted as exc:
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(130)
+        if fmt == "json":
+            click.echo(study.to_json(), nl=False)
+        else:
+            from reports.comparison_table import print_comparison
+
+            print_comparison(study, chosen)
+            if study.from_cache:
+                click.echo(f"{study.from_cache} of {study.total_runs} runs came from the cache "
+                           f"({cache.dir}); --no-cache to compute them again")
+        if out:
+            from reports.files import write_comparison
+
+            written = write_comparison(study, out, charts=not no_charts)
+            if fmt == "table":
+                click.echo(f"wrote {len(written)} files to {out}")
+
+
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @set_option

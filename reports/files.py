@@ -33,3 +33,25 @@ def write_run(result: Any, out: str | Path, charts: bool = True) -> list[Path]:
 
         written += run_charts(result, out)
     return written
+
+
+def write_comparison(study: Any, out: str | Path, charts: bool = True) -> list[Path]:
+    """comparison.json, replications.csv (every run), variants.csv, differences.csv, scenario.yaml, charts."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, write in (
+        ("comparison.json", lambda p: p.write_text(study.to_json(), encoding="utf-8")),
+        ("replications.csv", lambda p: study.replications_frame.to_csv(p, index=False)),
+        ("variants.csv", lambda p: study.table.to_csv(p, index=False)),
+        ("differences.csv", lambda p: study.differences.to_csv(p, index=False)),
+        ("scenario.yaml", lambda p: p.write_text(dump_yaml(study.effective_config), encoding="utf-8")),
+    ):
+        p = out / name
+        write(p)
+        written.append(p)
+    if charts:
+        from .comparison_charts import comparison_charts
+
+        written += comparison_charts(study, out)
+    return written

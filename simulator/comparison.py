@@ -282,4 +282,7 @@ def mean_curve(values: list[list[float]]) -> np.ndarray:
     if not usable:
         return np.array([])
     n = min(len(v) for v in usable)
-    return np.nanmean(np.array([[math.nan if x is None else x for x in v[:n]] for v in usable], dtype=float), axis=0)
+    a = np.array([[math.nan if x is None else x for x in v[:n]] for v in usable], dtype=float)
+    count = np.isfinite(a).sum(axis=0)
+    total = np.where(np.isfinite(a), a, 0.0).sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), math.nan)  # nan where no replication has a value

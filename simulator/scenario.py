@@ -11,7 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, PlainSerializer, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BeforeValidator, Field, PlainSerializer, PrivateAttr, ValidationError, field_validator, model_validator,
+)
 
 from . import registry
 from .config import StrictModel
@@ -59,6 +61,34 @@ WarmupSpec = Annotated[float | str, BeforeValidator(_warmup),
                        Quantity("`auto` or duration")]
 
 
+class CompareConfig(StrictModel):
+    """A comparison study kept with the scenario: `dsim compare FILE` runs it."""
+
+    vary: dict[str, str | list[Any]] = Field(
+        default_factory=dict, description="Dotted path -> values: a list, or a range such as 10/s..100/s:10."
+    )
+    replications: int = Field(5, description="Runs per variant (seeds shared by all variants).")
+    metrics: list[str] | None = Field(None, description="Columns of the table (default: mean, p50, p99, throughput, availability).")
+    baseline: str | None = Field(None, description="Variant the others are compared with (default: the first).")
+
+    @field_validator("replications")
+    @classmethod
+    def _at_least_one(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"replications must be at least 1, got {v}")
+        return v
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, v: list[str] | None) -> list[str] | None:
+        from .comparison import METRICS
+
+        for m in v or []:
+            if m not in METRICS:
+                raise ValueError(f"unknown metric '{m}'{did_you_mean(m, METRICS)}; known: {', '.join(METRICS)}")
+        return v
+
+
 class MetricsConfig(StrictModel):
     bucket: PositiveDuration | None = Field(
         None, description="Width of a time-series bucket (default: a hundredth of the measured time)."
@@ -80,7 +110,7 @@ class Scenario(StrictModel):
     workloads: dict[str, WorkloadConfig] = Field(min_length=1, description="The clients: name -> workload.")
     faults: list[FaultSpec] = Field(default_factory=list, description="Timeline of faults and events (by `type:`).")
     metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="How figures are collected.")
-    compare: dict[str, Any] | None = Field(None, description="A committed comparison study (dsim compare).")
+    compare: CompareConfig | None = Field(None, description="A committed comparison study (dsim compare); see below.")
 
     _source: str | None = PrivateAttr(None)
     _base_dir: Path | None = PrivateAttr(None)

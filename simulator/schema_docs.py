@@ -23,7 +23,7 @@ from .faults import FaultConfig
 from .keys import KeyConfig
 from .units import Quantity
 from .network import LinkLatencyConfig, NetworkConfig
-from .scenario import MetricsConfig, Scenario
+from .scenario import CompareConfig, MetricsConfig, Scenario
 from .workloads import AttributesConfig, WorkloadConfig
 
 
@@ -114,6 +114,7 @@ def generate() -> str:
            "## Top level", "", model_table(Scenario), "",
            "## network", "", model_table(NetworkConfig), "", "### network.links[]", "", model_table(LinkLatencyConfig), "",
            "## metrics", "", model_table(MetricsConfig), "",
+           "## compare", "", model_table(CompareConfig), "",
            "## workloads.NAME", "", model_table(WorkloadConfig), "",
            "### workloads.NAME.attributes", "", model_table(AttributesConfig), ""]
     out += ["## Arrival processes (`arrivals:`)", "",

@@ -1,0 +1,196 @@
+"""Charts of a comparison (PNG and SVG): latency CDFs, percentile bars, time series per variant,
+curves over a numeric sweep with confidence bands, and a heatmap for two numeric axes.
+
+Colours are Okabe-Ito and every series also differs by line style or marker, so the charts read
+in greyscale print and for colour-blind readers.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simulator.comparison import QUANTILES, Comparison, mean_curve
+from simulator.inference import mean_interval
+
+from .charts import PALETTE, _shade_faults, plt
+
+STYLES = ["-", "--", "-.", ":"]
+MARKERS = "osD^v<>pXh*"
+
+
+def _style(i: int) -> dict[str, Any]:
+    return {"color": PALETTE[i % len(PALETTE)], "ls": STYLES[(i // len(PALETTE) + i) % len(STYLES)],
+            "marker": MARKERS[i % len(MARKERS)], "markevery": 0.1, "markersize": 4}
+
+
+def _save(fig: Any, out: Path, stem: str) -> list[Path]:
+    fig.tight_layout()
+    paths = []
+    for ext in ("png", "svg"):
+        p = out / f"{stem}.{ext}"
+        fig.savefig(p, dpi=110)
+        paths.append(p)
+    plt.close(fig)
+    return paths
+
+
+def _records(study: Comparison, v: int) -> list[dict[str, Any]]:
+    return [study.records[(v, r)] for r in range(study.replications) if (v, r) in study.records]
+
+
+def _legend(ax: Any, n: int) -> None:
+    ax.legend(loc="best", fontsize="small" if n > 4 else None, ncol=2 if n > 8 else 1)
+
+
+def latency_cdf(study: Comparison, out: Path) -> list[Path]:
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    for var in study.variants:
+        q = mean_curve([r["latency_quantiles_s"] for r in _records(study, var.index)])
+        if q.size:
+            ax.plot(q * 1000.0, QUANTILES[: q.size], label=var.label, **_style(var.index))
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms, log scale)")
+    ax.set_ylabel("fraction of successful requests")
+    ax.set_title(f"{study.scenario_name}: latency CDF per variant (quantiles averaged over replications)")
+    ax.grid(True, which="both", alpha=0.3)
+    _legend(ax, len(study.variants))
+    return _save(fig, out, "compare_latency_cdf")
+
+
+def percentile_bars(study: Comparison, out: Path) -> list[Path]:
+    metrics = [("latency_p50_s", "p50"), ("latency_p90_s", "p90"), ("latency_p99_s", "p99")]
+    tab = study.table
+    n = len(study.variants)
+    fig, ax = plt.subplots(figsize=(max(7, 1.2 * n + 3), 4.6))
+    width = 0.8 / len(metrics)
+    x = np.arange(n)
+    hatches = ["", "//", ".."]
+    for j, (m, label) in enumerate(metrics):
+        means = tab[m].to_numpy(dtype=float) * 1000.0
+        err = np.nan_to_num(tab[f"{m}_ci"].to_numpy(dtype=float) * 1000.0)
+        ax.bar(x + (j - 1) * width, means, width, yerr=err, capsize=3, color=PALETTE[j], hatch=hatches[j],
+               edgecolor="black", linewidth=0.5, label=label)
+    ax.set_xticks(x, [v.label for v in study.variants], rotation=20 if n > 3 else 0, ha="right" if n > 3 else "center")
+    ax.set_ylabel("latency (ms)")
+    ax.set_title(f"{study.scenario_name}: latency percentiles per variant (error bars: 95% CI)")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(loc="best")
+    return _save(fig, out, "compare_percentiles")
+
+
+def time_series(study: Comparison, out: Path) -> list[Path]:
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    faults: list[dict[str, Any]] = []
+    for var in study.variants:
+        recs = [r for r in _records(study, var.index) if r["timeseries"]]
+        if not recs:
+            continue
+        faults = faults or recs[0]["faults"]
+        t = np.asarray(recs[0]["timeseries"]["end_s"], dtype=float)
+        thr = mean_curve([r["timeseries"]["throughput_rps"] for r in recs])
+        p99 = mean_curve([r["timeseries"]["latency_p99_s"] for r in recs])
+        ax1.plot(t[: thr.size], thr, label=var.label, **_style(var.index))
+        ax2.plot(t[: p99.size], p99 * 1000.0, label=var.label, **_style(var.index))
+    for ax in (ax1, ax2):
+        _shade_faults(ax, faults)
+        ax.grid(True, alpha=0.3)
+    ax1.set_ylabel("throughput (requests/s)")
+    ax2.set_ylabel("p99 latency (ms)")
+    ax2.set_xlabel("simulated time (s)")
+    ax1.set_title(f"{study.scenario_name}: throughput and p99 over time per variant (mean of replications)")
+    _legend(ax1, len(study.variants) + (1 if faults else 0))
+    return _save(fig, out, "compare_timeseries")
+
+
+def _knee(x: np.ndarray, p99: np.ndarray) -> int | None:
+    """The first point whose p99 exceeds twice the p99 at the lowest value of the axis."""
+    finite = np.isfinite(p99)
+    if finite.sum() < 3:
+        return None
+    base = p99[finite][0]
+    over = np.nonzero(finite & (p99 > 2.0 * base))[0]
+    return int(over[0]) if over.size else None
+
+
+def sweep_curves(study: Comparison, out: Path) -> list[Path]:
+    numeric = [i for i, a in enumerate(study.axes) if a.numeric]
+    if len(numeric) != 1 or len(study.axes) > 2:
+        return []
+    k = numeric[0]
+    axis = study.axes[k]
+    other = next((i for i in range(len(study.axes)) if i != k), None)
+    groups: dict[Any, list] = {}
+    for var in study.variants:
+        key = var.coords[other] if other is not None else None
+        groups.setdefault(key, []).append(var)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+    ax_lat, ax_thr, ax_err = axes
+    for g, (key, members) in enumerate(groups.items()):
+        members.sort(key=lambda v: v.coords[k])
+        x = np.array([axis.numbers[v.coords[k]] for v in members])
+        name = "" if key is None else f"{study.axes[other].path.rsplit('.', 1)[-1]}={study.axes[other].values[key]} "
+        style = _style(g)
+        for metric, label, ls in (("latency_p50_s", "p50", ":"), ("latency_p99_s", "p99", "-")):
+            ivs = [mean_interval(study.values(v.index, metric)) for v in members]
+            y = np.array([iv.mean for iv in ivs]) * 1000.0
+            h = np.nan_to_num(np.array([iv.half_width for iv in ivs]) * 1000.0)
+            ax_lat.plot(x, y, color=style["color"], ls=ls, marker=style["marker"], label=f"{name}{label}")
+            ax_lat.fill_between(x, y - h, y + h, color=style["color"], alpha=0.15, lw=0)
+            if metric == "latency_p99_s":
+                knee = _knee(x, y)
+                if knee is not None:
+                    ax_lat.axvline(x[knee], color=style["color"], ls="--", lw=1, alpha=0.7)
+                    ax_lat.annotate("knee", (x[knee], y[knee]), textcoords="offset points", xytext=(4, 4),
+                                    fontsize="small", color=style["color"])
+        for ax, metric, scale in ((ax_thr, "throughput_rps", 1.0), (ax_err, "error_rate", 100.0)):
+            ivs = [mean_interval(study.values(v.index, metric)) for v in members]
+            y = np.array([iv.mean for iv in ivs]) * scale
+            h = np.nan_to_num(np.array([iv.half_width for iv in ivs]) * scale)
+            ax.plot(x, y, label=(name or "mean").strip(), **{**style, "markevery": 1})
+            ax.fill_between(x, y - h, y + h, color=style["color"], alpha=0.15, lw=0)
+    if axis.kind == "rate":
+        lo, hi = min(axis.numbers), max(axis.numbers)
+        ax_thr.plot([lo, hi], [lo, hi], color="#777777", ls=(0, (1, 2)), label="throughput = offered")
+    ax_lat.set_yscale("log")
+    ax_lat.set_ylabel("latency (ms, log scale)")
+    ax_lat.set_title("latency percentiles (band: 95% CI)")
+    ax_thr.set_ylabel("throughput (requests/s)")
+    ax_thr.set_title("throughput" + (" vs offered load" if axis.kind == "rate" else ""))
+    ax_err.set_ylabel("error rate (%)")
+    ax_err.set_title("error rate (failed / finished)")
+    for ax in axes:
+        ax.set_xlabel(axis.label)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(loc="best", fontsize="small")
+    fig.suptitle(f"{study.scenario_name}: sweep over {axis.path}")
+    return _save(fig, out, "compare_sweep")
+
+
+def heatmap(study: Comparison, out: Path, metric: str = "latency_p99_s") -> list[Path]:
+    if len(study.axes) != 2 or not all(a.numeric for a in study.axes):
+        return []
+    ax_x, ax_y = study.axes
+    grid = np.full((len(ax_y.values), len(ax_x.values)), np.nan)
+    for var in study.variants:
+        grid[var.coords[1], var.coords[0]] = mean_interval(study.values(var.index, metric)).mean * 1000.0
+    fig, ax = plt.subplots(figsize=(1.1 * len(ax_x.values) + 3, 0.6 * len(ax_y.values) + 2.5))
+    im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
+    ax.set_xticks(range(len(ax_x.values)), [str(v) for v in ax_x.values], rotation=30)
+    ax.set_yticks(range(len(ax_y.values)), [str(v) for v in ax_y.values])
+    ax.set_xlabel(ax_x.label)
+    ax.set_ylabel(ax_y.label)
+    for (i, j), value in np.ndenumerate(grid):
+        if math.isfinite(value):
+            ax.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize="x-small",
+                    color="white" if value < np.nanmean(grid) else "black")
+    fig.colorbar(im, ax=ax, label=f"{metric.removesuffix('_s').replace('latency_', '')} latency (ms)")
+    ax.set_title(f"{study.scenario_name}: mean {metric.removesuffix('_s').replace('latency_', '')} latency (ms)")
+    return _save(fig, out, "compare_heatmap")
+
+
+def comparison_charts(study: Comparison, out: Path) -> list[Path]:
+    paths = latency_cdf(study, out) + percentile_bars(study, out) + time_series(study, out)
+    return paths + sweep_curves(study, out) + heatmap(study, out)

@@ -1,0 +1,94 @@
+"""The terminal table of a comparison: one row per variant, mean ± 95% half-width per metric."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from simulator.comparison import METRICS, TABLE_METRICS, Comparison
+
+HEADERS = {
+    "latency_mean_s": "mean ms", "latency_p50_s": "p50 ms", "latency_p90_s": "p90 ms", "latency_p95_s": "p95 ms",
+    "latency_p99_s": "p99 ms", "latency_p999_s": "p99.9 ms", "throughput_rps": "throughput/s",
+    "offered_rps": "offered/s", "availability": "availability", "error_rate": "error rate",
+}
+
+
+def fmt(metric: str, value: float, half: float | None = None) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    unit = METRICS[metric][1]
+    scale, digits = {"ms": (1000.0, 3), "%": (100.0, 3), "/s": (1.0, 4)}[unit]
+    v = value * scale
+    text = f"{v:.{digits}g}" if abs(v) < 10 ** digits else f"{v:,.0f}"
+    if unit == "%":
+        text = f"{v:.3f}%"
+    if half is not None and math.isfinite(half):
+        h = half * scale
+        text += f" ± {h:.2g}" if unit != "%" else f" ± {h:.3f}"
+    return text
+
+
+def comparison_table(study: Comparison, metrics: list[str] | None = None) -> Table:
+    metrics = metrics or TABLE_METRICS
+    tab = study.table
+    reps = sorted({int(n) for m in metrics for n in tab[f"{m}_n"]})
+    rests = f"{reps[0]}" if len(reps) == 1 else f"{reps[0]}-{reps[-1]}"
+    t = Table(title=f"{study.scenario_name}: {len(study.variants)} variants x {study.replications} replications "
+                    f"(mean ± 95% CI over {rests} replications each)", title_justify="left")
+    t.add_column("variant")
+    for m in metrics:
+        t.add_column(HEADERS[m], justify="right")
+    for var in study.variants:
+        row = tab.iloc[var.index]
+        cells = [var.label + (" (baseline)" if var.index == study.baseline else "")]
+        for m in metrics:
+            text = fmt(m, row[m], row[f"{m}_ci"])
+            if study.best(m) == var.index:
+                text = f"[bold green]★ {text}[/]"
+            elif study.tied_with_best(var.index, m):
+                text = f"≈ {text}"
+            cells.append(text)
+        t.add_row(*cells)
+    t.caption = ("★ best; ≈ not significantly different from the best (paired 95% CI of the difference "
+                 "contains 0); unmarked: significantly worse")
+    return t
+
+
+def differences_table(study: Comparison, metrics: list[str] | None = None) -> Table | None:
+    diffs = study.differences
+    if diffs.empty:
+        return None
+    metrics = metrics or TABLE_METRICS
+    base = study.variants[study.baseline].label
+    t = Table(title=f"Differences against {base} (paired by replication seed; unpaired CI for contrast)",
+              title_justify="left")
+    t.add_column("variant")
+    for m in metrics:
+        t.add_column(HEADERS[m], justify="right")
+    for label, grp in diffs.groupby("variant", sort=False):
+        cells = [str(label)]
+        for m in metrics:
+            r = grp[grp["metric"] == m].iloc[0]
+            text = fmt(m, r["difference"], r["paired_ci"])
+            if math.isfinite(r["unpaired_ci"]):
+                text += f" (±{fmt(m, r['unpaired_ci']).lstrip('-')})"
+            cells.append(f"[bold]{text} *[/]" if r["significant"] else text)
+        t.add_row(*cells)
+    t.caption = "* significant: the paired 95% CI excludes 0; in brackets the half-width without pairing"
+    return t
+
+
+def print_comparison(study: Comparison, metrics: list[str] | None = None, console: Console | None = None) -> None:
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=160)
+    console.print(comparison_table(study, metrics))
+    d = differences_table(study, metrics)
+    if d is not None:
+        console.print(d)
+    for w in study.summary()["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {w}")
