@@ -181,6 +181,99 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--slo", "slos", multiple=True, metavar="METRIC<VALUE",
+              help="An objective: p99<200ms, mean<=50ms, availability>99.9%, error_rate<1%, throughput>=400/s.")
+@click.option("--vary", "path", required=True, metavar="PATH", help="The numeric setting to search, e.g. "
+              "workloads.web.arrivals.rate (it starts from the scenario's value).")
+@click.option("--low", default=None, help="A value known to meet the SLOs (default: the scenario's).")
+@click.option("--high", default=None, help="The highest value worth trying.")
+@click.option("--tolerance", default="2%", show_default=True, help="Stop when the bracket is this narrow (relative).")
+@click.option("--replications", "-r", type=int, default=5, show_default=True, help="Runs per point.")
+@click.option("--workers", type=int, default=None, help="Parallel runs (default: every core).")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option("--scheduler", default=None, metavar="ADDRESS", help="With --executor dask: the scheduler address.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@set_option
+@seed_option
+@click.option("--duration", default=None, help="Override the simulated duration, e.g. 60s.")
+@click.option("--no-cache", is_flag=True, help="Compute every run again.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Where finished runs are cached.")
+def capacity(file: str, slos: tuple[str, ...], path: str, low: str | None, high: str | None, tolerance: str,
+             replications: int, workers: int | None, executor: str, scheduler: str | None, fmt: str,
+             sets: tuple[str, ...], seed: int | None, duration: str | None, no_cache: bool,
+             cache_dir: str | None) -> None:
+    """Find the highest value of a setting (usually the load) at which every SLO holds."""
+    import json
+
+    from simulator.errors import ScenarioError
+    from simulator.parallel import make_executor
+    from simulator.result_cache import ResultCache
+    from simulator.slo import current_value, find_capacity, parse_slo
+    from simulator.sweep import _quantity
+    from simulator.units import UnitError, parse_fraction
+
+    with _errors():
+        scenario = _load(file, sets, seed, duration)
+        objectives = [parse_slo(s) for s in slos]
+        if not objectives:
+            raise ScenarioError("give at least one --slo, e.g. --slo 'p99<200ms'", file="--slo")
+        if replications < 1:
+            raise ScenarioError(f"must be at least 1, got {replications}", file="--replications")
+        kind, _start = current_value(scenario, path)
+        bounds = []
+        for flag, raw in (("--low", low), ("--high", high)):
+            if raw is None:
+                bounds.append(None)
+                continue
+            q = _quantity(raw)
+            if q is None or q[0] != kind or q[1] <= 0:
+                raise ScenarioError(f"expected a positive value in the unit of {path}, got {raw!r}", file=flag)
+            bounds.append(q[1])
+        try:
+            tol = parse_fraction(tolerance)
+        except UnitError as exc:
+            raise ScenarioError(str(exc), file="--tolerance") from None
+        if tol <= 0:
+            raise ScenarioError("must be greater than 0", file="--tolerance")
+        cache = None if no_cache else ResultCache(cache_dir)
+        show = fmt == "table"
+        with make_executor(executor, workers, scheduler) as ex:
+            result = find_capacity(
+                scenario, path, objectives, replications, ex, cache, bounds[0], bounds[1], tol,
+                progress=(lambda p: click.echo(f"  {path} = {p.value:.6g}: "
+                                               f"{'meets' if p.passed else 'misses'} the SLOs", err=True))
+                if show else None)
+        summary = result.summary()
+        if fmt == "json":
+            click.echo(json.dumps(summary, indent=2))
+            return
+        click.echo(f"capacity: {path} = {summary['capacity']} meets every SLO "
+                   f"({', '.join(summary['slos'])}); {summary['first_failing']} does not")
+        if summary["uncertainty"] is not None:
+            click.echo(f"  the limit lies between {summary['capacity']} and {summary['first_failing']} "
+                       f"(each point: the mean of {replications} replications)")
+        for slo in objectives:
+            fig = (summary["at_capacity"] or {}).get(slo.text)
+            if fig is None:
+                continue
+            scale, unit = (1000.0, " ms") if slo.metric.startswith("latency") else \
+                (100.0, "%") if slo.metric in ("availability", "error_rate") else (1.0, "/s")
+            sure = "holds with 95% confidence" if fig["margin_is_significant"] else "within the noise: marginal"
+            click.echo(f"  {slo.text}: {fig['mean'] * scale:.4g}{unit} ± {fig['ci'] * scale:.2g} at capacity ({sure})")
+
+
+@main.command()
+@click.argument("directory", type=click.Path())
+def report(directory: str) -> None:
+    """Write DIRECTORY/report.html (self-contained) from what `run --out` or `compare --out` wrote there."""
+    from reports.html_report import write_report
+
+    with _errors():
+        click.echo(f"wrote {write_report(directory)}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
 @set_option
 def validate(file: str, sets: tuple[str, ...]) -> None:
     """Check the scenario FILE without running it."""

@@ -32,6 +32,9 @@ def write_run(result: Any, out: str | Path, charts: bool = True) -> list[Path]:
         from .charts import run_charts
 
         written += run_charts(result, out)
+    from .html_report import write_report
+
+    written.append(write_report(out))
     return written
 
 
@@ -54,4 +57,7 @@ def write_comparison(study: Any, out: str | Path, charts: bool = True) -> list[P
         from .comparison_charts import comparison_charts
 
         written += comparison_charts(study, out)
+    from .html_report import write_report
+
+    written.append(write_report(out))
     return written

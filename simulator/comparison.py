@@ -190,6 +190,7 @@ class Comparison:
     def summary(self) -> dict[str, Any]:
         """JSON-ready description: axes, variants, per-variant intervals, differences, warnings."""
         warnings = sorted({w for rec in self.records.values() for w in rec["warnings"]})
+        faults = next(iter(self.records.values()))["faults"] if self.records else []
         return clean({
             "scenario": self.scenario_name,
             "seed": self.base_seed,
@@ -202,6 +203,7 @@ class Comparison:
             "baseline": self.variants[self.baseline].label,
             "variants": self.table.to_dict(orient="records"),
             "differences": self.differences.to_dict(orient="records"),
+            "faults": faults,
             "warnings": warnings,
         })
 

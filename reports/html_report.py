@@ -1,0 +1,247 @@
+"""One self-contained `report.html` for a run or a comparison directory: it opens offline.
+
+It reads only the files a run or a comparison wrote (summary.json or comparison.json,
+scenario.yaml, the PNG charts) and embeds everything: charts as base64 images, the topology as
+inline SVG, the tables as HTML.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from simulator.errors import ScenarioError
+
+from .charts import PALETTE, plt
+
+CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
+h1{margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
+table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}th,td{border:1px solid #ccc;padding:.25rem .5rem}
+th{background:#f3f3f3;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
+img{max-width:100%;border:1px solid #eee;margin:.5rem 0}pre{background:#f7f7f7;padding:.8rem;overflow:auto;font-size:.8rem}
+.meta{color:#666}.warn{color:#8a5a00}.best{font-weight:bold;color:#006b3c}
+"""
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = []
+    for row in rows:
+        cells = []
+        for v in row:
+            cls = ' class="num"' if isinstance(v, (int, float)) or (isinstance(v, str) and v[:1].isdigit()) else ""
+            cells.append(f"<td{cls}>{v if isinstance(v, str) and v.startswith('<') else html.escape(_fmt(v))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _ms(v: Any) -> str:
+    return "-" if v is None else f"{v * 1000:.3g}"
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<figure><img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}"></figure>'
+
+
+# --- topology --------------------------------------------------------------------------------------
+def edges_of(config: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(from, to, label) for every reference between components and from workloads to targets."""
+    out: list[tuple[str, str, str]] = []
+    for name, c in (config.get("components") or {}).items():
+        def add(target: Any, label: str = "") -> None:
+            if isinstance(target, str):
+                out.append((name, target, label))
+
+        steps = [("", st) for st in c.get("calls") or []]
+        steps += [(op, st) for op, oc in (c.get("operations") or {}).items() for st in (oc or {}).get("calls") or []]
+        for label, step in steps:
+            if isinstance(step, str):
+                step = {"target": step}
+            add(step.get("target"), label)
+            for t in step.get("parallel") or []:
+                add(t, label or "parallel")
+        for b in c.get("backends") or []:
+            add(b)
+        add(c.get("backing"), "miss")
+        add(c.get("origin"), "miss")
+        for s in c.get("shards") or []:
+            add(s, "shard")
+        for ev in c.get("reshard") or []:
+            add(ev.get("add"), f"added at {ev.get('at')}")
+        for r in c.get("replicas") or [] if isinstance(c.get("replicas"), list) else []:
+            add(r, "replica")
+        for g, gc in (c.get("consumer_groups") or {}).items():
+            add(gc.get("target"), g)
+            add(gc.get("dead_letter"), "dead letter")
+    for name, w in (config.get("workloads") or {}).items():
+        out.append((f"[{name}]", w.get("target"), ""))
+    return out
+
+
+def topology_svg(config: dict[str, Any]) -> str:
+    """The components as a layered graph (workloads on the left), drawn as inline SVG."""
+    comps = config.get("components") or {}
+    edges = [(a, b, lbl) for a, b, lbl in edges_of(config) if b in comps]
+    nodes = [f"[{w}]" for w in config.get("workloads") or {}] + list(comps)
+    depth = {n: 0 for n in nodes if n.startswith("[")}
+    for _ in range(len(nodes)):
+        for a, b, _l in edges:
+            if a in depth and depth.get(b, -1) < depth[a] + 1 <= len(nodes):
+                depth[b] = depth[a] + 1
+    for n in nodes:
+        depth.setdefault(n, max(depth.values(), default=0) + 1)
+    layers: dict[int, list[str]] = {}
+    for n in nodes:
+        layers.setdefault(depth[n], []).append(n)
+    tallest = max(len(v) for v in layers.values())
+    fig, ax = plt.subplots(figsize=(max(6, 2.4 * len(layers)), max(2.5, 0.9 * tallest)))
+    pos = {}
+    for d, members in layers.items():
+        for i, n in enumerate(members):
+            pos[n] = (d, (tallest - 1) / 2 - i + (len(members) - 1) / 2 - (tallest - 1) / 2)
+    for a, b, lbl in edges:
+        (x1, y1), (x2, y2) = pos[a], pos[b]
+        ax.annotate("", (x2 - 0.28, y2), (x1 + 0.28, y1),
+                    arrowprops={"arrowstyle": "->", "color": "#555555", "lw": 1, "shrinkA": 0, "shrinkB": 0})
+        if lbl:
+            ax.text((x1 + x2) / 2, (y1 + y2) / 2 + 0.08, lbl, fontsize=7, color="#555555", ha="center")
+    types = sorted({c.get("type", "") for c in comps.values()})
+    for n, (x, y) in pos.items():
+        kind = "workload" if n.startswith("[") else comps[n].get("type", "")
+        color = "#DDDDDD" if kind == "workload" else PALETTE[types.index(kind) % len(PALETTE)]
+        ax.text(x, y, f"{n.strip('[]')}\n{kind}", ha="center", va="center", fontsize=8,
+                bbox={"boxstyle": "round,pad=0.4", "fc": color, "ec": "#333333", "alpha": 0.35 if kind != "workload" else 1})
+    ax.set_xlim(-0.6, max(layers) + 0.6)
+    ax.set_ylim(-tallest / 2 - 0.2, tallest / 2 + 0.2)
+    ax.axis("off")
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    svg = buf.getvalue()
+    return svg[svg.index("<svg"):]
+
+
+# --- sections --------------------------------------------------------------------------------------
+def _faults_section(faults: list[dict[str, Any]]) -> str:
+    if not faults:
+        return "<p>No faults on the timeline.</p>"
+    rows = [[f"{f['start_s']:g}", "end" if f.get("end_s") is None else f"{f['end_s']:g}", f["description"]]
+            for f in faults]
+    return _table(["from (s)", "to (s)", "fault"], rows)
+
+
+def _run_sections(s: dict[str, Any]) -> list[str]:
+    r = s["requests"]
+    lat = s["latency_s"]
+    out = ["<h2>Summary</h2>", _table(
+        ["generated", "ok", "rejected", "timed out", "errors", "in flight", "throughput/s", "availability"],
+        [[r["generated"], r["ok"], r["rejected"], r["timed_out"], r["errors"], r["in_flight"],
+          s["throughput_rps"], "-" if s["availability"] is None else f"{100 * s['availability']:.3f}%"]])]
+    keys = ["mean", "p50", "p90", "p95", "p99", "p999", "max"]
+    rows = [["all"] + [_ms(lat[k]) for k in keys]]
+    rows += [[f"operation {op}"] + [_ms(o["latency_s"][k]) for k in keys] for op, o in s.get("operations", {}).items()]
+    out += ["<h3>Latency of successful requests (ms)</h3>", _table(["scope"] + keys, rows)]
+    comp_rows = []
+    for name, c in s["components"].items():
+        u = c.get("utilization")
+        comp_rows.append([name, c.get("type"), "-" if u is None else f"{100 * u:.1f}%", c.get("queue_length_mean"),
+                          c.get("queue_length_max"), _ms(c.get("wait_s_mean")), c.get("served"), c.get("rejected"),
+                          c.get("failed")])
+    out += ["<h3>Components</h3>", _table(["component", "type", "utilisation", "queue mean", "queue max",
+                                           "wait mean ms", "served", "rejected", "failed"], comp_rows)]
+    details = []
+    for name, c in s["components"].items():
+        extra = {k: v for k, v in c.items() if k not in {"type", "utilization", "queue_length_mean", "queue_length_max",
+                                                         "wait_s_mean", "served", "rejected", "failed", "workers"}}
+        if extra:
+            details.append([name, f"<pre>{html.escape(json.dumps(extra, indent=1))}</pre>"])
+    if details:
+        out += ["<h3>Component details</h3>", _table(["component", "figures"], details)]
+    if s.get("warmup_auto"):
+        w = s["warmup_auto"]
+        out.append(f"<p>Warm-up chosen automatically: {w['chosen_s']:.4g} s ({html.escape(w['method'])}).</p>")
+    return out
+
+
+def _comparison_sections(c: dict[str, Any]) -> list[str]:
+    from simulator.comparison import METRICS, TABLE_METRICS
+
+    out = [f"<h2>Variants</h2><p class='meta'>{len(c['variants'])} variants x {c['replications']} replications; "
+           f"replication seeds {html.escape(str(c['replication_seeds']))} shared by every variant (common random "
+           f"numbers); {c['runs_from_cache']} of {c['runs']} runs from the cache. Mean ± 95% CI.</p>"]
+    rows = []
+    for v in c["variants"]:
+        row = [v["variant"]]
+        for m in TABLE_METRICS:
+            mean, half = v.get(m), v.get(f"{m}_ci")
+            scale = {"ms": 1000.0, "%": 100.0, "/s": 1.0}[METRICS[m][1]]
+            row.append("-" if mean is None else f"{mean * scale:.4g}" + ("" if half is None else f" ± {half * scale:.2g}"))
+        rows.append(row)
+    out.append(_table(["variant"] + [m.replace("latency_", "").replace("_s", " ms").replace("_rps", "/s")
+                                      for m in TABLE_METRICS], rows))
+    if c["differences"]:
+        rows = [[d["variant"], d["metric"], _fmt(d["difference"]), _fmt(d["paired_ci"]), _fmt(d["unpaired_ci"]),
+                 "yes" if d["significant"] else "no"] for d in c["differences"] if d["metric"] in TABLE_METRICS]
+        out += [f"<h3>Differences against {html.escape(c['baseline'])}</h3>",
+                _table(["variant", "metric", "difference", "paired 95% half-width", "unpaired half-width",
+                        "significant"], rows)]
+    return out
+
+
+def write_report(directory: str | Path) -> Path:
+    """Write `directory/report.html` from the files a run or a comparison left there."""
+    d = Path(directory)
+    summary_path, comparison_path = d / "summary.json", d / "comparison.json"
+    if not d.is_dir() or not (summary_path.exists() or comparison_path.exists()):
+        raise ScenarioError("not a run or comparison directory: it needs summary.json (dsim run --out) or "
+                            "comparison.json (dsim compare --out)", file=str(directory))
+    is_run = summary_path.exists()
+    data = json.loads((summary_path if is_run else comparison_path).read_text(encoding="utf-8"))
+    cfg_text = (d / "scenario.yaml").read_text(encoding="utf-8") if (d / "scenario.yaml").exists() else ""
+    config = yaml.safe_load(cfg_text) if cfg_text else {}
+    title = f"{data['scenario']}: {'run' if is_run else 'comparison'}"
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+             f"<style>{CSS}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
+    if is_run:
+        parts.append(f"<p class='meta'>seed {data['seed']}; {data['duration_s']:g} s simulated, of which "
+                     f"{data['warmup_s']:g} s warm-up excluded from every figure.</p>")
+    else:
+        axes = "; ".join(f"{a['path']} = {', '.join(map(str, a['values']))}" for a in data["axes"])
+        parts.append(f"<p class='meta'>base seed {data['seed']}; varied: {html.escape(axes)}; executor "
+                     f"{html.escape(data['executor'])}.</p>")
+    if config.get("description"):
+        parts.append(f"<p>{html.escape(str(config['description']))}</p>")
+    if config.get("components"):
+        parts += ["<h2>Topology</h2>", topology_svg(config)]
+    parts += _run_sections(data) if is_run else _comparison_sections(data)
+    parts += ["<h2>Fault timeline</h2>", _faults_section(data.get("faults", []))]
+    charts = sorted(d.glob("*.png"))
+    if charts:
+        parts += ["<h2>Charts</h2>"] + [_img(p) for p in charts]
+    warnings = data.get("warnings") or []
+    if warnings:
+        parts += ["<h2>Warnings</h2><ul>"] + [f"<li class='warn'>{html.escape(w)}</li>" for w in warnings] + ["</ul>"]
+    if cfg_text:
+        parts += ["<h2>Effective configuration</h2><p class='meta'>Every value actually used, defaults included.</p>",
+                  f"<pre>{html.escape(cfg_text)}</pre>"]
+    parts.append("</body></html>")
+    path = d / "report.html"
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
