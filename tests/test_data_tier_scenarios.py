@@ -52,7 +52,7 @@ def test_charts_are_written_with_their_series(results, name, tmp_path, monkeypat
     saved = charts.plt.Figure.savefig
 
     def savefig(fig, path, *a, **kw):
-        labels[path.name] = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+        labels[getattr(path, "name", "<buffer>")] = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
         return saved(fig, path, *a, **kw)
 
     monkeypatch.setattr(charts.plt.Figure, "savefig", savefig)
