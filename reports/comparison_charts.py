@@ -31,7 +31,7 @@ def _save(fig: Any, out: Path, stem: str) -> list[Path]:
     paths = []
     for ext in ("png", "svg"):
         p = out / f"{stem}.{ext}"
-        fig.savefig(p, dpi=110)
+        fig.savefig(p, dpi=110, metadata={"Date": None} if ext == "svg" else None)  # same input, same file
         paths.append(p)
     plt.close(fig)
     return paths

@@ -132,7 +132,7 @@ def topology_svg(config: dict[str, Any]) -> str:
     ax.set_ylim(-tallest / 2 - 0.2, tallest / 2 + 0.2)
     ax.axis("off")
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})  # same input, same file
     plt.close(fig)
     svg = buf.getvalue()
     return svg[svg.index("<svg"):]

@@ -1,0 +1,200 @@
+"""dsim compare: axes, grids, common random numbers, executors, the run cache, files, charts, errors."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import simulator
+from cli import main
+from simulator.comparison import compare
+from simulator.errors import ScenarioError
+from simulator.parallel import DaskCluster, InProcess, LocalPool
+from simulator.result_cache import ResultCache
+from simulator.sweep import grid, parse_axis
+from tests.helpers import scenario
+
+SMALL = """
+name: small
+seed: 7
+duration: 120s
+warmup: 10s
+components:
+  lb: {type: load_balancer, algorithm: round_robin, backends: [a, b]}
+  a: {type: server, workers: 2, service_time: exponential(mean=100ms)}
+  b: {type: server, workers: 2, service_time: exponential(mean=100ms)}
+workloads:
+  web: {arrivals: poisson(rate=30/s), target: lb}
+"""
+LB = "components.lb.algorithm=round_robin,least_connections"
+
+
+def _study(axes=(LB,), replications=3, executor=None, cache=None):
+    return compare(scenario(SMALL), [parse_axis(a) for a in axes], replications, executor, cache)
+
+
+def _records(study):
+    return {k: json.dumps(v, sort_keys=True) for k, v in study.records.items()}
+
+
+# --- axes -------------------------------------------------------------------------------------------
+def test_axis_lists_ranges_and_steps():
+    a = parse_axis("workloads.web.arrivals.rate=10/s..100/s:10")
+    assert a.numeric and a.kind == "rate" and a.values[0] == "10/s" and a.values[-1] == "100/s" and len(a.values) == 10
+    assert parse_axis("x=100ms..1s:+300ms").numbers == pytest.approx([0.1, 0.4, 0.7, 1.0])
+    assert parse_axis("x=2,4,8").numbers == [2, 4, 8]
+    names = parse_axis("components.lb.algorithm=round_robin,random")
+    assert not names.numeric and names.values == ["round_robin", "random"]
+    assert [v.label for v in grid([parse_axis("a=1,2"), parse_axis("b=x,y,z")])][:2] == ["a=1, b=x", "a=1, b=y"]
+    assert len(grid([parse_axis("a=1,2"), parse_axis("b=x,y,z")])) == 6
+
+
+@pytest.mark.parametrize("spec,fragment", [
+    ("components.lb.algorithm=", "no values"),
+    ("components.lb.algorithm", "PATH=VALUES"),
+    ("x=a,,b", "empty value"),
+    ("x=1,1", "listed twice"),
+    ("x=100/s..10/s:3", "goes up"),
+    ("x=10/s..100ms:3", "same unit"),
+    ("x=a..b:3", "numbers at both ends"),
+    ("x=1..5", "how many points"),
+    ("x=1..5:0", "whole number >= 1"),
+])
+def test_bad_axes(spec, fragment):
+    with pytest.raises(ScenarioError, match=fragment):
+        parse_axis(spec)
+
+
+# --- statistics and common random numbers -----------------------------------------------------------
+def test_every_variant_runs_every_replication_on_shared_seeds():
+    study = _study()
+    reps = study.replications_frame
+    assert len(reps) == 2 * 3
+    seeds = reps.pivot(index="replication", columns="variant", values="seed")
+    assert (seeds.nunique(axis=1) == 1).all() and seeds.iloc[:, 0].nunique() == 3
+    assert (study.table["latency_p99_s_n"] == 3).all()
+
+
+def test_paired_differences_are_tighter_than_unpaired_ones():
+    # Two more workers on each server: the same arrivals and service draws, so most noise cancels.
+    study = _study(axes=("components.a.workers=2,3",), replications=6)
+    d = study.differences.set_index("metric")
+    assert d.loc["throughput_rps", "paired_ci"] < d.loc["throughput_rps", "unpaired_ci"] / 3
+    assert d.loc["latency_mean_s", "significant"] and d.loc["latency_mean_s", "difference"] < 0
+
+
+def test_same_inputs_same_records():
+    assert _records(_study()) == _records(_study())
+
+
+def test_executors_give_identical_results_run_for_run():
+    base = _records(_study(executor=InProcess()))
+    with LocalPool(2) as pool:
+        assert _records(_study(executor=pool)) == base
+    with DaskCluster(workers=2) as dask:
+        assert _records(_study(executor=dask)) == base
+
+
+def test_cache_reuses_finished_runs_and_an_extended_sweep_computes_only_the_new(tmp_path):
+    cache = ResultCache(tmp_path)
+    first = _study(cache=cache)
+    assert first.from_cache == 0
+    again = _study(cache=cache)
+    assert again.from_cache == 6 and _records(again) == _records(first)
+    wider = _study(axes=(LB + ",random",), cache=cache)
+    assert wider.from_cache == 6 and len(wider.records) == 9
+
+
+# --- the command ------------------------------------------------------------------------------------
+def _cli(tmp_path, *args, text=SMALL):
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    return CliRunner().invoke(main, ["compare", str(path), "--workers", "1", "--cache-dir", str(tmp_path / "cache"),
+                                     *args])
+
+
+def test_compare_writes_data_charts_and_report(tmp_path, monkeypatch):
+    from reports import comparison_charts
+
+    legends = {}
+    saved = comparison_charts.plt.Figure.savefig
+
+    def savefig(fig, path, *a, **kw):
+        name = getattr(path, "name", "")
+        legends[name] = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+        return saved(fig, path, *a, **kw)
+
+    monkeypatch.setattr(comparison_charts.plt.Figure, "savefig", savefig)
+    out = tmp_path / "out"
+    r = _cli(tmp_path, "--vary", LB, "-r", "2", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    assert "round_robin (baseline)" in r.output and "★" in r.output and "over 2 replications" in r.output
+    reps = pd.read_csv(out / "replications.csv")
+    assert len(reps) == 4 and {"variant", "seed", "latency_p99_s", "throughput_rps"} <= set(reps.columns)
+    assert len(pd.read_csv(out / "variants.csv")) == 2
+    assert json.loads((out / "comparison.json").read_text())["replications"] == 2
+    for stem in ("compare_latency_cdf", "compare_percentiles", "compare_timeseries"):
+        for ext in ("png", "svg"):
+            assert (out / f"{stem}.{ext}").stat().st_size > 3000
+    assert legends["compare_latency_cdf.png"] == ["round_robin", "least_connections"]
+    assert legends["compare_percentiles.png"] == ["p50", "p90", "p99"]
+    report = (out / "report.html").read_text()
+    assert "<svg" in report and "data:image/png;base64," in report and "least_connections" in report
+    assert 'src="http' not in report and 'href="http' not in report  # nothing to fetch: it opens offline
+
+
+def test_numeric_sweep_draws_curves_and_two_numeric_axes_a_heatmap(tmp_path):
+    out = tmp_path / "sweep"
+    r = _cli(tmp_path, "--vary", "workloads.web.arrivals.rate=10/s..30/s:3", "--vary", LB, "-r", "2",
+             "--duration", "60s", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    assert (out / "compare_sweep.png").stat().st_size > 3000 and not (out / "compare_heatmap.png").exists()
+    out2 = tmp_path / "heat"
+    r = _cli(tmp_path, "--vary", "workloads.web.arrivals.rate=10/s,20/s", "--vary", "components.a.workers=2,3",
+             "-r", "2", "--duration", "60s", "--out", str(out2), "--no-charts")
+    assert r.exit_code == 0, r.output
+    from reports.comparison_charts import heatmap
+
+    study = _study(axes=("workloads.web.arrivals.rate=10/s,20/s", "components.a.workers=2,3"), replications=2)
+    paths = heatmap(study, out2)
+    assert [p.name for p in paths] == ["compare_heatmap.png", "compare_heatmap.svg"]
+
+
+def test_a_compare_section_in_the_file_is_enough(tmp_path):
+    text = SMALL + """
+compare:
+  vary:
+    components.lb.algorithm: [round_robin, random]
+    workloads.web.arrivals.rate: 20/s..30/s:2
+  replications: 2
+  metrics: [latency_p999_s, error_rate]
+  baseline: "algorithm=random, rate=20/s"
+"""
+    r = _cli(tmp_path, "--format", "json", text=text)
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["replications"] == 2 and len(data["variants"]) == 4
+    assert data["baseline"] == "algorithm=random, rate=20/s"
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["--vary", "components.lb.algoritm=round_robin"], ["algoritm", "did you mean 'algorithm'"]),
+    (["--vary", "components.lb.algorithm=round_robin,fastest"], ["fastest"]),
+    (["--vary", "components.a.workers=2,many"], ["workers"]),
+    (["--vary", "workloads.web.arrivals.rate=10,20"], ["rate"]),
+    (["--vary", "components.lb.algorithm="], ["no values"]),
+    (["--vary", LB, "-r", "0"], ["--replications", "at least 1"]),
+    (["--vary", LB, "--metric", "p99"], ["unknown metric 'p99'"]),
+    (["--vary", LB, "--baseline", "round-robin"], ["no variant 'round-robin'", "did you mean 'round_robin'"]),
+    ([], ["nothing to compare"]),
+])
+def test_bad_compare_input_fails_before_any_run(tmp_path, monkeypatch, args, fragments):
+    import simulator.runner
+
+    monkeypatch.setattr(simulator.runner, "_run", lambda *a, **k: pytest.fail("a simulation started"))
+    r = _cli(tmp_path, *args, "--no-cache")
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith("error: ") and "Traceback" not in r.output
+    for f in fragments:
+        assert f in r.output, (f, r.output)

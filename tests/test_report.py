@@ -1,0 +1,45 @@
+"""dsim report: one self-contained HTML file per run or comparison directory."""
+from click.testing import CliRunner
+
+from cli import main
+from reports.html_report import edges_of
+
+
+def test_run_report_has_topology_tables_charts_faults_and_config(tmp_path):
+    out = tmp_path / "run"
+    r = CliRunner().invoke(main, ["run", "scenarios/three-tier.yaml", "--duration", "150s", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    html = (out / "report.html").read_text()
+    for piece in ("<svg", "three-tier", "Fault timeline", "crash app-1", "data:image/png;base64,",
+                  "Effective configuration", "least_connections", "Latency of successful requests"):
+        assert piece in html, piece
+    assert html.count("<img") == len(list(out.glob("*.png")))
+    assert 'src="http' not in html and 'href="http' not in html
+    # written again from the directory alone
+    (out / "report.html").unlink()
+    r = CliRunner().invoke(main, ["report", str(out)])
+    assert r.exit_code == 0 and (out / "report.html").exists()
+
+
+def test_report_of_a_directory_without_results_is_bad_input(tmp_path):
+    r = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert r.exit_code == 2 and "summary.json" in r.output
+
+
+def test_topology_edges_follow_every_kind_of_reference():
+    cfg = {
+        "components": {
+            "lb": {"type": "load_balancer", "backends": ["app"]},
+            "app": {"type": "server", "calls": ["cache", {"parallel": ["q", "s"]}]},
+            "cache": {"type": "cache", "backing": "r"},
+            "r": {"type": "replicated", "replicas": ["db1", "db2"]},
+            "s": {"type": "sharded", "shards": ["db1"], "reshard": [{"at": "1s", "add": "db2"}]},
+            "q": {"type": "queue", "consumer_groups": {"g": {"target": "app", "dead_letter": "db1"}}},
+            "cdn": {"type": "cdn", "origin": "app"},
+        },
+        "workloads": {"w": {"target": "lb"}},
+    }
+    pairs = {(a, b) for a, b, _ in edges_of(cfg)}
+    assert pairs == {("lb", "app"), ("app", "cache"), ("app", "q"), ("app", "s"), ("cache", "r"), ("r", "db1"),
+                     ("r", "db2"), ("s", "db1"), ("s", "db2"), ("q", "app"), ("q", "db1"), ("cdn", "app"),
+                     ("[w]", "lb")}
