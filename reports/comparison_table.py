@@ -62,7 +62,12 @@ def differences_table(study: Comparison, metrics: list[str] | None = None) -> Ta
     if diffs.empty:
         return None
     metrics = metrics or TABLE_METRICS
+    k = study.compared_axis
     base = study.variants[study.baseline].label
+    if k is not None and len(study.axes) > 1:
+        axis = study.axes[k]
+        base = f"{axis.path.rsplit('.', 1)[-1]}={axis.values[study.variants[study.baseline].coords[k]]} at the same " \
+               + ", ".join(a.path.rsplit(".", 1)[-1] for i, a in enumerate(study.axes) if i != k)
     t = Table(title=f"Differences against {base} (paired by replication seed; unpaired CI for contrast)",
               title_justify="left")
     t.add_column("variant")

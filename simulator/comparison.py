@@ -171,12 +171,30 @@ class Comparison:
             return True
         return not paired_difference(self.values(variant, metric), self.values(b, metric)).excludes(0.0)
 
+    @property
+    def compared_axis(self) -> int | None:
+        """The axis whose values are compared: the first non-numeric one (else the first); the
+        other axes (a load sweep, say) set the conditions under which they are compared."""
+        if not self.axes:
+            return None
+        return next((i for i, a in enumerate(self.axes) if not a.numeric), 0)
+
+    def baseline_of(self, variant: int) -> int:
+        """The baseline under the same conditions: the baseline's value on the compared axis, the
+        variant's own values on every other axis."""
+        k = self.compared_axis
+        if k is None:
+            return self.baseline
+        coords = list(self.variants[variant].coords)
+        coords[k] = self.variants[self.baseline].coords[k]
+        return next(v.index for v in self.variants if list(v.coords) == coords)
+
     @cached_property
     def differences(self) -> pd.DataFrame:
-        """Each variant minus the baseline, per metric: paired and unpaired 95% intervals."""
+        """Each variant minus its baseline (same other axes), per metric: paired and unpaired 95% intervals."""
         rows = []
-        base = self.baseline
         for var in self.variants:
+            base = self.baseline_of(var.index)
             if var.index == base:
                 continue
             for m in METRICS:
@@ -201,6 +219,7 @@ class Comparison:
             "executor": self.executor,
             "axes": [{"path": a.path, "values": a.values, "numeric": a.numeric} for a in self.axes],
             "baseline": self.variants[self.baseline].label,
+            "compared_axis": None if self.compared_axis is None else self.axes[self.compared_axis].path,
             "variants": self.table.to_dict(orient="records"),
             "differences": self.differences.to_dict(orient="records"),
             "faults": faults,
