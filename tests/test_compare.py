@@ -198,3 +198,20 @@ def test_bad_compare_input_fails_before_any_run(tmp_path, monkeypatch, args, fra
     assert r.output.startswith("error: ") and "Traceback" not in r.output
     for f in fragments:
         assert f in r.output, (f, r.output)
+
+
+def test_ctrl_c_keeps_the_finished_runs(tmp_path):
+    from simulator.comparison import CompareInterrupted
+
+    class StopsAfterTwo(InProcess):
+        def run(self, fn, payloads):
+            for i, result in super().run(fn, payloads):
+                if i == 2:
+                    raise KeyboardInterrupt
+                yield i, result
+
+    cache = ResultCache(tmp_path)
+    with pytest.raises(CompareInterrupted) as info:
+        _study(executor=StopsAfterTwo(), cache=cache)
+    assert len(info.value.partial.records) == 2 and "2 of 6 runs finished" in str(info.value)
+    assert _study(cache=cache).from_cache == 2  # the same command again goes on from there
