@@ -33,6 +33,23 @@ def _load(file: str, sets: tuple[str, ...], seed: int | None, duration: str | No
 set_option = click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
                           help="Override any scenario value, e.g. --set components.app.workers=4.")
 seed_option = click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
+format_option = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+                             show_default=True)
+duration_option = click.option("--duration", default=None, help="Override the simulated duration, e.g. 60s.")
+
+
+def many_runs_options(fn):
+    """Where and how the runs of a study execute (compare, capacity)."""
+    for option in reversed([
+        click.option("--workers", type=int, default=None, help="Parallel runs (default: every core; 1: in this process)."),
+        click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True),
+        click.option("--scheduler", default=None, metavar="ADDRESS",
+                     help="With --executor dask: a scheduler (tcp://host:8786); without it a local cluster starts."),
+        click.option("--no-cache", is_flag=True, help="Compute every run again (do not read or write the run cache)."),
+        click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Where finished runs are cached."),
+    ]):
+        fn = option(fn)
+    return fn
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,10 +62,10 @@ def main() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Write summary.json, requests.parquet, timeseries.csv, components.csv and charts here.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option
 @set_option
 @seed_option
-@click.option("--duration", default=None, help="Override the simulated duration, e.g. 60s.")
+@duration_option
 @click.option("--no-charts", is_flag=True, help="With --out, skip the PNG charts.")
 def run(file: str, out: str | None, fmt: str, sets: tuple[str, ...], seed: int | None,
         duration: str | None, no_charts: bool) -> None:
@@ -93,20 +110,15 @@ def _progress_bar(label: str):
 @click.option("--vary", "vary", multiple=True, metavar="PATH=VALUES",
               help="A setting to vary: a list (a,b,c) or a range (10/s..100/s:10 = 10 points). Repeat for a grid.")
 @click.option("--replications", "-r", type=int, default=None, help="Runs per variant (default 5, or the file's).")
-@click.option("--workers", type=int, default=None, help="Parallel runs (default: every core; 1: in this process).")
-@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
-@click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="With --executor dask: a scheduler (tcp://host:8786); without it a local cluster starts.")
+@many_runs_options
 @click.option("--baseline", default=None, help="Variant the others are compared with (default: the first).")
 @click.option("--metric", "metrics", multiple=True, help="Columns of the table (e.g. latency_p999_s); repeatable.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Write comparison.json, replications.csv, variants.csv, differences.csv, charts, report.html.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option
 @set_option
 @seed_option
-@click.option("--duration", default=None, help="Override the simulated duration, e.g. 60s.")
-@click.option("--no-cache", is_flag=True, help="Compute every run again (do not read or write the run cache).")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Where finished runs are cached.")
+@duration_option
 @click.option("--no-charts", is_flag=True, help="With --out, skip the charts.")
 def compare(file: str, vary: tuple[str, ...], replications: int | None, workers: int | None, executor: str,
             scheduler: str | None, baseline: str | None, metrics: tuple[str, ...], out: str | None, fmt: str,
@@ -189,15 +201,11 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
 @click.option("--high", default=None, help="The highest value worth trying.")
 @click.option("--tolerance", default="2%", show_default=True, help="Stop when the bracket is this narrow (relative).")
 @click.option("--replications", "-r", type=int, default=5, show_default=True, help="Runs per point.")
-@click.option("--workers", type=int, default=None, help="Parallel runs (default: every core).")
-@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
-@click.option("--scheduler", default=None, metavar="ADDRESS", help="With --executor dask: the scheduler address.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@many_runs_options
+@format_option
 @set_option
 @seed_option
-@click.option("--duration", default=None, help="Override the simulated duration, e.g. 60s.")
-@click.option("--no-cache", is_flag=True, help="Compute every run again.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Where finished runs are cached.")
+@duration_option
 def capacity(file: str, slos: tuple[str, ...], path: str, low: str | None, high: str | None, tolerance: str,
              replications: int, workers: int | None, executor: str, scheduler: str | None, fmt: str,
              sets: tuple[str, ...], seed: int | None, duration: str | None, no_cache: bool,
