@@ -166,6 +166,7 @@ class Sharded(ClientSide):
         self.links: dict[str, Any] = {}
         self.migrating: dict[int, str] = {}  # key -> old owner, while it waits to be copied
         self.events: list[dict[str, Any]] = []
+        self.sources: dict[str, Any] = {}  # filled only if something in front asks (see version_source)
         self._copies: list[tuple[int, str, str]] = []
         self.write_ops: frozenset = frozenset()
         self.reset_stats()
@@ -190,7 +191,6 @@ class Sharded(ClientSide):
                                 f"key space ({key_space} keys, from the workloads' keys.n)")
         self.strategy = registry.sharding_strategies.get(cfg.strategy)(self.shards, cfg, key_space)
         self.links = {s: model.network.link(self, model.get(s)) for s in cfg.all_shards()}  # for copies
-        self.sources = {s: getattr(model.get(s), "version_source", lambda m: None)(model) for s in cfg.all_shards()}
         first = model.get(self.shards[0]).config
         self.write_ops = frozenset(getattr(first, "write_operations", ()))
         self.write_op = first.write_operations[0] if self.write_ops else "write"
@@ -232,10 +232,10 @@ class Sharded(ClientSide):
         return source.stale_since(key, version) if source is not None else None
 
     def version_source(self, model: Any) -> "Sharded":
+        """Asked by a cache in front: the shards then keep their versions' commit times."""
         for s in self.config.all_shards():
             fn = getattr(model.get(s), "version_source", None)
-            if fn is not None:
-                fn(model)
+            self.sources[s] = fn(model) if fn is not None else None
         return self
 
     # --- resharding -----------------------------------------------------------------------------

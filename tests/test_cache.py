@@ -280,3 +280,21 @@ def test_hit_ratio_time_series_is_reported_per_cache():
     for col in ("edge.hit_ratio", "app-cache.hit_ratio", "edge.items"):
         assert col in res.timeseries
     assert res.timeseries["edge.hit_ratio"].dropna().between(0, 1).all()
+
+
+def test_cache_over_a_sharded_store_knows_when_its_entries_are_stale():
+    # The cache is declared (and connected) before the store it asks about versions.
+    res = run("""
+        name: cache-over-shards
+        duration: 60s
+        components:
+          cache: {type: cache, capacity: 100, backing: store}
+          store: {type: sharded, shards: [a, b]}
+          a: {type: database, read_time: 1ms, write_time: 1ms}
+          b: {type: database, read_time: 1ms, write_time: 1ms}
+        workloads:
+          reads: {arrivals: poisson(rate=200/s), target: cache, keys: zipf(n=200, s=1.0)}
+          writes: {arrivals: poisson(rate=20/s), target: store, keys: zipf(n=200, s=1.0), mix: {write: 1}}
+    """)
+    c = res.summary["components"]["cache"]
+    assert c["stale_reads"] > 0 and c["staleness_s"]["max"] <= 60.0
