@@ -144,12 +144,33 @@ def test_compare_writes_data_charts_and_report(tmp_path, monkeypatch):
     assert 'src="http' not in report and 'href="http' not in report  # nothing to fetch: it opens offline
 
 
-def test_numeric_sweep_draws_curves_and_two_numeric_axes_a_heatmap(tmp_path):
+def _capture_legends(monkeypatch):
+    from reports import comparison_charts
+
+    legends = {}
+    saved = comparison_charts.plt.Figure.savefig
+
+    def savefig(fig, path, *a, **kw):
+        legends[getattr(path, "name", "")] = [[t.get_text() for t in ax.get_legend().get_texts()]
+                                              for ax in fig.axes if ax.get_legend()]
+        return saved(fig, path, *a, **kw)
+
+    monkeypatch.setattr(comparison_charts.plt.Figure, "savefig", savefig)
+    return legends
+
+
+def test_numeric_sweep_draws_curves_and_two_numeric_axes_a_heatmap(tmp_path, monkeypatch):
+    legends = _capture_legends(monkeypatch)
     out = tmp_path / "sweep"
     r = _cli(tmp_path, "--vary", "workloads.web.arrivals.rate=10/s..30/s:3", "--vary", LB, "-r", "2",
              "--duration", "60s", "--out", str(out))
     assert r.exit_code == 0, r.output
     assert (out / "compare_sweep.png").stat().st_size > 3000 and not (out / "compare_heatmap.png").exists()
+    lat, thr, err = legends["compare_sweep.png"]
+    assert lat == [f"algorithm={a} {q}" for a in ("round_robin", "least_connections") for q in ("p50", "p99")]
+    assert thr == ["algorithm=round_robin", "algorithm=least_connections", "throughput = offered"]
+    assert err == ["algorithm=round_robin", "algorithm=least_connections"]
+    assert len(legends["compare_timeseries.png"][0]) == 6  # one line per variant
     out2 = tmp_path / "heat"
     r = _cli(tmp_path, "--vary", "workloads.web.arrivals.rate=10/s,20/s", "--vary", "components.a.workers=2,3",
              "-r", "2", "--duration", "60s", "--out", str(out2), "--no-charts")
