@@ -125,68 +125,45 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
             sets: tuple[str, ...], seed: int | None, duration: str | None, no_cache: bool, cache_dir: str | None,
             no_charts: bool) -> None:
     """Run variants of the scenario FILE, each several times, and compare them with confidence intervals."""
-    from simulator.comparison import METRICS, CompareInterrupted
+    from simulator.comparison import CompareInterrupted, plan
     from simulator.comparison import compare as run_comparison
-    from simulator.errors import ScenarioError, did_you_mean
+    from simulator.errors import ScenarioError
     from simulator.parallel import make_executor
     from simulator.result_cache import ResultCache
-    from simulator.sweep import make_axis, parse_axis
 
     with _errors():
         scenario = _load(file, sets, seed, duration)
-        study_cfg = scenario.compare
-        if vary:
-            axes = [parse_axis(v) for v in vary]
-        elif study_cfg is not None and study_cfg.vary:
-            axes = [make_axis(path, values, where=f"{file}: compare.vary") for path, values in study_cfg.vary.items()]
-        else:
-            raise ScenarioError("nothing to compare: give --vary PATH=VALUES, or a 'compare:' section in the file",
-                                file=file)
-        paths = [a.path for a in axes]
-        if len(set(paths)) != len(paths):
-            raise ScenarioError("the same path is varied twice", file="--vary")
-        reps = replications if replications is not None else (study_cfg.replications if study_cfg else 5)
-        if reps < 1:
-            raise ScenarioError(f"must be at least 1, got {reps}", file="--replications")
+        study = plan(scenario, vary, replications, metrics, baseline, source=file)
         if workers is not None and workers < 1:
             raise ScenarioError(f"must be at least 1, got {workers}", file="--workers")
-        chosen = list(metrics) or (study_cfg.metrics if study_cfg and study_cfg.metrics else None)
-        for m in chosen or []:
-            if m not in METRICS:
-                raise ScenarioError(f"unknown metric '{m}'{did_you_mean(m, METRICS)}; known: {', '.join(METRICS)}",
-                                    file="--metric")
-        base = baseline or (study_cfg.baseline if study_cfg else None)
         cache = None if no_cache else ResultCache(cache_dir)
         show_progress = fmt == "table" and sys.stdout.isatty()
-        from simulator.comparison import prepare
-
-        prepare(scenario, axes)  # every variant validated before anything starts
+        args = (scenario, study.axes, study.replications)
         with make_executor(executor, workers, scheduler) as ex:
             try:
                 if show_progress:
                     with _progress_bar("simulating") as bar:
                         task = bar.add_task("runs", total=None)
-                        study = run_comparison(scenario, axes, reps, ex, cache,
-                                               lambda done, total, _c: bar.update(task, completed=done, total=total),
-                                               baseline=base)
+                        result = run_comparison(*args, ex, cache, baseline=study.baseline, progress=lambda done,
+                                                total, _c: bar.update(task, completed=done, total=total))
                 else:
-                    study = run_comparison(scenario, axes, reps, ex, cache, baseline=base)
+                    result = run_comparison(*args, ex, cache, baseline=study.baseline)
             except CompareInterrupted as exc:
                 click.echo(f"error: {exc}", err=True)
                 sys.exit(130)
         if fmt == "json":
-            click.echo(study.to_json(), nl=False)
+            click.echo(result.to_json(), nl=False)
         else:
             from reports.comparison_table import print_comparison
 
-            print_comparison(study, chosen)
-            if study.from_cache:
-                click.echo(f"{study.from_cache} of {study.total_runs} runs came from the cache "
+            print_comparison(result, study.metrics)
+            if result.from_cache:
+                click.echo(f"{result.from_cache} of {result.total_runs} runs came from the cache "
                            f"({cache.dir}); --no-cache to compute them again")
         if out:
             from reports.files import write_comparison
 
-            written = write_comparison(study, out, charts=not no_charts)
+            written = write_comparison(result, out, charts=not no_charts)
             if fmt == "table":
                 click.echo(f"wrote {len(written)} files to {out}")
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DsimError, ScenarioError
+from .errors import DsimError, ScenarioError, did_you_mean
 from .inference import mean_interval, paired_difference, unpaired_difference
 from .result import clean
 from .result_cache import ResultCache, run_key
@@ -242,6 +242,56 @@ def prepare(scenario: Scenario, axes: list[Axis]) -> list[tuple[Variant, Scenari
     return out
 
 
+@dataclass
+class Plan:
+    """A comparison ready to run: checked axes, replications, table metrics, baseline label."""
+
+    axes: list[Axis]
+    replications: int
+    metrics: list[str] | None
+    baseline: str | None
+
+
+def plan(scenario: Scenario, vary: list[str] | tuple[str, ...] = (), replications: int | None = None,
+         metrics: list[str] | tuple[str, ...] = (), baseline: str | None = None, source: str = "") -> Plan:
+    """What to compare: the arguments given, else the scenario's `compare:` section. Everything is
+    checked here, every variant included, so bad input fails before any run starts."""
+    from .sweep import make_axis, parse_axis
+
+    cfg = scenario.compare
+    if vary:
+        axes = [parse_axis(v) for v in vary]
+    elif cfg is not None and cfg.vary:
+        axes = [make_axis(path, values, where=f"{source}: compare.vary") for path, values in cfg.vary.items()]
+    else:
+        raise ScenarioError("nothing to compare: give --vary PATH=VALUES, or a 'compare:' section in the file",
+                            file=source or None)
+    paths = [a.path for a in axes]
+    if len(set(paths)) != len(paths):
+        raise ScenarioError("the same path is varied twice", file="--vary")
+    reps = replications if replications is not None else (cfg.replications if cfg else 5)
+    if reps < 1:
+        raise ScenarioError(f"must be at least 1, got {reps}", file="--replications")
+    chosen = list(metrics) or (list(cfg.metrics) if cfg and cfg.metrics else None)
+    for m in chosen or []:
+        if m not in METRICS:
+            raise ScenarioError(f"unknown metric '{m}'{did_you_mean(m, METRICS)}; known: {', '.join(METRICS)}",
+                                file="--metric")
+    base = baseline or (cfg.baseline if cfg else None)
+    _baseline_index([v for v, _ in prepare(scenario, axes)], base)
+    return Plan(axes, reps, chosen, base)
+
+
+def _baseline_index(variants: list[Variant], baseline: str | None) -> int:
+    if baseline is None:
+        return 0
+    labels = [v.label for v in variants]
+    if baseline not in labels:
+        raise ScenarioError(f"no variant '{baseline}'{did_you_mean(baseline, labels)}; variants: "
+                            f"{', '.join(labels)}", file="--baseline")
+    return labels.index(baseline)
+
+
 def compare(scenario: Scenario, axes: list[Axis], replications: int = 5, executor: Any = None,
             cache: ResultCache | None = None, progress: ProgressFn | None = None,
             baseline: str | None = None) -> Comparison:
@@ -253,15 +303,7 @@ def compare(scenario: Scenario, axes: list[Axis], replications: int = 5, executo
         raise ScenarioError(f"replications must be at least 1, got {replications}", file="--replications")
     prepared = prepare(scenario, axes)
     variants = [v for v, _ in prepared]
-    base = 0
-    if baseline is not None:
-        labels = [v.label for v in variants]
-        if baseline not in labels:
-            from .errors import did_you_mean
-
-            raise ScenarioError(f"no variant '{baseline}'{did_you_mean(baseline, labels)}; variants: "
-                                f"{', '.join(labels)}", file="--baseline")
-        base = labels.index(baseline)
+    base = _baseline_index(variants, baseline)
     seeds = [derive_seed(scenario.seed, "replication", r) for r in range(replications)]
     executor = executor or InProcess()
     study = Comparison(scenario.name, scenario.seed, axes, variants, replications, seeds, baseline=base,
