@@ -28,8 +28,9 @@ def num(x: Any) -> str:
 
 def summary_tables(summary: dict[str, Any]) -> list[Table]:
     req = summary["requests"]
-    head = Table(title=f"{summary['scenario']}  (seed {summary['seed']}, "
-                       f"{summary['duration_s'] - summary['warmup_s']:g}s measured after {summary['warmup_s']:g}s warm-up)",
+    auto = " chosen by MSER-5" if summary.get("warmup_auto") else ""
+    head = Table(title=f"{summary['scenario']}  (seed {summary['seed']}, {summary['duration_s'] - summary['warmup_s']:g}s "
+                       f"measured after {summary['warmup_s']:.4g}s warm-up{auto})",
                  title_justify="left", show_header=True)
     for col in ("generated", "ok", "rejected", "timed out", "errors", "in flight", "throughput/s", "availability"):
         head.add_column(col, justify="right")
