@@ -15,8 +15,9 @@ class DsimError(Exception):
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A ' (did you mean 'x'?)' suffix when a close match exists, else ''."""
-    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" (did you mean '{match[0]}'?)" if match else ""
+    names = {str(c).lower(): str(c) for c in choices}  # LRU -> lru: case is a typo too
+    match = difflib.get_close_matches(str(word).lower(), list(names), n=1, cutoff=0.6)
+    return f" (did you mean '{names[match[0]]}'?)" if match else ""
 
 
 def format_path(path: Sequence[str | int]) -> str:
