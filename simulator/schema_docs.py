@@ -100,6 +100,30 @@ def model_table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> str:
     return "\n".join(rows)
 
 
+def _nested(model: type[BaseModel], prefix: str) -> list[tuple[str, type[BaseModel]]]:
+    """Sub-models a model's fields hold (one, a list of, or a mapping of): (dotted title, model)."""
+    from typing import get_args, get_origin
+
+    out = []
+    for name, field in model.model_fields.items():
+        ann, suffix = field.annotation, ""
+        for _ in range(3):  # unwrap Optional / list / dict
+            origin, args = get_origin(ann), get_args(ann)
+            if origin in (list, tuple) and args:
+                ann, suffix = args[0], suffix + "[]"
+            elif origin is dict and len(args) == 2:
+                ann, suffix = args[1], suffix + ".NAME"
+            elif args and type(None) in args:
+                ann = next(a for a in args if a is not type(None))
+            else:
+                break
+        if isinstance(ann, type) and issubclass(ann, BaseModel) and ann.model_fields:
+            title = f"{prefix}.{name}{suffix}"
+            out.append((title, ann))
+            out += _nested(ann, title)
+    return out
+
+
 def _doc(cls: Any) -> str:
     return inspect.cleandoc(cls.__doc__ or "").split("\n\n")[0].replace("\n", " ")
 
@@ -127,6 +151,8 @@ def generate() -> str:
     out += ["## Components (`components.NAME`, chosen by `type:`)", ""]
     for name, cls in registry.components:
         out += [f"### `{name}`", "", _doc(cls), "", model_table(cls.Config, skip=("type",)), ""]
+        for title, sub in _nested(cls.Config, name):
+            out += [f"#### `{title}`", "", model_table(sub), ""]
     policy_sections = [(title, reg) for title, reg in (
         ("Load-balancing algorithms (`algorithm:`)", registry.lb_algorithms),
         ("Eviction policies (`eviction:`)", getattr(registry, "eviction_policies", None)),
