@@ -42,6 +42,12 @@ class Component:
         """The concrete components one YAML entry stands for (more than one for `replicas: N`)."""
         return [(name, cls, config)]
 
+    @classmethod
+    def fault_members(cls, name: str, members: list[str]) -> list[str]:
+        """What a fault naming `name` acts on: the members it stands for (every replica of a
+        replicated server, every CDN edge), or the component itself."""
+        return [m for m in members if m != name] or [name]
+
     def connect(self, model: Any) -> None:
         """Resolve references to other components (called once, after every component exists)."""
 

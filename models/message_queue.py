@@ -160,6 +160,10 @@ class MessageQueue(Component):
         groups = [(f"{name}.{g}", ConsumerGroup, ConsumerGroup.config_for(config, g)) for g in config.consumer_groups]
         return [(name, cls, config)] + groups
 
+    @classmethod
+    def fault_members(cls, name: str, members: list[str]) -> list[str]:
+        return [name]  # the broker; a consumer group is named on its own (`orders.billing`)
+
     def __init__(self, env: Any, name: str, config: QueueConfig) -> None:
         super().__init__(env, name, config)
         n = config.partitions
@@ -261,7 +265,7 @@ class MessageQueue(Component):
     # --- consuming ------------------------------------------------------------------------------
     def _dispatch(self, g: _GroupState, w: int) -> None:
         """Give worker `w` of group `g` its next message, if it is idle and one is waiting."""
-        if g.worker_busy[w]:
+        if g.worker_busy[w] or self.down:
             return
         owned = g.owned[w]
         k = len(owned)
@@ -296,6 +300,9 @@ class MessageQueue(Component):
         g.inflight[p] = -1
         w = g.worker_of[p]
         self._worker_free(g, w)
+        if self.down:  # the broker crashed meanwhile: the offset is not committed, it comes again
+            g.redeliveries += 1
+            return
         if outcome == OK:
             self._commit(g, p, offset, d.record)
         elif outcome == ERROR:  # processing failed
@@ -345,6 +352,13 @@ class MessageQueue(Component):
         while log and self.base[p] < min(x.committed[p] for x in self.groups.values()):
             log.popleft()
             self.base[p] += 1
+
+    def recover(self) -> None:
+        """The log is durable: after a broker crash, delivery goes on from the committed offsets."""
+        super().recover()
+        for g in self.groups.values():
+            for w in range(g.config.workers):
+                self._dispatch(g, w)
 
     def effect(self, group: str, record: list) -> None:
         """A group's processing of a message took effect; a second time for the same group is a duplicate."""

@@ -30,7 +30,7 @@ class Model:
             members = cls.expand(name, cfg)
             for member_name, member_cls, member_cfg in members:
                 self.components[member_name] = member_cls(env, member_name, member_cfg)
-            self.groups[name] = [m for m, _c, _cfg in members if m != name] or [name]
+            self.groups[name] = cls.fault_members(name, [m for m, _c, _cfg in members])
         self.workloads = [Workload(env, name, i, cfg) for i, (name, cfg) in enumerate(scenario.workloads.items())]
         for comp in list(self.components.values()):
             comp.connect(self)

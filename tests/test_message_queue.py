@@ -160,3 +160,16 @@ def test_bad_queue_keys(tmp_path):
     _bad(tmp_path, BAD.replace("GROUP", "{workers: 1}").replace("type: queue,", "type: queue, complete_when: mail,"),
          "complete_when", "'mail' is not one of the consumer groups")
     _bad(tmp_path, BAD.replace("consumer_groups: {billing: GROUP}", "consumer_groups: {}"), "consumer_groups")
+
+
+def test_a_broker_crash_refuses_producers_and_delivery_resumes_from_committed_offsets():
+    broker_down = "faults:\n  - {type: crash, target: orders, at: 20s, duration: 5s}"
+    res = _q(duration="60s", partitions=2, workers=2, process="20ms", extra=", target: billing-svc", more=WORKER,
+             arrivals="constant(rate=20/s)", faults=broker_down)
+    q = res.summary["components"]["orders"]
+    g = q["consumer_groups"]["billing"]
+    assert res.summary["requests"]["errors"] == 100  # 5 s of producers at 20/s refused
+    assert g["consumed"] + g["backlog"] == q["produced"] == res.summary["requests"]["ok"]
+    ts = res.timeseries
+    during = ts[(ts["start_s"] >= 20.5) & (ts["end_s"] <= 24.5)]
+    assert (during["orders.billing.utilization"] == 0).all()  # nothing delivered while the broker is down
