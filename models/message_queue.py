@@ -170,6 +170,8 @@ class MessageQueue(Component):
         self.logs: list[deque] = [deque() for _ in range(n)]
         self.base = [0] * n  # offset of each log's first stored message
         self.end = [0] * n  # next offset to be written
+        self.low = [0] * n  # lowest committed offset over the groups: the slowest group's position
+        self.total_backlog = 0  # sum over partitions of end - low, kept as they move
         self.groups = {g: _GroupState(g, i, c, n) for i, (g, c) in enumerate(config.consumer_groups.items())}
         self.required = 1 if config.complete_when else len(self.groups)
         self._rr = 0
@@ -223,18 +225,29 @@ class MessageQueue(Component):
         if not wait:
             reply(OK)
         self._enforce_retention(p, now)
-        backlog = self.backlog(p)
+        self.total_backlog += 1
+        backlog = self.end[p] - self.low[p]
         if backlog > self.backlog_max[p]:
             self.backlog_max[p] = backlog
-            total = sum(self.backlog(i) for i in range(n))
-            if total > self.backlog_total_max:
-                self.backlog_total_max = total
+        if self.total_backlog > self.backlog_total_max:
+            self.backlog_total_max = self.total_backlog
         for g in self.groups.values():
             self._dispatch(g, g.worker_of[p])
 
     def backlog(self, p: int) -> int:
         """Messages in partition `p` not yet processed by the slowest group."""
-        return self.end[p] - min(g.committed[p] for g in self.groups.values())
+        return self.end[p] - self.low[p]
+
+    def _moved(self, p: int) -> None:
+        """Some group's committed offset in `p` advanced: update the slowest position, trim the log."""
+        low = min(g.committed[p] for g in self.groups.values())
+        if low != self.low[p]:
+            self.total_backlog -= low - self.low[p]
+            self.low[p] = low
+            log = self.logs[p]
+            while log and self.base[p] < low:
+                log.popleft()
+                self.base[p] += 1
 
     def _enforce_retention(self, p: int, now: float) -> None:
         log = self.logs[p]
@@ -257,6 +270,7 @@ class MessageQueue(Component):
                 if g.inflight[p] == offset:  # its acknowledgement will be ignored
                     g.inflight[p] = -1
                     self._worker_free(g, g.worker_of[p])
+        self._moved(p)
         if unprocessed:
             self.dropped_retention += 1
             if record[REPLY] is not None:
@@ -348,10 +362,7 @@ class MessageQueue(Component):
                 if reply is not None:
                     record[REPLY] = None
                     reply(ERROR if failed else OK)
-        log = self.logs[p]
-        while log and self.base[p] < min(x.committed[p] for x in self.groups.values()):
-            log.popleft()
-            self.base[p] += 1
+        self._moved(p)
 
     def recover(self) -> None:
         """The log is durable: after a broker crash, delivery goes on from the committed offsets."""
