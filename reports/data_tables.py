@@ -20,7 +20,7 @@ def type_table(type_name: str) -> Callable[[TableFn], TableFn]:
 
 
 def _table(title: str, columns: list[str]) -> Table:
-    t = Table(title=title, title_justify="left")
+    t = Table(title=title, title_justify="left", min_width=len(title))  # a narrow table would wrap its title
     for i, col in enumerate(columns):
         t.add_column(col, justify="left" if i == 0 else "right")
     return t

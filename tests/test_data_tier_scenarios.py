@@ -62,3 +62,25 @@ def test_charts_are_written_with_their_series(results, name, tmp_path, monkeypat
         assert p in paths and p.stat().st_size > 5000
         for label in series:
             assert label in labels[file], (file, label, labels[file])
+
+
+TABLES = {
+    "cache-hierarchy": ["Caches", "edge", "app-cache", "db-cache"],
+    "sharding": ["Shards of users", "skew max/mean", "Resharding of users", "add db-5"],
+    "replication": ["Replication", "Replicas", "db-us", "async"],
+    "cdn": ["CDN cdn", "cdn.eu", "egress"],
+    "async-queue": ["Message queues", "billing x8", "email x2"],
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_the_terminal_summary_has_a_table_for_each_data_component(results, name):
+    from rich.console import Console
+
+    from reports.table import print_summary
+
+    console = Console(record=True, width=200)
+    print_summary(results[name].summary, console)
+    text = console.export_text()
+    for piece in TABLES[name]:
+        assert piece in text, piece
