@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from rich.console import Console
 
 from simulator.errors import ScenarioError
 
@@ -166,8 +167,18 @@ def _run_sections(s: dict[str, Any]) -> list[str]:
                           c.get("failed")])
     out += ["<h3>Components</h3>", _table(["component", "type", "utilisation", "queue mean", "queue max",
                                            "wait mean ms", "served", "rejected", "failed"], comp_rows)]
+    from .data_tables import TYPE_TABLES, data_tables
+
+    tables = data_tables(s["components"])
+    if tables:  # the terminal's data-tier tables, rendered as HTML with inline styles
+        console = Console(record=True, width=160, file=io.StringIO())
+        for t in tables:
+            console.print(t)
+        out += ["<h3>Data tier</h3>", console.export_html(inline_styles=True, code_format="<pre>{code}</pre>")]
     details = []
     for name, c in s["components"].items():
+        if c.get("type") in TYPE_TABLES:
+            continue
         extra = {k: v for k, v in c.items() if k not in {"type", "utilization", "queue_length_mean", "queue_length_max",
                                                          "wait_s_mean", "served", "rejected", "failed", "workers"}}
         if extra:

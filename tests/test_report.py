@@ -43,3 +43,12 @@ def test_topology_edges_follow_every_kind_of_reference():
     assert pairs == {("lb", "app"), ("app", "cache"), ("app", "q"), ("app", "s"), ("cache", "r"), ("r", "db1"),
                      ("r", "db2"), ("s", "db1"), ("s", "db2"), ("q", "app"), ("q", "db1"), ("cdn", "app"),
                      ("[w]", "lb")}
+
+
+def test_run_report_shows_the_data_tier_tables(tmp_path):
+    out = tmp_path / "q"
+    r = CliRunner().invoke(main, ["run", "scenarios/async-queue.yaml", "--duration", "60s", "--out", str(out),
+                                  "--no-charts"])
+    assert r.exit_code == 0, r.output
+    html = (out / "report.html").read_text()
+    assert "Data tier" in html and "Message queues" in html and "billing x8" in html
