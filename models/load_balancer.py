@@ -128,4 +128,4 @@ class LoadBalancer(Component):
         w = self.config.weights or [1.0] * len(self.backends)
         total = sum(w)
         for b, wi in zip(self.backends, w):
-            b.offered(rate_per_s * wi / total, model)
+            model.offer(b.name, rate_per_s * wi / total)

@@ -91,6 +91,9 @@ class QueueConfig(ComponentConfig):
                              f"({', '.join(self.consumer_groups)})")
         return self
 
+    def forwards(self):
+        return []  # consumers process messages later, apart from the producer's request
+
     def refs(self):
         out = []
         for name, g in self.consumer_groups.items():
@@ -421,7 +424,7 @@ class MessageQueue(Component):
 
     def offered(self, rate_per_s: float, model: Any) -> None:
         for name in self.groups:
-            model.get(f"{self.name}.{name}").offered(rate_per_s, model)
+            model.offer(f"{self.name}.{name}", rate_per_s)
 
 
 class _Processed:
@@ -542,4 +545,4 @@ class ConsumerGroup(Component):
 
     def offered(self, rate_per_s: float, model: Any) -> None:
         if self.gc.target:
-            model.get(self.gc.target).offered(rate_per_s, model)
+            model.offer(self.gc.target, rate_per_s)

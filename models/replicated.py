@@ -350,4 +350,4 @@ class Replicated(ClientSide):
         return out
 
     def offered(self, rate_per_s: float, model: Any) -> None:
-        model.get(self.names[self.leader]).offered(rate_per_s, model)
+        model.offer(self.names[self.leader], rate_per_s)

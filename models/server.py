@@ -41,6 +41,12 @@ class ServerConfig(StationConfig):
             out += step_refs(oc.calls or [], ("operations", op, "calls"))
         return out
 
+    def forwards(self):
+        out = step_refs([s for s in self.calls if s.probability >= 1.0], ("calls",))
+        for op, oc in self.operations.items():
+            out += step_refs([s for s in oc.calls or [] if s.probability >= 1.0], ("operations", op, "calls"))
+        return out
+
 
 class _Held:
     """A request holding a worker while its downstream calls run."""
@@ -134,7 +140,7 @@ class Server(Station):
         for op_steps in [self.config.calls]:
             for step in op_steps:
                 for t in step.targets():
-                    model.get(t).offered(rate_per_s * step.probability, model)
+                    model.offer(t, rate_per_s * step.probability)
 
     def capacity_per_s(self) -> float:
         mean = self.config.service_time.mean / self.config.speed

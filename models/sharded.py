@@ -309,4 +309,4 @@ class Sharded(ClientSide):
 
     def offered(self, rate_per_s: float, model: Any) -> None:
         for s in self.shards:
-            model.get(s).offered(rate_per_s / len(self.shards), model)
+            model.offer(s, rate_per_s / len(self.shards))

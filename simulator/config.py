@@ -37,3 +37,9 @@ class StrictModel(BaseModel):
         so a dangling name is reported with its place in the file.
         """
         return ()
+
+    def forwards(self) -> Iterable[tuple[tuple[str | int, ...], str]]:
+        """The refs every request handled here is passed on to, there and then (not a queue's
+        asynchronous deliveries, not a call made only with some probability). A cycle of these
+        would send a request round forever; the loader refuses it."""
+        return self.refs()

@@ -78,11 +78,18 @@ class Model:
                            f"({self.scenario.duration:g}s): it never happens")
         return out
 
+    def offer(self, name: str, rate_per_s: float) -> None:
+        """Account `rate_per_s` of load at `name` and what it passes on. A call that loops back
+        with some probability makes a geometric series: below a millionth of a request per
+        second the rest of it is dropped, so the estimate always ends."""
+        if rate_per_s > 1e-6:
+            self.get(name).offered(rate_per_s, self)
+
     def capacity_warnings(self) -> list[str]:
         """Components whose offered load (a mean-rate estimate) reaches their capacity."""
         self.load_estimate = {}
         for wl in self.workloads:
-            self.get(wl.config.target).offered(wl.offered_rate(), self)
+            self.offer(wl.config.target, wl.offered_rate())
         out = []
         for name, rate in self.load_estimate.items():
             comp = self.components[name]

@@ -145,6 +145,45 @@ class Scenario(StrictModel):
 
 
 # --------------------------------------------------------------------------------------------------
+def _cycles(sc: Scenario) -> list[tuple[tuple, str]]:
+    """A cycle of components that pass every request on (cache -> cache -> ..., a server calling
+    its caller): a request sent round it would never come back."""
+    owner = {}
+    for name, cfg in sc.components.items():
+        for member, _c, _cfg in registry.components.get(cfg.type).expand(name, cfg):
+            owner[member] = name
+    edges = {name: [(rel, owner[t]) for rel, t in cfg.forwards() if t in owner]
+             for name, cfg in sc.components.items()}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[tuple[str, tuple]] = []
+
+    def visit(node: str) -> list[tuple[tuple, str]] | None:
+        state[node] = 1
+        for rel, nxt in edges[node]:
+            path.append((node, rel))
+            if state.get(nxt) == 1:
+                start = next(i for i, (n, _r) in enumerate(path) if n == nxt)
+                loop = [n for n, _r in path[start:]] + [nxt]
+                first, first_rel = path[start]
+                return [(("components", first) + first_rel,
+                         f"{' -> '.join(loop)} is a cycle: a request sent round it never comes back (each of "
+                         f"these passes every request on); break it, or give a call a probability below 1")]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+            path.pop()
+        state[node] = 2
+        return None
+
+    for name in sc.components:
+        if name not in state:
+            found = visit(name)
+            if found:
+                return found
+    return []
+
+
 def _cross_check(sc: Scenario) -> list[tuple[tuple, str]]:
     """Problems only visible across the whole scenario: (path, message)."""
     problems: list[tuple[tuple, str]] = []
@@ -173,6 +212,8 @@ def _cross_check(sc: Scenario) -> list[tuple[tuple, str]]:
                 problems.append((("components", name) + rel, f"'{name}' cannot call itself"))
     for name, w in sc.workloads.items():
         check(("workloads", name), w.refs(), names, "component")
+    if not problems:
+        problems += _cycles(sc)
     endpoints = names | set(sc.workloads) | zones
     for i, f in enumerate(sc.faults):
         check(("faults", i), f.refs(), names if f.refers_to == "component" else endpoints, f.refers_to)

@@ -66,3 +66,21 @@ def test_good_data_tier_components_validate(tmp_path, component):
 ])
 def test_bad_data_tier_components(tmp_path, component, fragments):
     _bad(tmp_path, _text(component), *fragments, line=4)
+
+
+def test_a_cycle_of_components_that_pass_every_request_on_is_refused(tmp_path):
+    text = BASE.format(components="  front: {type: cache, capacity: 10, backing: mid}\n"
+                                  "  mid: {type: cache, capacity: 10, backing: front}", target="front")
+    _bad(tmp_path, text, "front -> mid -> front is a cycle", line=4)
+    looped = BASE.format(components="  front: {type: load_balancer, backends: [app]}\n"
+                                    "  app: {type: server, service_time: 1ms, calls: [db-1, front]}", target="front")
+    _bad(tmp_path, looped, "front -> app -> front is a cycle")
+
+
+def test_a_call_back_with_some_probability_is_allowed_and_its_load_estimate_ends(tmp_path):
+    text = BASE.format(components="  front: {type: load_balancer, backends: [app]}\n"
+                                  "  app: {type: server, workers: 4, service_time: 1ms,"
+                                  " calls: [db-1, {target: front, probability: 0.3}], hold_worker: false}",
+                       target="front")
+    result, _ = _run(tmp_path, text)
+    assert result.exit_code == 0, result.output
