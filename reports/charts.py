@@ -23,6 +23,12 @@ def save(fig: Any, path: Path) -> Path:
     return path
 
 
+def log_scalable(ax: Any, which: str) -> bool:
+    """Whether the drawn lines have a positive value on axis `which` (else a log scale fails)."""
+    values = [np.asarray(ln.get_xdata() if which == "x" else ln.get_ydata(), dtype=float) for ln in ax.lines]
+    return any(((v > 0) & np.isfinite(v)).any() for v in values)
+
+
 def _shade_faults(ax: Any, faults: list[dict[str, Any]]) -> None:
     for i, f in enumerate(faults):
         ax.axvspan(f["start_s"], f["end_s"], color="#D55E00", alpha=0.12, lw=0,
@@ -37,12 +43,14 @@ def latency_cdf(requests: pd.DataFrame, path: Path, title: str) -> Path:
         if lat.size:
             y = np.arange(1, lat.size + 1) / lat.size
             ax.plot(lat, y, color=PALETTE[i % len(PALETTE)], label=str(name))
-    ax.set_xscale("log")
+    if log_scalable(ax, "x"):
+        ax.set_xscale("log")
     ax.set_xlabel("latency (ms, log scale)")
     ax.set_ylabel("fraction of successful requests")
     ax.set_title(f"{title}: latency CDF")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right")
+    if ax.get_legend_handles_labels()[0]:  # no successful request: an empty chart, no legend
+        ax.legend(loc="lower right")
     return save(fig, path)
 
 

@@ -15,15 +15,23 @@ import numpy as np
 from simulator.comparison import QUANTILES, Comparison, mean_curve
 from simulator.inference import mean_interval
 
-from .charts import PALETTE, _shade_faults, plt
+from .charts import PALETTE, _shade_faults, log_scalable, plt
 
 STYLES = ["-", "--", "-.", ":"]
 MARKERS = "osD^v<>pXh*"
 
 
-def _style(i: int) -> dict[str, Any]:
+def _style(i: int, points: int = 0) -> dict[str, Any]:
+    """Colour, line style and marker of series i (markers every tenth point of a long series)."""
     return {"color": PALETTE[i % len(PALETTE)], "ls": STYLES[(i // len(PALETTE) + i) % len(STYLES)],
-            "marker": MARKERS[i % len(MARKERS)], "markevery": 0.1, "markersize": 4}
+            "marker": MARKERS[i % len(MARKERS)], "markevery": max(1, points // 10), "markersize": 4}
+
+
+def _plot(ax: Any, x: Any, y: Any, i: int, label: str, scale: float = 1.0) -> None:
+    """One series, unless it has nothing to show (no successful request in any replication)."""
+    y = np.asarray(y, dtype=float)
+    if y.size and np.isfinite(y).any():
+        ax.plot(np.asarray(x)[: y.size], y * scale, label=label, **_style(i, y.size))
 
 
 def _save(fig: Any, out: Path, stem: str) -> list[Path]:
@@ -42,6 +50,8 @@ def _records(study: Comparison, v: int) -> list[dict[str, Any]]:
 
 
 def _legend(ax: Any, n: int) -> None:
+    if not ax.get_legend_handles_labels()[0]:
+        return  # nothing was drawn (no successful request anywhere)
     ax.legend(loc="best", fontsize="small" if n > 4 else None, ncol=2 if n > 8 else 1)
 
 
@@ -49,9 +59,10 @@ def latency_cdf(study: Comparison, out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(8, 4.6))
     for var in study.variants:
         q = mean_curve([r["latency_quantiles_s"] for r in _records(study, var.index)])
-        if q.size:
-            ax.plot(q * 1000.0, QUANTILES[: q.size], label=var.label, **_style(var.index))
-    ax.set_xscale("log")
+        if q.size and np.isfinite(q).any():
+            ax.plot(q * 1000.0, QUANTILES[: q.size], label=var.label, **_style(var.index, q.size))
+    if log_scalable(ax, "x"):
+        ax.set_xscale("log")
     ax.set_xlabel("latency (ms, log scale)")
     ax.set_ylabel("fraction of successful requests")
     ax.set_title(f"{study.scenario_name}: latency CDF per variant (quantiles averaged over replications)")
@@ -92,8 +103,8 @@ def time_series(study: Comparison, out: Path) -> list[Path]:
         t = np.asarray(recs[0]["timeseries"]["end_s"], dtype=float)
         thr = mean_curve([r["timeseries"]["throughput_rps"] for r in recs])
         p99 = mean_curve([r["timeseries"]["latency_p99_s"] for r in recs])
-        ax1.plot(t[: thr.size], thr, label=var.label, **_style(var.index))
-        ax2.plot(t[: p99.size], p99 * 1000.0, label=var.label, **_style(var.index))
+        _plot(ax1, t, thr, var.index, var.label)
+        _plot(ax2, t, p99, var.index, var.label, 1000.0)
     for ax in (ax1, ax2):
         _shade_faults(ax, faults)
         ax.grid(True, alpha=0.3)
@@ -132,7 +143,7 @@ def sweep_curves(study: Comparison, out: Path) -> list[Path]:
         members.sort(key=lambda v: v.coords[k])
         x = np.array([axis.numbers[v.coords[k]] for v in members])
         name = "" if key is None else f"{study.axes[other].path.rsplit('.', 1)[-1]}={study.axes[other].values[key]} "
-        style = _style(g)
+        style = _style(g, len(members))
         for metric, label, ls in (("latency_p50_s", "p50", ":"), ("latency_p99_s", "p99", "-")):
             ivs = [mean_interval(study.values(v.index, metric)) for v in members]
             y = np.array([iv.mean for iv in ivs]) * 1000.0
@@ -149,12 +160,13 @@ def sweep_curves(study: Comparison, out: Path) -> list[Path]:
             ivs = [mean_interval(study.values(v.index, metric)) for v in members]
             y = np.array([iv.mean for iv in ivs]) * scale
             h = np.nan_to_num(np.array([iv.half_width for iv in ivs]) * scale)
-            ax.plot(x, y, label=(name or "mean").strip(), **{**style, "markevery": 1})
+            ax.plot(x, y, label=(name or "mean").strip(), **{**style, "markevery": 1})  # few points: mark all
             ax.fill_between(x, y - h, y + h, color=style["color"], alpha=0.15, lw=0)
     if axis.kind == "rate":
         lo, hi = min(axis.numbers), max(axis.numbers)
         ax_thr.plot([lo, hi], [lo, hi], color="#777777", ls=(0, (1, 2)), label="throughput = offered")
-    ax_lat.set_yscale("log")
+    if log_scalable(ax_lat, "y"):
+        ax_lat.set_yscale("log")
     ax_lat.set_ylabel("latency (ms, log scale)")
     ax_lat.set_title("latency percentiles (band: 95% CI)")
     ax_thr.set_ylabel("throughput (requests/s)")
@@ -164,7 +176,7 @@ def sweep_curves(study: Comparison, out: Path) -> list[Path]:
     for ax in axes:
         ax.set_xlabel(axis.label)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(loc="best", fontsize="small")
+        _legend(ax, 5)
     fig.suptitle(f"{study.scenario_name}: sweep over {axis.path}")
     return _save(fig, out, "compare_sweep")
 

@@ -236,3 +236,14 @@ def test_ctrl_c_keeps_the_finished_runs(tmp_path):
         _study(executor=StopsAfterTwo(), cache=cache)
     assert len(info.value.partial.records) == 2 and "2 of 6 runs finished" in str(info.value)
     assert _study(cache=cache).from_cache == 2  # the same command again goes on from there
+
+
+def test_a_study_in_which_nothing_succeeds_still_writes_every_file(tmp_path):
+    text = SMALL.replace("exponential(mean=100ms)", "1000s")  # no request finishes within the run
+    out = tmp_path / "nothing"
+    r = _cli(tmp_path, "--vary", "workloads.web.arrivals.rate=10/s,20/s", "--vary", "components.a.workers=2,3",
+             "-r", "2", "--out", str(out), text=text)
+    assert r.exit_code == 0, r.output
+    for stem in ("compare_latency_cdf", "compare_percentiles", "compare_timeseries", "compare_heatmap"):
+        assert (out / f"{stem}.png").stat().st_size > 0
+    assert (out / "report.html").exists()
