@@ -1,12 +1,10 @@
 """dsim compare: axes, grids, common random numbers, executors, the run cache, files, charts, errors."""
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-import simulator
 from cli import main
 from simulator.comparison import compare
 from simulator.errors import ScenarioError

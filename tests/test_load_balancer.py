@@ -4,7 +4,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from models import lb_algorithms as alg
 from simulator import registry
 from simulator.rng import mix64
 from tests.helpers import run

@@ -3,7 +3,6 @@
 Each test runs one long simulation with a fixed seed, takes the per-request waits in time order,
 and checks the closed form lies within the batch-means confidence interval of the simulated mean.
 """
-import numpy as np
 import pytest
 
 import simulator
