@@ -254,8 +254,10 @@ class Sharded(ClientSide):
                                   f"remove {ev.remove}" if ev.remove else "remap regions",
                                   "shards_before": len(old_shards), "shards_after": len(new.shards)}
         keys = np.arange(self.key_space, dtype=np.int64)
-        before = np.asarray(old_shards, dtype=object)[old_strategy.owners(keys)]
-        after = np.asarray(new.shards, dtype=object)[new.owners(keys)]
+        # Owners as positions in one list of every shard ever named: integer arrays, even for 50M keys.
+        names = self.config.all_shards()
+        before = np.array([names.index(s) for s in old_shards])[old_strategy.owners(keys)]
+        after = np.array([names.index(s) for s in new.shards])[new.owners(keys)]
         moved = before != after
         if hasattr(new, "regions"):
             regions = sorted(set(old_strategy.regions) | set(new.regions))
@@ -265,11 +267,10 @@ class Sharded(ClientSide):
         self.strategy, self.shards = new, list(new.shards)
         rate = self.config.migration_rate
         if rate is not None and moved.any():
-            moving = [(int(k), old) for k, old in zip(keys[moved], before[moved])]
-            self.migrating.update(moving)
-            owner_after = dict(zip(keys[moved].tolist(), after[moved].tolist()))
+            moving = list(zip(keys[moved].tolist(), before[moved].tolist(), after[moved].tolist()))
+            self.migrating.update((k, names[old]) for k, old, _new in moving)
             record["migration_s"] = len(moving) / rate
-            self._copies = [(k, old, owner_after[k]) for k, old in moving]
+            self._copies = [(k, names[old], names[new_]) for k, old, new_ in moving]
             self._next_copy(None)
         self.events.append(record)
 
