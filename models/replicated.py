@@ -27,18 +27,22 @@ from simulator.units import PositiveDuration
 
 from .base import ClientSide, ComponentConfig
 from .calls import FanIn
+from .quorum import quorum_read, quorum_write
 from .versions import StaleReads, VersionLog, percentiles, sub_request
 
-Mode = Literal["sync", "semi_sync", "async", "multi_leader"]
+Mode = Literal["sync", "semi_sync", "async", "multi_leader", "quorum"]
 
 
 class ReplicatedConfig(ComponentConfig):
     type: Literal["replicated"] = "replicated"
     replicas: list[str] = Field(min_length=1, description="Stores holding a copy each; the first is the leader.")
     leader: str | None = Field(None, description="The leader (default: the first replica).")
-    mode: Mode = Field("async", description="sync, semi_sync (wait for `acks` followers), async, or multi_leader.")
+    mode: Mode = Field("async", description="sync, semi_sync (wait for `acks` followers), async, multi_leader, "
+                                            "or quorum (leaderless: `write_quorum` and `read_quorum`).")
     acks: PositiveInt = Field(1, description="semi_sync: follower acknowledgements a write waits for.")
     leaders: list[str] | None = Field(None, description="multi_leader: replicas that accept writes (default: all).")
+    write_quorum: PositiveInt | None = Field(None, description="quorum: replicas that must store a write (default: a majority).")
+    read_quorum: PositiveInt | None = Field(None, description="quorum: replicas a read waits for (default: a majority).")
     read_from: Literal["leader", "any", "nearest"] = Field(
         "leader", description="Replica a read goes to: the leader, any (uniformly), or the nearest to the client."
     )
@@ -59,6 +63,12 @@ class ReplicatedConfig(ComponentConfig):
         for name in self.leaders or []:
             if name not in self.replicas:
                 raise ValueError(f"leaders: '{name}' is not one of the replicas {self.replicas}")
+        for key in ("write_quorum", "read_quorum"):
+            value = getattr(self, key)
+            if value is not None and self.mode != "quorum":
+                raise ValueError(f"'{key}' is for mode quorum only")
+            if value is not None and value > len(self.replicas):
+                raise ValueError(f"{key}={value} is more than the {len(self.replicas)} replicas")
         if self.leaders is not None and self.mode != "multi_leader":
             raise ValueError("'leaders' is for mode multi_leader only (single-leader modes use 'leader')")
         return self
@@ -205,6 +215,9 @@ class Replicated(ClientSide):
         self.names = list(config.replicas)
         self.leader = self.names.index(config.leader) if config.leader else 0
         self.need_acks = {"sync": len(self.names) - 1, "semi_sync": config.acks}.get(config.mode, 0)
+        majority = len(self.names) // 2 + 1
+        self.write_quorum = config.write_quorum or majority
+        self.read_quorum = config.read_quorum or majority
         self.issued: dict[Any, tuple[int, int]] = {}  # key -> (last version issued, by which leader)
         self.acked = VersionLog(track_times=True)
         self._any = BlockStream(lambda n: env.streams.get(f"{name}/read_from").integers(0, len(self.names), n))
@@ -219,6 +232,7 @@ class Replicated(ClientSide):
         self.writes_failed = 0
         self.replication_failures = 0
         self.conflicts = 0
+        self.read_repairs = 0
         self._lag_mark = 0
         self._stale_mark = 0
 
@@ -230,6 +244,8 @@ class Replicated(ClientSide):
         self.write_op = getattr(first, "write_operations", ["write"])[0]
         if cfg.mode == "multi_leader":
             self.leader_set = [self.names.index(n) for n in (cfg.leaders or self.names)]
+        elif cfg.mode == "quorum":
+            self.leader_set = []  # leaderless: clients write to every replica themselves
         else:
             self.leader_set = [self.leader]
         # Replication crosses the network from each leader to each other replica.
@@ -290,6 +306,12 @@ class Replicated(ClientSide):
 
     def write(self, proxy: Any, req: Request, reply: Reply) -> None:
         key = req.key
+        if self.config.mode == "quorum":
+            last = self.issued.get(key)
+            version = (last[0] if last else 0) + 1
+            self.issued[key] = (version, -1)
+            quorum_write(self, proxy, req, reply, version)
+            return
         if self.config.mode == "multi_leader":
             leader = self.nearest(proxy.zone, True)
         else:
@@ -306,6 +328,10 @@ class Replicated(ClientSide):
         proxy.links[self.names[leader]].send(sub, _Write(self, req, reply, leader, version))
 
     def read(self, proxy: Any, req: Request, reply: Reply) -> None:
+        if self.config.mode == "quorum":
+            acked = self.acked.latest.get(req.key, 0) if req.key is not None else 0
+            quorum_read(self, proxy, req, reply, acked)
+            return
         rf = self.config.read_from
         if rf == "leader":
             i = self.leader
@@ -323,7 +349,7 @@ class Replicated(ClientSide):
             "type": self.type_name,
             "mode": self.config.mode,
             "read_from": self.config.read_from,
-            "leader": self.names[self.leader] if self.config.mode != "multi_leader" else None,
+            "leader": self.names[self.leader] if self.config.mode not in ("multi_leader", "quorum") else None,
             "replication_lag_s": percentiles(self.lag_s),
             "replicas": {n: {"reads": self.reads_by[i], "writes_led": self.writes_by[i],
                              "lag_s": percentiles(self.lag_by[i]),
@@ -334,6 +360,8 @@ class Replicated(ClientSide):
         }
         if self.config.mode == "multi_leader":
             out["conflicts"] = self.conflicts
+        if self.config.mode == "quorum":
+            out.update(write_quorum=self.write_quorum, read_quorum=self.read_quorum, read_repairs=self.read_repairs)
         out.update(self.stale.stats())
         return out
 

@@ -64,7 +64,9 @@ def replicas(comps: dict[str, dict[str, Any]]) -> list[Table]:
                                "stale reads", "stale %", "staleness p99 ms", "conflicts", "writes failed"])
     for name, c in comps.items():
         lag = c["replication_lag_s"]
-        t.add_row(name, c["mode"], c["read_from"], ms(lag["p50"]), ms(lag["p99"]), ms(lag["max"]),
+        quorum = c["mode"] == "quorum"
+        t.add_row(name, f"quorum W={c['write_quorum']}" if quorum else c["mode"],
+                  f"R={c['read_quorum']} of {len(c['replicas'])}" if quorum else c["read_from"], ms(lag["p50"]), ms(lag["p99"]), ms(lag["max"]),
                   num(c["stale_reads"]), pct(c["stale_ratio"], 2), ms(c["staleness_s"]["p99"]),
                   num(c.get("conflicts")), num(c["writes_failed"]))
     per = _table("Replicas", ["replica", "store", "reads", "writes led", "lag p50 ms", "lag p99 ms", "backlog"])

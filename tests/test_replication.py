@@ -152,3 +152,58 @@ def test_promote_moves_writes_and_replication_to_the_new_leader():
     assert st["leader"] == "b"
     assert st["replicas"]["a"]["writes_led"] == 100 and st["replicas"]["b"]["writes_led"] == 99
     assert model.components["a"].writes == model.components["b"].writes == 199  # sync: both have all
+
+
+QUORUM = """
+name: quorum
+seed: 2
+duration: 60s
+network:
+  default_latency: 1ms
+  links:
+    - {{between: [eu, us], latency: 40ms}}
+components:
+  store: {{type: replicated, replicas: [a, b, c], mode: quorum{extra}}}
+  a: {{type: database, zone: eu, connections: 16, read_time: 2ms, write_time: 5ms}}
+  b: {{type: database, zone: eu, connections: 16, read_time: 2ms, write_time: 5ms}}
+  c: {{type: database, zone: us, connections: 16, read_time: 2ms, write_time: 5ms}}
+workloads:
+  web:
+    arrivals: poisson(rate=300/s)
+    target: store
+    {where}
+    mix: {{read: 0.7, write: 0.3}}
+    keys: zipf(n=50, s=1.0)
+{faults}
+"""
+
+
+BOTH = "attributes: {region: {eu: 0.5, us: 0.5}}"
+
+
+def _quorum(extra="", where="zone: us", faults=""):
+    return run(QUORUM, extra=extra, where=where, faults=faults).summary
+
+
+def test_quorum_write_waits_for_the_w_th_replica():
+    # clients in us, 1 ms from their client library: c stores after 1+5+1 ms, a and b after 40+5+40 ms
+    for w, expected in ((1, 0.009), (2, 0.087), (3, 0.087)):
+        lat = _quorum(f", write_quorum: {w}, read_quorum: 1")["operations"]["write"]["latency_s"]
+        assert lat["p50"] == pytest.approx(expected, abs=1e-9) and lat["max"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_overlapping_quorums_are_never_stale_small_ones_are():
+    # clients on both sides: a write acknowledged by its local replica is read on the other side
+    strong = _quorum(", write_quorum: 2, read_quorum: 2", where=BOTH)["components"]["store"]
+    weak = _quorum(", write_quorum: 1, read_quorum: 1", where=BOTH)["components"]["store"]
+    assert strong["stale_reads"] == 0 and strong["reads_checked"] > 1000
+    assert weak["stale_reads"] > 0
+    assert weak["read_repairs"] > 0  # the replicas that answered with an old version were fixed
+
+
+def test_losing_a_majority_costs_availability_unless_quorums_are_one():
+    down = "faults:\n  - {type: crash, target: a, at: 20s, duration: 20s}\n  - {type: crash, target: b, at: 20s, duration: 20s}"
+    majority = _quorum(faults=down)
+    one = _quorum(", write_quorum: 1, read_quorum: 1", faults=down)
+    assert majority["requests"]["errors"] == pytest.approx(300 * 20, rel=0.1)  # every request for 20 s
+    assert one["requests"]["errors"] == 0 and one["availability"] == 1.0
