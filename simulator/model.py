@@ -71,11 +71,33 @@ class Model:
 
     def warnings(self) -> list[str]:
         """Things that are legal but probably not meant: overload, faults after the end."""
-        out = self.capacity_warnings()
+        out = self.capacity_warnings() + self.loop_warnings()
         for i, f in enumerate(self.faults):
             if f.at >= self.scenario.duration:
                 out.append(f"faults[{i}] ({f.describe()}) starts at {f.at:g}s, after the run ends "
                            f"({self.scenario.duration:g}s): it never happens")
+        return out
+
+    def loop_warnings(self) -> list[str]:
+        """A call path that can come back to a server holding its worker: when every worker waits on
+        a call that queues behind them, nothing moves (a thread-pool deadlock)."""
+        comps = self.scenario.components
+        edges = {n: {t.split("[")[0] for _rel, t in (c.refs() if c.type == "server" else c.forwards())}
+                 for n, c in comps.items()}
+        out = []
+        for name, cfg in comps.items():
+            if cfg.type != "server" or not getattr(cfg, "hold_worker", False):
+                continue
+            seen, todo = set(), list(edges[name])
+            while todo:
+                n = todo.pop()
+                if n == name:
+                    out.append(f"a call path from '{name}' can come back to it while it holds a worker: if all "
+                               f"{cfg.workers} workers wait on such calls, they deadlock (hold_worker: false avoids it)")
+                    break
+                if n in edges and n not in seen:
+                    seen.add(n)
+                    todo.extend(edges[n])
         return out
 
     def offer(self, name: str, rate_per_s: float) -> None:

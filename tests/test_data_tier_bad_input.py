@@ -86,3 +86,12 @@ def test_a_call_back_with_some_probability_is_allowed_and_its_load_estimate_ends
                        target="front")
     result, _ = _run(tmp_path, text)
     assert result.exit_code == 0, result.output
+
+
+def test_a_loop_back_to_a_server_holding_its_worker_is_warned_about(tmp_path):
+    loop = "  front: {type: load_balancer, backends: [app]}\n  app: {type: server, service_time: 1ms, " \
+           "calls: [db-1, {target: front, probability: 0.3}]HOLD}"
+    result, _ = _run(tmp_path, BASE.format(components=loop.replace("HOLD", ""), target="front"))
+    assert result.exit_code == 0 and "deadlock" in result.output
+    result, _ = _run(tmp_path, BASE.format(components=loop.replace("HOLD", ", hold_worker: false"), target="front"))
+    assert result.exit_code == 0 and "deadlock" not in result.output
