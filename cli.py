@@ -144,10 +144,11 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
                 if show_progress:
                     with _progress_bar("simulating") as bar:
                         task = bar.add_task("runs", total=None)
-                        result = run_comparison(*args, ex, cache, baseline=study.baseline, progress=lambda done,
-                                                total, _c: bar.update(task, completed=done, total=total))
+                        result = run_comparison(*args, ex, cache, baseline=study.baseline, metrics=study.metrics,
+                                                progress=lambda done, total, _c: bar.update(task, completed=done,
+                                                                                            total=total))
                 else:
-                    result = run_comparison(*args, ex, cache, baseline=study.baseline)
+                    result = run_comparison(*args, ex, cache, baseline=study.baseline, metrics=study.metrics)
             except CompareInterrupted as exc:
                 click.echo(f"error: {exc}", err=True)
                 sys.exit(130)

@@ -6,7 +6,7 @@ import math
 from rich.console import Console
 from rich.table import Table
 
-from simulator.comparison import METRICS, TABLE_METRICS, Comparison
+from simulator.comparison import TABLE_METRICS, Comparison, metric_info
 
 HEADERS = {
     "latency_mean_s": "mean ms", "latency_p50_s": "p50 ms", "latency_p90_s": "p90 ms", "latency_p95_s": "p95 ms",
@@ -15,11 +15,16 @@ HEADERS = {
 }
 
 
+def header(metric: str) -> str:
+    unit = metric_info(metric)[0]
+    return HEADERS.get(metric) or (f"{metric} ({unit})" if unit else metric)
+
+
 def fmt(metric: str, value: float, half: float | None = None) -> str:
     if value is None or not math.isfinite(value):
         return "-"
-    unit = METRICS[metric][1]
-    scale, digits = {"ms": (1000.0, 3), "%": (100.0, 3), "/s": (1.0, 4)}[unit]
+    unit = metric_info(metric)[0]
+    scale, digits = {"ms": (1000.0, 3), "%": (100.0, 3), "/s": (1.0, 4), "": (1.0, 4)}[unit]
     v = value * scale
     text = f"{v:.{digits}g}" if abs(v) < 10 ** digits else f"{v:,.0f}"
     if unit == "%":
@@ -39,7 +44,7 @@ def comparison_table(study: Comparison, metrics: list[str] | None = None) -> Tab
                     f"(mean ± 95% CI over {rests} replications each)", title_justify="left")
     t.add_column("variant")
     for m in metrics:
-        t.add_column(HEADERS[m], justify="right")
+        t.add_column(header(m), justify="right")
     for var in study.variants:
         row = tab.iloc[var.index]
         cells = [var.label + (" (baseline)" if var.index == study.baseline else "")]
@@ -71,7 +76,7 @@ def differences_table(study: Comparison, metrics: list[str] | None = None) -> Ta
               title_justify="left")
     t.add_column("variant")
     for m in metrics:
-        t.add_column(HEADERS[m], justify="right")
+        t.add_column(header(m), justify="right")
     for label, grp in diffs.groupby("variant", sort=False):
         cells = [str(label)]
         for m in metrics:

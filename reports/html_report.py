@@ -192,25 +192,27 @@ def _run_sections(s: dict[str, Any]) -> list[str]:
 
 
 def _comparison_sections(c: dict[str, Any]) -> list[str]:
-    from simulator.comparison import METRICS, TABLE_METRICS
+    from simulator.comparison import TABLE_METRICS, metric_info
 
+    from .comparison_table import header
+
+    metrics = TABLE_METRICS + [m for m in c.get("extra_metrics", []) if m not in TABLE_METRICS]
     out = [f"<h2>Variants</h2><p class='meta'>{len(c['variants'])} variants x {c['replications']} replications; "
            f"replication seeds {html.escape(str(c['replication_seeds']))} shared by every variant (common random "
            f"numbers); {c['runs_from_cache']} of {c['runs']} runs from the cache. Mean ± 95% CI.</p>"]
     rows = []
     for v in c["variants"]:
         row = [v["variant"]]
-        for m in TABLE_METRICS:
+        for m in metrics:
             mean, half = v.get(m), v.get(f"{m}_ci")
-            scale = {"ms": 1000.0, "%": 100.0, "/s": 1.0}[METRICS[m][1]]
+            scale = {"ms": 1000.0, "%": 100.0}.get(metric_info(m)[0], 1.0)
             row.append("-" if mean is None else f"{mean * scale:.4g}" + ("" if half is None else f" ± {half * scale:.2g}"))
         rows.append(row)
-    out.append(_table(["variant"] + [m.replace("latency_", "").replace("_s", " ms").replace("_rps", "/s")
-                                      for m in TABLE_METRICS], rows))
+    out.append(_table(["variant"] + [header(m) for m in metrics], rows))
     if c["differences"]:
         rows = [[d["variant"], d["metric"], _fmt(d["difference"]), _fmt(d["paired_ci"]), _fmt(d["unpaired_ci"]),
-                 "yes" if d["significant"] else "no"] for d in c["differences"] if d["metric"] in TABLE_METRICS]
-        out += [f"<h3>Differences against {html.escape(c['baseline'])}</h3>",
+                 "yes" if d["significant"] else "no"] for d in c["differences"] if d["metric"] in metrics]
+        out += [f"<h3>Differences against {html.escape(c['baseline'])} (same conditions)</h3>",
                 _table(["variant", "metric", "difference", "paired 95% half-width", "unpaired half-width",
                         "significant"], rows)]
     return out

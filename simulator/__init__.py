@@ -14,4 +14,4 @@ __all__ = [
     "DsimError", "Result", "Scenario", "ScenarioError", "build", "load_scenario", "loads_scenario",
     "run", "with_overrides",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -49,6 +49,42 @@ METRICS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "error_rate": ((), "%", "min"),
 }
 TABLE_METRICS = ["latency_mean_s", "latency_p50_s", "latency_p99_s", "throughput_rps", "availability"]
+# Component figures (`app-cache.hit_ratio`, `users.replication_lag_s.p99`) can be compared too;
+# these words in their names mean higher is better, anything else lower.
+_HIGHER_IS_BETTER = ("hit_ratio", "throughput", "availability", "served", "consumed", "produced", "keys_copied")
+
+
+def metric_info(name: str) -> tuple[str, str]:
+    """(unit shown, "min" or "max" is better) of a run metric or a component figure."""
+    if name in METRICS:
+        return METRICS[name][1], METRICS[name][2]
+    better = "max" if any(word in name for word in _HIGHER_IS_BETTER) else "min"
+    key = name.split(".", 1)[-1]
+    if key.endswith("_s") or "_s." in key:
+        return "ms", better
+    if "ratio" in key or "utilization" in key or key.endswith("availability"):
+        return "%", better
+    if key.endswith("_rps"):
+        return "/s", better
+    return "", better
+
+
+def component_figures(components: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Every number in the components' summaries as `component.key` (one level of nesting kept:
+    `users.replication_lag_s.p99`)."""
+    def number(v: Any) -> bool:  # None: a figure with no value in this run (a hit ratio without lookups)
+        return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+    out: dict[str, float | None] = {}
+    for name, stats in components.items():
+        for key, value in stats.items():
+            if number(value):
+                out[f"{name}.{key}"] = value
+            elif isinstance(value, dict):
+                for sub, v in value.items():
+                    if number(v):
+                        out[f"{name}.{key}.{sub}"] = v
+    return out
 QUANTILES = np.concatenate([np.linspace(0.0, 0.99, 100), [0.995, 0.999, 1.0]])
 ProgressFn = Callable[[int, int, int], None]  # (done, total, from cache)
 
@@ -93,6 +129,7 @@ def run_record(payload: dict[str, Any]) -> dict[str, Any]:
         if not ts.empty else {},
         "faults": s["faults"],
         "warnings": s["warnings"],
+        "figures": component_figures(s["components"]),
     })
 
 
@@ -111,6 +148,11 @@ class Comparison:
     executor: str = "in-process"
     from_cache: int = 0
     effective_config: dict[str, Any] = field(default_factory=dict)
+    extra_metrics: list[str] = field(default_factory=list)  # component figures asked for
+
+    @property
+    def metric_names(self) -> list[str]:
+        return list(METRICS) + [m for m in self.extra_metrics if m not in METRICS]
 
     @property
     def total_runs(self) -> int:
@@ -121,7 +163,9 @@ class Comparison:
         out = np.full(self.replications, np.nan)
         for r in range(self.replications):
             rec = self.records.get((variant, r))
-            v = rec["metrics"].get(metric) if rec else None
+            if rec is None:
+                continue
+            v = rec["metrics"].get(metric) if metric in METRICS else rec.get("figures", {}).get(metric)
             if v is not None:
                 out[r] = v
         return out
@@ -136,6 +180,7 @@ class Comparison:
                 row[axis.path] = axis.values[c]
             row.update(replication=r, seed=rec["seed"], warmup_s=rec["warmup_s"])
             row.update(rec["metrics"])
+            row.update({m: rec.get("figures", {}).get(m) for m in self.extra_metrics})
             row.update({f"requests_{k}": n for k, n in rec["requests"].items()})
             rows.append(row)
         return pd.DataFrame(rows)
@@ -148,7 +193,7 @@ class Comparison:
             row: dict[str, Any] = {"variant": var.label}
             for axis, c in zip(self.axes, var.coords):
                 row[axis.path] = axis.values[c]
-            for m in METRICS:
+            for m in self.metric_names:
                 iv = mean_interval(self.values(var.index, m))
                 row[m] = iv.mean
                 row[f"{m}_ci"] = iv.half_width
@@ -161,7 +206,7 @@ class Comparison:
         means = self.table[metric].to_numpy(dtype=float)
         if not np.isfinite(means).any():
             return None
-        better = METRICS[metric][2]
+        better = metric_info(metric)[1]
         return int(np.nanargmin(means) if better == "min" else np.nanargmax(means))
 
     def tied_with_best(self, variant: int, metric: str) -> bool:
@@ -197,7 +242,7 @@ class Comparison:
             base = self.baseline_of(var.index)
             if var.index == base:
                 continue
-            for m in METRICS:
+            for m in self.metric_names:
                 a, b = self.values(var.index, m), self.values(base, m)
                 p, u = paired_difference(a, b), unpaired_difference(a, b)
                 rows.append({"variant": var.label, "baseline": self.variants[base].label, "metric": m,
@@ -219,6 +264,7 @@ class Comparison:
             "executor": self.executor,
             "axes": [{"path": a.path, "values": a.values, "numeric": a.numeric} for a in self.axes],
             "baseline": self.variants[self.baseline].label,
+            "extra_metrics": self.extra_metrics,
             "compared_axis": None if self.compared_axis is None else self.axes[self.compared_axis].path,
             "variants": self.table.to_dict(orient="records"),
             "differences": self.differences.to_dict(orient="records"),
@@ -273,13 +319,33 @@ def plan(scenario: Scenario, vary: list[str] | tuple[str, ...] = (), replication
     if reps < 1:
         raise ScenarioError(f"must be at least 1, got {reps}", file="--replications")
     chosen = list(metrics) or (list(cfg.metrics) if cfg and cfg.metrics else None)
-    for m in chosen or []:
-        if m not in METRICS:
-            raise ScenarioError(f"unknown metric '{m}'{did_you_mean(m, METRICS)}; known: {', '.join(METRICS)}",
-                                file="--metric")
+    check_metrics(scenario, chosen or [])
     base = baseline or (cfg.baseline if cfg else None)
     _baseline_index([v for v, _ in prepare(scenario, axes)], base)
     return Plan(axes, reps, chosen, base)
+
+
+def check_metrics(scenario: Scenario, metrics: list[str]) -> None:
+    """Each metric is a run metric or `component.figure` of a component this scenario has."""
+    figures: dict[str, float] | None = None
+    for m in metrics:
+        if m in METRICS:
+            continue
+        if "." not in m:
+            raise ScenarioError(f"unknown metric '{m}'{did_you_mean(m, METRICS)}; run metrics: {', '.join(METRICS)}; "
+                                f"or a component's figure such as app-cache.hit_ratio", file="--metric")
+        if figures is None:  # what each component reports, read off a model built but not run
+            from .runner import build
+
+            _env, model = build(scenario)
+            figures = component_figures({n: c.stats(1.0) for n, c in model.components.items()})
+        if m not in figures:
+            comp = m.split(".", 1)[0]
+            known = [f for f in figures if f.startswith(comp + ".")]
+            hint = did_you_mean(m, known or figures)
+            where = f"; {comp} reports: {', '.join(k.split('.', 1)[1] for k in known)}" if known else \
+                f"; no component '{comp}'{did_you_mean(comp, {f.split('.', 1)[0] for f in figures})}"
+            raise ScenarioError(f"unknown metric '{m}'{hint}{where}", file="--metric")
 
 
 def _baseline_index(variants: list[Variant], baseline: str | None) -> int:
@@ -294,7 +360,7 @@ def _baseline_index(variants: list[Variant], baseline: str | None) -> int:
 
 def compare(scenario: Scenario, axes: list[Axis], replications: int = 5, executor: Any = None,
             cache: ResultCache | None = None, progress: ProgressFn | None = None,
-            baseline: str | None = None) -> Comparison:
+            baseline: str | None = None, metrics: list[str] | None = None) -> Comparison:
     """Run every variant `replications` times (shared seeds) and collect a `Comparison`."""
     from . import __version__
     from .parallel import InProcess
@@ -307,7 +373,8 @@ def compare(scenario: Scenario, axes: list[Axis], replications: int = 5, executo
     seeds = [derive_seed(scenario.seed, "replication", r) for r in range(replications)]
     executor = executor or InProcess()
     study = Comparison(scenario.name, scenario.seed, axes, variants, replications, seeds, baseline=base,
-                       executor=executor.name, effective_config=scenario.effective())
+                       executor=executor.name, effective_config=scenario.effective(),
+                       extra_metrics=[m for m in metrics or [] if m not in METRICS])
     base_dir = str(scenario.base_dir) if scenario.base_dir else None
     todo, keys = [], []
     for var, sc in prepared:

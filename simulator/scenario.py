@@ -84,8 +84,9 @@ class CompareConfig(StrictModel):
         from .comparison import METRICS
 
         for m in v or []:
-            if m not in METRICS:
-                raise ValueError(f"unknown metric '{m}'{did_you_mean(m, METRICS)}; known: {', '.join(METRICS)}")
+            if m not in METRICS and "." not in m:  # component figures (cache.hit_ratio) are checked with the model
+                raise ValueError(f"unknown metric '{m}'{did_you_mean(m, METRICS)}; known: {', '.join(METRICS)}, "
+                                 f"or a component's figure such as app-cache.hit_ratio")
         return v
 
 

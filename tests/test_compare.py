@@ -245,3 +245,41 @@ def test_a_study_in_which_nothing_succeeds_still_writes_every_file(tmp_path):
     for stem in ("compare_latency_cdf", "compare_percentiles", "compare_timeseries", "compare_heatmap"):
         assert (out / f"{stem}.png").stat().st_size > 0
     assert (out / "report.html").exists()
+
+
+CACHED = """
+name: cached
+seed: 4
+duration: 120s
+warmup: 20s
+components:
+  cache: {type: cache, capacity: 100, backing: db}
+  db: {type: database, connections: 64, read_time: 2ms, write_time: 2ms}
+workloads:
+  web: {arrivals: poisson(rate=500/s), target: cache, keys: zipf(n=2000, s=0.8)}
+"""
+
+
+def test_component_figures_can_be_compared(tmp_path):
+    out = tmp_path / "evict"
+    r = _cli(tmp_path, "--vary", "components.cache.eviction=lru,lfu,fifo", "-r", "3", "--metric", "cache.hit_ratio",
+             "--metric", "db.utilization", "--out", str(out), "--no-charts", text=CACHED)
+    assert r.exit_code == 0, r.output
+    assert "cache.hit_ratio (%)" in r.output
+    table = pd.read_csv(out / "variants.csv").set_index("variant")
+    assert table.loc["lfu", "cache.hit_ratio"] > table.loc["lru", "cache.hit_ratio"] > table.loc["fifo", "cache.hit_ratio"]
+    diffs = pd.read_csv(out / "differences.csv")
+    lfu = diffs[(diffs["variant"] == "lfu") & (diffs["metric"] == "cache.hit_ratio")].iloc[0]
+    assert lfu["significant"] and lfu["paired_ci"] < lfu["unpaired_ci"]
+    assert "cache.hit_ratio" in pd.read_csv(out / "replications.csv").columns
+    assert "cache.hit_ratio" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize("metric,fragment", [
+    ("cache.hit_rate", "did you mean 'cache.hit_ratio'"),
+    ("cahce.hit_ratio", "no component 'cahce' (did you mean 'cache'?)"),
+    ("hit_ratio", "or a component's figure"),
+])
+def test_unknown_component_figures_are_refused(tmp_path, metric, fragment):
+    r = _cli(tmp_path, "--vary", "components.cache.eviction=lru,lfu", "--metric", metric, "--no-cache", text=CACHED)
+    assert r.exit_code == 2 and fragment in r.output, r.output
