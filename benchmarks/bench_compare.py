@@ -22,6 +22,7 @@ import simulator  # noqa: E402
 from simulator.comparison import compare  # noqa: E402
 from simulator.parallel import make_executor  # noqa: E402
 from simulator.sweep import parse_axis  # noqa: E402
+from simulator.units import parse_duration  # noqa: E402
 
 AXIS = "components.lb.algorithm=round_robin,least_connections,power_of_two_choices,random"
 
@@ -39,7 +40,9 @@ def main() -> None:
     ap.add_argument("--duration", default="120s")
     ap.add_argument("--replications", type=int, default=8)
     args = ap.parse_args()
-    scenario = simulator.load_scenario(ROOT / "scenarios/three-tier.yaml", duration=args.duration)
+    warmup = parse_duration(args.duration) / 4  # the scenario's own 30 s would not fit a short run
+    scenario = simulator.load_scenario(ROOT / "scenarios/three-tier.yaml", duration=args.duration,
+                                       overrides=[f"warmup={warmup!r}s"])
     axes = [parse_axis(AXIS)]
     runs = 4 * args.replications
     one, rec1 = timed("local", 1, scenario, axes, args.replications)
