@@ -39,7 +39,8 @@ def _save(fig: Any, out: Path, stem: str) -> list[Path]:
     paths = []
     for ext in ("png", "svg"):
         p = out / f"{stem}.{ext}"
-        fig.savefig(p, dpi=110, metadata={"Date": None} if ext == "svg" else None)  # same input, same file
+        # bbox "tight" keeps a legend placed beside the plot; no date, so the same input gives the same file
+        fig.savefig(p, dpi=110, bbox_inches="tight", metadata={"Date": None} if ext == "svg" else None)
         paths.append(p)
     plt.close(fig)
     return paths
@@ -52,11 +53,14 @@ def _records(study: Comparison, v: int) -> list[dict[str, Any]]:
 def _legend(ax: Any, n: int) -> None:
     if not ax.get_legend_handles_labels()[0]:
         return  # nothing was drawn (no successful request anywhere)
-    ax.legend(loc="best", fontsize="small" if n > 4 else None, ncol=2 if n > 8 else 1)
+    if n > 6:  # many series: beside the plot, where it hides no line
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", ncol=2 if n > 16 else 1)
+    else:
+        ax.legend(loc="best", fontsize="small" if n > 4 else None)
 
 
 def latency_cdf(study: Comparison, out: Path) -> list[Path]:
-    fig, ax = plt.subplots(figsize=(8, 4.6))
+    fig, ax = plt.subplots(figsize=(8 + (3 if len(study.variants) > 6 else 0), 4.6))
     for var in study.variants:
         q = mean_curve([r["latency_quantiles_s"] for r in _records(study, var.index)])
         if q.size and np.isfinite(q).any():
@@ -93,7 +97,7 @@ def percentile_bars(study: Comparison, out: Path) -> list[Path]:
 
 
 def time_series(study: Comparison, out: Path) -> list[Path]:
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9 + (3 if len(study.variants) > 6 else 0), 6), sharex=True)
     faults: list[dict[str, Any]] = []
     for var in study.variants:
         recs = [r for r in _records(study, var.index) if r["timeseries"]]

@@ -59,8 +59,11 @@ class _Sampler:
 
     def _schedule_next(self) -> None:
         env = self.env
-        nxt = min(env.now + self.bucket_s, env.end_s)
-        # Ending exactly at end_s: the last sample is taken before the run stops.
+        nxt = env.now + self.bucket_s
+        if nxt > env.end_s - 1e-6 * self.bucket_s:
+            # The last bucket ends exactly at end_s (summed widths drift by rounding: without this a
+            # sliver of a bucket, nearly empty, would follow).
+            nxt = env.end_s
         env.call_later(nxt - env.now, self._sample)
 
     def _sample(self, _timer: Any) -> None:
@@ -69,7 +72,7 @@ class _Sampler:
         for name, comp in self.model.components.items():
             for key, value in comp.sample().items():
                 self.data.setdefault(f"{name}.{key}", []).append(value)
-        if env.now < env.end_s - 1e-12:
+        if env.now < env.end_s - 1e-6 * self.bucket_s:
             self._schedule_next()
 
 
