@@ -168,23 +168,18 @@ def _run_sections(s: dict[str, Any]) -> list[str]:
     out += ["<h3>Components</h3>", _table(["component", "type", "utilisation", "queue mean", "queue max",
                                            "wait mean ms", "served", "rejected", "failed"], comp_rows)]
     from .data_tables import TYPE_TABLES, data_tables
+    from .table import _details_table
 
+    # The terminal's per-type tables and details, rendered as HTML with inline styles.
     tables = data_tables(s["components"])
-    if tables:  # the terminal's data-tier tables, rendered as HTML with inline styles
+    details = _details_table({n: c for n, c in s["components"].items() if c.get("type") not in TYPE_TABLES})
+    if details is not None:
+        tables.append(details)
+    if tables:
         console = Console(record=True, width=160, file=io.StringIO())
         for t in tables:
             console.print(t)
-        out += ["<h3>Data tier</h3>", console.export_html(inline_styles=True, code_format="<pre>{code}</pre>")]
-    details = []
-    for name, c in s["components"].items():
-        if c.get("type") in TYPE_TABLES:
-            continue
-        extra = {k: v for k, v in c.items() if k not in {"type", "utilization", "queue_length_mean", "queue_length_max",
-                                                         "wait_s_mean", "served", "rejected", "failed", "workers"}}
-        if extra:
-            details.append([name, f"<pre>{html.escape(json.dumps(extra, indent=1))}</pre>"])
-    if details:
-        out += ["<h3>Component details</h3>", _table(["component", "figures"], details)]
+        out += ["<h3>Component details</h3>", console.export_html(inline_styles=True, code_format="<pre>{code}</pre>")]
     if s.get("warmup_auto"):
         w = s["warmup_auto"]
         out.append(f"<p>Warm-up chosen automatically: {w['chosen_s']:.4g} s ({html.escape(w['method'])}).</p>")

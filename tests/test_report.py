@@ -51,4 +51,4 @@ def test_run_report_shows_the_data_tier_tables(tmp_path):
                                   "--no-charts"])
     assert r.exit_code == 0, r.output
     html = (out / "report.html").read_text()
-    assert "Data tier" in html and "Message queues" in html and "billing x8" in html
+    assert "Component details" in html and "Message queues" in html and "billing x8" in html
