@@ -50,13 +50,15 @@ def comparison_table(study: Comparison, metrics: list[str] | None = None) -> Tab
         cells = [var.label + (" (baseline)" if var.index == study.baseline else "")]
         for m in metrics:
             text = fmt(m, row[m], row[f"{m}_ci"])
-            if study.best(m) == var.index:
+            if study.best(m, var.index) == var.index:
                 text = f"[bold green]★ {text}[/]"
             elif study.tied_with_best(var.index, m):
                 text = f"≈ {text}"
             cells.append(text)
         t.add_row(*cells)
-    t.caption = ("★ best; ≈ not significantly different from the best (paired 95% CI of the difference "
+    same = "" if len(study.axes) < 2 else " at the same " + ", ".join(
+        a.path.rsplit(".", 1)[-1] for i, a in enumerate(study.axes) if i != study.compared_axis)
+    t.caption = (f"★ best{same}; ≈ not significantly different from it (paired 95% CI of the difference "
                  "contains 0); unmarked: significantly worse")
     return t
 

@@ -187,29 +187,62 @@ def _run_sections(s: dict[str, Any]) -> list[str]:
 
 
 def _comparison_sections(c: dict[str, Any]) -> list[str]:
+    import math
+
     from simulator.comparison import TABLE_METRICS, metric_info
 
-    from .comparison_table import header
+    from .comparison_table import fmt, header
 
     metrics = TABLE_METRICS + [m for m in c.get("extra_metrics", []) if m not in TABLE_METRICS]
     out = [f"<h2>Variants</h2><p class='meta'>{len(c['variants'])} variants x {c['replications']} replications; "
            f"replication seeds {html.escape(str(c['replication_seeds']))} shared by every variant (common random "
-           f"numbers); {c['runs_from_cache']} of {c['runs']} runs from the cache. Mean ± 95% CI.</p>"]
-    rows = []
-    for v in c["variants"]:
-        row = [v["variant"]]
+           f"numbers); {c['runs_from_cache']} of {c['runs']} runs from the cache. Mean ± 95% confidence "
+           f"half-width; <span class='best'>★</span> the best of each column (among variants whose other settings are the same).</p>"]
+    # The best of each column among variants under the same conditions (the other axes' values).
+    others = [a["path"] for a in c["axes"] if a["path"] != c.get("compared_axis")] if len(c["axes"]) > 1 else []
+    groups: dict[tuple, list[int]] = {}
+    for i, v in enumerate(c["variants"]):
+        groups.setdefault(tuple(str(v.get(p)) for p in others), []).append(i)
+    best: set[tuple[str, int]] = set()
+    for members in groups.values():
         for m in metrics:
-            mean, half = v.get(m), v.get(f"{m}_ci")
-            scale = {"ms": 1000.0, "%": 100.0}.get(metric_info(m)[0], 1.0)
-            row.append("-" if mean is None else f"{mean * scale:.4g}" + ("" if half is None else f" ± {half * scale:.2g}"))
+            means = [(c["variants"][i][m], i) for i in members
+                     if c["variants"][i].get(m) is not None and math.isfinite(c["variants"][i][m])]
+            if means:
+                sign = 1 if metric_info(m)[1] == "min" else -1  # ties: the first variant, as in the terminal
+                best.add((m, min(means, key=lambda t: (sign * t[0], t[1]))[1]))
+    rows = []
+    for i, v in enumerate(c["variants"]):
+        row = [html.escape(v["variant"])]
+        for m in metrics:
+            text = html.escape(fmt(m, v.get(m) if v.get(m) is not None else math.nan, v.get(f"{m}_ci")
+                                   if v.get(f"{m}_ci") is not None else math.nan))
+            row.append(f"<span class='best'>★ {text}</span>" if (m, i) in best else text)
         rows.append(row)
     out.append(_table(["variant"] + [header(m) for m in metrics], rows))
-    if c["differences"]:
-        rows = [[d["variant"], d["metric"], _fmt(d["difference"]), _fmt(d["paired_ci"]), _fmt(d["unpaired_ci"]),
-                 "yes" if d["significant"] else "no"] for d in c["differences"] if d["metric"] in metrics]
-        out += [f"<h3>Differences against {html.escape(c['baseline'])} (same conditions)</h3>",
-                _table(["variant", "metric", "difference", "paired 95% half-width", "unpaired half-width",
-                        "significant"], rows)]
+    diffs = [d for d in c["differences"] if d["metric"] in metrics]
+    if diffs:
+        against = c["baseline"]
+        if c.get("compared_axis") and len(c["axes"]) > 1:
+            axis = c["compared_axis"].rsplit(".", 1)[-1]
+            value = next((part.split("=", 1)[1] for part in c["baseline"].split(", ") if part.startswith(axis + "=")),
+                         c["baseline"])
+            against = f"{axis}={value} under the same other settings"
+        rows = []
+        for label in dict.fromkeys(d["variant"] for d in diffs):
+            row = [html.escape(label)]
+            for m in metrics:
+                d = next((d for d in diffs if d["variant"] == label and d["metric"] == m), None)
+                if d is None or d["difference"] is None:
+                    row.append("-")
+                    continue
+                text = fmt(m, d["difference"], d["paired_ci"] if d["paired_ci"] is not None else math.nan)
+                row.append(f"<b>{html.escape(text)} *</b>" if d["significant"] else html.escape(text))
+            rows.append(row)
+        out += [f"<h3>Differences against {html.escape(against)}</h3>",
+                "<p class='meta'>Paired by replication seed, ± the 95% half-width; * significant (the interval "
+                "excludes 0). Every interval without pairing is in differences.csv.</p>",
+                _table(["variant"] + [header(m) for m in metrics], rows)]
     return out
 
 

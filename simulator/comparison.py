@@ -201,17 +201,28 @@ class Comparison:
             rows.append(row)
         return pd.DataFrame(rows)
 
-    def best(self, metric: str) -> int | None:
-        """Index of the variant with the best mean (None if no variant has one)."""
-        means = self.table[metric].to_numpy(dtype=float)
+    def peers(self, variant: int) -> list[int]:
+        """The variants compared with this one: those that differ from it only on the compared axis
+        (all variants when one axis is varied; the same load when choices are swept over loads)."""
+        k = self.compared_axis
+        if k is None or len(self.axes) == 1:
+            return [v.index for v in self.variants]
+        mine = self.variants[variant].coords
+        return [v.index for v in self.variants
+                if all(c == m for i, (c, m) in enumerate(zip(v.coords, mine)) if i != k)]
+
+    def best(self, metric: str, variant: int = 0) -> int | None:
+        """Index of the variant with the best mean among `variant`'s peers (None if none has one)."""
+        peers = self.peers(variant)
+        means = self.table[metric].to_numpy(dtype=float)[peers]
         if not np.isfinite(means).any():
             return None
         better = metric_info(metric)[1]
-        return int(np.nanargmin(means) if better == "min" else np.nanargmax(means))
+        return peers[int(np.nanargmin(means) if better == "min" else np.nanargmax(means))]
 
     def tied_with_best(self, variant: int, metric: str) -> bool:
-        """True when the paired difference to the best variant is not significant."""
-        b = self.best(metric)
+        """True when the paired difference to the best of its peers is not significant."""
+        b = self.best(metric, variant)
         if b is None or b == variant:
             return True
         return not paired_difference(self.values(variant, metric), self.values(b, metric)).excludes(0.0)
