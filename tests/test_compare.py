@@ -283,3 +283,15 @@ def test_component_figures_can_be_compared(tmp_path):
 def test_unknown_component_figures_are_refused(tmp_path, metric, fragment):
     r = _cli(tmp_path, "--vary", "components.cache.eviction=lru,lfu", "--metric", metric, "--no-cache", text=CACHED)
     assert r.exit_code == 2 and fragment in r.output, r.output
+
+
+def test_best_is_judged_among_variants_under_the_same_load():
+    study = _study(axes=("workloads.web.arrivals.rate=10/s,30/s", LB), replications=2)
+    assert study.axes[study.compared_axis].path == "components.lb.algorithm"
+    for var in study.variants:
+        peers = study.peers(var.index)
+        assert len(peers) == 2 and all(study.variants[p].coords[0] == var.coords[0] for p in peers)
+        assert study.best("latency_mean_s", var.index) in peers
+    # without grouping, the low load would always win; with it each load has its own best
+    bests = {study.best("latency_mean_s", v.index) for v in study.variants}
+    assert len(bests) == 2
