@@ -1,7 +1,7 @@
 """Leaderless (Dynamo-style) quorum replication for `replicated` stores in `mode: quorum`.
 
-A write goes to every replica at once and is acknowledged after `write_quorum` of them stored it;
-a read asks every replica, answers after `read_quorum` replies with the newest version among them,
+A write goes to every replica at once and is acknowledged after `write_quorum` of them stored it
+(a `FanIn`, in `models.replicated`); a read asks every replica, answers after `read_quorum` replies with the newest version among them,
 and repairs the replicas that answered with an older one (read repair). When read_quorum +
 write_quorum > replicas, every read quorum meets every write quorum, so no read is stale; with
 smaller quorums reads are faster and more available, and some are stale. When fewer replicas than
@@ -14,32 +14,6 @@ from typing import Any
 from simulator.request import ERROR, OK, Reply, Request
 
 from .versions import sub_request
-
-
-class QuorumWrite:
-    """Counts the replicas that stored a write; answers once `need` did, or once that is impossible."""
-
-    __slots__ = ("router", "key", "version", "reply", "need", "left", "done")
-
-    def __init__(self, router: Any, req: Request, reply: Reply, version: int, need: int, total: int) -> None:
-        self.router, self.key, self.version, self.reply = router, req.key, version, reply
-        self.need, self.left, self.done = need, total, False
-
-    def arrive(self, outcome: int) -> None:
-        self.left -= 1
-        if self.done:
-            return
-        if outcome == OK:
-            self.need -= 1
-            if self.need == 0:
-                self.done = True
-                self.router.acknowledge(self.key, self.version, self.router.env._now)
-                self.reply(OK)
-                return
-        if self.need > self.left:
-            self.done = True
-            self.router.writes_failed += 1
-            self.reply(ERROR)
 
 
 class QuorumRead:
@@ -102,13 +76,6 @@ class _Answer:
 
 def _ignore(_outcome: int) -> None:
     pass
-
-
-def quorum_write(router: Any, proxy: Any, req: Request, reply: Reply, version: int) -> None:
-    n = len(router.names)
-    collect = QuorumWrite(router, req, reply, version, router.write_quorum, n)
-    for name in router.names:
-        proxy.links[name].send(sub_request(req, version=version), collect.arrive)
 
 
 def quorum_read(router: Any, proxy: Any, req: Request, reply: Reply, acked: int) -> None:

@@ -27,7 +27,7 @@ from simulator.units import PositiveDuration
 
 from .base import ClientSide, ComponentConfig
 from .calls import FanIn
-from .quorum import quorum_read, quorum_write
+from .quorum import quorum_read
 from .versions import StaleReads, VersionLog, percentiles, sub_request
 
 Mode = Literal["sync", "semi_sync", "async", "multi_leader", "quorum"]
@@ -310,7 +310,9 @@ class Replicated(ClientSide):
             last = self.issued.get(key)
             version = (last[0] if last else 0) + 1
             self.issued[key] = (version, -1)
-            quorum_write(self, proxy, req, reply, version)
+            fan = FanIn(len(self.names), self.write_quorum, _Ack(self, key, version, reply))
+            for name in self.names:  # leaderless: the client writes to every replica itself
+                proxy.links[name].send(sub_request(req, version=version), fan.arrive)
             return
         if self.config.mode == "multi_leader":
             leader = self.nearest(proxy.zone, True)
