@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from simulator.comparison import QUANTILES, Comparison, mean_curve
+from simulator.comparison import QUANTILES, Comparison, mean_curve, metric_info
 from simulator.inference import mean_interval
 
 from .charts import PALETTE, _shade_faults, log_scalable, plt
@@ -141,8 +141,14 @@ def sweep_curves(study: Comparison, out: Path) -> list[Path]:
     for var in study.variants:
         key = var.coords[other] if other is not None else None
         groups.setdefault(key, []).append(var)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
-    ax_lat, ax_thr, ax_err = axes
+    extra = study.extra_metrics[:3]  # component figures asked for get a panel each
+    rows = 1 if not extra else 2
+    fig, grid_axes = plt.subplots(rows, 3, figsize=(15, 4.6 * rows), squeeze=False)
+    axes = list(grid_axes.flat)[: 3 + len(extra)]
+    for unused in list(grid_axes.flat)[3 + len(extra):]:
+        unused.set_visible(False)
+    ax_lat, ax_thr, ax_err = axes[:3]
+    scales = {"ms": 1000.0, "%": 100.0}
     for g, (key, members) in enumerate(groups.items()):
         members.sort(key=lambda v: v.coords[k])
         x = np.array([axis.numbers[v.coords[k]] for v in members])
@@ -160,7 +166,9 @@ def sweep_curves(study: Comparison, out: Path) -> list[Path]:
                     ax_lat.axvline(x[knee], color=style["color"], ls="--", lw=1, alpha=0.7)
                     ax_lat.annotate("knee", (x[knee], y[knee]), textcoords="offset points", xytext=(4, 4),
                                     fontsize="small", color=style["color"])
-        for ax, metric, scale in ((ax_thr, "throughput_rps", 1.0), (ax_err, "error_rate", 100.0)):
+        panels = [(ax_thr, "throughput_rps", 1.0), (ax_err, "error_rate", 100.0)]
+        panels += [(ax, m, scales.get(metric_info(m)[0], 1.0)) for ax, m in zip(axes[3:], extra)]
+        for ax, metric, scale in panels:
             ivs = [mean_interval(study.values(v.index, metric)) for v in members]
             y = np.array([iv.mean for iv in ivs]) * scale
             h = np.nan_to_num(np.array([iv.half_width for iv in ivs]) * scale)
@@ -177,6 +185,10 @@ def sweep_curves(study: Comparison, out: Path) -> list[Path]:
     ax_thr.set_title("throughput" + (" vs offered load" if axis.kind == "rate" else ""))
     ax_err.set_ylabel("error rate (%)")
     ax_err.set_title("error rate (failed / finished)")
+    for ax, m in zip(axes[3:], extra):
+        unit = metric_info(m)[0]
+        ax.set_ylabel(f"{m} ({unit})" if unit else m)
+        ax.set_title(f"{m} (band: 95% CI)")
     for ax in axes:
         ax.set_xlabel(axis.label)
         ax.grid(True, which="both", alpha=0.3)

@@ -295,3 +295,13 @@ def test_best_is_judged_among_variants_under_the_same_load():
     # without grouping, the low load would always win; with it each load has its own best
     bests = {study.best("latency_mean_s", v.index) for v in study.variants}
     assert len(bests) == 2
+
+
+def test_a_sweep_draws_a_panel_for_each_component_figure_asked_for(tmp_path, monkeypatch):
+    legends = _capture_legends(monkeypatch)
+    out = tmp_path / "sizes"
+    r = _cli(tmp_path, "--vary", "components.cache.eviction=lru,lfu", "--vary", "components.cache.capacity=50,200",
+             "-r", "2", "--metric", "cache.hit_ratio", "--out", str(out), text=CACHED)
+    assert r.exit_code == 0, r.output
+    panels = legends["compare_sweep.png"]
+    assert len(panels) == 4 and panels[3] == ["eviction=lru", "eviction=lfu"]
