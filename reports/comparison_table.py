@@ -47,7 +47,7 @@ def comparison_table(study: Comparison, metrics: list[str] | None = None) -> Tab
         t.add_column(header(m), justify="right")
     for var in study.variants:
         row = tab.iloc[var.index]
-        cells = [var.label + (" (baseline)" if var.index == study.baseline else "")]
+        cells = [var.label + (" (baseline)" if study.baseline_of(var.index) == var.index else "")]
         for m in metrics:
             text = fmt(m, row[m], row[f"{m}_ci"])
             if study.best(m, var.index) == var.index:

@@ -229,11 +229,8 @@ class Comparison:
 
     @property
     def compared_axis(self) -> int | None:
-        """The axis whose values are compared: the first non-numeric one (else the first); the
-        other axes (a load sweep, say) set the conditions under which they are compared."""
-        if not self.axes:
-            return None
-        return next((i for i, a in enumerate(self.axes) if not a.numeric), 0)
+        """The axis whose values are compared (see `compared_axis`)."""
+        return compared_axis(self.axes)
 
     def baseline_of(self, variant: int) -> int:
         """The baseline under the same conditions: the baseline's value on the compared axis, the
@@ -294,9 +291,33 @@ def prepare(scenario: Scenario, axes: list[Axis]) -> list[tuple[Variant, Scenari
         try:
             sc = with_overrides(scenario, var.overrides) if var.overrides else scenario
         except ScenarioError as exc:
-            raise ScenarioError(str(exc).replace("--set ", "--vary ", 1)) from None
+            raise _culprit(scenario, axes, var, exc) from None
         out.append((var, sc))
     return out
+
+
+def _culprit(scenario: Scenario, axes: list[Axis], var: Variant, exc: ScenarioError) -> ScenarioError:
+    """The error of an invalid variant, told as coming from the --vary value whose own key is at
+    fault, else from the variant (values of several axes can clash: a warm-up and a duration)."""
+    errors = getattr(exc, "errors", None) or [exc]
+    for axis, c in zip(axes, var.coords):
+        for e in errors:
+            key = ".".join(str(p) for p in e.path)
+            if e.file == f"--set {axis.path}" or key == axis.path or key.startswith(axis.path + "."):
+                return _located(e, f"{axis.where} {axis.path}={axis.values[c]}", axis.path)
+    return _located(exc, f"{axes[0].where} (variant {var.label})", "")
+
+
+def _located(exc: ScenarioError, where: str, path: str) -> ScenarioError:
+    """An error from validating a variant, told as coming from the --vary (or compare.vary) value that
+    caused it; the key path is kept when the problem shows up elsewhere (a warm-up longer than a
+    varied duration, say)."""
+    errors = getattr(exc, "errors", None) or [exc]
+    parts = []
+    for e in errors:
+        key = ".".join(str(p) for p in e.path)
+        parts.append(e.message if key in ("", path) else f"{key}: {e.message}")
+    return ScenarioError("; ".join(parts), file=where)
 
 
 @dataclass
@@ -332,7 +353,7 @@ def plan(scenario: Scenario, vary: list[str] | tuple[str, ...] = (), replication
     chosen = list(metrics) or (list(cfg.metrics) if cfg and cfg.metrics else None)
     check_metrics(scenario, chosen or [])
     base = baseline or (cfg.baseline if cfg else None)
-    _baseline_index([v for v, _ in prepare(scenario, axes)], base)
+    _baseline_index(axes, [v for v, _ in prepare(scenario, axes)], base)
     return Plan(axes, reps, chosen, base)
 
 
@@ -359,14 +380,29 @@ def check_metrics(scenario: Scenario, metrics: list[str]) -> None:
             raise ScenarioError(f"unknown metric '{m}'{hint}{where}", file="--metric")
 
 
-def _baseline_index(variants: list[Variant], baseline: str | None) -> int:
+def compared_axis(axes: list[Axis]) -> int | None:
+    """The axis whose values are compared: the first non-numeric one (else the first); the other
+    axes (a load sweep, say) set the conditions under which they are compared."""
+    if not axes:
+        return None
+    return next((i for i, a in enumerate(axes) if not a.numeric), 0)
+
+
+def _baseline_index(axes: list[Axis], variants: list[Variant], baseline: str | None) -> int:
+    """The variant named by `baseline`: its label, or (in a grid) a value of the compared axis, which
+    stands for that value under every setting of the other axes."""
     if baseline is None:
         return 0
     labels = [v.label for v in variants]
-    if baseline not in labels:
-        raise ScenarioError(f"no variant '{baseline}'{did_you_mean(baseline, labels)}; variants: "
-                            f"{', '.join(labels)}", file="--baseline")
-    return labels.index(baseline)
+    if baseline in labels:
+        return labels.index(baseline)
+    k = compared_axis(axes)
+    values = [str(v) for v in axes[k].values] if k is not None else []
+    if baseline in values:
+        return next(v.index for v in variants if v.coords[k] == values.index(baseline))
+    choices = values + labels if len(axes) > 1 else labels
+    shown = f"{axes[k].path} values: {', '.join(values)}" if len(axes) > 1 else f"variants: {', '.join(labels)}"
+    raise ScenarioError(f"no variant '{baseline}'{did_you_mean(baseline, choices)}; {shown}", file="--baseline")
 
 
 def compare(scenario: Scenario, axes: list[Axis], replications: int = 5, executor: Any = None,
@@ -380,7 +416,7 @@ def compare(scenario: Scenario, axes: list[Axis], replications: int = 5, executo
         raise ScenarioError(f"replications must be at least 1, got {replications}", file="--replications")
     prepared = prepare(scenario, axes)
     variants = [v for v, _ in prepared]
-    base = _baseline_index(variants, baseline)
+    base = _baseline_index(axes, variants, baseline)
     seeds = [derive_seed(scenario.seed, "replication", r) for r in range(replications)]
     executor = executor or InProcess()
     study = Comparison(scenario.name, scenario.seed, axes, variants, replications, seeds, baseline=base,

@@ -56,6 +56,7 @@ class Axis:
     values: list[Any]  # as written in YAML (units kept), ready to be an override
     numbers: list[float] | None = None  # base-unit values when the axis is numeric
     kind: str | None = None  # number, percent, rate, duration or size
+    where: str = "--vary"  # where it was written (the flag, or a file's compare.vary), for errors
 
     @property
     def numeric(self) -> bool:
@@ -82,7 +83,7 @@ def parse_axis(spec: str, where: str = "--vary") -> Axis:
 def make_axis(path: str, raw: Any, where: str = "--vary") -> Axis:
     if not path or any(not p for p in path.split(".")):
         raise ScenarioError(f"invalid path {path!r}", file=where)
-    where = f"{where} {path}"
+    origin, where = where, f"{where} {path}"
     if isinstance(raw, list):
         items = [str(v) if not isinstance(v, str) else v for v in raw]
         values = list(raw)
@@ -92,7 +93,7 @@ def make_axis(path: str, raw: Any, where: str = "--vary") -> Axis:
             raise ScenarioError("no values given; write a list (a,b,c) or a range (10/s..100/s:10)", file=where)
         m = _RANGE.match(raw)
         if m and ".." in raw:
-            return _range_axis(path, m, where)
+            return _range_axis(path, m, where, origin)
         items = [x.strip() for x in raw.split(",")]
         if any(not x for x in items):
             raise ScenarioError(f"empty value in the list {raw!r}", file=where)
@@ -103,11 +104,11 @@ def make_axis(path: str, raw: Any, where: str = "--vary") -> Axis:
         raise ScenarioError(f"a value is listed twice in {values}", file=where)
     quantities = [_quantity(str(v)) if not isinstance(v, bool) else None for v in values]
     if all(q is not None for q in quantities) and len({q[0] for q in quantities}) == 1:
-        return Axis(path, values, [q[1] for q in quantities], quantities[0][0])
-    return Axis(path, values)
+        return Axis(path, values, [q[1] for q in quantities], quantities[0][0], origin)
+    return Axis(path, values, where=origin)
 
 
-def _range_axis(path: str, m: re.Match, where: str) -> Axis:
+def _range_axis(path: str, m: re.Match, where: str, origin: str) -> Axis:
     start, stop, n = m.group("start"), m.group("stop"), m.group("n")
     qa, qb = _quantity(start), _quantity(stop)
     if qa is None or qb is None:
@@ -133,7 +134,7 @@ def _range_axis(path: str, m: re.Match, where: str) -> Axis:
     if not 1 <= len(numbers) <= MAX_POINTS:
         raise ScenarioError(f"a range gives between 1 and {MAX_POINTS} points, this one {len(numbers)}", file=where)
     numbers = [round(x, 12) for x in numbers]
-    return Axis(path, [_format(kind, x) for x in numbers], numbers, kind)
+    return Axis(path, [_format(kind, x) for x in numbers], numbers, kind, origin)
 
 
 @dataclass

@@ -305,3 +305,44 @@ def test_a_sweep_draws_a_panel_for_each_component_figure_asked_for(tmp_path, mon
     assert r.exit_code == 0, r.output
     panels = legends["compare_sweep.png"]
     assert len(panels) == 4 and panels[3] == ["eviction=lru", "eviction=lfu"]
+
+
+# --- where an invalid variant comes from ------------------------------------------------------------
+@pytest.mark.parametrize("args,expected", [
+    (["--vary", "components.lb.algorithm=round_robin,fastest"],
+     "error: --vary components.lb.algorithm=fastest: unknown load-balancing algorithm 'fastest'"),
+    (["--vary", LB, "--vary", "components.a.workers=2,many"], "error: --vary components.a.workers=many: "),
+    (["--vary", "duration=5s,60s", "--vary", "warmup=1s,30s"],
+     "error: --vary warmup=30s: warm-up (30s) must be shorter than the duration (5s)"),
+])
+def test_an_invalid_variant_is_blamed_on_the_value_at_fault(tmp_path, monkeypatch, args, expected):
+    import simulator.runner
+
+    monkeypatch.setattr(simulator.runner, "_run", lambda *a, **k: pytest.fail("a simulation started"))
+    r = _cli(tmp_path, *args, "--no-cache")
+    assert r.exit_code == 2 and r.output.startswith(expected), r.output
+
+
+def test_axes_that_depend_on_each_other_are_checked_together():
+    # A 30 s warm-up is fine with a 60 s run: only whole grid points are judged.
+    study = compare(scenario(SMALL), [parse_axis("duration=60s"), parse_axis("warmup=1s,30s")], 1)
+    assert study.table["warmup"].tolist() == ["1s", "30s"]
+
+
+def test_a_compare_section_error_names_the_file(tmp_path):
+    text = SMALL + "compare:\n  vary: {components.a.workrs: [1, 2]}\n"
+    r = _cli(tmp_path, text=text)
+    assert r.exit_code == 2 and "s.yaml: compare.vary components.a.workrs=1: unknown key 'workrs'" in r.output
+    assert "did you mean 'workers'" in r.output
+
+
+def test_in_a_grid_the_baseline_can_be_a_value_of_the_compared_axis(tmp_path):
+    r = _cli(tmp_path, "--vary", LB, "--vary", "workloads.web.arrivals.rate=20/s,30/s", "-r", "2",
+             "--baseline", "least_connections", "--format", "json", "--duration", "40s")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    diffs = pd.DataFrame(data["differences"])
+    assert set(diffs["baseline"]) == {"algorithm=least_connections, rate=20/s", "algorithm=least_connections, rate=30/s"}
+    assert set(diffs["variant"]) == {"algorithm=round_robin, rate=20/s", "algorithm=round_robin, rate=30/s"}
+    r = _cli(tmp_path, "--vary", LB, "--vary", "workloads.web.arrivals.rate=20/s,30/s", "--baseline", "least_conections")
+    assert r.exit_code == 2 and "did you mean 'least_connections'" in r.output
