@@ -1,0 +1,178 @@
+"""Message queues under stress: invariants under faults, exact timings, edge cases of retention and retries.
+
+`tests/test_message_queue.py` covers each feature once; these tests check what must hold whatever
+happens: nothing lost (produced = consumed + dead-lettered + lost to retention + backlog), never
+two messages of one partition in processing at once for a group, never out of order, same seed
+same figures.
+"""
+import textwrap
+
+import numpy as np
+import pytest
+
+import models.message_queue  # noqa: F401  (registers `queue`)
+import simulator
+from simulator import runner
+from simulator.rng import mix64
+from tests.helpers import run
+
+SCENARIO = """
+name: q
+seed: {seed}
+duration: {duration}
+warmup: {warmup}
+network: {{default_latency: {latency}}}
+components:
+  orders:
+    type: queue
+    partitions: {partitions}
+    ack: {ack}
+{queue_extra}
+    consumer_groups:
+      billing: {{workers: {workers}, process_time: {process}, target: svc{group_extra}}}
+{groups}
+  svc: {{type: server, workers: 64, service_time: {service}}}
+{more}
+workloads:
+  shop: {{arrivals: {arrivals}, target: orders, keys: uniform(n=1000)}}
+{faults}
+"""
+
+DEFAULTS = dict(seed=1, duration="60s", warmup="0s", latency="1ms", partitions=4, ack="on_enqueue", queue_extra="",
+                workers=4, process="1ms", group_extra="", groups="", service="exponential(mean=20ms)", more="",
+                arrivals="poisson(rate=100/s)", faults="")
+
+
+def _scenario(**kw) -> simulator.Scenario:
+    return simulator.loads_scenario(textwrap.dedent(SCENARIO).format(**{**DEFAULTS, **kw}))
+
+
+class Watch:
+    """Watches the calls the consumers make to `svc`: per partition, how many are in processing at
+    once and whether they arrive in produce order (request ids grow with time)."""
+
+    def __init__(self, partitions: int) -> None:
+        self.partitions = partitions
+        self.now = {}
+        self.most_at_once = 0
+        self.backwards = 0  # a message of a partition processed after a later one of the same partition
+        self.last = {}
+        self.calls = 0
+
+    def wrap(self, comp) -> None:
+        inner = comp.handle
+
+        def handle(req, reply):
+            p = mix64(req.key) % self.partitions
+            self.calls += 1
+            self.now[p] = self.now.get(p, 0) + 1
+            self.most_at_once = max(self.most_at_once, self.now[p])
+            if req.id < self.last.get(p, -1):
+                self.backwards += 1
+            self.last[p] = max(req.id, self.last.get(p, -1))
+
+            def done(outcome):
+                self.now[p] -= 1
+                reply(outcome)
+
+            inner(req, done)
+
+        comp.handle = handle  # the links to svc have latency: they look `handle` up at each call
+
+
+def _watched(monkeypatch, **kw):
+    sc = _scenario(**kw)
+    env, model = runner.build(sc)
+    watch = Watch(sc.components["orders"].partitions)
+    watch.wrap(model.components["svc"])
+    monkeypatch.setattr(runner, "build", lambda _sc, _seed=None: (env, model))
+    return runner.run(sc), watch
+
+
+def _conserved(res, group="billing"):
+    q = res.summary["components"]["orders"]
+    g = q["consumer_groups"][group]
+    assert g["consumed"] + g["dead_lettered"] + g["lost_to_retention"] + g["backlog"] == q["produced"]
+    return q, g
+
+
+LOSS = """faults:
+  - {type: packet_loss, groups: [[orders], [orders.billing]], probability: 0.2, at: 10s, duration: 20s}"""
+CRASHES = """faults:
+  - {type: crash, target: orders.billing, at: 10s, duration: 5s}
+  - {type: crash, target: orders, at: 12s, duration: 6s}
+  - {type: crash, target: orders.billing, at: 30s, duration: 1s}
+  - {type: crash, target: orders, at: 30.5s, duration: 1s}
+  - {type: partition, groups: [[orders.billing], [svc]], at: 40s, duration: 3s}"""
+
+
+@pytest.mark.parametrize("faults", [LOSS, CRASHES], ids=["packet-loss", "crashes-and-partition"])
+def test_faults_lose_nothing_and_keep_each_partition_in_order(monkeypatch, faults):
+    res, watch = _watched(monkeypatch, faults=faults, group_extra=", retry_delay: 50ms")
+    q, g = _conserved(res)
+    assert g["redeliveries"] > 0
+    assert watch.most_at_once == 1
+    assert watch.backwards == 0
+    # every call the target got is a message consumed, a duplicate, or one whose answer was lost
+    # (failed by the partition or still in hand at the end)
+    assert watch.calls >= g["consumed"] + g["duplicates"]
+    assert q["backlog"] < 50  # it caught up after the faults
+
+
+def test_lost_acknowledgements_make_duplicates():
+    # The replies from the consumers to the broker are lost, the deliveries are not: every
+    # message processed in that window is processed again.
+    res = run(SCENARIO, **{**DEFAULTS, "faults": """faults:
+  - {type: partition, groups: [[orders.billing], [orders]], one_way: true, at: 10s, duration: 0.5s}"""})
+    q, g = _conserved(res)
+    assert g["duplicates"] > 0
+    assert q["duplicates"] == g["duplicates"]
+
+
+def test_same_seed_same_figures():
+    a = run(SCENARIO, **{**DEFAULTS, "faults": LOSS}).summary["components"]["orders"]
+    b = run(SCENARIO, **{**DEFAULTS, "faults": LOSS}).summary["components"]["orders"]
+    assert a == b
+    c = run(SCENARIO, **{**DEFAULTS, "faults": LOSS, "seed": 2}).summary["components"]["orders"]
+    assert c["produced"] != a["produced"]
+
+
+def test_exact_timings_of_the_asynchronous_pattern():
+    # one hop = 1 ms; publish 2 ms; consumer 3 ms then the target (5 ms) and back
+    res = run(SCENARIO, **{**DEFAULTS, "queue_extra": "    publish_time: 2ms", "process": "3ms", "service": "5ms",
+                           "arrivals": "constant(rate=2/s)", "duration": "10s"})
+    lat = res.requests["latency_s"].to_numpy()
+    np.testing.assert_allclose(lat, 0.001 + 0.002 + 0.001)  # producer -> broker, store, ack back
+    q = res.summary["components"]["orders"]
+    # from the request: 1 + 2 (stored), 1 (to the consumer), 3 + 1 + 5 + 1 (processed), 1 (ack)
+    assert q["completion_latency_s"]["p50"] == pytest.approx(0.015)
+    assert q["completion_latency_s"]["max"] == pytest.approx(0.015)
+    # produce-to-consume lag counts from the message being stored
+    assert q["consumer_groups"]["billing"]["lag_s"]["max"] == pytest.approx(0.012)
+
+
+def test_on_complete_the_producer_waits_for_processing():
+    res = run(SCENARIO, **{**DEFAULTS, "ack": "on_complete", "process": "3ms", "service": "5ms",
+                           "arrivals": "constant(rate=2/s)", "duration": "10s"})
+    # 1 (to the broker), 1 (to the consumer), 3 + 1 + 5 + 1 (processed), 1 (ack), 1 (answer)
+    np.testing.assert_allclose(res.requests["latency_s"].to_numpy(), 0.014)
+
+
+def test_complete_when_names_the_group_that_completes_a_message():
+    more = "      audit: {workers: 1, process_time: 500ms}"
+    base = {**DEFAULTS, "process": "3ms", "service": "5ms", "arrivals": "constant(rate=1/s)", "duration": "10s",
+            "latency": "0s", "groups": more}
+    every = run(SCENARIO, **base).summary["components"]["orders"]
+    billing = run(SCENARIO, **{**base, "queue_extra": "    complete_when: billing"}).summary["components"]["orders"]
+    assert every["completion_latency_s"]["max"] == pytest.approx(0.5)
+    assert billing["completion_latency_s"]["max"] == pytest.approx(0.008)
+
+
+def test_without_keys_messages_go_round_robin():
+    text = SCENARIO.replace(", keys: uniform(n=1000)", "")
+    res = run(text, **{**DEFAULTS, "partitions": 3, "workers": 3, "process": "10s", "arrivals": "constant(rate=3/s)",
+                       "duration": "10s"})
+    q = res.summary["components"]["orders"]
+    # nothing is processed in 10 s: each partition keeps what it got, a third of the messages
+    assert sum(q["backlog_max_per_partition"]) == q["produced"] == 29
+    assert sorted(q["backlog_max_per_partition"]) == [9, 10, 10]
