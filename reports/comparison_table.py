@@ -20,19 +20,47 @@ def header(metric: str) -> str:
     return HEADERS.get(metric) or (f"{metric} ({unit})" if unit else metric)
 
 
+_SCALES = {"ms": (1000.0, 3), "%": (100.0, 3), "/s": (1.0, 4), "": (1.0, 4)}  # shown unit: factor, sig. digits
+MAX_DECIMALS = 6
+
+
+def _decimals(half: float) -> int:
+    """Decimal places that show a half-width to two significant digits (negative: round to tens...)."""
+    return min(MAX_DECIMALS, 1 - math.floor(math.log10(half)))
+
+
+def _fixed(x: float, decimals: int) -> str:
+    return f"{round(x, decimals) + 0.0:,.{max(decimals, 0)}f}"  # + 0.0: no "-0.0"
+
+
 def fmt(metric: str, value: float, half: float | None = None) -> str:
+    """`mean ± half-width` in the metric's shown unit. The half-width has two significant digits and
+    the mean is rounded to the same decimal place (more digits would be noise), so a column reads
+    alike whatever the scale of its figures."""
     if value is None or not math.isfinite(value):
         return "-"
     unit = metric_info(metric)[0]
-    scale, digits = {"ms": (1000.0, 3), "%": (100.0, 3), "/s": (1.0, 4), "": (1.0, 4)}[unit]
+    scale, digits = _SCALES[unit]
     v = value * scale
-    text = f"{v:.{digits}g}" if abs(v) < 10 ** digits else f"{v:,.0f}"
+    h = half * scale if half is not None and math.isfinite(half) else None
+    suffix = "%" if unit == "%" else ""
+    if h is not None and h > 0:
+        d = _decimals(h)
+        return f"{_fixed(v, d)}{suffix} ± {_fixed(h, d)}"
     if unit == "%":
         text = f"{v:.3f}%"
-    if half is not None and math.isfinite(half):
-        h = half * scale
-        text += f" ± {h:.2g}" if unit != "%" else f" ± {h:.3f}"
-    return text
+    else:
+        text = f"{v:.{digits}g}" if abs(v) < 10 ** digits else f"{v:,.0f}"
+    return text + (" ± 0" if h == 0 else "")
+
+
+def fmt_half(metric: str, half: float | None) -> str:
+    """A half-width alone, two significant digits, in the metric's shown unit."""
+    if half is None or not math.isfinite(half):
+        return "-"
+    unit = metric_info(metric)[0]
+    h = half * _SCALES[unit][0]
+    return ("0" if h == 0 else _fixed(h, _decimals(h))) + ("%" if unit == "%" and h else "")
 
 
 def comparison_table(study: Comparison, metrics: list[str] | None = None) -> Table:
@@ -85,7 +113,7 @@ def differences_table(study: Comparison, metrics: list[str] | None = None) -> Ta
             r = grp[grp["metric"] == m].iloc[0]
             text = fmt(m, r["difference"], r["paired_ci"])
             if math.isfinite(r["unpaired_ci"]):
-                text += f" (±{fmt(m, r['unpaired_ci']).lstrip('-')})"
+                text += f" (±{fmt_half(m, r['unpaired_ci'])})"
             cells.append(f"[bold]{text} *[/]" if r["significant"] else text)
         t.add_row(*cells)
     t.caption = "* significant: the paired 95% CI excludes 0; in brackets the half-width without pairing"

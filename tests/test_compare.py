@@ -346,3 +346,19 @@ def test_in_a_grid_the_baseline_can_be_a_value_of_the_compared_axis(tmp_path):
     assert set(diffs["variant"]) == {"algorithm=round_robin, rate=20/s", "algorithm=round_robin, rate=30/s"}
     r = _cli(tmp_path, "--vary", LB, "--vary", "workloads.web.arrivals.rate=20/s,30/s", "--baseline", "least_conections")
     assert r.exit_code == 2 and "did you mean 'least_connections'" in r.output
+
+
+@pytest.mark.parametrize("metric,value,half,text", [
+    ("latency_mean_s", 0.0524, 0.0032, "52.4 ± 3.2"),
+    ("latency_mean_s", 0.159, 0.19, "160 ± 190"),  # the mean to the half-width's place, no e-notation
+    ("latency_p99_s", 18.986, 1.6, "19,000 ± 1,600"),
+    ("throughput_rps", 0.05333, 0.1, "0.05 ± 0.10"),
+    ("latency_mean_s", -0.00001, 0.0023, "0.0 ± 2.3"),  # no "-0.0"
+    ("availability", 0.9995, 0.0012, "99.95% ± 0.12"),
+    ("availability", 1.0, 0.0, "100.000% ± 0"),
+    ("latency_mean_s", 0.0524, float("nan"), "52.4"),  # one replication: no interval
+])
+def test_table_figures_show_the_mean_to_the_precision_of_its_interval(metric, value, half, text):
+    from reports.comparison_table import fmt
+
+    assert fmt(metric, value, half) == text
