@@ -183,6 +183,9 @@ def sweep_curves(study: Comparison, out: Path) -> list[Path]:
     ax_lat.set_title("latency percentiles (band: 95% CI)")
     ax_thr.set_ylabel("throughput (requests/s)")
     ax_thr.set_title("throughput" + (" vs offered load" if axis.kind == "rate" else ""))
+    # Error rates are never negative (a band can dip below 0): the axis starts at 0 and shows at least 1%,
+    # so a run without errors reads as a flat line at 0 rather than as noise around it.
+    ax_err.set_ylim(0.0, max(ax_err.get_ylim()[1], 1.0))
     ax_err.set_ylabel("error rate (%)")
     ax_err.set_title("error rate (failed / finished)")
     for ax, m in zip(axes[3:], extra):

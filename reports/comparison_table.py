@@ -120,6 +120,14 @@ def differences_table(study: Comparison, metrics: list[str] | None = None) -> Ta
     return t
 
 
+def warmup_line(chosen: dict) -> str:
+    """How `warmup: auto` chose the warm-ups of a comparison's runs (one line)."""
+    spread = (f"{chosen['min_s']:.4g} s" if chosen["min_s"] == chosen["max_s"] else
+              f"{chosen['min_s']:.4g}-{chosen['max_s']:.4g} s (mean {chosen['mean_s']:.4g} s)")
+    return (f"warm-up chosen by {chosen['method']} for each of the {chosen['runs']} runs: {spread}; "
+            "each run's in replications.csv")
+
+
 def print_comparison(study: Comparison, metrics: list[str] | None = None, console: Console | None = None) -> None:
     if console is None:
         console = Console()
@@ -129,5 +137,8 @@ def print_comparison(study: Comparison, metrics: list[str] | None = None, consol
     d = differences_table(study, metrics)
     if d is not None:
         console.print(d)
+    chosen = study.chosen_warmups()
+    if chosen:
+        console.print(warmup_line(chosen))
     for w in study.summary()["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {w}")

@@ -220,6 +220,10 @@ def _comparison_sections(c: dict[str, Any]) -> list[str]:
             row.append(f"<span class='best'>★ {text}</span>" if (m, i) in best else text)
         rows.append(row)
     out.append(_table(["variant"] + [header(m) for m in metrics], rows))
+    if c.get("warmup_auto"):
+        from .comparison_table import warmup_line
+
+        out.append(f"<p class='meta'>{html.escape(warmup_line(c['warmup_auto']))}.</p>")
     diffs = [d for d in c["differences"] if d["metric"] in metrics]
     if diffs:
         against = c["baseline"]

@@ -149,6 +149,15 @@ class Comparison:
     from_cache: int = 0
     effective_config: dict[str, Any] = field(default_factory=dict)
     extra_metrics: list[str] = field(default_factory=list)  # component figures asked for
+    auto_warmup: bool = False  # `warmup: auto`: each run chose its own warm-up (MSER-5)
+
+    def chosen_warmups(self) -> dict[str, Any] | None:
+        """With `warmup: auto`, the warm-ups the runs chose (each run its own: they differ by seed)."""
+        if not self.auto_warmup or not self.records:
+            return None
+        w = np.array([rec["warmup_s"] for rec in self.records.values()], dtype=float)
+        return {"method": "MSER-5", "runs": int(w.size), "min_s": float(w.min()), "mean_s": float(w.mean()),
+                "max_s": float(w.max())}
 
     @property
     def metric_names(self) -> list[str]:
@@ -278,6 +287,7 @@ class Comparison:
             "differences": self.differences.to_dict(orient="records"),
             "faults": faults,
             "warnings": warnings,
+            "warmup_auto": self.chosen_warmups(),
         })
 
     def to_json(self) -> str:
@@ -421,7 +431,8 @@ def compare(scenario: Scenario, axes: list[Axis], replications: int = 5, executo
     executor = executor or InProcess()
     study = Comparison(scenario.name, scenario.seed, axes, variants, replications, seeds, baseline=base,
                        executor=executor.name, effective_config=scenario.effective(),
-                       extra_metrics=[m for m in metrics or [] if m not in METRICS])
+                       extra_metrics=[m for m in metrics or [] if m not in METRICS],
+                       auto_warmup=any(sc.warmup == "auto" for _v, sc in prepared))
     base_dir = str(scenario.base_dir) if scenario.base_dir else None
     todo, keys = [], []
     for var, sc in prepared:

@@ -362,3 +362,16 @@ def test_table_figures_show_the_mean_to_the_precision_of_its_interval(metric, va
     from reports.comparison_table import fmt
 
     assert fmt(metric, value, half) == text
+
+
+def test_a_comparison_with_automatic_warmup_says_what_each_run_chose(tmp_path):
+    study = compare(scenario(SMALL.replace("warmup: 10s", "warmup: auto")), [parse_axis(LB)], 2)
+    chosen = study.summary()["warmup_auto"]
+    per_run = study.replications_frame["warmup_s"]
+    assert chosen["runs"] == 4 and chosen["method"] == "MSER-5"
+    assert chosen["min_s"] == per_run.min() and chosen["max_s"] == per_run.max()
+    assert compare(scenario(SMALL), [parse_axis(LB)], 1).summary()["warmup_auto"] is None
+    r = _cli(tmp_path, "--vary", LB, "-r", "2", "--out", str(tmp_path / "o"),
+             text=SMALL.replace("warmup: 10s", "warmup: auto"))
+    assert r.exit_code == 0 and "warm-up chosen by MSER-5 for each of the 4 runs" in r.output
+    assert "warm-up chosen by MSER-5" in (tmp_path / "o" / "report.html").read_text()
