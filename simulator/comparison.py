@@ -30,7 +30,7 @@ import pandas as pd
 from .errors import DsimError, ScenarioError, did_you_mean
 from .inference import mean_interval, paired_difference, unpaired_difference
 from .result import clean
-from .result_cache import ResultCache, run_key
+from .result_cache import ResultCache, file_digests, run_key
 from .rng import derive_seed
 from .scenario import Scenario, validate, with_overrides
 from .sweep import Axis, Variant, grid
@@ -437,8 +437,9 @@ def compare(scenario: Scenario, axes: list[Axis], replications: int = 5, executo
     todo, keys = [], []
     for var, sc in prepared:
         data = sc.model_dump(mode="json")
+        files = file_digests(data, base_dir)
         for r, seed in enumerate(seeds):
-            key = run_key(data, seed, __version__)
+            key = run_key(data, seed, __version__, files)
             hit = cache.get(key) if cache is not None else None
             if hit is not None:
                 study.records[(var.index, r)] = hit

@@ -1,6 +1,7 @@
 """On-disk cache of finished runs, keyed by what determines them: the scenario as run (overrides
-applied, defaults included), the seed and the dsim version. A re-run or an extended sweep only
-computes what is new. Entries are small JSON records (the figures a comparison needs)."""
+applied, defaults included), the content of the files it names (an empirical distribution's CSV),
+the seed and the dsim version. A re-run or an extended sweep only computes what is new. Entries are
+small JSON records (the figures a comparison needs)."""
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +16,38 @@ def default_dir() -> Path:
     return Path(base) / "dsim" / "runs"
 
 
-def run_key(scenario_data: dict[str, Any], seed: int, version: str) -> str:
-    text = json.dumps({"scenario": scenario_data, "seed": seed, "dsim": version}, sort_keys=True)
+def file_digests(scenario_data: Any, base_dir: str | Path | None) -> dict[str, str]:
+    """sha256 of every file the scenario names under a `file:` key, found as the run finds it
+    (relative to the scenario's directory): editing the file must not return the old results."""
+    found: dict[str, str] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            name = node.get("file")
+            if isinstance(name, str) and name not in found:
+                path = Path(name)
+                if not path.is_absolute() and base_dir is not None:
+                    path = Path(base_dir) / path
+                try:
+                    found[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+                except OSError:
+                    found[name] = "unreadable"
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(scenario_data)
+    return found
+
+
+def run_key(scenario_data: dict[str, Any], seed: int, version: str, files: dict[str, str] | None = None) -> str:
+    """The cache key of one run; `files` maps each file the scenario names to its digest."""
+    key: dict[str, Any] = {"scenario": scenario_data, "seed": seed, "dsim": version}
+    if files:  # only when there are any, so the keys of runs that name no file stay as they were
+        key["files"] = files
+    text = json.dumps(key, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

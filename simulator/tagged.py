@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Callable
 
-from pydantic import BeforeValidator, SerializeAsAny
+from pydantic import BeforeValidator, SerializeAsAny, ValidationInfo
 
 from .callsyntax import CallSyntaxError, is_call, parse_call
 from .registry import Registry
@@ -16,7 +16,7 @@ def tagged_validator(reg: Registry, tag: str, base: type, example: str, compact:
                      before: Callable[[], None] = lambda: None) -> Callable[[Any], Any]:
     """A pydantic before-validator turning raw data into the config object of the tagged class."""
 
-    def validate(value: Any) -> Any:
+    def validate(value: Any, info: ValidationInfo) -> Any:
         before()
         if isinstance(value, base):
             return value
@@ -34,7 +34,9 @@ def tagged_validator(reg: Registry, tag: str, base: type, example: str, compact:
             cls = reg.get(name)
         except KeyError as exc:
             raise error_at((tag,), str(exc), name) from None
-        return config_of(cls).model_validate(value)
+        # The context carries the scenario's directory, against which files named inside (an
+        # empirical distribution's CSV) are found.
+        return config_of(cls).model_validate(value, context=info.context)
 
     return validate
 

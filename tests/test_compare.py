@@ -375,3 +375,22 @@ def test_a_comparison_with_automatic_warmup_says_what_each_run_chose(tmp_path):
              text=SMALL.replace("warmup: 10s", "warmup: auto"))
     assert r.exit_code == 0 and "warm-up chosen by MSER-5 for each of the 4 runs" in r.output
     assert "warm-up chosen by MSER-5" in (tmp_path / "o" / "report.html").read_text()
+
+
+def test_a_csv_named_by_the_scenario_is_found_beside_it_and_keys_the_cache(tmp_path, monkeypatch):
+    import simulator
+
+    study_dir = tmp_path / "study"
+    study_dir.mkdir()
+    (study_dir / "service.csv").write_text("t\n10ms\n20ms\n30ms\n")
+    (study_dir / "s.yaml").write_text(SMALL.replace(
+        "exponential(mean=100ms)}", "{dist: empirical, file: service.csv, column: t}}"))
+    monkeypatch.chdir(tmp_path)  # not the scenario's directory: the file is found beside the scenario
+    sc = simulator.load_scenario(study_dir / "s.yaml")
+    cache = ResultCache(tmp_path / "cache")
+    first = compare(sc, [parse_axis(LB)], 1, cache=cache)
+    assert first.table["latency_p50_s"].max() <= 0.030
+    assert compare(sc, [parse_axis(LB)], 1, cache=cache).from_cache == 2
+    (study_dir / "service.csv").write_text("t\n1s\n2s\n")  # edited: the old runs no longer apply
+    edited = compare(sc, [parse_axis(LB)], 1, cache=cache)
+    assert edited.from_cache == 0 and edited.table["latency_p50_s"].min() >= 1.0
