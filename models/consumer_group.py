@@ -14,7 +14,7 @@ from simpy.events import NORMAL
 
 from simulator.distributions import Constant, Sampler
 from simulator.engine import Timer
-from simulator.request import ERROR, OK, REJECTED, Reply, Request
+from simulator.request import ERROR, OK, REJECTED, TIMED_OUT, Reply, Request
 
 from .base import Component, ComponentConfig
 
@@ -130,7 +130,7 @@ class ConsumerGroup(Component):
         self.epoch += 1
         super().crash()
         for token in lost:
-            token.reply(REJECTED)  # unacknowledged: redelivered after the recovery
+            token.reply(TIMED_OUT)  # never acknowledged (the broker's session with it expires): delivered again
 
     def stats(self, elapsed_s: float) -> dict[str, Any]:
         return {"type": self.type_name, "workers": self.workers, "utilization": self.utilization(elapsed_s)}

@@ -27,9 +27,9 @@ from simulator import registry
 from simulator.config import StrictModel
 from simulator.distributions import Constant, DurationDist, Sampler, parse_distribution
 from simulator.engine import Timer
-from simulator.request import ERROR, OK, Reply, Request
+from simulator.request import ERROR, OK, TIMED_OUT, Reply, Request
 from simulator.rng import mix64
-from simulator.units import Duration, PositiveDuration
+from simulator.units import PositiveDuration
 from simpy.events import NORMAL
 
 from .base import Component, ComponentConfig
@@ -50,7 +50,9 @@ class ConsumerGroupConfig(StrictModel):
         None, description="Failed processing attempts before a message is dead-lettered (unset: retry forever)."
     )
     dead_letter: str | None = Field(None, description="Component that receives dead-lettered messages.")
-    retry_delay: Duration = Field(0.1, description="Wait before a failed or undelivered message is sent again.")
+    # Positive: with no wait, a message refused by a crashed consumer would be sent again and again
+    # at the same instant and simulated time would never advance.
+    retry_delay: PositiveDuration = Field(0.1, description="Wait before a failed or undelivered message is sent again.")
     zone: str | None = Field(None, description="Where the consumers run (default: the queue's zone).")
 
     @model_validator(mode="after")
@@ -105,8 +107,9 @@ class QueueConfig(ComponentConfig):
 
 
 # A stored message: [time produced, producer's request, producer's reply (on_complete) or None,
-# groups still to complete it, bitmask of the groups whose processing of it took effect]
-T_PRODUCED, REQ, REPLY, LEFT, EFFECTS = range(5)
+# groups still to complete it, bitmask of the groups whose processing of it took effect,
+# whether retention deleted it before some group processed it]
+T_PRODUCED, REQ, REPLY, LEFT, EFFECTS, LOST = range(6)
 
 
 class Delivery(Request):
@@ -123,7 +126,10 @@ class _GroupState:
         self.bit = 1 << index
         self.config = config
         self.committed = [0] * partitions  # next offset to process, per partition
-        self.inflight = [-1] * partitions  # offset being processed, or -1
+        self.inflight = [-1] * partitions  # offset being processed (always the committed one), or -1
+        # messages after the one in processing that retention deleted meanwhile (already counted lost;
+        # stepped over once that one is settled)
+        self.skipped = [0] * partitions
         self.attempts = [0] * partitions  # failed attempts of the head message
         self.waiting = [False] * partitions  # a retry timer is pending
         self.worker_of = [p % config.workers for p in range(partitions)]
@@ -176,6 +182,7 @@ class MessageQueue(Component):
         self.low = [0] * n  # lowest committed offset over the groups: the slowest group's position
         self.total_backlog = 0  # sum over partitions of end - low, kept as they move
         self.groups = {g: _GroupState(g, i, c, n) for i, (g, c) in enumerate(config.consumer_groups.items())}
+        self.expiry_armed = [False] * n  # a timer will delete the partition's messages as they reach retention_time
         self.required = 1 if config.complete_when else len(self.groups)
         self._rr = 0
         publish = config.publish_time
@@ -188,8 +195,9 @@ class MessageQueue(Component):
         self.dropped_retention = 0
         self.duplicates = 0
         self.completion_s = array("d")
-        self.backlog_max = [0] * self.config.partitions
-        self.backlog_total_max = 0
+        # The peaks start from the backlog left by the warm-up, not from zero.
+        self.backlog_max = [self.backlog(p) for p in range(self.config.partitions)]
+        self.backlog_total_max = self.total_backlog
         for g in self.groups.values():
             g.reset()
 
@@ -222,7 +230,7 @@ class MessageQueue(Component):
             p = self._rr = (self._rr + 1) % n
         now = self.env._now
         wait = self.config.ack == "on_complete"
-        self.logs[p].append([now, req, reply if wait else None, self.required, 0])
+        self.logs[p].append([now, req, reply if wait else None, self.required, 0, False])
         self.end[p] += 1
         self.produced += 1
         if not wait:
@@ -243,7 +251,7 @@ class MessageQueue(Component):
 
     def _moved(self, p: int) -> None:
         """Some group's committed offset in `p` advanced: update the slowest position, trim the log."""
-        low = min(g.committed[p] for g in self.groups.values())
+        low = min(g.committed[p] + g.skipped[p] for g in self.groups.values())
         if low != self.low[p]:
             self.total_backlog -= low - self.low[p]
             self.low[p] = low
@@ -256,28 +264,68 @@ class MessageQueue(Component):
         log = self.logs[p]
         limit, max_age = self.config.retention, self.config.retention_time
         while log and ((limit is not None and len(log) > limit)
-                       or (max_age is not None and now - log[0][T_PRODUCED] > max_age)):
+                       or (max_age is not None and now - log[0][T_PRODUCED] >= max_age)):
             self._drop_head(p)
+        if max_age is not None and log and not self.expiry_armed[p]:
+            self.expiry_armed[p] = True
+            head = log[0]
+            self.env.call_later(max(0.0, head[T_PRODUCED] + max_age - now), self._expire, (p, head))
+
+    def _expire(self, timer: Any) -> None:
+        """A partition's head, when the timer was set, has reached `retention_time`: delete it (if
+        still there: it may have been processed meanwhile) and whatever else is that old."""
+        p, head = timer._value
+        self.expiry_armed[p] = False
+        log = self.logs[p]
+        if log and log[0] is head:
+            self._drop_head(p)  # by identity: `now - produced` may fall a rounding error short
+        self._enforce_retention(p, self.env._now)
 
     def _drop_head(self, p: int) -> None:
+        """Retention deletes the oldest message of partition `p`, whether or not every group has read it."""
         record = self.logs[p].popleft()
         offset = self.base[p]
         self.base[p] += 1
-        unprocessed = False
+        lost = False
         for g in self.groups.values():
-            if g.committed[p] <= offset:
+            if g.committed[p] > offset or g.inflight[p] == offset:
+                continue  # processed, or in the consumer's hands: its acknowledgement decides
+            lost = True
+            if g.inflight[p] < 0:
                 g.committed[p] = offset + 1
                 g.attempts[p] = 0
                 g.lost += 1
-                unprocessed = True
-                if g.inflight[p] == offset:  # its acknowledgement will be ignored
-                    g.inflight[p] = -1
-                    self._worker_free(g, g.worker_of[p])
+            else:  # the group is processing an earlier message: step over this one once that is settled
+                g.lost += 1
+                g.skipped[p] += 1
+        if lost:
+            self._lost(record)
         self._moved(p)
-        if unprocessed:
+
+    def _lost(self, record: list) -> None:
+        """A group will never process `record`: count it once, and tell a producer still waiting."""
+        if not record[LOST]:
+            record[LOST] = True
             self.dropped_retention += 1
-            if record[REPLY] is not None:
-                record[REPLY](ERROR)
+            reply = record[REPLY]
+            if reply is not None:
+                record[REPLY] = None
+                reply(ERROR)
+
+    def _skip_deleted(self, g: _GroupState, p: int) -> None:
+        """After settling a message, step over those retention deleted while it was in processing."""
+        if g.committed[p] < self.base[p]:
+            g.committed[p] = self.base[p]
+        g.skipped[p] = 0
+
+    def _lose_inflight(self, g: _GroupState, p: int, offset: int, record: list) -> None:
+        """A message deleted while in processing failed or was not acknowledged: it cannot come again."""
+        g.committed[p] = offset + 1
+        g.attempts[p] = 0
+        g.lost += 1
+        self._lost(record)
+        self._skip_deleted(g, p)
+        self._moved(p)
 
     # --- consuming ------------------------------------------------------------------------------
     def _dispatch(self, g: _GroupState, w: int) -> None:
@@ -313,27 +361,35 @@ class MessageQueue(Component):
     def acked(self, g: _GroupState, d: Delivery, outcome: int) -> None:
         p, offset = d.partition, d.offset
         if g.inflight[p] != offset:
-            return  # deleted by retention meanwhile
+            return  # not ours (defensive: a partition has one message in processing at a time)
         g.inflight[p] = -1
         w = g.worker_of[p]
         self._worker_free(g, w)
+        deleted = offset < self.base[p]  # by retention, while it was in processing
         if self.down:  # the broker crashed meanwhile: the offset is not committed, it comes again
-            g.redeliveries += 1
+            if deleted:
+                self._lose_inflight(g, p, offset, d.record)
+            else:
+                g.redeliveries += 1
             return
-        if outcome == OK:
-            self._commit(g, p, offset, d.record)
-        elif outcome == ERROR:  # processing failed
+        if outcome == ERROR:  # processing failed
             g.failures += 1
             g.attempts[p] += 1
-            if g.config.max_attempts is not None and g.attempts[p] >= g.config.max_attempts:
-                g.dead_lettered += 1
-                self.consumers[g.name].dead_letter(d)
-                self._commit(g, p, offset, d.record, failed=True)
-            else:
-                self._retry_later(g, p)
-                return
-        else:  # not delivered or not acknowledged (consumer down, network): send it again
-            g.redeliveries += 1
+        if outcome == OK:
+            self._commit(g, p, offset, d.record)
+        elif (outcome == ERROR and g.config.max_attempts is not None
+              and g.attempts[p] >= g.config.max_attempts):
+            g.dead_lettered += 1
+            self.consumers[g.name].dead_letter(d)
+            self._commit(g, p, offset, d.record, failed=True)
+        elif deleted:  # nothing left to try again
+            self._lose_inflight(g, p, offset, d.record)
+        else:
+            if outcome == TIMED_OUT:
+                # Delivered (or maybe delivered) but not acknowledged: the consumer crashed with it, or
+                # the network lost the message or the ack. A refusal (REJECTED: the consumer was down
+                # when it arrived) delivered nothing, so sending it again is no redelivery.
+                g.redeliveries += 1
             self._retry_later(g, p)
             return
         self._dispatch(g, w)
@@ -352,6 +408,7 @@ class MessageQueue(Component):
         now = self.env._now
         g.committed[p] = offset + 1
         g.attempts[p] = 0
+        self._skip_deleted(g, p)
         if not failed:
             g.consumed += 1
             g.lag_s.append(now - record[T_PRODUCED])
@@ -399,7 +456,7 @@ class MessageQueue(Component):
                 "lost_to_retention": g.lost,
                 "lag_s": percentiles(g.lag_s),
                 "utilization": consumer.utilization(elapsed_s),
-                "backlog": sum(self.end[p] - g.committed[p] for p in range(n)),
+                "backlog": sum(self.end[p] - g.committed[p] - g.skipped[p] for p in range(n)),
             }
         return {
             "type": self.type_name,

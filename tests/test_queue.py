@@ -176,3 +176,72 @@ def test_without_keys_messages_go_round_robin():
     # nothing is processed in 10 s: each partition keeps what it got, a third of the messages
     assert sum(q["backlog_max_per_partition"]) == q["produced"] == 29
     assert sorted(q["backlog_max_per_partition"]) == [9, 10, 10]
+
+
+def test_retention_waits_for_the_message_in_processing(monkeypatch):
+    # One slow worker and room for 3 messages: retention deletes most messages, but not the one the
+    # worker holds. It is processed and acknowledged, never two at a time.
+    res, watch = _watched(monkeypatch, partitions=1, workers=1, queue_extra="    retention: 3", process="1s",
+                          service="1ms", arrivals="constant(rate=5/s)", duration="30s")
+    q, g = _conserved(res)
+    assert watch.most_at_once == 1
+    assert 28 <= g["consumed"] <= 29  # one per 1.004 s from 0.2 s
+    assert g["utilization"] > 0.95
+    assert q["dropped_retention"] == g["lost_to_retention"] == q["produced"] - g["consumed"] - g["backlog"]
+    assert g["backlog"] <= 4  # 3 stored and the one in processing
+
+
+def test_retention_time_deletes_old_messages_even_when_nothing_is_produced():
+    # The consumers are down for the whole run: every message waits for retention_time, then its
+    # producer (ack: on_complete) learns it was deleted, exactly 2 s after it was stored.
+    res = run(SCENARIO, **{**DEFAULTS, "ack": "on_complete", "queue_extra": "    retention_time: 2s",
+                           "arrivals": "constant(rate=2/s)", "duration": "20s",
+                           "faults": "faults:\n  - {type: crash, target: orders.billing, at: 0s}"})
+    q, g = _conserved(res)
+    req = res.requests
+    done = req[req["end_s"] < 20]
+    assert len(done) == 35 and (done["outcome"] == "error").all()
+    np.testing.assert_allclose(done["latency_s"].to_numpy(), 2.002)
+    assert q["dropped_retention"] == 35 and g["backlog"] == 4
+
+
+def test_messages_are_never_delivered_older_than_retention_time():
+    res = run(SCENARIO, **{**DEFAULTS, "partitions": 2, "workers": 1, "process": "1s", "service": "1ms",
+                           "queue_extra": "    retention_time: 2s", "arrivals": "constant(rate=4/s)",
+                           "duration": "30s"})
+    q, g = _conserved(res)
+    assert q["dropped_retention"] > 0
+    # delivered before it is 2 s old, then 1 hop + 1 s + 3 hops + 1 ms
+    assert g["lag_s"]["max"] <= 2.0 + 1.005 + 1e-9
+    assert g["backlog"] <= 2 * 8 + 1
+
+
+def test_a_consumer_crash_redelivers_only_what_it_held():
+    # one message every second, 500 ms of work: at 10.25 s the consumer holds the message of 10 s.
+    # While it is down the broker keeps offering the next ones; refusals are not redeliveries.
+    res = run(SCENARIO, **{**DEFAULTS, "partitions": 1, "workers": 1, "process": "500ms", "service": "1ms",
+                           "arrivals": "constant(rate=1/s)", "duration": "30s",
+                           "faults": "faults:\n  - {type: crash, target: orders.billing, at: 10.25s, duration: 5s}"})
+    q, g = _conserved(res)
+    assert g["redeliveries"] == 1
+    assert g["duplicates"] == 0  # it had not called the target yet
+    assert g["backlog"] <= 1
+
+
+def test_backlog_peak_counts_what_the_warm_up_left():
+    # 20 messages in the first 10 s (the warm-up), one processed per second: 10 left at its end,
+    # and the backlog only shrinks afterwards.
+    res = run(SCENARIO, **{**DEFAULTS, "partitions": 1, "workers": 1, "process": "1s", "service": "1ms",
+                           "latency": "0s", "warmup": "10s", "duration": "30s",
+                           "arrivals": "constant(rate=2/s), stop: 10s"})
+    q = res.summary["components"]["orders"]
+    assert q["produced"] == 0
+    assert q["backlog_max"] == q["backlog_max_per_partition"][0] >= 9
+    assert q["backlog"] == 0
+
+
+def test_bad_retry_delay(tmp_path):
+    from tests.test_bad_input import _bad
+
+    text = textwrap.dedent(SCENARIO).format(**{**DEFAULTS, "group_extra": ", retry_delay: 0s"})
+    _bad(tmp_path, text, "consumer_groups.billing.retry_delay", "greater than 0")
