@@ -7,6 +7,7 @@ gives the same results, run for run.
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
@@ -51,8 +52,9 @@ class LocalPool(Executor):
         ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         if ctx.get_start_method() == "forkserver":
             ctx.set_forkserver_preload(["simulator", "models"])
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_ignore_sigint)
         self.futures: dict[Future, int] = {}
+        self.cancelled = False
 
     def run(self, fn, payloads):
         self.futures = {self.pool.submit(fn, p): i for i, p in enumerate(payloads)}
@@ -63,11 +65,25 @@ class LocalPool(Executor):
                 yield self.futures[fut], fut.result()
 
     def cancel(self):
+        self.cancelled = True
         for fut in self.futures:
             fut.cancel()
 
     def close(self):
+        if self.cancelled:
+            # Runs already handed to a worker cannot be cancelled; stop them rather than wait for
+            # results nobody will read (the finished ones are in the cache). The pool has no public
+            # way to do this before Python 3.14 (terminate_workers).
+            for proc in list(getattr(self.pool, "_processes", {}).values()):
+                proc.terminate()
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ignore_sigint() -> None:
+    """Pool workers leave Ctrl-C to the process that owns the pool (it cancels and stops them)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class DaskCluster(Executor):
@@ -85,8 +101,7 @@ class DaskCluster(Executor):
             if scheduler:
                 self.client = Client(scheduler, timeout="10s")
             else:
-                self.cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
-                                            dashboard_address=None)
+                self.cluster = _quiet_local_cluster(LocalCluster, workers or 2)
                 self.client = Client(self.cluster)
         except (OSError, TimeoutError) as exc:
             raise DsimError(f"cannot reach the Dask scheduler {scheduler!r}: {exc}") from None
@@ -108,6 +123,24 @@ class DaskCluster(Executor):
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+def _quiet_local_cluster(local_cluster: Any, workers: int) -> Any:
+    """A local Dask cluster whose worker processes ignore SIGINT: Ctrl-C in a terminal reaches the
+    whole process group, and it is this process that stops the study (cancels, keeps finished runs,
+    closes the cluster); workers interrupted on their own would print tracebacks instead. Their
+    routine warnings (tasks cancelled on the way) are kept out of the terminal too."""
+    import logging
+    import signal
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+    try:  # worker processes started now inherit the ignored SIGINT
+        return local_cluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                             silence_logs=logging.ERROR)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
 
 
 def make_executor(kind: str = "local", workers: int | None = None, scheduler: str | None = None) -> Executor:

@@ -394,3 +394,33 @@ def test_a_csv_named_by_the_scenario_is_found_beside_it_and_keys_the_cache(tmp_p
     (study_dir / "service.csv").write_text("t\n1s\n2s\n")  # edited: the old runs no longer apply
     edited = compare(sc, [parse_axis(LB)], 1, cache=cache)
     assert edited.from_cache == 0 and edited.table["latency_p50_s"].min() >= 1.0
+
+
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_ctrl_c_in_a_terminal_stops_every_process_with_one_line(tmp_path, executor):
+    # A terminal's Ctrl-C reaches the whole process group, pool or cluster workers included.
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cache = tmp_path / "cache"
+    cmd = [sys.executable, "-m", "cli", "compare", "scenarios/three-tier.yaml", "--vary", "components.lb.algorithm="
+           "round_robin,random", "-r", "20", "--duration", "200s", "--executor", executor, "--workers", "2",
+           "--cache-dir", str(cache)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 120
+        while not list(cache.rglob("*.json")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)  # until a first run is finished and cached
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    finished = len(list(cache.rglob("*.json")))
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [f"error: interrupted: {finished} of 40 runs finished (kept in the cache; "
+                                        "run the same command again to go on)"]
