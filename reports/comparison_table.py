@@ -78,9 +78,10 @@ def comparison_table(study: Comparison, metrics: list[str] | None = None) -> Tab
         cells = [var.label + (" (baseline)" if study.baseline_of(var.index) == var.index else "")]
         for m in metrics:
             text = fmt(m, row[m], row[f"{m}_ci"])
-            if study.best(m, var.index) == var.index:
+            mark = study.mark(var.index, m)
+            if mark == "best":
                 text = f"[bold green]★ {text}[/]"
-            elif study.tied_with_best(var.index, m):
+            elif mark == "tied":
                 text = f"≈ {text}"
             cells.append(text)
         t.add_row(*cells)

@@ -189,7 +189,7 @@ def _run_sections(s: dict[str, Any]) -> list[str]:
 def _comparison_sections(c: dict[str, Any]) -> list[str]:
     import math
 
-    from simulator.comparison import TABLE_METRICS, metric_info
+    from simulator.comparison import TABLE_METRICS
 
     from .comparison_table import fmt, header
 
@@ -197,27 +197,19 @@ def _comparison_sections(c: dict[str, Any]) -> list[str]:
     out = [f"<h2>Variants</h2><p class='meta'>{len(c['variants'])} variants x {c['replications']} replications; "
            f"replication seeds {html.escape(str(c['replication_seeds']))} shared by every variant (common random "
            f"numbers); {c['runs_from_cache']} of {c['runs']} runs from the cache. Mean ± 95% confidence "
-           f"half-width; <span class='best'>★</span> the best of each column (among variants whose other settings are the same).</p>"]
-    # The best of each column among variants under the same conditions (the other axes' values).
-    others = [a["path"] for a in c["axes"] if a["path"] != c.get("compared_axis")] if len(c["axes"]) > 1 else []
-    groups: dict[tuple, list[int]] = {}
-    for i, v in enumerate(c["variants"]):
-        groups.setdefault(tuple(str(v.get(p)) for p in others), []).append(i)
-    best: set[tuple[str, int]] = set()
-    for members in groups.values():
-        for m in metrics:
-            means = [(c["variants"][i][m], i) for i in members
-                     if c["variants"][i].get(m) is not None and math.isfinite(c["variants"][i][m])]
-            if means:
-                sign = 1 if metric_info(m)[1] == "min" else -1  # ties: the first variant, as in the terminal
-                best.add((m, min(means, key=lambda t: (sign * t[0], t[1]))[1]))
+           f"half-width; <span class='best'>★</span> the best of each column (among variants whose other settings are the same); "
+           f"≈ not significantly different from it (the paired 95% interval of the difference contains 0); unmarked: "
+           f"significantly worse.</p>"]
+    marks = c.get("marks") or {}
     rows = []
-    for i, v in enumerate(c["variants"]):
+    for v in c["variants"]:
         row = [html.escape(v["variant"])]
         for m in metrics:
             text = html.escape(fmt(m, v.get(m) if v.get(m) is not None else math.nan, v.get(f"{m}_ci")
                                    if v.get(f"{m}_ci") is not None else math.nan))
-            row.append(f"<span class='best'>★ {text}</span>" if (m, i) in best else text)
+            mark = marks.get(v["variant"], {}).get(m)
+            row.append(f"<span class='best'>★ {text}</span>" if mark == "best" else f"≈ {text}" if mark == "tied"
+                       else text)
         rows.append(row)
     out.append(_table(["variant"] + [header(m) for m in metrics], rows))
     if c.get("warmup_auto"):

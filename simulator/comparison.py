@@ -236,6 +236,16 @@ class Comparison:
             return True
         return not paired_difference(self.values(variant, metric), self.values(b, metric)).excludes(0.0)
 
+    def mark(self, variant: int, metric: str) -> str | None:
+        """"best", "tied" (the paired difference to the best is not significant) or "worse" among
+        the variant's peers; None when the metric has no value."""
+        b = self.best(metric, variant)
+        if b is None or not math.isfinite(self.table[metric].iloc[variant]):
+            return None
+        if b == variant:
+            return "best"
+        return "tied" if self.tied_with_best(variant, metric) else "worse"
+
     @property
     def compared_axis(self) -> int | None:
         """The axis whose values are compared (see `compared_axis`)."""
@@ -284,6 +294,7 @@ class Comparison:
             "extra_metrics": self.extra_metrics,
             "compared_axis": None if self.compared_axis is None else self.axes[self.compared_axis].path,
             "variants": self.table.to_dict(orient="records"),
+            "marks": {v.label: {m: self.mark(v.index, m) for m in self.metric_names} for v in self.variants},
             "differences": self.differences.to_dict(orient="records"),
             "faults": faults,
             "warnings": warnings,

@@ -424,3 +424,20 @@ def test_ctrl_c_in_a_terminal_stops_every_process_with_one_line(tmp_path, execut
     assert proc.returncode == 130, err
     assert err.strip().splitlines() == [f"error: interrupted: {finished} of 40 runs finished (kept in the cache; "
                                         "run the same command again to go on)"]
+
+
+def test_marks_say_best_tied_or_worse_alike_in_the_json_and_report(tmp_path):
+    # Two more workers per server: clearly better latency (worse is marked), same throughput (tied).
+    out = tmp_path / "out"
+    r = _cli(tmp_path, "--vary", "components.a.workers=2,3", "-r", "4", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    marks = json.loads((out / "comparison.json").read_text())["marks"]
+    assert marks["3"]["latency_mean_s"] == "best" and marks["2"]["latency_mean_s"] == "worse"
+    study = compare(scenario(SMALL), [parse_axis("components.a.workers=2,3")], 4)
+    for v in study.variants:
+        for m in study.metric_names:
+            assert marks[v.label][m] == study.mark(v.index, m)
+    tied = [(label, m) for label, ms in marks.items() for m, mark in ms.items() if mark == "tied"]
+    assert tied  # some figure (offered load) is the same whichever variant
+    report = (out / "report.html").read_text()
+    assert "≈ " in report and "significantly worse" in report
