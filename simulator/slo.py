@@ -51,15 +51,28 @@ def parse_slo(text: str) -> SLO:
     name, op, raw = m.group("metric"), m.group("op"), m.group("value")
     try:
         if name in _LATENCY:
-            return SLO(text, f"latency_{name}_s", op, parse_duration(raw))
-        if name in ("availability", "error_rate"):
-            return SLO(text, name, op, parse_fraction(raw))
-        if name == "throughput":
-            return SLO(text, "throughput_rps", op, parse_rate(raw))
+            slo = SLO(text, f"latency_{name}_s", op, parse_duration(raw))
+        elif name in ("availability", "error_rate"):
+            slo = SLO(text, name, op, parse_fraction(raw))
+        elif name == "throughput":
+            slo = SLO(text, "throughput_rps", op, parse_rate(raw))
+        else:
+            raise ScenarioError(f"unknown metric '{name}' in {text!r}{did_you_mean(name, NAMES)}; one of: "
+                                f"{', '.join(NAMES)}", file="--slo")
     except UnitError as exc:
         raise ScenarioError(f"{text!r}: {exc}", file="--slo") from None
-    raise ScenarioError(f"unknown metric '{name}' in {text!r}{did_you_mean(name, NAMES)}; one of: {', '.join(NAMES)}",
-                        file="--slo")
+    if slo.threshold < 0:
+        raise ScenarioError(f"{text!r}: the threshold cannot be negative", file="--slo")
+    # Objectives no run can meet, or that every run meets, would only send the search to its limits.
+    top = 1.0 if name in ("availability", "error_rate") else math.inf  # the figure lies in [0, top]
+    t = slo.threshold
+    possible = {"<": t > 0, "<=": True, ">": t < top, ">=": t <= top}[op]
+    certain = {"<": t > top, "<=": t >= top, ">": False, ">=": t == 0}[op]
+    if not possible:
+        raise ScenarioError(f"{text!r} can never hold", file="--slo")
+    if certain:
+        raise ScenarioError(f"{text!r} always holds: it limits nothing", file="--slo")
+    return slo
 
 
 @dataclass
@@ -110,7 +123,7 @@ def _significant(slo: SLO, mean: float, half: float) -> bool:
     return slo.met(mean + half) and slo.met(mean - half)
 
 
-def current_value(scenario: Scenario, path: str) -> tuple[str, float]:
+def _setting(scenario: Scenario, path: str) -> Any:
     node: Any = scenario.model_dump(mode="json")
     for part in path.split("."):
         if isinstance(node, dict) and part in node:
@@ -120,11 +133,20 @@ def current_value(scenario: Scenario, path: str) -> tuple[str, float]:
         else:
             keys = list(node) if isinstance(node, dict) else []
             raise ScenarioError(f"no '{part}' in the scenario at {path}{did_you_mean(part, keys)}", file="--vary")
+    return node
+
+
+def current_value(scenario: Scenario, path: str) -> tuple[str, float]:
+    """(kind, value in base units) of the numeric setting at `path`."""
+    node = _setting(scenario, path)
     q = _quantity(str(node))
     if q is None:
         raise ScenarioError(f"{path} is {node!r}, not a number: the capacity search needs a numeric setting "
                             f"such as workloads.NAME.arrivals.rate", file="--vary")
     return q
+
+
+MAX_DOUBLINGS = 20
 
 
 def find_capacity(scenario: Scenario, path: str, slos: list[SLO], replications: int = 5, executor: Any = None,
@@ -136,6 +158,10 @@ def find_capacity(scenario: Scenario, path: str, slos: list[SLO], replications: 
     kind, start = current_value(scenario, path)
     if start <= 0 and low is None:
         raise ScenarioError(f"{path} is {start:g}: give --low, a positive value to start from", file="--vary")
+    if low is not None and high is not None and high <= low:
+        raise ScenarioError(f"must be above --low ({_format(kind, low)}), got {_format(kind, high)}", file="--high")
+    # A whole-number setting (workers, connections, replicas) is searched over whole numbers only.
+    whole = isinstance(_setting(scenario, path), int) and (low is None or float(low).is_integer())
     result = Capacity(path, kind, slos, replications)
     seen: dict[float, Point] = {}
 
@@ -162,20 +188,29 @@ def find_capacity(scenario: Scenario, path: str, slos: list[SLO], replications: 
         if low is not None:
             raise ScenarioError(f"the SLOs already fail at --low {_format(kind, lo)}", file="--low")
         for _ in range(12):
-            hi, lo = lo, lo / 2
+            if whole and lo <= 1:
+                raise ScenarioError(f"the SLOs fail even at {_format(kind, lo)}", file="--vary")
+            hi, lo = lo, (lo // 2 if whole else lo / 2)
             if evaluate(lo):
                 break
         else:
             raise ScenarioError(f"the SLOs fail even at {_format(kind, lo)}", file="--vary")
     else:
         hi = high if high is not None else lo * 2
+        doublings = 0
         while evaluate(hi):
             if high is not None:
                 result.highest_pass, result.lowest_fail = hi, None
                 return result  # every load up to --high meets the SLOs
+            doublings += 1
+            if doublings >= MAX_DOUBLINGS:
+                raise ScenarioError(
+                    f"the SLOs still hold at {_format(kind, hi)}, {2 ** doublings:,} times the start: a higher "
+                    f"{path} does not make them harder to meet (the search looks for the most load a system "
+                    f"takes), or give --high", file="--vary")
             lo, hi = hi, hi * 2
-    while hi - lo > tolerance * lo:
-        mid = (lo + hi) / 2
+    while hi - lo > tolerance * lo and not (whole and hi - lo <= 1):
+        mid = (lo + hi) // 2 if whole else (lo + hi) / 2
         if evaluate(mid):
             lo = mid
         else:

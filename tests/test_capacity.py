@@ -80,3 +80,56 @@ def test_bad_capacity_input(tmp_path, args, fragment):
     r = CliRunner().invoke(main, ["capacity", str(path), *args, "--no-cache"])
     assert r.exit_code == 2, r.output
     assert fragment in r.output and "Traceback" not in r.output
+
+
+CLOSED = """
+name: closed
+seed: 4
+duration: 300s
+warmup: 20s
+components:
+  app: {type: server, workers: 1, service_time: exponential(mean=10ms)}
+workloads:
+  web: {users: 4, think_time: exponential(mean=90ms), target: app}
+"""
+
+
+def test_a_whole_number_setting_is_searched_over_whole_numbers():
+    # Users of a closed loop (M/M/1 with think time): exact mean-value analysis gives a mean
+    # response time of 90.5 ms at 18 users, 100.3 ms at 19 and 110.1 ms at 20; "mean < 100 ms" breaks
+    # at 19, within the noise of 2 replications of 280 s (about 1 ms here) of either neighbour.
+    result = find_capacity(scenario(CLOSED), "workloads.web.users", [parse_slo("mean<100ms")], replications=2)
+    s = result.summary()
+    assert all(float(p["value"]).is_integer() for p in s["evaluated"])
+    assert s["first_failing_value"] - s["capacity_value"] == 1
+    assert 17 <= s["capacity_value"] <= 19
+    assert s["capacity"] == str(int(s["capacity_value"]))
+
+
+def test_a_setting_that_only_helps_has_no_capacity():
+    with pytest.raises(ScenarioError, match="does not make them harder to meet"):
+        find_capacity(scenario(MM1.replace("800s", "30s").replace("50s", "5s")), "components.app.workers",
+                      [parse_slo("mean<1s")], replications=1)
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("p99<-1s", "cannot be negative"),
+    ("p99<0s", "can never hold"),
+    ("availability>100%", "can never hold"),
+    ("availability>=0%", "always holds"),
+    ("throughput>=0/s", "always holds"),
+])
+def test_slos_that_cannot_decide_anything_are_refused(text, fragment):
+    with pytest.raises(ScenarioError, match=fragment):
+        parse_slo(text)
+
+
+def test_high_below_low_is_refused_before_any_run(tmp_path, monkeypatch):
+    import simulator.runner
+
+    monkeypatch.setattr(simulator.runner, "_run", lambda *a, **k: pytest.fail("a simulation started"))
+    path = tmp_path / "mm1.yaml"
+    path.write_text(MM1)
+    r = CliRunner().invoke(main, ["capacity", str(path), "--slo", "p99<1s", "--vary", "workloads.web.arrivals.rate",
+                                  "--low", "50/s", "--high", "30/s", "--no-cache"])
+    assert r.exit_code == 2 and r.output.startswith("error: --high: must be above --low (50/s), got 30/s"), r.output
