@@ -23,7 +23,10 @@ def _errors() -> Iterator[None]:
         sys.exit(2)
     except DsimError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(getattr(exc, "exit_code", 1))  # 130 for an interrupted study, as for Ctrl-C
+    except KeyboardInterrupt:  # Ctrl-C outside a study's runs (loading, starting a cluster, one run)
+        click.echo("error: interrupted", err=True)
+        sys.exit(130)
 
 
 def _load(file: str, sets: tuple[str, ...], seed: int | None, duration: str | None):
@@ -125,7 +128,7 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
             sets: tuple[str, ...], seed: int | None, duration: str | None, no_cache: bool, cache_dir: str | None,
             no_charts: bool) -> None:
     """Run variants of the scenario FILE, each several times, and compare them with confidence intervals."""
-    from simulator.comparison import CompareInterrupted, plan
+    from simulator.comparison import plan
     from simulator.comparison import compare as run_comparison
     from simulator.errors import ScenarioError
     from simulator.parallel import make_executor
@@ -140,18 +143,14 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
         show_progress = fmt == "table" and sys.stdout.isatty()
         args = (scenario, study.axes, study.replications)
         with make_executor(executor, workers, scheduler) as ex:
-            try:
-                if show_progress:
-                    with _progress_bar("simulating") as bar:
-                        task = bar.add_task("runs", total=None)
-                        result = run_comparison(*args, ex, cache, baseline=study.baseline, metrics=study.metrics,
-                                                progress=lambda done, total, _c: bar.update(task, completed=done,
-                                                                                            total=total))
-                else:
-                    result = run_comparison(*args, ex, cache, baseline=study.baseline, metrics=study.metrics)
-            except CompareInterrupted as exc:
-                click.echo(f"error: {exc}", err=True)
-                sys.exit(130)
+            if show_progress:
+                with _progress_bar("simulating") as bar:
+                    task = bar.add_task("runs", total=None)
+                    result = run_comparison(*args, ex, cache, baseline=study.baseline, metrics=study.metrics,
+                                            progress=lambda done, total, _c: bar.update(task, completed=done,
+                                                                                        total=total))
+            else:
+                result = run_comparison(*args, ex, cache, baseline=study.baseline, metrics=study.metrics)
         if fmt == "json":
             click.echo(result.to_json(), nl=False)
         else:

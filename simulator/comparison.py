@@ -92,6 +92,8 @@ ProgressFn = Callable[[int, int, int], None]  # (done, total, from cache)
 class CompareInterrupted(DsimError):
     """Ctrl-C during a comparison; `partial` holds the runs that finished."""
 
+    exit_code = 130  # what a shell reports for a process stopped by Ctrl-C
+
     def __init__(self, partial: "Comparison") -> None:
         super().__init__(f"interrupted: {len(partial.records)} of {partial.total_runs} runs finished "
                          f"(kept in the cache; run the same command again to go on)")

@@ -133,3 +133,22 @@ def test_high_below_low_is_refused_before_any_run(tmp_path, monkeypatch):
     r = CliRunner().invoke(main, ["capacity", str(path), "--slo", "p99<1s", "--vary", "workloads.web.arrivals.rate",
                                   "--low", "50/s", "--high", "30/s", "--no-cache"])
     assert r.exit_code == 2 and r.output.startswith("error: --high: must be above --low (50/s), got 30/s"), r.output
+
+
+def test_ctrl_c_during_a_capacity_search_exits_130_with_one_line(tmp_path, monkeypatch):
+    import simulator.parallel
+    from simulator.parallel import InProcess
+
+    class StopsAfterOne(InProcess):
+        def run(self, fn, payloads):
+            for i, result in super().run(fn, payloads):
+                if i == 1:
+                    raise KeyboardInterrupt
+                yield i, result
+
+    monkeypatch.setattr(simulator.parallel, "InProcess", StopsAfterOne)  # what --workers 1 makes
+    path = tmp_path / "mm1.yaml"
+    path.write_text(MM1)
+    r = CliRunner().invoke(main, ["capacity", str(path), "--slo", "mean<50ms", "--vary", "workloads.web.arrivals.rate",
+                                  "-r", "3", "--workers", "1", "--duration", "100s", "--no-cache"])
+    assert r.exit_code == 130 and r.output.startswith("error: interrupted: 1 of 3 runs finished"), r.output
