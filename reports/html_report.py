@@ -242,6 +242,25 @@ def _comparison_sections(c: dict[str, Any]) -> list[str]:
     return out
 
 
+# What the report reads from each kind of file (a file missing them was not written by dsim).
+_RUN_KEYS = ("scenario", "seed", "duration_s", "warmup_s", "requests", "throughput_rps", "availability",
+             "latency_s", "components")
+_COMPARISON_KEYS = ("scenario", "seed", "axes", "variants", "differences", "replications", "replication_seeds",
+                    "runs", "runs_from_cache", "executor", "baseline")
+
+
+def _read_json(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ScenarioError(f"not readable JSON: {exc}", file=str(path)) from None
+    missing = [k for k in keys if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise ScenarioError(f"not written by dsim run/compare --out (no {', '.join(repr(k) for k in missing[:3])})",
+                            file=str(path))
+    return data
+
+
 def write_report(directory: str | Path) -> Path:
     """Write `directory/report.html` from the files a run or a comparison left there."""
     d = Path(directory)
@@ -250,9 +269,15 @@ def write_report(directory: str | Path) -> Path:
         raise ScenarioError("not a run or comparison directory: it needs summary.json (dsim run --out) or "
                             "comparison.json (dsim compare --out)", file=str(directory))
     is_run = summary_path.exists()
-    data = json.loads((summary_path if is_run else comparison_path).read_text(encoding="utf-8"))
+    source = summary_path if is_run else comparison_path
+    data = _read_json(source, _RUN_KEYS if is_run else _COMPARISON_KEYS)
     cfg_text = (d / "scenario.yaml").read_text(encoding="utf-8") if (d / "scenario.yaml").exists() else ""
-    config = yaml.safe_load(cfg_text) if cfg_text else {}
+    try:
+        config = yaml.safe_load(cfg_text) if cfg_text else {}
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"not readable YAML: {str(exc).splitlines()[0]}", file=str(d / "scenario.yaml")) from None
+    if not isinstance(config, dict):
+        config = {}
     title = f"{data['scenario']}: {'run' if is_run else 'comparison'}"
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{CSS}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]

@@ -1,4 +1,5 @@
 """dsim report: one self-contained HTML file per run or comparison directory."""
+import pytest
 from click.testing import CliRunner
 
 from cli import main
@@ -24,6 +25,17 @@ def test_run_report_has_topology_tables_charts_faults_and_config(tmp_path):
 def test_report_of_a_directory_without_results_is_bad_input(tmp_path):
     r = CliRunner().invoke(main, ["report", str(tmp_path)])
     assert r.exit_code == 2 and "summary.json" in r.output
+
+
+@pytest.mark.parametrize("name,text,fragment", [
+    ("comparison.json", "{not json", "comparison.json: not readable JSON"),
+    ("comparison.json", '{"a": 1}', "comparison.json: not written by dsim run/compare --out (no 'scenario'"),
+    ("summary.json", "[1, 2]", "summary.json: not written by dsim"),
+])
+def test_a_directory_whose_results_are_not_dsims_is_bad_input(tmp_path, name, text, fragment):
+    (tmp_path / name).write_text(text)
+    r = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert r.exit_code == 2 and r.output.startswith("error: ") and fragment in r.output, r.output
 
 
 def test_topology_edges_follow_every_kind_of_reference():
