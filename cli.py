@@ -27,6 +27,25 @@ def _errors() -> Iterator[None]:
     except KeyboardInterrupt:  # Ctrl-C outside a study's runs (loading, starting a cluster, one run)
         click.echo("error: interrupted", err=True)
         sys.exit(130)
+    except OSError as exc:  # writing results (a full disk, a file removed under us)
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+def _check_out(out: str | None) -> None:
+    """Make the --out directory now, so a path that cannot be written fails before any run."""
+    if not out:
+        return
+    from pathlib import Path
+
+    try:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ScenarioError(f"cannot create the directory: {exc.strerror or exc}", file="--out") from None
+    import os
+
+    if not os.access(out, os.W_OK):
+        raise ScenarioError("the directory is not writable", file="--out")
 
 
 def _load(file: str, sets: tuple[str, ...], seed: int | None, duration: str | None):
@@ -75,6 +94,7 @@ def run(file: str, out: str | None, fmt: str, sets: tuple[str, ...], seed: int |
     """Run the scenario FILE and print its summary."""
     with _errors():
         scenario = _load(file, sets, seed, duration)
+        _check_out(out)
         show_progress = fmt == "table" and sys.stdout.isatty()
         if show_progress:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -139,6 +159,7 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
         study = plan(scenario, vary, replications, metrics, baseline, source=file)
         if workers is not None and workers < 1:
             raise ScenarioError(f"must be at least 1, got {workers}", file="--workers")
+        _check_out(out)
         cache = None if no_cache else ResultCache(cache_dir)
         show_progress = fmt == "table" and sys.stdout.isatty()
         args = (scenario, study.axes, study.replications)

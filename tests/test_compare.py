@@ -441,3 +441,14 @@ def test_marks_say_best_tied_or_worse_alike_in_the_json_and_report(tmp_path):
     assert tied  # some figure (offered load) is the same whichever variant
     report = (out / "report.html").read_text()
     assert "≈ " in report and "significantly worse" in report
+
+
+def test_an_output_directory_that_cannot_be_made_fails_before_any_run(tmp_path, monkeypatch):
+    import simulator.runner
+
+    monkeypatch.setattr(simulator.runner, "_run", lambda *a, **k: pytest.fail("a simulation started"))
+    (tmp_path / "blocker").write_text("a file where a directory should go")
+    r = _cli(tmp_path, "--vary", LB, "--out", str(tmp_path / "blocker" / "out"))
+    assert r.exit_code == 2 and r.output.startswith("error: --out: cannot create the directory"), r.output
+    r = _cli(tmp_path, "--vary", "components.lb.algoritm=x", "--out", str(tmp_path / "never"))
+    assert r.exit_code == 2 and not (tmp_path / "never").exists()  # bad input leaves nothing behind
