@@ -1,6 +1,7 @@
 """What a comparison varies: axes (`--vary PATH=VALUES`) and the grid of variants they make.
 
-VALUES is a comma-separated list (`round_robin,least_connections`, `2,4,8`, `10/s,20/s`) or a range
+VALUES is a comma-separated list (`round_robin,least_connections`, `2,4,8`, `10/s,20/s`; commas inside
+brackets belong to a value: `exponential(mean=10ms),lognormal(median=8ms, p99=40ms)`) or a range
 `START..STOP:N` — N evenly spaced values from START to STOP inclusive (`10/s..100/s:10` gives 10/s,
 20/s, ..., 100/s) — or `START..STOP:+STEP` with a step in the same unit (`10/s..100/s:+30/s`).
 Values keep the units they are written with; an axis whose values are all numbers (with or
@@ -71,6 +72,22 @@ class Axis:
         return str(self.values[i])
 
 
+def split_top_level(text: str) -> list[str]:
+    """Split on commas outside brackets, so a value may itself hold commas:
+    `exponential(mean=10ms),lognormal(median=8ms, p99=40ms)` is two values, `[a, b],[c]` two lists."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
 def parse_axis(spec: str, where: str = "--vary") -> Axis:
     """`PATH=VALUES` -> an Axis (errors name the flag and say what is expected)."""
     if "=" not in spec:
@@ -94,7 +111,7 @@ def make_axis(path: str, raw: Any, where: str = "--vary") -> Axis:
         m = _RANGE.match(raw)
         if m and ".." in raw:
             return _range_axis(path, m, where, origin)
-        items = [x.strip() for x in raw.split(",")]
+        items = [x.strip() for x in split_top_level(raw)]
         if any(not x for x in items):
             raise ScenarioError(f"empty value in the list {raw!r}", file=where)
         values = [parse_scalar(x) for x in items]

@@ -452,3 +452,12 @@ def test_an_output_directory_that_cannot_be_made_fails_before_any_run(tmp_path, 
     assert r.exit_code == 2 and r.output.startswith("error: --out: cannot create the directory"), r.output
     r = _cli(tmp_path, "--vary", "components.lb.algoritm=x", "--out", str(tmp_path / "never"))
     assert r.exit_code == 2 and not (tmp_path / "never").exists()  # bad input leaves nothing behind
+
+
+def test_a_value_may_hold_commas_inside_brackets():
+    a = parse_axis("components.a.service_time=exponential(mean=10ms),lognormal(median=8ms, p99=40ms),20ms")
+    assert a.values == ["exponential(mean=10ms)", "lognormal(median=8ms, p99=40ms)", "20ms"] and not a.numeric
+    study = compare(scenario(SMALL), [a], 1)  # each is a valid service time
+    assert study.table["latency_mean_s"].notna().all()
+    with pytest.raises(ScenarioError, match="empty value"):
+        parse_axis("x=a(b, c),,d")
