@@ -94,9 +94,10 @@ class CompareInterrupted(DsimError):
 
     exit_code = 130  # what a shell reports for a process stopped by Ctrl-C
 
-    def __init__(self, partial: "Comparison") -> None:
-        super().__init__(f"interrupted: {len(partial.records)} of {partial.total_runs} runs finished "
-                         f"(kept in the cache; run the same command again to go on)")
+    def __init__(self, partial: "Comparison", cached: bool = True) -> None:
+        kept = ("kept in the cache; run the same command again to go on" if cached else
+                "not kept: the run cache is off (--no-cache)")
+        super().__init__(f"interrupted: {len(partial.records)} of {partial.total_runs} runs finished ({kept})")
         self.partial = partial
 
 
@@ -474,7 +475,7 @@ def compare(scenario: Scenario, axes: list[Axis], replications: int = 5, executo
                 progress(len(study.records), total, study.from_cache)
     except KeyboardInterrupt:
         executor.cancel()
-        raise CompareInterrupted(study) from None
+        raise CompareInterrupted(study, cached=cache is not None) from None
     return study
 
 

@@ -234,6 +234,8 @@ def test_ctrl_c_keeps_the_finished_runs(tmp_path):
         _study(executor=StopsAfterTwo(), cache=cache)
     assert len(info.value.partial.records) == 2 and "2 of 6 runs finished" in str(info.value)
     assert _study(cache=cache).from_cache == 2  # the same command again goes on from there
+    with pytest.raises(CompareInterrupted, match=r"2 of 6 runs finished \(not kept: the run cache is off"):
+        _study(executor=StopsAfterTwo())  # without a cache nothing is promised
 
 
 def test_a_study_in_which_nothing_succeeds_still_writes_every_file(tmp_path):
