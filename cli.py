@@ -131,7 +131,8 @@ def _progress_bar(label: str):
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--vary", "vary", multiple=True, metavar="PATH=VALUES",
-              help="A setting to vary: a list (a,b,c) or a range (10/s..100/s:10 = 10 points). Repeat for a grid.")
+              help="A setting to vary: a list (a,b,c; commas inside brackets belong to a value) or a range "
+                   "(10/s..100/s:10 = 10 points, 10/s..100/s:+30/s = by steps). Repeat for a grid.")
 @click.option("--replications", "-r", type=int, default=None, help="Runs per variant (default 5, or the file's).")
 @many_runs_options
 @click.option("--baseline", default=None, help="Variant the others are compared with (default: the first).")
