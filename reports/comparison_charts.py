@@ -104,9 +104,7 @@ def time_series(study: Comparison, out: Path) -> list[Path]:
         if not recs:
             continue
         faults = faults or recs[0]["faults"]
-        t = np.asarray(recs[0]["timeseries"]["end_s"], dtype=float)
-        thr = mean_curve([r["timeseries"]["throughput_rps"] for r in recs])
-        p99 = mean_curve([r["timeseries"]["latency_p99_s"] for r in recs])
+        t, (thr, p99) = _aligned_means(recs, ("throughput_rps", "latency_p99_s"))
         _plot(ax1, t, thr, var.index, var.label)
         _plot(ax2, t, p99, var.index, var.label, 1000.0)
     for ax in (ax1, ax2):
@@ -118,6 +116,24 @@ def time_series(study: Comparison, out: Path) -> list[Path]:
     ax1.set_title(f"{study.scenario_name}: throughput and p99 over time per variant (mean of replications)")
     _legend(ax1, len(study.variants) + (1 if faults else 0))
     return _save(fig, out, "compare_timeseries")
+
+
+def _aligned_means(recs: list[dict[str, Any]], keys: tuple[str, ...]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Per-bucket means over replications, on the buckets of the replication whose measurement
+    starts last. Replications can have different buckets (with `warmup: auto` each chooses its own
+    warm-up), so each value is taken from the bucket of that replication covering the same time."""
+    grid_rec = max(recs, key=lambda r: (r["timeseries"]["end_s"] or [0.0])[0])
+    t = np.asarray(grid_rec["timeseries"]["end_s"], dtype=float)
+    means = []
+    for key in keys:
+        rows = []
+        for r in recs:
+            edges = np.asarray(r["timeseries"]["end_s"], dtype=float)
+            values = np.asarray([math.nan if v is None else v for v in r["timeseries"][key]], dtype=float)
+            idx = np.searchsorted(edges, t - 1e-9 * max(1.0, float(t[-1]) if t.size else 1.0), side="left")
+            rows.append(np.where(idx < edges.size, values[np.minimum(idx, edges.size - 1)], math.nan).tolist())
+        means.append(mean_curve(rows))
+    return t, means
 
 
 def _knee(x: np.ndarray, p99: np.ndarray) -> int | None:
