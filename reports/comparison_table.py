@@ -63,6 +63,11 @@ def fmt_half(metric: str, half: float | None) -> str:
     return ("0" if h == 0 else _fixed(h, _decimals(h))) + ("%" if unit == "%" and h else "")
 
 
+def fewer(n: int, replications: int) -> str:
+    """A note on a figure resting on fewer replications than the others (runs without a value)."""
+    return f" (n={n})" if 0 < n < replications else ""
+
+
 def comparison_table(study: Comparison, metrics: list[str] | None = None) -> Table:
     metrics = metrics or TABLE_METRICS
     tab = study.table
@@ -77,7 +82,7 @@ def comparison_table(study: Comparison, metrics: list[str] | None = None) -> Tab
         row = tab.iloc[var.index]
         cells = [var.label + (" (baseline)" if study.baseline_of(var.index) == var.index else "")]
         for m in metrics:
-            text = fmt(m, row[m], row[f"{m}_ci"])
+            text = fmt(m, row[m], row[f"{m}_ci"]) + fewer(int(row[f"{m}_n"]), study.replications)
             mark = study.mark(var.index, m)
             if mark == "best":
                 text = f"[bold green]★ {text}[/]"
@@ -89,6 +94,9 @@ def comparison_table(study: Comparison, metrics: list[str] | None = None) -> Tab
         a.path.rsplit(".", 1)[-1] for i, a in enumerate(study.axes) if i != study.compared_axis)
     t.caption = (f"★ best{same}; ≈ not significantly different from it (paired 95% CI of the difference "
                  "contains 0); unmarked: significantly worse")
+    if any(0 < tab[f"{m}_n"].min() < study.replications for m in metrics) or \
+            any(tab[f"{m}_n"].min() == 0 for m in metrics):
+        t.caption += f"; (n=k): from k of the {study.replications} replications (the others have no value)"
     return t
 
 

@@ -191,7 +191,7 @@ def _comparison_sections(c: dict[str, Any]) -> list[str]:
 
     from simulator.comparison import TABLE_METRICS
 
-    from .comparison_table import fmt, header
+    from .comparison_table import fewer, fmt, header
 
     metrics = TABLE_METRICS + [m for m in c.get("extra_metrics", []) if m not in TABLE_METRICS]
     out = [f"<h2>Variants</h2><p class='meta'>{len(c['variants'])} variants x {c['replications']} replications; "
@@ -199,14 +199,15 @@ def _comparison_sections(c: dict[str, Any]) -> list[str]:
            f"numbers); {c['runs_from_cache']} of {c['runs']} runs from the cache. Mean ± 95% confidence "
            f"half-width; <span class='best'>★</span> the best of each column (among variants whose other settings are the same); "
            f"≈ not significantly different from it (the paired 95% interval of the difference contains 0); unmarked: "
-           f"significantly worse.</p>"]
+           f"significantly worse; (n=k): from k of the replications only (the others have no value).</p>"]
     marks = c.get("marks") or {}
     rows = []
     for v in c["variants"]:
         row = [html.escape(v["variant"])]
         for m in metrics:
             text = html.escape(fmt(m, v.get(m) if v.get(m) is not None else math.nan, v.get(f"{m}_ci")
-                                   if v.get(f"{m}_ci") is not None else math.nan))
+                                   if v.get(f"{m}_ci") is not None else math.nan)
+                               + fewer(int(v.get(f"{m}_n") or 0), c["replications"]))
             mark = marks.get(v["variant"], {}).get(m)
             row.append(f"<span class='best'>★ {text}</span>" if mark == "best" else f"≈ {text}" if mark == "tied"
                        else text)

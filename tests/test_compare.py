@@ -476,3 +476,20 @@ def test_time_series_of_replications_with_different_buckets_are_averaged_at_the_
     assert mean.tolist() == [(3 + 10) / 2, (3 + 20) / 2, (4 + 30) / 2, 4]  # a missing value is left out
     same = {"timeseries": {"end_s": [1, 2, 3, 4], "x": [3, 4, 5, 6]}}
     assert _aligned_means([early, same], ("x",))[1][0].tolist() == [2, 3, 4, 5]
+
+
+def test_a_figure_resting_on_fewer_replications_says_so():
+    import io
+
+    from rich.console import Console
+
+    from reports.comparison_table import print_comparison
+
+    study = _study()
+    study.records[(1, 2)]["metrics"]["latency_p99_s"] = None  # a run with no value for this figure
+    study.__dict__.pop("table", None)  # (re)computed from the records
+    assert study.table.loc[1, "latency_p99_s_n"] == 2 and study.table.loc[1, "latency_mean_s_n"] == 3
+    console = Console(file=io.StringIO(), width=200)
+    print_comparison(study, console=console)
+    text = console.file.getvalue()
+    assert text.count("(n=2)") == 1 and "(n=k): from k of the 3 replications" in text
