@@ -7,6 +7,7 @@ gives the same results, run for run.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -143,11 +144,19 @@ def _quiet_local_cluster(local_cluster: Any, workers: int) -> Any:
             signal.signal(signal.SIGINT, previous)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (a container or `taskset` can allow fewer than the machine has)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return multiprocessing.cpu_count()
+
+
 def make_executor(kind: str = "local", workers: int | None = None, scheduler: str | None = None) -> Executor:
     if kind == "dask":
         return DaskCluster(scheduler, workers)
     if kind != "local":
         raise DsimError(f"unknown executor {kind!r}; use local or dask")
     if workers is None:
-        workers = multiprocessing.cpu_count()
+        workers = usable_cores()
     return InProcess() if workers <= 1 else LocalPool(workers)

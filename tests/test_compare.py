@@ -493,3 +493,14 @@ def test_a_figure_resting_on_fewer_replications_says_so():
     print_comparison(study, console=console)
     text = console.file.getvalue()
     assert text.count("(n=2)") == 1 and "(n=k): from k of the 3 replications" in text
+
+
+def test_by_default_every_usable_core_runs(monkeypatch):
+    import os
+
+    from simulator import parallel
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0}, raising=False)
+    assert isinstance(parallel.make_executor(), InProcess)  # one core allowed: no pool to start
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2}, raising=False)
+    assert parallel.usable_cores() == 3
