@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -30,7 +31,7 @@ import pandas as pd
 from .errors import DsimError, ScenarioError, did_you_mean
 from .inference import mean_interval, paired_difference, unpaired_difference
 from .result import clean
-from .result_cache import ResultCache, file_digests, run_key
+from .result_cache import ResultCache, file_digests, named_files, run_key
 from .rng import derive_seed
 from .scenario import Scenario, validate, with_overrides
 from .sweep import Axis, Variant, grid
@@ -102,11 +103,40 @@ class CompareInterrupted(DsimError):
 
 
 def run_record(payload: dict[str, Any]) -> dict[str, Any]:
-    """Run one (variant, replication) and keep the figures a comparison needs (small, JSON-clean)."""
+    """Run one (variant, replication) and keep the figures a comparison needs (small, JSON-clean).
+
+    Files the scenario names come in the payload (`files`): they are written to a temporary
+    directory and the scenario pointed at them, so a worker on another machine runs on the same
+    content, the content the run cache keyed the run by."""
+    shipped = payload.get("files") or {}
+    if not shipped:
+        return _record(payload, payload["scenario"])
+    with tempfile.TemporaryDirectory(prefix="dsim-run-") as tmp:
+        local = {}
+        for i, (name, content) in enumerate(sorted(shipped.items())):
+            path = Path(tmp) / f"{i}-{Path(name).name}"
+            path.write_bytes(content)
+            local[name] = str(path)
+        return _record(payload, _repoint(payload["scenario"], local))
+
+
+def _repoint(node: Any, paths: dict[str, str]) -> Any:
+    """A copy of the scenario data with each `file:` naming a shipped file replaced by its local copy."""
+    if isinstance(node, dict):
+        out = {k: _repoint(v, paths) for k, v in node.items()}
+        if isinstance(node.get("file"), str) and node["file"] in paths:
+            out["file"] = paths[node["file"]]
+        return out
+    if isinstance(node, list):
+        return [_repoint(v, paths) for v in node]
+    return node
+
+
+def _record(payload: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     from .runner import run
 
     base_dir = Path(payload["base_dir"]) if payload.get("base_dir") else None
-    sc = validate(payload["scenario"], file=payload.get("label", "<variant>"), base_dir=base_dir)
+    sc = validate(data, file=payload.get("label", "<variant>"), base_dir=base_dir)
     res = run(sc, seed=payload["seed"])
     s = res.summary
     metrics = {}
@@ -451,16 +481,19 @@ def compare(scenario: Scenario, axes: list[Axis], replications: int = 5, executo
     todo, keys = [], []
     for var, sc in prepared:
         data = sc.model_dump(mode="json")
-        files = file_digests(data, base_dir)
+        contents = named_files(data, base_dir)
+        digests = file_digests(contents)
+        # Files travel with the run: a cluster worker may not see this machine's disk.
+        shipped = {name: content for name, content in contents.items() if content is not None}
         for r, seed in enumerate(seeds):
-            key = run_key(data, seed, __version__, files)
+            key = run_key(data, seed, __version__, digests)
             hit = cache.get(key) if cache is not None else None
             if hit is not None:
                 study.records[(var.index, r)] = hit
                 study.from_cache += 1
             else:
-                todo.append({"scenario": data, "base_dir": base_dir, "seed": seed, "label": var.label,
-                             "variant": var.index, "replication": r})
+                todo.append({"scenario": data, "base_dir": base_dir, "files": shipped, "seed": seed,
+                             "label": var.label, "variant": var.index, "replication": r})
                 keys.append(key)
     total = study.total_runs
     if progress:

@@ -16,10 +16,11 @@ def default_dir() -> Path:
     return Path(base) / "dsim" / "runs"
 
 
-def file_digests(scenario_data: Any, base_dir: str | Path | None) -> dict[str, str]:
-    """sha256 of every file the scenario names under a `file:` key, found as the run finds it
-    (relative to the scenario's directory): editing the file must not return the old results."""
-    found: dict[str, str] = {}
+def named_files(scenario_data: Any, base_dir: str | Path | None) -> dict[str, bytes | None]:
+    """The content of every file the scenario names under a `file:` key (an empirical
+    distribution's CSV), found as the run finds it: relative to the scenario's directory. None for
+    a file that cannot be read (the run itself will say so)."""
+    found: dict[str, bytes | None] = {}
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
@@ -29,9 +30,9 @@ def file_digests(scenario_data: Any, base_dir: str | Path | None) -> dict[str, s
                 if not path.is_absolute() and base_dir is not None:
                     path = Path(base_dir) / path
                 try:
-                    found[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+                    found[name] = path.read_bytes()
                 except OSError:
-                    found[name] = "unreadable"
+                    found[name] = None
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -40,6 +41,11 @@ def file_digests(scenario_data: Any, base_dir: str | Path | None) -> dict[str, s
 
     walk(scenario_data)
     return found
+
+
+def file_digests(files: dict[str, bytes | None]) -> dict[str, str]:
+    """sha256 of each named file's content: editing a file must not bring back old results."""
+    return {name: "unreadable" if data is None else hashlib.sha256(data).hexdigest() for name, data in files.items()}
 
 
 def run_key(scenario_data: dict[str, Any], seed: int, version: str, files: dict[str, str] | None = None) -> str:

@@ -504,3 +504,19 @@ def test_by_default_every_usable_core_runs(monkeypatch):
     assert isinstance(parallel.make_executor(), InProcess)  # one core allowed: no pool to start
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2}, raising=False)
     assert parallel.usable_cores() == 3
+
+
+def test_files_named_by_the_scenario_travel_with_the_run(tmp_path):
+    # A cluster worker may not see the machine's disk: it runs on the content shipped in the payload.
+    import simulator
+    from simulator.comparison import run_record
+
+    (tmp_path / "service.csv").write_text("t\n10ms\n20ms\n30ms\n")
+    (tmp_path / "s.yaml").write_text(SMALL.replace(
+        "exponential(mean=100ms)}", "{dist: empirical, file: service.csv, column: t}}"))
+    data = simulator.load_scenario(tmp_path / "s.yaml").model_dump(mode="json")
+    here = run_record({"scenario": data, "base_dir": str(tmp_path), "seed": 3})
+    elsewhere = run_record({"scenario": data, "base_dir": str(tmp_path / "not-on-this-worker"), "seed": 3,
+                            "files": {"service.csv": (tmp_path / "service.csv").read_bytes()}})
+    assert json.dumps(here, sort_keys=True) == json.dumps(elsewhere, sort_keys=True)
+    assert here["metrics"]["latency_p50_s"] <= 0.030
