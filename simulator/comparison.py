@@ -480,7 +480,9 @@ def compare(scenario: Scenario, axes: list[Axis], replications: int = 5, executo
     base_dir = str(scenario.base_dir) if scenario.base_dir else None
     todo, keys = [], []
     for var, sc in prepared:
-        data = sc.model_dump(mode="json")
+        # What a run depends on: the study (`compare:`) and the prose (`description:`) do not change
+        # it, so extending a committed study or rewording it finds the runs already made.
+        data = sc.model_dump(mode="json", exclude={"compare", "description"})
         contents = named_files(data, base_dir)
         digests = file_digests(contents)
         # Files travel with the run: a cluster worker may not see this machine's disk.

@@ -520,3 +520,13 @@ def test_files_named_by_the_scenario_travel_with_the_run(tmp_path):
                             "files": {"service.csv": (tmp_path / "service.csv").read_bytes()}})
     assert json.dumps(here, sort_keys=True) == json.dumps(elsewhere, sort_keys=True)
     assert here["metrics"]["latency_p50_s"] <= 0.030
+
+
+def test_extending_a_committed_study_reuses_its_runs(tmp_path):
+    study = SMALL + "compare:\n  vary: {components.lb.algorithm: [round_robin, random]}\n  replications: {r}\n"
+    first = _cli(tmp_path, "--format", "json", text=study.replace("{r}", "2"))
+    assert first.exit_code == 0 and json.loads(first.output)["runs_from_cache"] == 0
+    reworded = study.replace("{r}", "3").replace("name: small", "name: small\ndescription: now with 3")
+    more = _cli(tmp_path, "--format", "json", text=reworded)
+    assert more.exit_code == 0, more.output
+    assert json.loads(more.output)["runs_from_cache"] == 4  # only the third replication is new
