@@ -341,10 +341,14 @@ class Comparison:
 def prepare(scenario: Scenario, axes: list[Axis]) -> list[tuple[Variant, Scenario]]:
     """Every variant's scenario, validated now, so bad input fails before any run starts."""
     for axis in axes:
-        if axis.path == "seed":  # each run's seed comes from the replication: a varied seed would change nothing
+        top = axis.path.split(".", 1)[0]
+        if top == "seed":  # each run's seed comes from the replication: a varied seed would change nothing
             raise ScenarioError("the seed is not a setting to compare: replications already run on different "
                                 "seeds derived from the scenario's; use --seed to change them, --replications "
                                 "for more", file=f"{axis.where} seed")
+        if top in ("name", "description", "compare"):
+            raise ScenarioError(f"'{top}' changes no run: every variant would be the same",
+                                file=f"{axis.where} {axis.path}")
     out = []
     for var in grid(axes):
         try:

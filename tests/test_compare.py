@@ -208,6 +208,7 @@ compare:
     (["--vary", LB, "--baseline", "round-robin"], ["no variant 'round-robin'", "did you mean 'round_robin'"]),
     ([], ["nothing to compare"]),
     (["--vary", "seed=1,2"], ["--vary seed: the seed is not a setting to compare"]),
+    (["--vary", "compare.replications=1,2"], ["'compare' changes no run"]),
 ])
 def test_bad_compare_input_fails_before_any_run(tmp_path, monkeypatch, args, fragments):
     import simulator.runner
