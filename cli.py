@@ -64,9 +64,10 @@ def many_runs_options(fn):
     """Where and how the runs of a study execute (compare, capacity)."""
     for option in reversed([
         click.option("--workers", type=int, default=None, help="Parallel runs (default: every core; 1: in this process)."),
-        click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True),
+        click.option("--executor", type=click.Choice(["local", "dask"]), default=None,
+                     help="Where runs go: local processes (default) or Dask (dask alone: a local cluster)."),
         click.option("--scheduler", default=None, metavar="ADDRESS",
-                     help="With --executor dask: a scheduler (tcp://host:8786); without it a local cluster starts."),
+                     help="A Dask scheduler (tcp://host:8786) to send the runs to (implies --executor dask)."),
         click.option("--no-cache", is_flag=True, help="Compute every run again (do not read or write the run cache)."),
         click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Where finished runs are cached."),
     ]):
@@ -122,6 +123,12 @@ def run(file: str, out: str | None, fmt: str, sets: tuple[str, ...], seed: int |
                 click.echo(f"warning: {warning}", err=True)
 
 
+def _executor_kind(executor: str | None, scheduler: str | None) -> str:
+    if scheduler and executor == "local":
+        raise ScenarioError("a scheduler is for --executor dask, not local", file="--scheduler")
+    return executor or ("dask" if scheduler else "local")
+
+
 def _progress_bar(label: str):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -144,7 +151,7 @@ def _progress_bar(label: str):
 @seed_option
 @duration_option
 @click.option("--no-charts", is_flag=True, help="With --out, skip the charts.")
-def compare(file: str, vary: tuple[str, ...], replications: int | None, workers: int | None, executor: str,
+def compare(file: str, vary: tuple[str, ...], replications: int | None, workers: int | None, executor: str | None,
             scheduler: str | None, baseline: str | None, metrics: tuple[str, ...], out: str | None, fmt: str,
             sets: tuple[str, ...], seed: int | None, duration: str | None, no_cache: bool, cache_dir: str | None,
             no_charts: bool) -> None:
@@ -164,7 +171,7 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
         cache = None if no_cache else ResultCache(cache_dir)
         show_progress = fmt == "table" and sys.stdout.isatty()
         args = (scenario, study.axes, study.replications)
-        with make_executor(executor, workers, scheduler) as ex:
+        with make_executor(_executor_kind(executor, scheduler), workers, scheduler) as ex:
             if show_progress:
                 with _progress_bar("simulating") as bar:
                     task = bar.add_task("runs", total=None)
@@ -206,7 +213,7 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
 @seed_option
 @duration_option
 def capacity(file: str, slos: tuple[str, ...], path: str, low: str | None, high: str | None, tolerance: str,
-             replications: int, workers: int | None, executor: str, scheduler: str | None, fmt: str,
+             replications: int, workers: int | None, executor: str | None, scheduler: str | None, fmt: str,
              sets: tuple[str, ...], seed: int | None, duration: str | None, no_cache: bool,
              cache_dir: str | None) -> None:
     """Find the highest value of a setting (usually the load) at which every SLO holds."""
@@ -244,7 +251,7 @@ def capacity(file: str, slos: tuple[str, ...], path: str, low: str | None, high:
             raise ScenarioError("must be greater than 0", file="--tolerance")
         cache = None if no_cache else ResultCache(cache_dir)
         show = fmt == "table"
-        with make_executor(executor, workers, scheduler) as ex:
+        with make_executor(_executor_kind(executor, scheduler), workers, scheduler) as ex:
             result = find_capacity(
                 scenario, path, objectives, replications, ex, cache, bounds[0], bounds[1], tol,
                 progress=(lambda p: click.echo(f"  {path} = {p.value:.6g}: "

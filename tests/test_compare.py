@@ -532,3 +532,21 @@ def test_extending_a_committed_study_reuses_its_runs(tmp_path):
     more = _cli(tmp_path, "--format", "json", text=reworded)
     assert more.exit_code == 0, more.output
     assert json.loads(more.output)["runs_from_cache"] == 4  # only the third replication is new
+
+
+def test_a_scheduler_means_dask_and_is_refused_with_local(tmp_path, monkeypatch):
+    from simulator import parallel
+    from simulator.errors import DsimError
+
+    asked = []
+
+    def fake(kind, workers=None, scheduler=None):
+        asked.append((kind, scheduler))
+        raise DsimError("stop here")
+
+    monkeypatch.setattr(parallel, "make_executor", fake)
+    r = _cli(tmp_path, "--vary", LB, "--scheduler", "tcp://example:8786")
+    assert r.exit_code == 1 and asked == [("dask", "tcp://example:8786")]
+    r = _cli(tmp_path, "--vary", LB, "--executor", "local", "--scheduler", "tcp://example:8786")
+    assert r.exit_code == 2 and "error: --scheduler: a scheduler is for --executor dask" in r.output
+    assert len(asked) == 1
