@@ -223,7 +223,7 @@ def capacity(file: str, slos: tuple[str, ...], path: str, low: str | None, high:
     from simulator.parallel import make_executor
     from simulator.result_cache import ResultCache
     from simulator.slo import current_value, find_capacity, parse_slo
-    from simulator.sweep import _quantity
+    from simulator.sweep import _format, _quantity
     from simulator.units import UnitError, parse_fraction
 
     with _errors():
@@ -254,7 +254,7 @@ def capacity(file: str, slos: tuple[str, ...], path: str, low: str | None, high:
         with make_executor(_executor_kind(executor, scheduler), workers, scheduler) as ex:
             result = find_capacity(
                 scenario, path, objectives, replications, ex, cache, bounds[0], bounds[1], tol,
-                progress=(lambda p: click.echo(f"  {path} = {p.value:.6g}: "
+                progress=(lambda p: click.echo(f"  {path} = {_format(kind, p.value)}: "
                                                f"{'meets' if p.passed else 'misses'} the SLOs", err=True))
                 if show else None)
         summary = result.summary()
