@@ -88,40 +88,59 @@ def _ignore_sigint() -> None:
 
 
 class DaskCluster(Executor):
-    """A Dask cluster: an existing scheduler (`tcp://host:8786`) or a local cluster started here."""
+    """A Dask cluster: an existing scheduler (`tcp://host:8786`) or a local cluster started here.
+
+    The connection is made when there are runs to send: a study whose runs are all in the cache
+    neither starts a cluster nor needs the scheduler."""
 
     name = "dask"
 
     def __init__(self, scheduler: str | None = None, workers: int | None = None) -> None:
         try:
-            from dask.distributed import Client, LocalCluster
+            import dask.distributed  # noqa: F401
         except ImportError:
             raise DsimError("--executor dask needs dask.distributed: pip install 'dsim[cluster]'") from None
-        self.cluster = None
+        self.scheduler, self.workers = scheduler, workers
+        self.cluster: Any = None
+        self.client: Any = None
+        self.futures: list[Any] = []
+
+    def _connect(self) -> None:
+        from dask.distributed import Client, LocalCluster
+
         try:
-            if scheduler:
-                self.client = Client(scheduler, timeout="10s")
+            if self.scheduler:
+                self.client = Client(self.scheduler, timeout="10s")
             else:
-                self.cluster = _quiet_local_cluster(LocalCluster, workers or 2)
+                self.cluster = _quiet_local_cluster(LocalCluster, self.workers or 2)
                 self.client = Client(self.cluster)
         except (OSError, TimeoutError) as exc:
-            raise DsimError(f"cannot reach the Dask scheduler {scheduler!r}: {exc}") from None
-        self.futures: list[Any] = []
+            raise DsimError(f"cannot reach the Dask scheduler {self.scheduler!r}: {exc}") from None
 
     def run(self, fn, payloads):
         from dask.distributed import as_completed
 
+        if not payloads:
+            return
+        if self.client is None:
+            self._connect()
         self.futures = self.client.map(fn, payloads, pure=False)
         index = {f.key: i for i, f in enumerate(self.futures)}
         for fut in as_completed(self.futures):
-            yield index[fut.key], fut.result()
+            try:
+                result = fut.result()
+            except ImportError as exc:  # a worker without dsim (or another version of it)
+                raise DsimError(f"a Dask worker cannot run dsim ({exc}): install the same dsim on every worker, "
+                                f"pip install 'dsim[cluster]'") from None
+            yield index[fut.key], result
 
     def cancel(self):
-        if self.futures:
+        if self.futures and self.client is not None:
             self.client.cancel(self.futures)
 
     def close(self):
-        self.client.close()
+        if self.client is not None:
+            self.client.close()
         if self.cluster is not None:
             self.cluster.close()
 

@@ -550,3 +550,12 @@ def test_a_scheduler_means_dask_and_is_refused_with_local(tmp_path, monkeypatch)
     r = _cli(tmp_path, "--vary", LB, "--executor", "local", "--scheduler", "tcp://example:8786")
     assert r.exit_code == 2 and "error: --scheduler: a scheduler is for --executor dask" in r.output
     assert len(asked) == 1
+
+
+def test_a_study_found_in_the_cache_starts_no_cluster(tmp_path):
+    cache = ResultCache(tmp_path)
+    first = _study(cache=cache)
+    with DaskCluster(workers=2) as dask:
+        again = _study(executor=dask, cache=cache)
+        assert dask.client is None and dask.cluster is None  # nothing to send: no cluster started
+    assert again.from_cache == 6 and _records(again) == _records(first)
