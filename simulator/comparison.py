@@ -512,9 +512,9 @@ def compare(scenario: Scenario, axes: list[Axis], replications: int = 5, executo
     try:
         for i, record in executor.run(run_record, todo):
             payload = todo[i]
-            study.records[(payload["variant"], payload["replication"])] = record
-            if cache is not None:
+            if cache is not None:  # first, so a run counted as finished on Ctrl-C is in the cache
                 cache.put(keys[i], record)
+            study.records[(payload["variant"], payload["replication"])] = record
             if progress:
                 progress(len(study.records), total, study.from_cache)
     except KeyboardInterrupt:

@@ -148,8 +148,10 @@ class DaskCluster(Executor):
 def _quiet_local_cluster(local_cluster: Any, workers: int) -> Any:
     """A local Dask cluster whose worker processes ignore SIGINT: Ctrl-C in a terminal reaches the
     whole process group, and it is this process that stops the study (cancels, keeps finished runs,
-    closes the cluster); workers interrupted on their own would print tracebacks instead. Their
-    routine warnings (tasks cancelled on the way) are kept out of the terminal too."""
+    closes the cluster); workers interrupted on their own would print tracebacks instead. The
+    cluster's own logging is kept out of the terminal: what it says when stopped mid-study (tasks
+    cancelled, a heartbeat missing the scheduler that closed first) is noise, and a run's own error
+    reaches dsim through its result."""
     import logging
     import signal
 
@@ -157,7 +159,7 @@ def _quiet_local_cluster(local_cluster: Any, workers: int) -> Any:
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
     try:  # worker processes started now inherit the ignored SIGINT
         return local_cluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                             silence_logs=logging.ERROR)
+                             silence_logs=logging.CRITICAL)
     finally:
         if main_thread:
             signal.signal(signal.SIGINT, previous)
