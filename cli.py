@@ -156,7 +156,7 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
             sets: tuple[str, ...], seed: int | None, duration: str | None, no_cache: bool, cache_dir: str | None,
             no_charts: bool) -> None:
     """Run variants of the scenario FILE, each several times, and compare them with confidence intervals."""
-    from simulator.comparison import plan
+    from simulator.study_plan import plan
     from simulator.comparison import compare as run_comparison
     from simulator.errors import ScenarioError
     from simulator.parallel import make_executor

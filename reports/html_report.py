@@ -189,7 +189,7 @@ def _run_sections(s: dict[str, Any]) -> list[str]:
 def _comparison_sections(c: dict[str, Any]) -> list[str]:
     import math
 
-    from simulator.comparison import TABLE_METRICS
+    from simulator.run_figures import TABLE_METRICS
 
     from .comparison_table import fewer, fmt, header
 

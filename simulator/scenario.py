@@ -81,7 +81,7 @@ class CompareConfig(StrictModel):
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, v: list[str] | None) -> list[str] | None:
-        from .comparison import METRICS
+        from .run_figures import METRICS
 
         for m in v or []:
             if m not in METRICS and "." not in m:  # component figures (cache.hit_ratio) are checked with the model
