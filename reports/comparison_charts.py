@@ -18,6 +18,7 @@ from simulator.inference import mean_interval
 from .charts import PALETTE, _shade_faults, log_scalable, plt
 
 STYLES = ["-", "--", "-.", ":"]
+LOG_BARS_RATIO = 100.0  # percentile bars get a log axis when the largest is this many times the smallest
 MARKERS = "osD^v<>pXh*"
 
 
@@ -83,13 +84,21 @@ def percentile_bars(study: Comparison, out: Path) -> list[Path]:
     width = 0.8 / len(metrics)
     x = np.arange(n)
     hatches = ["", "//", ".."]
+    drawn = []
     for j, (m, label) in enumerate(metrics):
         means = tab[m].to_numpy(dtype=float) * 1000.0
         err = np.nan_to_num(tab[f"{m}_ci"].to_numpy(dtype=float) * 1000.0)
         ax.bar(x + (j - 1) * width, means, width, yerr=err, capsize=3, color=PALETTE[j], hatch=hatches[j],
                edgecolor="black", linewidth=0.5, label=label)
+        drawn.append(means)
     ax.set_xticks(x, [v.label for v in study.variants], rotation=20 if n > 3 else 0, ha="right" if n > 3 else "center")
-    ax.set_ylabel("latency (ms)")
+    values = np.concatenate(drawn)
+    values = values[np.isfinite(values) & (values > 0)]
+    # When variants differ by orders of magnitude (one overloaded), a linear axis flattens the rest.
+    log = values.size > 1 and values.max() / values.min() > LOG_BARS_RATIO
+    if log:
+        ax.set_yscale("log")
+    ax.set_ylabel("latency (ms, log scale)" if log else "latency (ms)")
     ax.set_title(f"{study.scenario_name}: latency percentiles per variant (error bars: 95% CI)")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(loc="best")

@@ -565,3 +565,22 @@ def test_a_study_found_in_the_cache_starts_no_cluster(tmp_path):
         again = _study(executor=dask, cache=cache)
         assert dask.client is None and dask.cluster is None  # nothing to send: no cluster started
     assert again.from_cache == 6 and _records(again) == _records(first)
+
+
+def test_percentile_bars_get_a_log_axis_only_when_variants_differ_by_orders_of_magnitude(tmp_path, monkeypatch):
+    from reports import comparison_charts
+
+    scales = {}
+    saved = comparison_charts.plt.Figure.savefig
+
+    def savefig(fig, path, *a, **kw):
+        scales[getattr(path, "name", "")] = fig.axes[0].get_yscale()
+        return saved(fig, path, *a, **kw)
+
+    monkeypatch.setattr(comparison_charts.plt.Figure, "savefig", savefig)
+    near = _study(replications=2)
+    far = _study(axes=("components.a.service_time=1ms,2s",), replications=2)
+    comparison_charts.percentile_bars(near, tmp_path)
+    assert scales["compare_percentiles.png"] == "linear"
+    comparison_charts.percentile_bars(far, tmp_path)
+    assert scales["compare_percentiles.png"] == "log"
