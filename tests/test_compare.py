@@ -420,6 +420,7 @@ def test_ctrl_c_in_a_terminal_stops_every_process_with_one_line(tmp_path, execut
         deadline = time.monotonic() + 120
         while not list(cache.rglob("*.json")) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)  # until a first run is finished and cached
+        assert proc.poll() is None, proc.communicate()  # still running: there is something to interrupt
         os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
