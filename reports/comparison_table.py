@@ -73,8 +73,12 @@ def comparison_table(study: Comparison, metrics: list[str] | None = None) -> Tab
     tab = study.table
     reps = sorted({int(n) for m in metrics for n in tab[f"{m}_n"]})
     rests = f"{reps[0]}" if len(reps) == 1 else f"{reps[0]}-{reps[-1]}"
-    t = Table(title=f"{study.scenario_name}: {len(study.variants)} variants x {study.replications} replications "
-                    f"(mean ± 95% CI over {rests} replications each)", title_justify="left")
+    if study.replications == 1:
+        what = "one run each: no confidence interval without replications (-r 2 or more)"
+    else:
+        what = f"mean ± 95% CI over {rests} replications each"
+    t = Table(title=f"{study.scenario_name}: {len(study.variants)} variants x {study.replications} "
+                    f"replication{'s' if study.replications != 1 else ''} ({what})", title_justify="left")
     t.add_column("variant")
     for m in metrics:
         t.add_column(header(m), justify="right")
