@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from typing import Any
 
 from .errors import DsimError
@@ -58,7 +60,8 @@ class LocalPool(Executor):
         self.cancelled = False
 
     def run(self, fn, payloads):
-        self.futures = {self.pool.submit(fn, p): i for i, p in enumerate(payloads)}
+        with _main_module_hidden():  # worker processes start during submit
+            self.futures = {self.pool.submit(fn, p): i for i, p in enumerate(payloads)}
         pending = set(self.futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -78,6 +81,26 @@ class LocalPool(Executor):
             for proc in list(getattr(self.pool, "_processes", {}).values()):
                 proc.terminate()
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Worker processes started inside do not import the caller's main module.
+
+    A new worker (spawn or forkserver) normally runs the parent's main script again to find the
+    functions it is sent. A run needs only dsim's own modules, and a user's script without an
+    `if __name__ == "__main__":` guard (or code typed on stdin) would start its study again in
+    every worker, which breaks the pool. Hidden only while workers are started, in this thread."""
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__[k] for k in ("__spec__", "__file__") if main is not None and k in main.__dict__}
+    if main is not None:
+        main.__spec__ = None
+        main.__dict__.pop("__file__", None)
+    try:
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
 
 
 def _ignore_sigint() -> None:

@@ -585,3 +585,28 @@ def test_percentile_bars_get_a_log_axis_only_when_variants_differ_by_orders_of_m
     assert scales["compare_percentiles.png"] == "linear"
     comparison_charts.percentile_bars(far, tmp_path)
     assert scales["compare_percentiles.png"] == "log"
+
+
+def test_a_script_without_a_main_guard_can_use_the_local_pool(tmp_path):
+    # Workers must not run the caller's script again (it would start its study in every worker).
+    import subprocess
+    import sys
+    import textwrap
+
+    (tmp_path / "s.yaml").write_text(SMALL)
+    script = tmp_path / "study.py"
+    script.write_text(textwrap.dedent(f"""
+        import simulator
+        from simulator.comparison import compare
+        from simulator.parallel import LocalPool
+        from simulator.sweep import parse_axis
+
+        print("study starts")
+        sc = simulator.load_scenario({str(tmp_path / "s.yaml")!r})
+        with LocalPool(2) as pool:
+            study = compare(sc, [parse_axis("components.lb.algorithm=round_robin,random")], 2, pool)
+        print("runs", len(study.records))
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["study starts", "runs 4"]
