@@ -261,8 +261,10 @@ def capacity(file: str, slos: tuple[str, ...], path: str, low: str | None, high:
         if fmt == "json":
             click.echo(json.dumps(summary, indent=2))
             return
+        beyond = (f"{summary['first_failing']} does not" if summary["first_failing_value"] is not None
+                  else "so does every value up to --high: the limit is beyond it")
         click.echo(f"capacity: {path} = {summary['capacity']} meets every SLO "
-                   f"({', '.join(summary['slos'])}); {summary['first_failing']} does not")
+                   f"({', '.join(summary['slos'])}); {beyond}")
         if summary["uncertainty"] is not None:
             click.echo(f"  the limit lies between {summary['capacity']} and {summary['first_failing']} "
                        f"(each point: the mean of {replications} replications)")

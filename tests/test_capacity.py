@@ -152,3 +152,13 @@ def test_ctrl_c_during_a_capacity_search_exits_130_with_one_line(tmp_path, monke
     r = CliRunner().invoke(main, ["capacity", str(path), "--slo", "mean<50ms", "--vary", "workloads.web.arrivals.rate",
                                   "-r", "3", "--workers", "1", "--duration", "100s", "--no-cache"])
     assert r.exit_code == 130 and r.output.startswith("error: interrupted: 1 of 3 runs finished"), r.output
+
+
+def test_when_every_load_up_to_high_passes_the_limit_is_said_to_be_beyond(tmp_path):
+    path = tmp_path / "mm1.yaml"
+    path.write_text(MM1)
+    r = CliRunner().invoke(main, ["capacity", str(path), "--slo", "mean<1s", "--vary", "workloads.web.arrivals.rate",
+                                  "--high", "40/s", "-r", "2", "--duration", "200s", "--workers", "1", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    assert "capacity: workloads.web.arrivals.rate = 40/s meets every SLO (mean<1s); so does every value up to " \
+           "--high: the limit is beyond it" in r.output
