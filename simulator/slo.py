@@ -158,8 +158,10 @@ def find_capacity(scenario: Scenario, path: str, slos: list[SLO], replications: 
     kind, start = current_value(scenario, path)
     if start <= 0 and low is None:
         raise ScenarioError(f"{path} is {start:g}: give --low, a positive value to start from", file="--vary")
-    if low is not None and high is not None and high <= low:
-        raise ScenarioError(f"must be above --low ({_format(kind, low)}), got {_format(kind, high)}", file="--high")
+    if high is not None and high <= (low if low is not None else start):
+        which = "--low" if low is not None else f"the scenario's value of {path}"
+        raise ScenarioError(f"must be above {which} ({_format(kind, low if low is not None else start)}), "
+                            f"got {_format(kind, high)}", file="--high")
     # A whole-number setting (workers, connections, replicas) is searched over whole numbers only.
     whole = isinstance(_setting(scenario, path), int) and (low is None or float(low).is_integer())
     result = Capacity(path, kind, slos, replications)

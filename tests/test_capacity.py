@@ -133,6 +133,10 @@ def test_high_below_low_is_refused_before_any_run(tmp_path, monkeypatch):
     r = CliRunner().invoke(main, ["capacity", str(path), "--slo", "p99<1s", "--vary", "workloads.web.arrivals.rate",
                                   "--low", "50/s", "--high", "30/s", "--no-cache"])
     assert r.exit_code == 2 and r.output.startswith("error: --high: must be above --low (50/s), got 30/s"), r.output
+    r = CliRunner().invoke(main, ["capacity", str(path), "--slo", "p99<1s", "--vary", "workloads.web.arrivals.rate",
+                                  "--high", "10/s", "--no-cache"])  # the search starts from the file's 20/s
+    assert r.exit_code == 2 and "error: --high: must be above the scenario's value of workloads.web.arrivals.rate " \
+                                "(20/s), got 10/s" in r.output, r.output
 
 
 def test_ctrl_c_during_a_capacity_search_exits_130_with_one_line(tmp_path, monkeypatch):
