@@ -86,7 +86,7 @@ def plan(scenario: Scenario, vary: list[str] | tuple[str, ...] = (), replication
     reps = replications if replications is not None else (cfg.replications if cfg else 5)
     if reps < 1:
         raise ScenarioError(f"must be at least 1, got {reps}", file="--replications")
-    chosen = list(metrics) or (list(cfg.metrics) if cfg and cfg.metrics else None)
+    chosen = list(dict.fromkeys(metrics or (cfg.metrics if cfg and cfg.metrics else []))) or None  # each once
     check_metrics(scenario, chosen or [])
     base = baseline or (cfg.baseline if cfg else None)
     _baseline_index(axes, [v for v, _ in prepare(scenario, axes)], base)

@@ -610,3 +610,10 @@ def test_a_script_without_a_main_guard_can_use_the_local_pool(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["study starts", "runs 4"]
+
+
+def test_a_metric_asked_for_twice_is_one_column(tmp_path):
+    from simulator.study_plan import plan
+
+    chosen = plan(scenario(SMALL), [LB], 2, ["latency_p99_s", "throughput_rps", "latency_p99_s"]).metrics
+    assert chosen == ["latency_p99_s", "throughput_rps"]
