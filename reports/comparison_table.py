@@ -43,6 +43,8 @@ def fmt(metric: str, value: float, half: float | None = None) -> str:
     scale, digits = _SCALES[unit]
     v = value * scale
     h = half * scale if half is not None and math.isfinite(half) else None
+    if h is not None and h <= 1e-9 * abs(v):
+        h = 0.0  # rounding noise of identical values (a constant service time), not an interval
     suffix = "%" if unit == "%" else ""
     if h is not None and h > 0:
         d = _decimals(h)

@@ -61,10 +61,22 @@ WarmupSpec = Annotated[float | str, BeforeValidator(_warmup),
                        Quantity("`auto` or duration")]
 
 
+def _vary_values(value: Any) -> str | list[Any]:
+    """The values of a varied setting: a list, a range written as text, or one plain value."""
+    if isinstance(value, (str, list)):
+        return value
+    if isinstance(value, (int, float, bool)):
+        return [value]
+    raise ValueError(f"expected a list of values ([a, b, c]) or a range (10/s..100/s:10), got {value!r}")
+
+
+VaryValues = Annotated[str | list[Any], BeforeValidator(_vary_values), Quantity("list of values, or a range")]
+
+
 class CompareConfig(StrictModel):
     """A comparison study kept with the scenario: `dsim compare FILE` runs it."""
 
-    vary: dict[str, str | list[Any]] = Field(
+    vary: dict[str, VaryValues] = Field(
         default_factory=dict, description="Dotted path -> values: a list, or a range such as 10/s..100/s:10."
     )
     replications: int = Field(5, description="Runs per variant (seeds shared by all variants).")

@@ -362,6 +362,7 @@ def test_in_a_grid_the_baseline_can_be_a_value_of_the_compared_axis(tmp_path):
     ("availability", 0.9995, 0.0012, "99.95% ± 0.12"),
     ("availability", 1.0, 0.0, "100.000% ± 0"),
     ("latency_mean_s", 0.0524, float("nan"), "52.4"),  # one replication: no interval
+    ("latency_mean_s", 0.001, 2e-19, "1 ± 0"),  # identical values up to rounding
 ])
 def test_table_figures_show_the_mean_to_the_precision_of_its_interval(metric, value, half, text):
     from reports.comparison_table import fmt
@@ -617,3 +618,13 @@ def test_a_metric_asked_for_twice_is_one_column(tmp_path):
 
     chosen = plan(scenario(SMALL), [LB], 2, ["latency_p99_s", "throughput_rps", "latency_p99_s"]).metrics
     assert chosen == ["latency_p99_s", "throughput_rps"]
+
+
+def test_a_compare_section_takes_one_plain_value_and_refuses_a_mapping(tmp_path):
+    one = _cli(tmp_path, "--format", "json", "-r", "2",
+               text=SMALL + "compare:\n  vary: {components.a.workers: 3}\n")
+    assert one.exit_code == 0, one.output
+    assert [v["variant"] for v in json.loads(one.output)["variants"]] == ["3"]
+    bad = _cli(tmp_path, text=SMALL + "compare:\n  vary: {components.a.workers: {x: 1}}\n")
+    assert bad.exit_code == 2 and bad.output.count("error:") == 1
+    assert "compare.vary.components.a.workers: expected a list of values ([a, b, c]) or a range" in bad.output
