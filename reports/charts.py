@@ -29,6 +29,16 @@ def log_scalable(ax: Any, which: str) -> bool:
     return any(((v > 0) & np.isfinite(v)).any() for v in values)
 
 
+def dress_cdf(ax: Any, title: str) -> None:
+    """Axes of a latency CDF: log latency (when anything was drawn), labels, title, grid."""
+    if log_scalable(ax, "x"):
+        ax.set_xscale("log")
+    ax.set_xlabel("latency (ms, log scale)")
+    ax.set_ylabel("fraction of successful requests")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+
+
 def _shade_faults(ax: Any, faults: list[dict[str, Any]]) -> None:
     for i, f in enumerate(faults):
         ax.axvspan(f["start_s"], f["end_s"], color="#D55E00", alpha=0.12, lw=0,
@@ -43,12 +53,7 @@ def latency_cdf(requests: pd.DataFrame, path: Path, title: str) -> Path:
         if lat.size:
             y = np.arange(1, lat.size + 1) / lat.size
             ax.plot(lat, y, color=PALETTE[i % len(PALETTE)], label=str(name))
-    if log_scalable(ax, "x"):
-        ax.set_xscale("log")
-    ax.set_xlabel("latency (ms, log scale)")
-    ax.set_ylabel("fraction of successful requests")
-    ax.set_title(f"{title}: latency CDF")
-    ax.grid(True, which="both", alpha=0.3)
+    dress_cdf(ax, f"{title}: latency CDF")
     if ax.get_legend_handles_labels()[0]:  # no successful request: an empty chart, no legend
         ax.legend(loc="lower right")
     return save(fig, path)

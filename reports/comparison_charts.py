@@ -15,7 +15,7 @@ import numpy as np
 from simulator.comparison import QUANTILES, Comparison, mean_curve, metric_info
 from simulator.inference import mean_interval
 
-from .charts import PALETTE, _shade_faults, log_scalable, plt
+from .charts import PALETTE, _shade_faults, dress_cdf, log_scalable, plt
 
 STYLES = ["-", "--", "-.", ":"]
 LOG_BARS_RATIO = 100.0  # percentile bars get a log axis when the largest is this many times the smallest
@@ -66,12 +66,7 @@ def latency_cdf(study: Comparison, out: Path) -> list[Path]:
         q = mean_curve([r["latency_quantiles_s"] for r in _records(study, var.index)])
         if q.size and np.isfinite(q).any():
             ax.plot(q * 1000.0, QUANTILES[: q.size], label=var.label, **_style(var.index, q.size))
-    if log_scalable(ax, "x"):
-        ax.set_xscale("log")
-    ax.set_xlabel("latency (ms, log scale)")
-    ax.set_ylabel("fraction of successful requests")
-    ax.set_title(f"{study.scenario_name}: latency CDF per variant (quantiles averaged over replications)")
-    ax.grid(True, which="both", alpha=0.3)
+    dress_cdf(ax, f"{study.scenario_name}: latency CDF per variant (quantiles averaged over replications)")
     _legend(ax, len(study.variants))
     return _save(fig, out, "compare_latency_cdf")
 

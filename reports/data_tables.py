@@ -66,7 +66,8 @@ def replicas(comps: dict[str, dict[str, Any]]) -> list[Table]:
         lag = c["replication_lag_s"]
         quorum = c["mode"] == "quorum"
         t.add_row(name, f"quorum W={c['write_quorum']}" if quorum else c["mode"],
-                  f"R={c['read_quorum']} of {len(c['replicas'])}" if quorum else c["read_from"], ms(lag["p50"]), ms(lag["p99"]), ms(lag["max"]),
+                  f"R={c['read_quorum']} of {len(c['replicas'])}" if quorum else c["read_from"],
+                  ms(lag["p50"]), ms(lag["p99"]), ms(lag["max"]),
                   num(c["stale_reads"]), pct(c["stale_ratio"], 2), ms(c["staleness_s"]["p99"]),
                   num(c.get("conflicts")), num(c["writes_failed"]))
     per = _table("Replicas", ["replica", "store", "reads", "writes led", "lag p50 ms", "lag p99 ms", "backlog"])
