@@ -11,7 +11,7 @@ from typing import Iterator
 import click
 
 import simulator
-from simulator.errors import DsimError, ScenarioError
+from simulator.language.errors import DsimError, ScenarioError
 
 
 @contextmanager
@@ -156,11 +156,11 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
             sets: tuple[str, ...], seed: int | None, duration: str | None, no_cache: bool, cache_dir: str | None,
             no_charts: bool) -> None:
     """Run variants of the scenario FILE, each several times, and compare them with confidence intervals."""
-    from simulator.study_plan import plan
-    from simulator.comparison import compare as run_comparison
-    from simulator.errors import ScenarioError
-    from simulator.parallel import make_executor
-    from simulator.result_cache import ResultCache
+    from simulator.study.plan import plan
+    from simulator.study.comparison import compare as run_comparison
+    from simulator.language.errors import ScenarioError
+    from simulator.study.executors import make_executor
+    from simulator.study.run_cache import ResultCache
 
     with _errors():
         scenario = _load(file, sets, seed, duration)
@@ -219,12 +219,12 @@ def capacity(file: str, slos: tuple[str, ...], path: str, low: str | None, high:
     """Find the highest value of a setting (usually the load) at which every SLO holds."""
     import json
 
-    from simulator.errors import ScenarioError
-    from simulator.parallel import make_executor
-    from simulator.result_cache import ResultCache
-    from simulator.slo import current_value, find_capacity, parse_slo
-    from simulator.sweep import _format, _quantity
-    from simulator.units import UnitError, parse_fraction
+    from simulator.language.errors import ScenarioError
+    from simulator.study.executors import make_executor
+    from simulator.study.run_cache import ResultCache
+    from simulator.study.slo import current_value, find_capacity, parse_slo
+    from simulator.study.sweep import _format, _quantity
+    from simulator.language.units import UnitError, parse_fraction
 
     with _errors():
         scenario = _load(file, sets, seed, duration)
@@ -307,8 +307,8 @@ def validate(file: str, sets: tuple[str, ...]) -> None:
 def list_() -> None:
     """List component types, algorithms, distributions, arrival processes and faults."""
     import models  # noqa: F401
-    from simulator import registry
-    from simulator.distributions import DISTRIBUTIONS
+    from simulator.language import registry
+    from simulator.sampling.distributions import DISTRIBUTIONS
 
     sections = [
         ("component types", registry.components),

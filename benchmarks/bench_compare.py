@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import simulator  # noqa: E402
-from simulator.comparison import compare  # noqa: E402
-from simulator.parallel import make_executor  # noqa: E402
-from simulator.sweep import parse_axis  # noqa: E402
-from simulator.units import parse_duration  # noqa: E402
+from simulator.study.comparison import compare  # noqa: E402
+from simulator.study.executors import make_executor  # noqa: E402
+from simulator.study.sweep import parse_axis  # noqa: E402
+from simulator.language.units import parse_duration  # noqa: E402
 
 AXIS = "components.lb.algorithm=round_robin,least_connections,power_of_two_choices,random"
 

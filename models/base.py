@@ -5,8 +5,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from simulator.config import StrictModel
-from simulator.request import Reply, Request
+from simulator.language.config import StrictModel
+from simulator.engine.request import Reply, Request
 
 
 class ComponentConfig(StrictModel):

@@ -20,10 +20,10 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from simulator import registry
-from simulator.distributions import Constant, DurationDist, Sampler, SizeDist, parse_distribution
-from simulator.request import ERROR, OK, Reply, Request
-from simulator.units import Fraction, PositiveDuration, PositiveSize, parse_size, UnitError
+from simulator.language import registry
+from simulator.sampling.distributions import Constant, DurationDist, Sampler, SizeDist, parse_distribution
+from simulator.engine.request import ERROR, OK, Reply, Request
+from simulator.language.units import Fraction, PositiveDuration, PositiveSize, parse_size, UnitError
 
 from .database import WRITE_OPERATIONS
 from .station import Station, StationConfig

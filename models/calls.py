@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from simulator.config import StrictModel
-from simulator.request import OK, Reply, Request, with_timeout
-from simulator.units import Fraction, PositiveDuration
+from simulator.language.config import StrictModel
+from simulator.engine.request import OK, Reply, Request, with_timeout
+from simulator.language.units import Fraction, PositiveDuration
 
 
 class CallStep(StrictModel):

@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt, ValidationError, field_validator, model_validator
 
-from simulator import registry
-from simulator.distributions import Sampler, SizeDist, parse_distribution
-from simulator.units import PositiveDuration
+from simulator.language import registry
+from simulator.sampling.distributions import Sampler, SizeDist, parse_distribution
+from simulator.language.units import PositiveDuration
 
 from .base import Component, ComponentConfig
 from .cache import Cache, CacheConfig

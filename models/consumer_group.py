@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 from simpy.events import NORMAL
 
-from simulator.distributions import Constant, Sampler
-from simulator.engine import Timer
-from simulator.request import ERROR, OK, REJECTED, TIMED_OUT, Reply, Request
+from simulator.sampling.distributions import Constant, Sampler
+from simulator.engine.env import Timer
+from simulator.engine.request import ERROR, OK, REJECTED, TIMED_OUT, Reply, Request
 
 from .base import Component, ComponentConfig
 

@@ -9,9 +9,9 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt
 
-from simulator import registry
-from simulator.distributions import DurationDist
-from simulator.request import Request
+from simulator.language import registry
+from simulator.sampling.distributions import DurationDist
+from simulator.engine.request import Request
 
 from .station import Station, StationConfig
 from .versions import VersionedWrite, VersionLog

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Hashable
 
-from simulator import registry
-from simulator.blocks import BlockStream
+from simulator.language import registry
+from simulator.sampling.blocks import BlockStream
 
 
 class EvictionPolicy:

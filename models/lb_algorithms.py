@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from simulator import registry
-from simulator.blocks import BlockStream
-from simulator.request import Request
-from simulator.rng import mix64
+from simulator.language import registry
+from simulator.sampling.blocks import BlockStream
+from simulator.engine.request import Request
+from simulator.sampling.rng import mix64
 
 
 class Algorithm:

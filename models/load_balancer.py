@@ -5,9 +5,9 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveFloat, field_validator
 
-from simulator import registry
-from simulator.request import ERROR, OK, Reply, Request
-from simulator.units import Duration
+from simulator.language import registry
+from simulator.engine.request import ERROR, OK, Reply, Request
+from simulator.language.units import Duration
 
 from .base import Component, ComponentConfig
 from . import lb_algorithms  # noqa: F401  (registers the algorithms)

@@ -23,13 +23,13 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from simulator import registry
-from simulator.config import StrictModel
-from simulator.distributions import Constant, DurationDist, Sampler, parse_distribution
-from simulator.engine import Timer
-from simulator.request import ERROR, OK, TIMED_OUT, Reply, Request
-from simulator.rng import mix64
-from simulator.units import PositiveDuration
+from simulator.language import registry
+from simulator.language.config import StrictModel
+from simulator.sampling.distributions import Constant, DurationDist, Sampler, parse_distribution
+from simulator.engine.env import Timer
+from simulator.engine.request import ERROR, OK, TIMED_OUT, Reply, Request
+from simulator.sampling.rng import mix64
+from simulator.language.units import PositiveDuration
 from simpy.events import NORMAL
 
 from .base import Component, ComponentConfig

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulator.request import ERROR, OK, Reply, Request
+from simulator.engine.request import ERROR, OK, Reply, Request
 
 from .versions import sub_request
 

@@ -20,10 +20,10 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from simulator import registry
-from simulator.blocks import BlockStream
-from simulator.request import ERROR, OK, Reply, Request
-from simulator.units import PositiveDuration
+from simulator.language import registry
+from simulator.sampling.blocks import BlockStream
+from simulator.engine.request import ERROR, OK, Reply, Request
+from simulator.language.units import PositiveDuration
 
 from .base import ClientSide, ComponentConfig
 from .calls import FanIn

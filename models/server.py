@@ -5,10 +5,10 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt
 
-from simulator import registry
-from simulator.config import StrictModel
-from simulator.distributions import DurationDist
-from simulator.request import Reply, Request
+from simulator.language import registry
+from simulator.language.config import StrictModel
+from simulator.sampling.distributions import DurationDist
+from simulator.engine.request import Reply, Request
 
 from .calls import CallPath, CallStep, bind_steps, step_refs
 from .station import Station, StationConfig

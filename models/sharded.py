@@ -14,10 +14,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
-from simulator import registry
-from simulator.config import StrictModel
-from simulator.request import ERROR, OK, Reply, Request
-from simulator.units import Duration, PositiveRate
+from simulator.language import registry
+from simulator.language.config import StrictModel
+from simulator.engine.request import ERROR, OK, Reply, Request
+from simulator.language.units import Duration, PositiveRate
 
 from .base import ClientSide, ComponentConfig
 from .versions import sub_request
@@ -185,7 +185,7 @@ class Sharded(ClientSide):
             (wl.config.keys.n for wl in model.workloads if wl.config.keys is not None), default=DEFAULT_KEY_SPACE)
         self.key_space = key_space
         if cfg.boundaries and cfg.boundaries[-1] >= key_space:
-            from simulator.errors import ScenarioError
+            from simulator.language.errors import ScenarioError
 
             raise ScenarioError(f"components.{self.name}.boundaries: boundary {cfg.boundaries[-1]} is beyond the "
                                 f"key space ({key_space} keys, from the workloads' keys.n)")

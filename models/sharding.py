@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from simulator import registry
-from simulator.rng import mix64, mix64_array, stable_hash
+from simulator.language import registry
+from simulator.sampling.rng import mix64, mix64_array, stable_hash
 
 
 class Strategy:

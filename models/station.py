@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Callable
 
-from simulator.distributions import Sampler
-from simulator.engine import Timer
-from simulator.request import ERROR, OK, REJECTED, Once, Reply, Request, with_timeout
+from simulator.sampling.distributions import Sampler
+from simulator.engine.env import Timer
+from simulator.engine.request import ERROR, OK, REJECTED, Once, Reply, Request, with_timeout
 from simpy.events import NORMAL
 
 from pydantic import Field, NonNegativeInt, PositiveFloat
 
-from simulator.units import PositiveDuration
+from simulator.language.units import PositiveDuration
 
 from .base import Component, ComponentConfig
 

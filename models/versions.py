@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from simulator.request import Request
+from simulator.engine.request import Request
 
 HISTORY = 64  # commit times kept per key; staleness older than this many versions is a lower bound
 

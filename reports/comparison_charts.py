@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from simulator.comparison import QUANTILES, Comparison, mean_curve, metric_info
-from simulator.inference import mean_interval
+from simulator.study.comparison import QUANTILES, Comparison, mean_curve, metric_info
+from simulator.statistics.inference import mean_interval
 
 from .charts import PALETTE, _shade_faults, dress_cdf, log_scalable, plt
 

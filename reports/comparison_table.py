@@ -6,7 +6,7 @@ import math
 from rich.console import Console
 from rich.table import Table
 
-from simulator.comparison import TABLE_METRICS, Comparison, metric_info
+from simulator.study.comparison import TABLE_METRICS, Comparison, metric_info
 
 HEADERS = {
     "latency_mean_s": "mean ms", "latency_p50_s": "p50 ms", "latency_p90_s": "p90 ms", "latency_p95_s": "p95 ms",

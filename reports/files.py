@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from simulator.yamlio import dump_yaml
+from simulator.language.yamlio import dump_yaml
 
 
 def write_run(result: Any, out: str | Path, charts: bool = True) -> list[Path]:

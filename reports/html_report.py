@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from simulator.errors import ScenarioError
+from simulator.language.errors import ScenarioError
 
 from .charts import PALETTE, plt
 
@@ -189,7 +189,7 @@ def _run_sections(s: dict[str, Any]) -> list[str]:
 def _comparison_sections(c: dict[str, Any]) -> list[str]:
     import math
 
-    from simulator.run_figures import TABLE_METRICS
+    from simulator.study.run_figures import TABLE_METRICS
 
     from .comparison_table import fewer, fmt, header
 

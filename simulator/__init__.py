@@ -5,13 +5,13 @@
     result = simulator.run(scenario)
     result.summary["latency_s"]["p99"], result.requests, result.timeseries, result.components
 """
-from .errors import DsimError, ScenarioError
-from .result import Result
-from .runner import build, run
-from .scenario import Scenario, load_scenario, loads_scenario, with_overrides
+from simulator.language.errors import DsimError, ScenarioError
+from simulator.results.result import Result
+from simulator.simulation.runner import build, run
+from simulator.scenario.schema import Scenario, load_scenario, loads_scenario, with_overrides
 
 __all__ = [
     "DsimError", "Result", "Scenario", "ScenarioError", "build", "load_scenario", "loads_scenario",
     "run", "with_overrides",
 ]
-__version__ = "0.2.0"
+from simulator.version import __version__  # noqa: E402

@@ -5,8 +5,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from simulator.errors import ScenarioError
-from simulator.slo import find_capacity, parse_slo
+from simulator.language.errors import ScenarioError
+from simulator.study.slo import find_capacity, parse_slo
 from tests.helpers import scenario
 
 MM1 = """
@@ -125,9 +125,9 @@ def test_slos_that_cannot_decide_anything_are_refused(text, fragment):
 
 
 def test_high_below_low_is_refused_before_any_run(tmp_path, monkeypatch):
-    import simulator.runner
+    import simulator.simulation.runner
 
-    monkeypatch.setattr(simulator.runner, "_run", lambda *a, **k: pytest.fail("a simulation started"))
+    monkeypatch.setattr(simulator.simulation.runner, "_run", lambda *a, **k: pytest.fail("a simulation started"))
     path = tmp_path / "mm1.yaml"
     path.write_text(MM1)
     r = CliRunner().invoke(main, ["capacity", str(path), "--slo", "p99<1s", "--vary", "workloads.web.arrivals.rate",
@@ -140,8 +140,8 @@ def test_high_below_low_is_refused_before_any_run(tmp_path, monkeypatch):
 
 
 def test_ctrl_c_during_a_capacity_search_exits_130_with_one_line(tmp_path, monkeypatch):
-    import simulator.parallel
-    from simulator.parallel import InProcess
+    import simulator.study.executors
+    from simulator.study.executors import InProcess
 
     class StopsAfterOne(InProcess):
         def run(self, fn, payloads):
@@ -150,7 +150,7 @@ def test_ctrl_c_during_a_capacity_search_exits_130_with_one_line(tmp_path, monke
                     raise KeyboardInterrupt
                 yield i, result
 
-    monkeypatch.setattr(simulator.parallel, "InProcess", StopsAfterOne)  # what --workers 1 makes
+    monkeypatch.setattr(simulator.study.executors, "InProcess", StopsAfterOne)  # what --workers 1 makes
     path = tmp_path / "mm1.yaml"
     path.write_text(MM1)
     r = CliRunner().invoke(main, ["capacity", str(path), "--slo", "mean<50ms", "--vary", "workloads.web.arrivals.rate",

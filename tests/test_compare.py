@@ -7,11 +7,11 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from simulator.comparison import compare
-from simulator.errors import ScenarioError
-from simulator.parallel import DaskCluster, InProcess, LocalPool
-from simulator.result_cache import ResultCache
-from simulator.sweep import grid, parse_axis
+from simulator.study.comparison import compare
+from simulator.language.errors import ScenarioError
+from simulator.study.executors import DaskCluster, InProcess, LocalPool
+from simulator.study.run_cache import ResultCache
+from simulator.study.sweep import grid, parse_axis
 from tests.helpers import scenario
 
 SMALL = """
@@ -212,9 +212,9 @@ compare:
     (["--vary", "compare.replications=1,2"], ["'compare' changes no run"]),
 ])
 def test_bad_compare_input_fails_before_any_run(tmp_path, monkeypatch, args, fragments):
-    import simulator.runner
+    import simulator.simulation.runner
 
-    monkeypatch.setattr(simulator.runner, "_run", lambda *a, **k: pytest.fail("a simulation started"))
+    monkeypatch.setattr(simulator.simulation.runner, "_run", lambda *a, **k: pytest.fail("a simulation started"))
     r = _cli(tmp_path, *args, "--no-cache")
     assert r.exit_code == 2, r.output
     assert r.output.startswith("error: ") and "Traceback" not in r.output
@@ -223,7 +223,7 @@ def test_bad_compare_input_fails_before_any_run(tmp_path, monkeypatch, args, fra
 
 
 def test_ctrl_c_keeps_the_finished_runs(tmp_path):
-    from simulator.comparison import CompareInterrupted
+    from simulator.study.comparison import CompareInterrupted
 
     class StopsAfterTwo(InProcess):
         def run(self, fn, payloads):
@@ -321,9 +321,9 @@ def test_a_sweep_draws_a_panel_for_each_component_figure_asked_for(tmp_path, mon
      "error: --vary warmup=30s: warm-up (30s) must be shorter than the duration (5s)"),
 ])
 def test_an_invalid_variant_is_blamed_on_the_value_at_fault(tmp_path, monkeypatch, args, expected):
-    import simulator.runner
+    import simulator.simulation.runner
 
-    monkeypatch.setattr(simulator.runner, "_run", lambda *a, **k: pytest.fail("a simulation started"))
+    monkeypatch.setattr(simulator.simulation.runner, "_run", lambda *a, **k: pytest.fail("a simulation started"))
     r = _cli(tmp_path, *args, "--no-cache")
     assert r.exit_code == 2 and r.output.startswith(expected), r.output
 
@@ -456,9 +456,9 @@ def test_marks_say_best_tied_or_worse_alike_in_the_json_and_report(tmp_path):
 
 
 def test_an_output_directory_that_cannot_be_made_fails_before_any_run(tmp_path, monkeypatch):
-    import simulator.runner
+    import simulator.simulation.runner
 
-    monkeypatch.setattr(simulator.runner, "_run", lambda *a, **k: pytest.fail("a simulation started"))
+    monkeypatch.setattr(simulator.simulation.runner, "_run", lambda *a, **k: pytest.fail("a simulation started"))
     (tmp_path / "blocker").write_text("a file where a directory should go")
     r = _cli(tmp_path, "--vary", LB, "--out", str(tmp_path / "blocker" / "out"))
     assert r.exit_code == 2 and r.output.startswith("error: --out: cannot create the directory"), r.output
@@ -508,7 +508,7 @@ def test_a_figure_resting_on_fewer_replications_says_so():
 def test_by_default_every_usable_core_runs(monkeypatch):
     import os
 
-    from simulator import parallel
+    from simulator.study import executors as parallel
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0}, raising=False)
     assert isinstance(parallel.make_executor(), InProcess)  # one core allowed: no pool to start
@@ -519,7 +519,7 @@ def test_by_default_every_usable_core_runs(monkeypatch):
 def test_files_named_by_the_scenario_travel_with_the_run(tmp_path):
     # A cluster worker may not see the machine's disk: it runs on the content shipped in the payload.
     import simulator
-    from simulator.comparison import run_record
+    from simulator.study.comparison import run_record
 
     (tmp_path / "service.csv").write_text("t\n10ms\n20ms\n30ms\n")
     (tmp_path / "s.yaml").write_text(SMALL.replace(
@@ -543,8 +543,8 @@ def test_extending_a_committed_study_reuses_its_runs(tmp_path):
 
 
 def test_a_scheduler_means_dask_and_is_refused_with_local(tmp_path, monkeypatch):
-    from simulator import parallel
-    from simulator.errors import DsimError
+    from simulator.study import executors as parallel
+    from simulator.language.errors import DsimError
 
     asked = []
 
@@ -598,9 +598,9 @@ def test_a_script_without_a_main_guard_can_use_the_local_pool(tmp_path):
     script = tmp_path / "study.py"
     script.write_text(textwrap.dedent(f"""
         import simulator
-        from simulator.comparison import compare
-        from simulator.parallel import LocalPool
-        from simulator.sweep import parse_axis
+        from simulator.study.comparison import compare
+        from simulator.study.executors import LocalPool
+        from simulator.study.sweep import parse_axis
 
         print("study starts")
         sc = simulator.load_scenario({str(tmp_path / "s.yaml")!r})
@@ -614,7 +614,7 @@ def test_a_script_without_a_main_guard_can_use_the_local_pool(tmp_path):
 
 
 def test_a_metric_asked_for_twice_is_one_column(tmp_path):
-    from simulator.study_plan import plan
+    from simulator.study.plan import plan
 
     chosen = plan(scenario(SMALL), [LB], 2, ["latency_p99_s", "throughput_rps", "latency_p99_s"]).metrics
     assert chosen == ["latency_p99_s", "throughput_rps"]

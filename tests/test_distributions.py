@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from simulator.distributions import DistributionError, Sampler, parse_distribution
+from simulator.sampling.distributions import DistributionError, Sampler, parse_distribution
 
 N = 200_000
 SPECS = [

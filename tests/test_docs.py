@@ -1,18 +1,18 @@
 """The scenario reference is generated from the schema; the committed copy must match the code."""
 from pathlib import Path
 
-from simulator.schema_docs import generate
+from simulator.scenario.reference import generate
 
 
 def test_reference_is_up_to_date():
     committed = Path("docs/reference.md").read_text()
-    assert committed == generate(), "run: python -m simulator.schema_docs > docs/reference.md"
+    assert committed == generate(), "run: python -m simulator.scenario.reference > docs/reference.md"
 
 
 def test_reference_covers_every_registered_name():
     import models  # noqa: F401
-    from simulator import registry
-    from simulator.distributions import DISTRIBUTIONS
+    from simulator.language import registry
+    from simulator.sampling.distributions import DISTRIBUTIONS
 
     text = generate()
     for reg in (registry.components, registry.lb_algorithms, registry.arrivals, registry.key_dists, registry.faults):

@@ -4,8 +4,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from simulator import registry
-from simulator.rng import mix64
+from simulator.language import registry
+from simulator.sampling.rng import mix64
 from tests.helpers import run
 
 

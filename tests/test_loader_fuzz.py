@@ -6,9 +6,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import simulator
-from simulator.errors import ScenarioError
-from simulator.scenario import validate
-from simulator.yamlio import dump_yaml, load_yaml
+from simulator.language.errors import ScenarioError
+from simulator.scenario.schema import validate
+from simulator.language.yamlio import dump_yaml, load_yaml
 
 # Every ready scenario is a starting point, so each component type's validation gets mutated input.
 BASES = [load_yaml(open(f"scenarios/{name}.yaml").read())[0]

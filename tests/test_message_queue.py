@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from simulator.rng import mix64
+from simulator.sampling.rng import mix64
 from tests.helpers import run
 from tests.test_bad_input import _bad
 from tests.theory import batch_means_ci

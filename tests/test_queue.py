@@ -12,8 +12,8 @@ import pytest
 
 import models.message_queue  # noqa: F401  (registers `queue`)
 import simulator
-from simulator import runner
-from simulator.rng import mix64
+from simulator.simulation import runner
+from simulator.sampling.rng import mix64
 from tests.helpers import run
 
 SCENARIO = """

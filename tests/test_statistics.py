@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import simulator
-from simulator.inference import mean_interval, paired_difference, unpaired_difference
-from simulator.warmup import mser
+from simulator.statistics.inference import mean_interval, paired_difference, unpaired_difference
+from simulator.statistics.warmup import mser
 from tests.helpers import scenario
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from simulator.units import (UnitError, fmt_duration, fmt_rate, fmt_size, parse_duration, parse_fraction,
+from simulator.language.units import (UnitError, fmt_duration, fmt_rate, fmt_size, parse_duration, parse_fraction,
                              parse_rate, parse_size)
 
 

@@ -1,7 +1,7 @@
 import pytest
 
-from simulator.errors import ScenarioError
-from simulator.yamlio import dump_yaml, load_yaml, parse_scalar
+from simulator.language.errors import ScenarioError
+from simulator.language.yamlio import dump_yaml, load_yaml, parse_scalar
 
 
 def test_yaml_11_traps_are_closed():

@@ -1,0 +1,60 @@
+"""Turning pydantic's errors into located `ScenarioError`s, and raising errors at a key."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from simulator.language.errors import ScenarioError, ScenarioErrors
+
+
+def error_at(loc: Sequence[str | int], message: str, value: Any = None) -> ValidationError:
+    """A ValidationError located at `loc` below the value being validated (for nested dispatch)."""
+    detail: InitErrorDetails = {
+        "type": PydanticCustomError("dsim", "{message}", {"message": message}),
+        "loc": tuple(loc),
+        "input": value,
+    }
+    return ValidationError.from_exception_data("scenario", [detail])
+
+
+_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def _message(err: dict) -> str:
+    kind = err.get("type", "")
+    msg = str(err.get("msg", ""))
+    for prefix in _PREFIXES:
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    if kind == "missing":
+        return "this key is required but missing"
+    if kind in ("dsim", "value_error"):
+        return msg
+    value = err.get("input")
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return f"{msg[:1].lower()}{msg[1:]}; got {value!r}"
+    return msg[:1].lower() + msg[1:]
+
+
+def _clean_loc(loc: Sequence[Any]) -> tuple[str | int, ...]:
+    # pydantic adds union/function tags such as 'function-before[...]'; they are not keys.
+    return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p and "]" in p and "(" in p)))
+
+
+def to_scenario_error(exc: ValidationError, file: str | None, line_of: Any = None,
+                      prefix: Sequence[str | int] = ()) -> ScenarioError:
+    errors = []
+    seen = set()
+    for err in exc.errors(include_url=False):
+        loc = tuple(prefix) + _clean_loc(err["loc"])
+        msg = _message(err)
+        if (loc, msg) in seen:
+            continue
+        seen.add((loc, msg))
+        line = line_of(loc) if line_of is not None else None
+        errors.append(ScenarioError(msg, file=file, path=loc, line=line))
+    errors.sort(key=lambda e: (e.line or 0))
+    return errors[0] if len(errors) == 1 else ScenarioErrors(errors)

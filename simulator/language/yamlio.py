@@ -1,0 +1,185 @@
+"""YAML loading that never lies: line numbers for every key, duplicate keys rejected, and the
+YAML 1.1 traps closed (`no` stays a string, `010` is ten, timestamps stay text).
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from simulator.language.errors import ScenarioError
+
+
+class LineMap:
+    """1-based line of each mapping key and sequence item, by path tuple."""
+
+    def __init__(self) -> None:
+        self.lines: dict[tuple, int] = {}
+
+    def line_of(self, path: tuple | list) -> int | None:
+        path = tuple(path)
+        while True:
+            line = self.lines.get(path)
+            if line is not None or not path:
+                return line
+            path = path[:-1]
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2-like scalars (its own resolver table, the global one untouched)."""
+
+
+_Loader.yaml_implicit_resolvers = {}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789"))
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+"
+               r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."))
+_Loader.add_implicit_resolver("tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
+_Loader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
+
+
+def _int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
+    text = loader.construct_scalar(node)
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text, 10)  # '010' is ten, as a person reads it
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _int)
+
+
+_CALL_START = re.compile(r"[A-Za-z_][\w-]*\(")
+
+
+def _quote_calls(text: str) -> str:
+    """Quote compact forms such as `uniform(min=1ms, max=2ms)` outside quotes and comments.
+
+    In a YAML flow mapping (`{a: 1, b: 2}`) a comma ends a plain scalar, so the compact form would
+    be cut in two; quoting it first lets people write it the natural way everywhere.
+    """
+    out_lines = []
+    for line in text.split("\n"):
+        if "(" not in line or "," not in line:
+            out_lines.append(line)
+            continue
+        out, i, quote = [], 0, None
+        while i < len(line):
+            ch = line[i]
+            if quote:
+                out.append(ch)
+                if ch == quote:
+                    quote = None
+                i += 1
+                continue
+            if ch in "'\"":
+                quote = ch
+            elif ch == "#" and (i == 0 or line[i - 1] in " \t"):
+                out.append(line[i:])
+                break
+            m = _CALL_START.match(line, i) if (i == 0 or not (line[i - 1].isalnum() or line[i - 1] in "_-")) else None
+            if m:
+                depth, j = 0, m.end() - 1
+                while j < len(line):
+                    if line[j] == "(":
+                        depth += 1
+                    elif line[j] == ")":
+                        depth -= 1
+                        if depth == 0:
+                            break
+                    j += 1
+                call = line[i:j + 1]
+                if depth == 0 and "," in call and "'" not in call:
+                    out.append(f"'{call}'")
+                    i = j + 1
+                    continue
+            out.append(ch)
+            i += 1
+        out_lines.append("".join(out))
+    return "\n".join(out_lines)
+
+
+def _compose(text: str, filename: str | None) -> yaml.Node | None:
+    try:
+        return yaml.compose(_quote_calls(text), Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ScenarioError(f"could not parse YAML: {problem}", file=filename,
+                            line=mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"could not parse YAML: {exc}", file=filename) from None
+
+
+def _walk(node: yaml.Node, path: tuple, lines: LineMap, filename: str | None) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            line = key_node.start_mark.line + 1
+            if key == "<<":
+                continue
+            if key in seen:
+                raise ScenarioError(f"duplicate key '{key}' (first defined on line {seen[key]})",
+                                    file=filename, path=path + (key,), line=line)
+            seen[key] = line
+            lines.lines.setdefault(path + (key,), line)
+            _walk(value_node, path + (key,), lines, filename)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines.lines.setdefault(path + (i,), item.start_mark.line + 1)
+            _walk(item, path + (i,), lines, filename)
+
+
+def load_yaml(text: str, filename: str | None = None) -> tuple[Any, LineMap]:
+    """Plain data and a map of line numbers; raises ScenarioError on bad or empty YAML."""
+    node = _compose(text, filename)
+    if node is None:
+        raise ScenarioError("the file is empty", file=filename)
+    lines = LineMap()
+    _walk(node, (), lines, filename)
+    loader = _Loader("")
+    try:
+        data = loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ScenarioError(f"could not parse YAML: {getattr(exc, 'problem', exc)}", file=filename,
+                            line=mark.line + 1 if mark else None) from None
+    finally:
+        loader.dispose()
+    return data, lines
+
+
+def parse_scalar(text: str) -> Any:
+    """A command-line value read as YAML: '4' -> 4, 'no' -> 'no', '[a, b]' -> ['a', 'b']."""
+    try:
+        return yaml.load(_quote_calls(text), Loader=_Loader)
+    except yaml.YAMLError:
+        return text
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_AMBIGUOUS = re.compile(r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|[-+]?0[0-9_]+|[0-9_:]+)$")
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    # Quote strings that a YAML 1.1 reader would take for booleans or octal numbers.
+    style = "'" if _AMBIGUOUS.match(value) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def dump_yaml(data: Any) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True)

@@ -1,0 +1,179 @@
+"""Generate docs/reference.md from the scenario schema and the registries.
+
+    python -m simulator.scenario.reference > docs/reference.md
+
+A test checks the committed file is up to date, so the reference never drifts from the code.
+"""
+from __future__ import annotations
+
+import inspect
+import sys
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from simulator.language import registry
+from simulator.workload.arrivals import ArrivalConfig
+from simulator.sampling.distributions import DISTRIBUTIONS, Distribution
+from simulator.faults.kinds import FaultConfig
+from simulator.workload.keys import KeyConfig
+from simulator.language.units import Quantity
+from simulator.engine.network import LinkLatencyConfig, NetworkConfig
+from simulator.scenario.schema import CompareConfig, MetricsConfig, Scenario
+from simulator.workload.clients import AttributesConfig, WorkloadConfig
+
+
+def _type_name(ann: Any, metadata: list | None = None) -> str:
+    """A reader's name for a field's type: 'positive duration', 'list of component names', ..."""
+    for meta in metadata or []:
+        if isinstance(meta, Quantity):
+            return meta.kind
+    origin = typing.get_origin(ann)
+    args = typing.get_args(ann)
+    if origin is typing.Annotated:
+        return _type_name(args[0], list(args[1:]))
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        text = " or ".join(_type_name(a) for a in inner)
+        return f"{text} (optional)" if len(inner) < len(args) else text
+    if origin is typing.Literal:
+        return " or ".join(f"`{a}`" for a in args)
+    if origin in (list, tuple):
+        return f"list of {_type_name(args[0])}" if args else "list"
+    if origin is dict:
+        return f"mapping of name to {_type_name(args[1])}"
+    if isinstance(ann, type):
+        if issubclass(ann, Distribution):
+            return "distribution"
+        for base, nice in ((ArrivalConfig, "arrival process"), (KeyConfig, "key distribution"),
+                           (FaultConfig, "fault"), (BaseModel, "mapping")):
+            if issubclass(ann, base):
+                return nice if base is not BaseModel or ann.__name__.endswith("ComponentConfig") is False else nice
+        return {"int": "integer", "float": "number", "str": "text", "bool": "true/false"}.get(ann.__name__, ann.__name__)
+    return str(ann).replace("typing.", "")
+
+
+def _field_type(field: FieldInfo) -> str:
+    name = _type_name(field.annotation, list(field.metadata))
+    for meta in field.metadata:  # constraints pydantic moved off the type
+        for attr, sym in (("gt", ">"), ("ge", ">="), ("le", "<="), ("min_length", "at least")):
+            value = getattr(meta, attr, None)
+            if value is not None:
+                name += f" ({sym} {value})" if attr != "min_length" else f" (at least {value})"
+    return name
+
+
+def _default(field: FieldInfo) -> str:
+    if field.is_required():
+        return "**required**"
+    if field.default_factory is not None:
+        try:
+            value = field.default_factory()
+        except TypeError:
+            return "(computed)"
+    else:
+        value = field.default
+    if value is PydanticUndefined:
+        return "**required**"
+    if value is None:
+        return "unset"
+    if isinstance(value, BaseModel):
+        return "(defaults)"
+    kinds = [m.kind for m in field.metadata if isinstance(m, Quantity)]
+    if kinds and isinstance(value, (int, float)):
+        unit = {"duration": "s", "rate": "/s", "size": "B", "probability": ""}[kinds[0].split()[-1]]
+        return f"`{value:g}{unit}`"
+    return f"`{value!r}`" if not hasattr(value, "spec") else f"`{value!r}`"
+
+
+def model_table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> str:
+    rows = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+    for name, field in model.model_fields.items():
+        if name in skip:
+            continue
+        desc = (field.description or "").replace("|", "\\|")
+        rows.append(f"| `{name}` | {_field_type(field)} | {_default(field)} | {desc} |")
+    return "\n".join(rows)
+
+
+def _nested(model: type[BaseModel], prefix: str) -> list[tuple[str, type[BaseModel]]]:
+    """Sub-models a model's fields hold (one, a list of, or a mapping of): (dotted title, model)."""
+    from typing import get_args, get_origin
+
+    out = []
+    for name, field in model.model_fields.items():
+        ann, suffix = field.annotation, ""
+        for _ in range(3):  # unwrap Optional / list / dict
+            origin, args = get_origin(ann), get_args(ann)
+            if origin in (list, tuple) and args:
+                ann, suffix = args[0], suffix + "[]"
+            elif origin is dict and len(args) == 2:
+                ann, suffix = args[1], suffix + ".NAME"
+            elif args and type(None) in args:
+                ann = next(a for a in args if a is not type(None))
+            else:
+                break
+        if isinstance(ann, type) and issubclass(ann, BaseModel) and ann.model_fields:
+            title = f"{prefix}.{name}{suffix}"
+            out.append((title, ann))
+            out += _nested(ann, title)
+    return out
+
+
+def _doc(cls: Any) -> str:
+    return inspect.cleandoc(cls.__doc__ or "").split("\n\n")[0].replace("\n", " ")
+
+
+def generate() -> str:
+    import models  # noqa: F401  (registers components)
+
+    out = ["# Scenario reference", "",
+           "Generated from the schema by `python -m simulator.scenario.reference`; do not edit by hand.",
+           "Units: durations `us ms s m h`, rates `/s /m /h`, sizes `B KB MB GB` (and `KiB MiB GiB`),",
+           "probabilities `0.2` or `20%`. A bare number where a unit is expected is an error (except 0).", "",
+           "## Top level", "", model_table(Scenario), "",
+           "## network", "", model_table(NetworkConfig), "", "### network.links[]", "", model_table(LinkLatencyConfig), "",
+           "## metrics", "", model_table(MetricsConfig), "",
+           "## compare", "", model_table(CompareConfig), "",
+           "## workloads.NAME", "", model_table(WorkloadConfig), "",
+           "### workloads.NAME.attributes", "", model_table(AttributesConfig), ""]
+    out += ["## Arrival processes (`arrivals:`)", "",
+            "Written compactly (`poisson(rate=40/s)`) or as a mapping with `process:`.", ""]
+    for name, cls in registry.arrivals:
+        out += [f"### `{name}`", "", _doc(cls), "", model_table(cls, skip=("process",)), ""]
+    out += ["## Key distributions (`keys:`)", "", "Written compactly (`zipf(n=10000, s=1.1)`) or with `dist:`.", ""]
+    for name, cls in registry.key_dists:
+        out += [f"### `{name}`", "", _doc(cls), "", model_table(cls, skip=("dist",)), ""]
+    out += ["## Components (`components.NAME`, chosen by `type:`)", ""]
+    for name, cls in registry.components:
+        out += [f"### `{name}`", "", _doc(cls), "", model_table(cls.Config, skip=("type",)), ""]
+        for title, sub in _nested(cls.Config, name):
+            out += [f"#### `{title}`", "", model_table(sub), ""]
+    policy_sections = [(title, reg) for title, reg in (
+        ("Load-balancing algorithms (`algorithm:`)", registry.lb_algorithms),
+        ("Eviction policies (`eviction:`)", getattr(registry, "eviction_policies", None)),
+        ("Sharding strategies (`strategy:`)", getattr(registry, "sharding_strategies", None)),
+    ) if reg is not None]
+    for title, reg in policy_sections:
+        out += [f"## {title}", "", "| name | behaviour |", "| --- | --- |"]
+        out += [f"| `{name}` | {_doc(cls)} |" for name, cls in reg]
+        out += [""]
+    out += ["## Distributions", "",
+            "Written `name(key=value, ...)`, as a mapping `{dist: name, ...}`, or as a bare quantity (constant).", "",
+            "| name | parameters | behaviour |", "| --- | --- | --- |"]
+    for name in sorted(DISTRIBUTIONS):
+        cls = DISTRIBUTIONS[name]
+        forms = " or ".join("(" + ", ".join(p) + ")" for p in cls.params)
+        out.append(f"| `{name}` | {forms} | {cls.doc} |")
+    out += ["", "## Faults and timeline events (`faults:`)", ""]
+    for name, cls in registry.faults:
+        out += [f"### `{name}`", "", _doc(cls), "", model_table(cls, skip=("type",)), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(generate())

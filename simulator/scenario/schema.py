@@ -1,0 +1,358 @@
+"""The scenario: the YAML file's schema, and loading it into a validated, immutable config.
+
+Loading goes: text -> plain data with line numbers (yamlio) -> pydantic validation -> cross-checks
+that need the whole file (dangling names, duplicates) -> `Scenario`. Every problem becomes one
+`ScenarioError` naming the file, the key path and the line.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BeforeValidator, Field, PlainSerializer, PrivateAttr, ValidationError, field_validator, model_validator,
+)
+
+from simulator.language import registry
+from simulator.language.config import StrictModel
+from simulator.language.errors import ScenarioError, ScenarioErrors, did_you_mean
+from simulator.faults.kinds import FaultSpec
+from simulator.language.tagged import tagged, tagged_validator
+from simulator.engine.network import NetworkConfig
+from simulator.language.units import PositiveDuration, Quantity, UnitError, fmt_duration, parse_duration
+from simulator.language.validation import error_at, to_scenario_error
+from simulator.workload.clients import WorkloadConfig
+from simulator.language.yamlio import LineMap, load_yaml, parse_scalar
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+
+
+def _register_models() -> None:
+    import models  # noqa: F401  (importing the package registers every component type)
+
+
+def _component_type() -> Any:
+    from models.base import ComponentConfig
+
+    return tagged(ComponentConfig, tagged_validator(
+        registry.components, "type", ComponentConfig, "a component", compact=False,
+        config_of=lambda cls: cls.Config, before=_register_models))
+
+
+ComponentSpec = _component_type()
+
+
+def _warmup(value: Any) -> float | str:
+    if isinstance(value, str) and value.strip() == "auto":
+        return "auto"
+    try:
+        x = parse_duration(value)
+    except UnitError as exc:
+        raise ValueError(f"{exc}, or 'auto' to detect the end of the initial transient") from None
+    if x < 0:
+        raise ValueError(f"must not be negative, got {value}")
+    return x
+
+
+WarmupSpec = Annotated[float | str, BeforeValidator(_warmup),
+                       PlainSerializer(lambda v: v if v == "auto" else fmt_duration(v), return_type=str),
+                       Quantity("`auto` or duration")]
+
+
+def _vary_values(value: Any) -> str | list[Any]:
+    """The values of a varied setting: a list, a range written as text, or one plain value."""
+    if isinstance(value, (str, list)):
+        return value
+    if isinstance(value, (int, float, bool)):
+        return [value]
+    raise ValueError(f"expected a list of values ([a, b, c]) or a range (10/s..100/s:10), got {value!r}")
+
+
+VaryValues = Annotated[str | list[Any], BeforeValidator(_vary_values), Quantity("list of values, or a range")]
+
+
+class CompareConfig(StrictModel):
+    """A comparison study kept with the scenario: `dsim compare FILE` runs it."""
+
+    vary: dict[str, VaryValues] = Field(
+        default_factory=dict, description="Dotted path -> values: a list, or a range such as 10/s..100/s:10."
+    )
+    replications: int = Field(5, description="Runs per variant (seeds shared by all variants).")
+    metrics: list[str] | None = Field(None, description="Columns of the table (default: mean, p50, p99, throughput, availability).")
+    baseline: str | None = Field(None, description="Variant the others are compared with (default: the first).")
+
+    @field_validator("replications")
+    @classmethod
+    def _at_least_one(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"replications must be at least 1, got {v}")
+        return v
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, v: list[str] | None) -> list[str] | None:
+        from simulator.study.run_figures import METRICS
+
+        for m in v or []:
+            if m not in METRICS and "." not in m:  # component figures (cache.hit_ratio) are checked with the model
+                raise ValueError(f"unknown metric '{m}'{did_you_mean(m, METRICS)}; known: {', '.join(METRICS)}, "
+                                 f"or a component's figure such as app-cache.hit_ratio")
+        return v
+
+
+class MetricsConfig(StrictModel):
+    bucket: PositiveDuration | None = Field(
+        None, description="Width of a time-series bucket (default: a hundredth of the measured time)."
+    )
+
+
+class Scenario(StrictModel):
+    """A whole simulated system: components, workloads, network and fault timeline."""
+
+    name: str = Field("scenario", description="Shown in reports.")
+    description: str | None = Field(None, description="Free text, shown in reports.")
+    seed: int = Field(0, description="Seed of every random stream of the run.")
+    duration: PositiveDuration = Field(description="Simulated time the run lasts.")
+    warmup: WarmupSpec = Field(
+        0.0, description="Initial time excluded from every figure, or `auto` to detect it (MSER-5)."
+    )
+    network: NetworkConfig = Field(default_factory=NetworkConfig, description="Latency between places; see below.")
+    components: dict[str, ComponentSpec] = Field(min_length=1, description="The system: name -> component (by `type:`).")
+    workloads: dict[str, WorkloadConfig] = Field(min_length=1, description="The clients: name -> workload.")
+    faults: list[FaultSpec] = Field(default_factory=list, description="Timeline of faults and events (by `type:`).")
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="How figures are collected.")
+    compare: CompareConfig | None = Field(None, description="A committed comparison study (dsim compare); see below.")
+
+    _source: str | None = PrivateAttr(None)
+    _base_dir: Path | None = PrivateAttr(None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names_and_warmup(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for section in ("components", "workloads"):
+                for name in (data.get(section) or {}) if isinstance(data.get(section), dict) else ():
+                    if not isinstance(name, str) or not _NAME.match(name):
+                        raise error_at((section, name), f"invalid name {name!r}: use letters, digits, '_' and '-'")
+        return data
+
+    @model_validator(mode="after")
+    def _warmup_within(self) -> "Scenario":
+        if self.warmup != "auto" and self.warmup >= self.duration:
+            raise error_at(("warmup",), f"warm-up ({self.warmup:g}s) must be shorter than the duration ({self.duration:g}s)")
+        return self
+
+    @property
+    def source(self) -> str | None:
+        return self._source
+
+    @property
+    def base_dir(self) -> Path | None:
+        return self._base_dir
+
+    def effective(self) -> dict[str, Any]:
+        """The configuration actually used, defaults included, as plain data (units as text)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+# --------------------------------------------------------------------------------------------------
+def _cycles(sc: Scenario) -> list[tuple[tuple, str]]:
+    """A cycle of components that pass every request on (cache -> cache -> ..., a server calling
+    its caller): a request sent round it would never come back."""
+    owner = {}
+    for name, cfg in sc.components.items():
+        for member, _c, _cfg in registry.components.get(cfg.type).expand(name, cfg):
+            owner[member] = name
+    edges = {name: [(rel, owner[t]) for rel, t in cfg.forwards() if t in owner]
+             for name, cfg in sc.components.items()}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[tuple[str, tuple]] = []
+
+    def visit(node: str) -> list[tuple[tuple, str]] | None:
+        state[node] = 1
+        for rel, nxt in edges[node]:
+            path.append((node, rel))
+            if state.get(nxt) == 1:
+                start = next(i for i, (n, _r) in enumerate(path) if n == nxt)
+                loop = [n for n, _r in path[start:]] + [nxt]
+                first, first_rel = path[start]
+                return [(("components", first) + first_rel,
+                         f"{' -> '.join(loop)} is a cycle: a request sent round it never comes back (each of "
+                         f"these passes every request on); break it, or give a call a probability below 1")]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+            path.pop()
+        state[node] = 2
+        return None
+
+    for name in sc.components:
+        if name not in state:
+            found = visit(name)
+            if found:
+                return found
+    return []
+
+
+def _cross_check(sc: Scenario) -> list[tuple[tuple, str]]:
+    """Problems only visible across the whole scenario: (path, message)."""
+    problems: list[tuple[tuple, str]] = []
+    names: set[str] = set()
+    for name, cfg in sc.components.items():
+        cls = registry.components.get(cfg.type)
+        for member, _c, _cfg in cls.expand(name, cfg):
+            names.add(member)
+    for name in sc.workloads:
+        if name in sc.components:
+            problems.append((("workloads", name), f"'{name}' is both a component and a workload; names must be unique"))
+    zones = {c.zone for c in sc.components.values()} | {w.zone for w in sc.workloads.values()}
+    for w in sc.workloads.values():
+        if w.attributes and w.attributes.region:
+            zones |= set(w.attributes.region)
+
+    def check(prefix: tuple, refs: Iterable[tuple[tuple, str]], allowed: set[str], what: str) -> None:
+        for rel, ref in refs:
+            if ref not in allowed:
+                problems.append((prefix + rel, f"unknown {what} '{ref}'{did_you_mean(ref, allowed)}"))
+
+    for name, cfg in sc.components.items():
+        check(("components", name), cfg.refs(), names, "component")
+        for rel, ref in cfg.refs():
+            if ref == name:
+                problems.append((("components", name) + rel, f"'{name}' cannot call itself"))
+    for name, w in sc.workloads.items():
+        check(("workloads", name), w.refs(), names, "component")
+    if not problems:
+        problems += _cycles(sc)
+    endpoints = names | set(sc.workloads) | zones
+    for i, f in enumerate(sc.faults):
+        check(("faults", i), f.refs(), names if f.refers_to == "component" else endpoints, f.refers_to)
+    return problems
+
+
+def validate(data: Any, file: str | None = None, lines: LineMap | None = None,
+             base_dir: Path | None = None) -> Scenario:
+    """Plain data -> `Scenario`, or a located `ScenarioError`."""
+    line_of = lines.line_of if lines is not None else None
+    if data is None:
+        raise ScenarioError("the file is empty; a scenario needs at least 'duration', 'components' and 'workloads'",
+                            file=file)
+    if not isinstance(data, dict):
+        raise ScenarioError(f"a scenario is a mapping of keys (name, duration, components, ...), not a {type(data).__name__}",
+                            file=file, line=1)
+    try:
+        sc = Scenario.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        raise to_scenario_error(exc, file, line_of) from None
+    problems = _cross_check(sc)
+    if problems:
+        errs = [ScenarioError(msg, file=file, path=path, line=line_of(path) if line_of else None)
+                for path, msg in problems]
+        raise errs[0] if len(errs) == 1 else ScenarioErrors(errs)
+    sc._source = file
+    sc._base_dir = base_dir
+    return sc
+
+
+def _set_path(data: Any, path: list[str], value: Any, label: str) -> None:
+    node = data
+    for depth, part in enumerate(path):
+        last = depth == len(path) - 1
+        where = ".".join(path[:depth]) or "the scenario"
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ScenarioError(f"'{part}' is not an index of {where} (0..{len(node) - 1})", file=label)
+            idx = int(part)
+            if last:
+                node[idx] = value
+            else:
+                node = node[idx]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            elif part not in node or node[part] is None:
+                if part in node:  # an optional section left unset: create it
+                    node[part] = {}
+                else:
+                    raise ScenarioError(f"no '{part}' in {where}{did_you_mean(part, node)}; "
+                                        f"it has: {', '.join(map(str, node))}", file=label)
+                node = node[part]
+            else:
+                node = node[part]
+        else:
+            raise ScenarioError(f"{where} is a single value, it has no '{part}'", file=label)
+
+
+def parse_overrides(items: Iterable[str | tuple[str, Any]] | Mapping[str, Any] | None) -> list[tuple[str, Any]]:
+    """`["a.b=1", ...]`, `[("a.b", 1)]` or `{"a.b": 1}` -> [(path, parsed value)]."""
+    if not items:
+        return []
+    if isinstance(items, Mapping):
+        return [(k, v) for k, v in items.items()]
+    out = []
+    for item in items:
+        if isinstance(item, tuple) and len(item) == 2:
+            out.append(item)
+            continue
+        if "=" not in item:
+            raise ScenarioError(f"--set expects path=value, got {item!r}", file="--set")
+        path, raw = item.split("=", 1)
+        out.append((path.strip(), parse_scalar(raw)))
+    return out
+
+
+def with_overrides(sc: Scenario, overrides: Iterable[str] | Mapping[str, Any] | None) -> Scenario:
+    """A new scenario with dotted-path overrides applied (values as in YAML, units included)."""
+    pairs = parse_overrides(overrides)
+    if not pairs:
+        return sc
+    data = sc.model_dump(mode="json")
+    labels = []
+    for path, value in pairs:
+        label = f"--set {path}"
+        labels.append(label)
+        if not path or any(not p for p in path.split(".")):
+            raise ScenarioError(f"invalid path {path!r}", file=label)
+        _set_path(data, path.split("."), value, label)
+    out = validate(data, file=" ".join(labels) if len(labels) == 1 else "--set", base_dir=sc.base_dir)
+    out._source = sc.source
+    return out
+
+
+def load_scenario(path: str | Path, overrides: Iterable[str] | Mapping[str, Any] | None = None,
+                  seed: int | None = None, duration: str | float | None = None) -> Scenario:
+    """Read, validate and apply overrides to a scenario file."""
+    p = Path(path)
+    if not p.exists():
+        raise ScenarioError("no such file", file=str(path))
+    if p.is_dir():
+        raise ScenarioError("is a directory, not a scenario file", file=str(path))
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"cannot read the file: {exc}", file=str(path)) from None
+    if not text.strip():
+        raise ScenarioError("the file is empty; a scenario needs at least 'duration', 'components' and 'workloads'",
+                            file=str(path))
+    data, lines = load_yaml(text, str(path))
+    sc = validate(data, file=str(path), lines=lines, base_dir=p.resolve().parent)
+    pairs = parse_overrides(overrides)
+    if seed is not None:
+        pairs.append(("seed", int(seed)))
+    if duration is not None:
+        try:
+            secs = float(duration) if isinstance(duration, (int, float)) else parse_duration(duration)
+            pairs.append(("duration", f"{secs!r}s"))
+        except UnitError as exc:
+            raise ScenarioError(str(exc), file="--duration") from None
+    return with_overrides(sc, pairs) if pairs else sc
+
+
+def loads_scenario(text: str, name: str = "<string>", overrides: Sequence[str] | None = None) -> Scenario:
+    """Validate a scenario given as YAML text (tests, notebooks)."""
+    data, lines = load_yaml(text, name)
+    sc = validate(data, file=name, lines=lines)
+    return with_overrides(sc, overrides) if overrides else sc

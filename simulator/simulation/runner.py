@@ -1,0 +1,151 @@
+"""Running a scenario: build the model, schedule workloads, faults and metric sampling, run, collect."""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from simulator.engine.env import SimEnv
+from simulator.simulation.system import Model
+from simulator.engine.recorder import Recorder
+from simulator.engine.request import OK
+from simulator.results.result import Result
+from simulator.scenario.schema import Scenario
+
+ProgressFn = Callable[[float], None]
+DEFAULT_BUCKETS = 100
+PROGRESS_STEPS = 50
+
+
+def build(scenario: Scenario, seed: int | None = None) -> tuple[SimEnv, Model]:
+    """Elaborate a scenario into a ready-to-run environment and model (nothing scheduled yet)."""
+    seed = scenario.seed if seed is None else int(seed)
+    env = SimEnv(seed, warmup_s=scenario.warmup, end_s=scenario.duration)
+    env.recorder = Recorder(list(scenario.workloads))
+    model = Model(env, scenario)
+    return env, model
+
+
+def _schedule_faults(env: SimEnv, model: Model) -> list[dict[str, Any]]:
+    windows = []
+    for fault in model.faults:
+        if fault.at >= env.end_s:
+            continue  # reported as a warning by the model
+        end = fault.at + fault.duration if fault.duration is not None else math.inf
+        env.call_later(fault.at, lambda _t, f=fault: f.start(model))
+        if end < env.end_s:
+            env.call_later(end, lambda _t, f=fault: f.stop(model))
+        windows.append({"type": fault.type, "start_s": fault.at, "end_s": min(end, env.end_s),
+                        "description": fault.describe()})
+    return windows
+
+
+class _Sampler:
+    """Collects per-component figures at every time-series bucket boundary."""
+
+    def __init__(self, env: SimEnv, model: Model, bucket_s: float) -> None:
+        self.env, self.model, self.bucket_s = env, model, bucket_s
+        self.data: dict[str, list] = {"time_s": []}
+
+    def start(self) -> None:
+        self.env.call_later(self.env.warmup_s, self._reset)
+
+    def _reset(self, _timer: Any) -> None:
+        for comp in self.model.components.values():
+            comp.reset_stats()
+            comp.sample()
+        self._schedule_next()
+
+    def _schedule_next(self) -> None:
+        env = self.env
+        nxt = env.now + self.bucket_s
+        if nxt > env.end_s - 1e-6 * self.bucket_s:
+            # The last bucket ends exactly at end_s (summed widths drift by rounding: without this a
+            # sliver of a bucket, nearly empty, would follow).
+            nxt = env.end_s
+        env.call_later(nxt - env.now, self._sample)
+
+    def _sample(self, _timer: Any) -> None:
+        env = self.env
+        self.data["time_s"].append(env.now)
+        for name, comp in self.model.components.items():
+            for key, value in comp.sample().items():
+                self.data.setdefault(f"{name}.{key}", []).append(value)
+        if env.now < env.end_s - 1e-6 * self.bucket_s:
+            self._schedule_next()
+
+
+def run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | None = None) -> Result:
+    """Simulate `scenario` once and return its `Result` (same scenario and seed: same result).
+
+    With `warmup: auto` the run is made twice: a pilot with no warm-up, whose latencies (in order
+    of arrival) give the end of the initial transient by MSER-5, then the run itself with that
+    warm-up. The same seed makes both runs follow the same trajectory.
+    """
+    if scenario.warmup == "auto":
+        return _run_auto_warmup(scenario, seed, progress)
+    return _run(scenario, seed, progress)
+
+
+def _run_auto_warmup(scenario: Scenario, seed: int | None, progress: ProgressFn | None) -> Result:
+    from simulator.scenario.schema import with_overrides
+    from simulator.statistics.warmup import BATCH, mser
+
+    half = (lambda f: progress(f / 2)) if progress else None
+    pilot = _run(with_overrides(scenario, {"warmup": "0s"}), seed, half)
+    c = pilot.columns
+    ok = c["outcome"] == OK
+    order = np.argsort(c["start"][ok], kind="stable")
+    starts = c["start"][ok][order]
+    cut = mser((c["end"] - c["start"])[ok][order])
+    chosen = float(starts[cut.observations]) if cut.observations and cut.observations < starts.size else 0.0
+    rest = (lambda f: progress(0.5 + f / 2)) if progress else None
+    result = _run(with_overrides(scenario, {"warmup": f"{chosen!r}s"}), seed, rest)
+    result.extras["warmup_auto"] = {
+        "method": f"MSER-{BATCH} on the latency of successful requests in order of arrival",
+        "chosen_s": chosen, "requests_truncated": cut.observations, "steady_state": cut.steady,
+    }
+    if not cut.steady:
+        result.warnings.append("warmup: auto found no steady state (the series keeps drifting): the system may be "
+                               "overloaded or the run too short; figures describe a transient")
+    return result
+
+
+def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | None = None) -> Result:
+    env, model = build(scenario, seed)
+    warnings = model.warnings()
+    windows = _schedule_faults(env, model)
+    bucket = scenario.metrics.bucket or (scenario.duration - scenario.warmup) / DEFAULT_BUCKETS
+    sampler = _Sampler(env, model, bucket)
+    sampler.start()
+    for wl in model.workloads:
+        wl.start()
+    end = scenario.duration
+    if progress is None:
+        env.run(until=end)
+    else:
+        for i in range(1, PROGRESS_STEPS + 1):
+            env.run(until=end * i / PROGRESS_STEPS)
+            progress(i / PROGRESS_STEPS)
+    # Time-series samples land at `end`; `run(until=end)` stops before events at `end`, so take the last one.
+    if not sampler.data["time_s"] or sampler.data["time_s"][-1] < end:
+        sampler._sample(None)
+    elapsed = end - scenario.warmup
+    stats = {name: comp.stats(elapsed) for name, comp in model.components.items()}
+    rec = env.recorder
+    return Result(
+        scenario_name=scenario.name,
+        seed=env.seed,
+        duration_s=end,
+        warmup_s=scenario.warmup,
+        columns=rec.columns(scenario.warmup),
+        workload_names=list(rec.workloads),
+        operation_names=list(rec.operations),
+        component_stats=stats,
+        samples=sampler.data,
+        fault_windows=windows,
+        bucket_s=bucket,
+        warnings=warnings,
+        effective_config=scenario.effective(),
+    )

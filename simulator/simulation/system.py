@@ -1,0 +1,124 @@
+"""Elaboration: from a validated `Scenario` to a wired model of live components, before time starts.
+
+Build every component (expanding `replicas`), then let each resolve its references and make its
+network links, then let faults mark what they may touch, then freeze the links. Anything that
+cannot be resolved fails here with its dotted name, not halfway through a run.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from simulator.language import registry
+from simulator.language.errors import ScenarioError, did_you_mean
+from simulator.engine.network import Network
+from simulator.scenario.schema import Scenario
+from simulator.workload.clients import Workload
+
+
+class Model:
+    def __init__(self, env: Any, scenario: Scenario) -> None:
+        import models  # noqa: F401  (registers the component types)
+
+        self.env = env
+        self.scenario = scenario
+        env.model = self
+        self.network = env.network = Network(env, scenario.network)
+        self.components: dict[str, Any] = {}
+        self.groups: dict[str, list[str]] = {}  # YAML name -> concrete member names
+        for name, cfg in scenario.components.items():
+            cls = registry.components.get(cfg.type)
+            members = cls.expand(name, cfg)
+            for member_name, member_cls, member_cfg in members:
+                self.components[member_name] = member_cls(env, member_name, member_cfg)
+            self.groups[name] = cls.fault_members(name, [m for m, _c, _cfg in members])
+        self.workloads = [Workload(env, name, i, cfg) for i, (name, cfg) in enumerate(scenario.workloads.items())]
+        for comp in list(self.components.values()):
+            comp.connect(self)
+        for wl in self.workloads:
+            wl.connect(self)
+        self.faults = list(scenario.faults)
+        for fault in self.faults:
+            fault.prepare(self)
+        self.network.finalize()
+        self.load_estimate: dict[str, float] = {}
+
+    def get(self, name: str) -> Any:
+        """The component that receives calls addressed to `name`."""
+        try:
+            return self.components[name]
+        except KeyError:
+            raise ScenarioError(f"unknown component '{name}'{did_you_mean(name, self.components)}") from None
+
+    def expand(self, name: str) -> list[Any]:
+        """Concrete components a name stands for (every replica of a replicated server)."""
+        return [self.components[m] for m in self.groups.get(name, [name])]
+
+    def endpoint_names(self, names: list[str]) -> set[str]:
+        """Names of links' ends matching components, workloads or zones in `names`."""
+        out: set[str] = set()
+        for n in names:
+            if n in self.groups:
+                out.update(self.groups[n])
+                out.add(n)
+            elif n in self.components or any(w.name == n for w in self.workloads):
+                out.add(n)
+            else:  # a zone
+                out.update(c.name for c in self.components.values() if c.zone == n)
+                for w in self.workloads:
+                    if any(ep.zone == n for ep in w.endpoints):
+                        out.add(w.name)
+        return out
+
+    def warnings(self) -> list[str]:
+        """Things that are legal but probably not meant: overload, faults after the end."""
+        out = self.capacity_warnings() + self.loop_warnings()
+        for i, f in enumerate(self.faults):
+            if f.at >= self.scenario.duration:
+                out.append(f"faults[{i}] ({f.describe()}) starts at {f.at:g}s, after the run ends "
+                           f"({self.scenario.duration:g}s): it never happens")
+        return out
+
+    def loop_warnings(self) -> list[str]:
+        """A call path that can come back to a server holding its worker: when every worker waits on
+        a call that queues behind them, nothing moves (a thread-pool deadlock)."""
+        comps = self.scenario.components
+        edges = {n: {t.split("[")[0] for _rel, t in (c.refs() if c.type == "server" else c.forwards())}
+                 for n, c in comps.items()}
+        out = []
+        for name, cfg in comps.items():
+            if cfg.type != "server" or not getattr(cfg, "hold_worker", False):
+                continue
+            seen, todo = set(), list(edges[name])
+            while todo:
+                n = todo.pop()
+                if n == name:
+                    out.append(f"a call path from '{name}' can come back to it while it holds a worker: if all "
+                               f"{cfg.workers} workers wait on such calls, they deadlock (hold_worker: false avoids it)")
+                    break
+                if n in edges and n not in seen:
+                    seen.add(n)
+                    todo.extend(edges[n])
+        return out
+
+    def offer(self, name: str, rate_per_s: float) -> None:
+        """Account `rate_per_s` of load at `name` and what it passes on. A call that loops back
+        with some probability makes a geometric series: below a millionth of a request per
+        second the rest of it is dropped, so the estimate always ends."""
+        if rate_per_s > 1e-6:
+            self.get(name).offered(rate_per_s, self)
+
+    def capacity_warnings(self) -> list[str]:
+        """Components whose offered load (a mean-rate estimate) reaches their capacity."""
+        self.load_estimate = {}
+        for wl in self.workloads:
+            self.offer(wl.config.target, wl.offered_rate())
+        out = []
+        for name, rate in self.load_estimate.items():
+            comp = self.components[name]
+            cap = comp.capacity_per_s() if hasattr(comp, "capacity_per_s") else float("inf")
+            if rate >= cap:
+                out.append(
+                    f"offered load at '{name}' (~{rate:.4g} req/s) is {rate / cap:.2f}x its capacity "
+                    f"(~{cap:.4g} req/s): its queue will grow for the whole run"
+                )
+        return out

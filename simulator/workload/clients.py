@@ -1,0 +1,238 @@
+"""Workloads: the clients. Open loop (an arrival process) or closed loop (N users who think).
+
+Each request gets an operation from the workload's mix, a key from its key distribution and the
+optional attributes (user id, region); the region is also the zone the request starts from, so
+network latency between regions applies to it.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import numpy as np
+from pydantic import Field, PositiveInt, field_validator, model_validator
+
+from simulator.workload.arrivals import ArrivalConfig, parse_arrivals
+from simulator.sampling.blocks import BlockStream
+from simulator.language.config import StrictModel
+from simulator.sampling.distributions import DurationDist, Sampler
+from simulator.engine.env import Timer
+from simulator.workload.keys import KeyConfig, parse_keys
+from simulator.language.tagged import tagged
+from simulator.engine.request import IN_FLIGHT, Request, with_timeout
+from simulator.language.units import Duration, Fraction, PositiveDuration
+from simpy.events import NORMAL
+
+ArrivalSpec = tagged(ArrivalConfig, parse_arrivals)
+KeySpec = tagged(KeyConfig, parse_keys)
+
+_RANGE = re.compile(r"^\s*(\d+)\s*\.\.\s*(\d+)\s*$")
+
+
+def _check_weights(weights: dict[str, float], what: str) -> dict[str, float]:
+    if not weights:
+        raise ValueError(f"{what} needs at least one entry")
+    total = sum(weights.values())
+    if not math.isclose(total, 1.0, abs_tol=1e-9):
+        raise ValueError(f"{what} weights must sum to 1 (100%), they sum to {total:g}")
+    return weights
+
+
+class AttributesConfig(StrictModel):
+    user_id: str | PositiveInt | None = Field(
+        None, description="User ids, uniformly: a count N (ids 0..N-1) or a range 'a..b' (inclusive)."
+    )
+    region: dict[str, Fraction] | None = Field(
+        None, description="Share of requests per region; a region is also the zone requests start from."
+    )
+
+    @field_validator("user_id")
+    @classmethod
+    def _range(cls, v):
+        if isinstance(v, str):
+            m = _RANGE.match(v)
+            if not m or int(m.group(1)) > int(m.group(2)):
+                raise ValueError(f"expected a count like 10000 or a range like '1..10000', got {v!r}")
+        return v
+
+    @field_validator("region")
+    @classmethod
+    def _regions(cls, v):
+        return None if v is None else _check_weights(v, "region")
+
+    def user_bounds(self) -> tuple[int, int] | None:
+        if self.user_id is None:
+            return None
+        if isinstance(self.user_id, int):
+            return 0, self.user_id
+        m = _RANGE.match(self.user_id)
+        return int(m.group(1)), int(m.group(2)) + 1
+
+
+class WorkloadConfig(StrictModel):
+    target: str = Field(description="Component that receives the requests.")
+    arrivals: ArrivalSpec | None = Field(None, description="Open loop: the arrival process.")
+    users: PositiveInt | None = Field(None, description="Closed loop: number of users.")
+    think_time: DurationDist | None = Field(None, description="Closed loop: pause between a reply and the next request.")
+    mix: dict[str, Fraction] = Field(
+        default_factory=lambda: {"request": 1.0}, description="Share of each operation; sums to 1."
+    )
+    keys: KeySpec | None = Field(None, description="Which keys requests touch.")
+    attributes: AttributesConfig | None = Field(None, description="Per-request attributes: user ids, regions.")
+    timeout: PositiveDuration | None = Field(None, description="Clients give up after this long.")
+    zone: str = Field("default", description="Zone the clients are in (unless a region is drawn).")
+    start: Duration = Field(0.0, description="When the workload starts.")
+    stop: PositiveDuration | None = Field(None, description="When it stops (default: the end of the run).")
+
+    @field_validator("mix")
+    @classmethod
+    def _mix(cls, v):
+        return _check_weights(v, "mix")
+
+    @model_validator(mode="after")
+    def _loop_kind(self):
+        if (self.arrivals is None) == (self.users is None):
+            raise ValueError("a workload needs either 'arrivals' (open loop) or 'users' (closed loop), not both")
+        if self.think_time is not None and self.users is None:
+            raise ValueError("'think_time' only applies to a closed loop ('users')")
+        if self.stop is not None and self.stop <= self.start:
+            raise ValueError("'stop' must come after 'start'")
+        return self
+
+    def refs(self):
+        return [(("target",), self.target)]
+
+
+class ClientRequest(Request):
+    """A root request; calling it with an outcome records the reply."""
+
+    __slots__ = ("src",)
+
+    def __call__(self, outcome: int) -> None:
+        self.src.done(self, outcome)
+
+
+def _choice(values: list, weights: list[float], rng: Any) -> BlockStream:
+    """Categorical draws of `values` with the given weights."""
+    p = np.asarray(weights, dtype=float) / sum(weights)
+    return BlockStream(lambda n: np.asarray(values, dtype=object)[rng.choice(len(values), size=n, p=p)])
+
+
+def _ints(lo: int, hi: int, rng: Any) -> BlockStream:
+    return BlockStream(lambda n: rng.integers(lo, hi, n))
+
+
+class _Const:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def next(self) -> Any:
+        return self.value
+
+
+class _Source:
+    """The clients of a workload as a network endpoint (one per region)."""
+
+    def __init__(self, name: str, zone: str) -> None:
+        self.name, self.zone = name, zone
+
+
+class Workload:
+    """Generates a workload's requests and records their replies."""
+
+    def __init__(self, env: Any, name: str, index: int, config: WorkloadConfig) -> None:
+        self.env = env
+        self.name = name
+        self.index = index
+        self.config = config
+        rec = env.recorder
+        self.rec = rec
+        streams = env.streams
+        ops = list(config.mix)
+        self._op_idx = {op: rec.op_index(op) for op in ops}
+        self.ops = _Const(ops[0]) if len(ops) == 1 else _choice(ops, list(config.mix.values()), streams.get(f"{name}/mix"))
+        self.keys = config.keys.make(streams.get(f"{name}/keys")) if config.keys else None
+        attrs = config.attributes or AttributesConfig()
+        bounds = attrs.user_bounds()
+        self.user_ids = _ints(*bounds, streams.get(f"{name}/user_id")) if bounds else None
+        regions = list(attrs.region) if attrs.region else None
+        self.regions = (
+            _choice(regions, list(attrs.region.values()), streams.get(f"{name}/region")) if regions else None
+        )
+        self._endpoints = {r: _Source(name, r) for r in (regions or [config.zone])}
+        self.links: dict[str, Any] = {}
+        self.link = None
+        self.stop_s = config.stop if config.stop is not None else math.inf
+        self.timeout_s = config.timeout
+        if config.arrivals is not None:
+            self.gen = config.arrivals.make(streams.get(f"{name}/arrivals"))
+        else:
+            self.think = Sampler(config.think_time, streams.get(f"{name}/think")).next if config.think_time else None
+
+    @property
+    def endpoints(self) -> list[_Source]:
+        return list(self._endpoints.values())
+
+    def connect(self, model: Any) -> None:
+        target = model.get(self.config.target)
+        self.links = {r: model.network.link(ep, target) for r, ep in self._endpoints.items()}
+        self.link = next(iter(self.links.values()))
+
+    def start(self) -> None:
+        env = self.env
+        if self.config.arrivals is not None:
+            first = self.gen.gap(self.config.start)
+            if not math.isinf(first):
+                env.schedule(Timer(self._arrive), NORMAL, self.config.start + first - env.now)
+        else:
+            for user in range(self.config.users):
+                delay = self.config.start + (self.think() if self.think else 0.0)
+                env.schedule(Timer(self._user_fires, user), NORMAL, delay - env.now)
+
+    def _issue(self, now: float, user: int | None) -> None:
+        rec = self.rec
+        op = self.ops.next()
+        rid = len(rec.start)
+        rec.start.append(now)
+        rec.end.append(math.nan)
+        rec.wl.append(self.index)
+        rec.op.append(self._op_idx[op])
+        rec.outcome.append(IN_FLIGHT)
+        if user is None and self.user_ids is not None:
+            user = self.user_ids.next()
+        region = self.regions.next() if self.regions is not None else None
+        req = ClientRequest(rid, now, self.index, op, self.keys.next() if self.keys is not None else None,
+                            user, region)
+        req.src = self
+        link = self.link if region is None else self.links[region]
+        link.send(req, req if self.timeout_s is None else with_timeout(self.env, self.timeout_s, req))
+
+    def _arrive(self, timer: Timer) -> None:
+        now = self.env._now
+        if now >= self.stop_s:
+            return
+        self._issue(now, None)
+        gap = self.gen.gap(now)
+        if gap != math.inf:
+            self.env.schedule(Timer(self._arrive), NORMAL, gap)
+
+    def _user_fires(self, timer: Timer) -> None:
+        now = self.env._now
+        if now < self.stop_s:
+            self._issue(now, timer._value)
+
+    def done(self, req: ClientRequest, outcome: int) -> None:
+        rec = self.rec
+        rec.end[req.id] = self.env._now
+        rec.outcome[req.id] = outcome
+        if self.config.users is not None:
+            delay = self.think() if self.think else 0.0
+            self.env.schedule(Timer(self._user_fires, req.user), NORMAL, delay)
+
+    def offered_rate(self) -> float:
+        """Mean request rate offered (open loop) or an upper bound (closed loop: users / think)."""
+        if self.config.arrivals is not None:
+            return self.config.arrivals.mean_rate()
+        think = self.config.think_time.mean if self.config.think_time else 0.0
+        return self.config.users / think if think > 0 else 0.0

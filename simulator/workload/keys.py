@@ -1,0 +1,107 @@
+"""Key distributions: which key (0..n-1) a request touches; key 0 is the most popular.
+
+Keys are drawn in numpy blocks; zipf uses a precomputed CDF and `searchsorted`, so a draw costs the
+same whatever the exponent.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, PositiveFloat, PositiveInt
+
+from simulator.language import registry
+from simulator.sampling.blocks import BlockStream
+from simulator.language.config import StrictModel
+from simulator.language.units import Fraction
+from simulator.language.tagged import tagged_validator
+
+MAX_KEYS = 50_000_000
+
+
+class KeyConfig(StrictModel):
+    dist: str
+    n: PositiveInt = Field(description="Number of distinct keys.", le=MAX_KEYS)
+
+    def probabilities(self) -> np.ndarray:
+        """Probability of each key (used by theory checks such as Che's approximation)."""
+        raise NotImplementedError
+
+    def make(self, rng: Any) -> BlockStream:
+        """A stream of keys; `next()` gives one int."""
+        return BlockStream(lambda n: self.block(rng, n))
+
+    def block(self, rng: Any, size: int) -> np.ndarray:
+        raise NotImplementedError
+
+
+@registry.key_dists.register("uniform")
+class UniformKeys(KeyConfig):
+    """Every key equally likely."""
+
+    dist: Literal["uniform"] = "uniform"
+
+    def probabilities(self):
+        return np.full(self.n, 1.0 / self.n)
+
+    def block(self, rng, size):
+        return rng.integers(0, self.n, size)
+
+
+@registry.key_dists.register("zipf")
+class ZipfKeys(KeyConfig):
+    """Zipf: key k (0-based) has probability proportional to 1/(k+1)^s."""
+
+    dist: Literal["zipf"] = "zipf"
+    s: PositiveFloat = Field(1.0, description="Exponent; larger is more skewed.")
+
+    def probabilities(self):
+        w = 1.0 / np.arange(1, self.n + 1, dtype=float) ** self.s
+        return w / w.sum()
+
+    def make(self, rng):
+        # The CDF is built once per stream, not per block.
+        cdf = np.cumsum(self.probabilities())
+        cdf[-1] = 1.0
+        source = _CdfKeys(cdf)
+        return BlockStream(lambda n: source.block(rng, n))
+
+    def block(self, rng, size):
+        cdf = np.cumsum(self.probabilities())
+        return np.searchsorted(cdf, rng.random(size), side="right")
+
+
+class _CdfKeys:
+    def __init__(self, cdf: np.ndarray) -> None:
+        self.cdf = cdf
+
+    def block(self, rng, size):
+        return np.minimum(np.searchsorted(self.cdf, rng.random(size), side="right"), len(self.cdf) - 1)
+
+
+@registry.key_dists.register("hotspot")
+class HotspotKeys(KeyConfig):
+    """A hot set: `hot_fraction` of the keys gets `hot_traffic` of the requests, uniformly within each set."""
+
+    dist: Literal["hotspot"] = "hotspot"
+    hot_fraction: Fraction = 0.2
+    hot_traffic: Fraction = 0.8
+
+    def _hot_n(self) -> int:
+        return max(1, min(self.n - 1, round(self.n * self.hot_fraction))) if self.n > 1 else 1
+
+    def probabilities(self):
+        h = self._hot_n()
+        p = np.empty(self.n)
+        p[:h] = self.hot_traffic / h
+        if self.n > h:
+            p[h:] = (1 - self.hot_traffic) / (self.n - h)
+        return p / p.sum()
+
+    def block(self, rng, size):
+        h = self._hot_n()
+        hot = rng.random(size) < self.hot_traffic
+        return np.where(hot, rng.integers(0, h, size), rng.integers(h, max(self.n, h + 1), size))
+
+
+parse_keys = tagged_validator(registry.key_dists, "dist", KeyConfig, "a key distribution like 'zipf(n=10000, s=1.1)'")
