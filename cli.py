@@ -295,9 +295,9 @@ def validate(file: str, sets: tuple[str, ...]) -> None:
     """Check the scenario FILE without running it."""
     with _errors():
         scenario = _load(file, sets, None, None)
-        env, model = simulator.build(scenario)
-        warnings = model.warnings()
-        click.echo(f"{file}: ok ({len(model.components)} components, {len(model.workloads)} workloads, "
+        env, system = simulator.build(scenario)
+        warnings = system.warnings()
+        click.echo(f"{file}: ok ({len(system.components)} components, {len(system.workloads)} workloads, "
                    f"{len(scenario.faults)} faults)")
         for w in warnings:
             click.echo(f"warning: {w}")
@@ -306,7 +306,9 @@ def validate(file: str, sets: tuple[str, ...]) -> None:
 @main.command(name="list")
 def list_() -> None:
     """List component types, algorithms, distributions, arrival processes and faults."""
-    import models  # noqa: F401
+    from simulator.scenario.plugins import load_components
+
+    load_components()
     from simulator.language import registry
     from simulator.sampling.distributions import DISTRIBUTIONS
 

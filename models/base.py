@@ -1,4 +1,4 @@
-"""What every component model has: a name, a zone, a config, and the hooks faults and metrics use."""
+"""What every component system has: a name, a zone, a config, and the hooks faults and metrics use."""
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -19,7 +19,7 @@ class ComponentConfig(StrictModel):
 class Component:
     """Base class of component models; built from `(env, name, config)`.
 
-    Life cycle: `__init__` (no references to other components yet), `connect(model)` (resolve
+    Life cycle: `__init__` (no references to other components yet), `connect(system)` (resolve
     names into components and make network links), then the run. `handle(req, reply)` is the one
     entry point for calls; the component must eventually call `reply(outcome)` exactly once.
     """
@@ -48,7 +48,7 @@ class Component:
         replicated server, every CDN edge), or the component itself."""
         return [m for m in members if m != name] or [name]
 
-    def connect(self, model: Any) -> None:
+    def connect(self, system: Any) -> None:
         """Resolve references to other components (called once, after every component exists)."""
 
     def handle(self, req: Request, reply: Reply) -> None:
@@ -82,7 +82,7 @@ class Component:
         return {}
 
     # --- load estimation for the over-capacity warning ------------------------------------------
-    def offered(self, rate_per_s: float, model: Any) -> None:
+    def offered(self, rate_per_s: float, system: Any) -> None:
         """Account `rate_per_s` of offered load at this component and pass it downstream."""
 
 
@@ -93,11 +93,11 @@ class LocalProxy:
 
     __slots__ = ("owner", "name", "zone", "links")
 
-    def __init__(self, owner: Any, zone: str, targets: list[str], model: Any) -> None:
+    def __init__(self, owner: Any, zone: str, targets: list[str], system: Any) -> None:
         self.owner = owner
         self.name = f"{owner.name}@{zone}"
         self.zone = zone
-        self.links = {t: model.network.link(self, model.get(t)) for t in targets}
+        self.links = {t: system.network.link(self, system.get(t)) for t in targets}
 
     def handle(self, req: Request, reply: Reply) -> None:
         self.owner.handle_at(self, req, reply)
@@ -114,7 +114,7 @@ class ClientSide(Component):
         proxies = self.__dict__.setdefault("_proxies", {})
         proxy = proxies.get(src.zone)
         if proxy is None:
-            proxy = proxies[src.zone] = LocalProxy(self, src.zone, self.route_targets(), self.env.model)
+            proxy = proxies[src.zone] = LocalProxy(self, src.zone, self.route_targets(), self.env.system)
         return proxy
 
     def handle(self, req: Request, reply: Reply) -> None:

@@ -227,16 +227,16 @@ class Cache(Station):
         self._sample_hits = 0
         self._sample_lookups = 0
 
-    def connect(self, model: Any) -> None:
-        backing = model.get(self.config.backing)
-        self.link = model.network.link(self, backing)
-        self.source = self.version_source(model)
+    def connect(self, system: Any) -> None:
+        backing = system.get(self.config.backing)
+        self.link = system.network.link(self, backing)
+        self.source = self.version_source(system)
 
-    def version_source(self, model: Any) -> Any:
+    def version_source(self, system: Any) -> Any:
         """The component that knows the latest committed version of every key behind this cache."""
-        backing = model.get(self.config.backing)
+        backing = system.get(self.config.backing)
         fn = getattr(backing, "version_source", None)
-        return fn(model) if fn is not None else None
+        return fn(system) if fn is not None else None
 
     # --- entries --------------------------------------------------------------------------------
     def size_of(self, key: Any) -> float:
@@ -436,10 +436,10 @@ class Cache(Station):
         self._sample_hits, self._sample_lookups = self.hits, lookups
         return out
 
-    def offered(self, rate_per_s: float, model: Any) -> None:
+    def offered(self, rate_per_s: float, system: Any) -> None:
         # What passes to the backing store depends on the hit ratio, known only after the run.
         if not self.unlimited:
-            model.load_estimate[self.name] = model.load_estimate.get(self.name, 0.0) + rate_per_s
+            system.load_estimate[self.name] = system.load_estimate.get(self.name, 0.0) + rate_per_s
 
     def capacity_per_s(self) -> float:
         mean = self.config.service_time.mean / self.config.speed

@@ -137,11 +137,11 @@ class CallPath:
         self.finish(OK)
 
 
-def bind_steps(component: Any, model: Any, steps: list[CallStep], purpose: str) -> list[Step]:
+def bind_steps(component: Any, system: Any, steps: list[CallStep], purpose: str) -> list[Step]:
     """Make the links for a list of call steps, from `component` to each target."""
     bound = []
     for i, step in enumerate(steps):
-        links = [model.network.link(component, model.get(t)) for t in step.targets()]
+        links = [system.network.link(component, system.get(t)) for t in step.targets()]
         rng = component.env.streams.get(f"{component.name}/{purpose}/{i}/probability")
         bound.append(Step(step, links, rng))
     return bound

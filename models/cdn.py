@@ -78,11 +78,11 @@ class Cdn(Component):
         self._draw_size = Sampler(config.object_size, env.streams.get(f"{name}/object_size")).next
         self.sizes: dict = {}
 
-    def connect(self, model: Any) -> None:
-        self.edges = [model.components[f"{self.name}.{r}"] for r in self.config.regions]
+    def connect(self, system: Any) -> None:
+        self.edges = [system.components[f"{self.name}.{r}"] for r in self.config.regions]
         for edge in self.edges:  # one size per object, whichever edge draws it first
             edge.sizes, edge._draw_size, edge.track_bytes = self.sizes, self._draw_size, True
-        self.network = model.network
+        self.network = system.network
 
     def route(self, src: Any) -> Cache:
         """The edge serving clients at `src` (called once per link, not per request)."""
@@ -112,5 +112,5 @@ class Cdn(Component):
             "origin_egress_bytes": origin_bytes,
         }
 
-    def offered(self, rate_per_s: float, model: Any) -> None:
+    def offered(self, rate_per_s: float, system: Any) -> None:
         pass  # the origin sees only misses, known after the run

@@ -60,13 +60,13 @@ class ConsumerGroup(Component):
         self._sample_area = 0.0
         self._sample_t = env.now
 
-    def connect(self, model: Any) -> None:
-        self.queue: Any = model.components[self.queue_name]
+    def connect(self, system: Any) -> None:
+        self.queue: Any = system.components[self.queue_name]
         gc = self.queue.config.consumer_groups[self.group]
         self.gc = gc
         self.workers = gc.workers
-        self.target = model.network.link(self, model.get(gc.target)) if gc.target else None
-        self.dlq = model.network.link(self, model.get(gc.dead_letter)) if gc.dead_letter else None
+        self.target = system.network.link(self, system.get(gc.target)) if gc.target else None
+        self.dlq = system.network.link(self, system.get(gc.dead_letter)) if gc.dead_letter else None
         self.instant = isinstance(gc.process_time, Constant) and gc.process_time.mean == 0
         self._work = Sampler(gc.process_time, self.env.streams.get(f"{self.name}/process")).next
 
@@ -135,6 +135,6 @@ class ConsumerGroup(Component):
     def stats(self, elapsed_s: float) -> dict[str, Any]:
         return {"type": self.type_name, "workers": self.workers, "utilization": self.utilization(elapsed_s)}
 
-    def offered(self, rate_per_s: float, model: Any) -> None:
+    def offered(self, rate_per_s: float, system: Any) -> None:
         if self.gc.target:
-            model.offer(self.gc.target, rate_per_s)
+            system.offer(self.gc.target, rate_per_s)

@@ -56,7 +56,7 @@ class Database(Station):
             return self._write()
         return self._read()
 
-    def version_source(self, model: Any) -> "Database":
+    def version_source(self, system: Any) -> "Database":
         """This store is the authority on its keys' versions (caches in front ask it)."""
         self.versions.track_times()
         return self
@@ -93,8 +93,8 @@ class Database(Station):
         out.update(reads=self.reads, writes=self.writes)
         return out
 
-    def offered(self, rate_per_s: float, model: Any) -> None:
-        model.load_estimate[self.name] = model.load_estimate.get(self.name, 0.0) + rate_per_s
+    def offered(self, rate_per_s: float, system: Any) -> None:
+        system.load_estimate[self.name] = system.load_estimate.get(self.name, 0.0) + rate_per_s
 
     def capacity_per_s(self) -> float:
         mean = max(self.config.read_time.mean, 1e-12) / self.config.speed

@@ -74,9 +74,9 @@ class LoadBalancer(Component):
         self.failed = 0
         self.answered = 0
 
-    def connect(self, model: Any) -> None:
-        self.backends = [model.get(b) for b in self.config.backends]
-        self.links = [model.network.link(self, b) for b in self.backends]
+    def connect(self, system: Any) -> None:
+        self.backends = [system.get(b) for b in self.config.backends]
+        self.links = [system.network.link(self, b) for b in self.backends]
         if self.config.health_check is not None:
             for b in self.backends:
                 b.watchers.append(self)
@@ -124,8 +124,8 @@ class LoadBalancer(Component):
     def sample(self) -> dict[str, float]:
         return {"outstanding": float(sum(self.outstanding))}
 
-    def offered(self, rate_per_s: float, model: Any) -> None:
+    def offered(self, rate_per_s: float, system: Any) -> None:
         w = self.config.weights or [1.0] * len(self.backends)
         total = sum(w)
         for b, wi in zip(self.backends, w):
-            model.offer(b.name, rate_per_s * wi / total)
+            system.offer(b.name, rate_per_s * wi / total)

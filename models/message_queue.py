@@ -201,9 +201,9 @@ class MessageQueue(Component):
         for g in self.groups.values():
             g.reset()
 
-    def connect(self, model: Any) -> None:
-        self.consumers = {g: model.components[f"{self.name}.{g}"] for g in self.groups}
-        self.links = {g: model.network.link(self, c) for g, c in self.consumers.items()}
+    def connect(self, system: Any) -> None:
+        self.consumers = {g: system.components[f"{self.name}.{g}"] for g in self.groups}
+        self.links = {g: system.network.link(self, c) for g, c in self.consumers.items()}
 
     # --- producing ------------------------------------------------------------------------------
     def handle(self, req: Request, reply: Reply) -> None:
@@ -479,6 +479,6 @@ class MessageQueue(Component):
             out[f"backlog.p{p}"] = float(self.backlog(p))
         return out
 
-    def offered(self, rate_per_s: float, model: Any) -> None:
+    def offered(self, rate_per_s: float, system: Any) -> None:
         for name in self.groups:
-            model.offer(f"{self.name}.{name}", rate_per_s)
+            system.offer(f"{self.name}.{name}", rate_per_s)

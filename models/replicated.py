@@ -236,9 +236,9 @@ class Replicated(ClientSide):
         self._lag_mark = 0
         self._stale_mark = 0
 
-    def connect(self, model: Any) -> None:
+    def connect(self, system: Any) -> None:
         cfg = self.config
-        members = [model.get(n) for n in self.names]
+        members = [system.get(n) for n in self.names]
         first = members[0].config
         self.write_ops = frozenset(getattr(first, "write_operations", ("write",)))
         self.write_op = getattr(first, "write_operations", ["write"])[0]
@@ -250,14 +250,14 @@ class Replicated(ClientSide):
             self.leader_set = [self.leader]
         # Replication crosses the network from each leader to each other replica.
         self.streams = {
-            i: [_Stream(self, model.network.link(members[i], members[j]), j) for j in range(len(members)) if j != i]
+            i: [_Stream(self, system.network.link(members[i], members[j]), j) for j in range(len(members)) if j != i]
             for i in self.leader_set
         }
         self.members = members
-        self.network = model.network
+        self.network = system.network
         self._nearest: dict[tuple[str, bool], int] = {}
 
-    def version_source(self, model: Any) -> "Replicated":
+    def version_source(self, system: Any) -> "Replicated":
         return self
 
     def latest_version(self, key: Any) -> int:
@@ -379,5 +379,5 @@ class Replicated(ClientSide):
         self._stale_mark = self.stale.stale
         return out
 
-    def offered(self, rate_per_s: float, model: Any) -> None:
-        model.offer(self.names[self.leader], rate_per_s)
+    def offered(self, rate_per_s: float, system: Any) -> None:
+        system.offer(self.names[self.leader], rate_per_s)

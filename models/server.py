@@ -100,11 +100,11 @@ class Server(Station):
                                    zone=config.zone)
         return [(m, cls, member_cfg) for m in members] + [(name, LoadBalancer, front)]
 
-    def connect(self, model: Any) -> None:
+    def connect(self, system: Any) -> None:
         cfg = self.config
-        self._steps_default = bind_steps(self, model, cfg.calls, "calls")
+        self._steps_default = bind_steps(self, system, cfg.calls, "calls")
         self._steps = {
-            op: bind_steps(self, model, oc.calls, f"operations/{op}/calls")
+            op: bind_steps(self, system, oc.calls, f"operations/{op}/calls")
             for op, oc in cfg.operations.items() if oc.calls is not None
         }
 
@@ -127,20 +127,20 @@ class Server(Station):
             self.release()
             CallPath(self.env, steps, req, reply).next()
 
-    def version_source(self, model: Any) -> Any:
+    def version_source(self, system: Any) -> Any:
         """A server whose only downstream call is one store answers with that store's data."""
         targets = [t for step in self.config.calls for t in step.targets()]
         if len(targets) != 1 or self.config.operations:
             return None
-        fn = getattr(model.get(targets[0]), "version_source", None)
-        return fn(model) if fn is not None else None
+        fn = getattr(system.get(targets[0]), "version_source", None)
+        return fn(system) if fn is not None else None
 
-    def offered(self, rate_per_s: float, model: Any) -> None:
-        model.load_estimate[self.name] = model.load_estimate.get(self.name, 0.0) + rate_per_s
+    def offered(self, rate_per_s: float, system: Any) -> None:
+        system.load_estimate[self.name] = system.load_estimate.get(self.name, 0.0) + rate_per_s
         for op_steps in [self.config.calls]:
             for step in op_steps:
                 for t in step.targets():
-                    model.offer(t, rate_per_s * step.probability)
+                    system.offer(t, rate_per_s * step.probability)
 
     def capacity_per_s(self) -> float:
         mean = self.config.service_time.mean / self.config.speed

@@ -179,10 +179,10 @@ class Sharded(ClientSide):
         self.keys_copied = 0
         self.migration_failures = 0
 
-    def connect(self, model: Any) -> None:
+    def connect(self, system: Any) -> None:
         cfg = self.config
         key_space = cfg.key_space or max(
-            (wl.config.keys.n for wl in model.workloads if wl.config.keys is not None), default=DEFAULT_KEY_SPACE)
+            (wl.config.keys.n for wl in system.workloads if wl.config.keys is not None), default=DEFAULT_KEY_SPACE)
         self.key_space = key_space
         if cfg.boundaries and cfg.boundaries[-1] >= key_space:
             from simulator.language.errors import ScenarioError
@@ -190,8 +190,8 @@ class Sharded(ClientSide):
             raise ScenarioError(f"components.{self.name}.boundaries: boundary {cfg.boundaries[-1]} is beyond the "
                                 f"key space ({key_space} keys, from the workloads' keys.n)")
         self.strategy = registry.sharding_strategies.get(cfg.strategy)(self.shards, cfg, key_space)
-        self.links = {s: model.network.link(self, model.get(s)) for s in cfg.all_shards()}  # for copies
-        first = model.get(self.shards[0]).config
+        self.links = {s: system.network.link(self, system.get(s)) for s in cfg.all_shards()}  # for copies
+        first = system.get(self.shards[0]).config
         self.write_ops = frozenset(getattr(first, "write_operations", ()))
         self.write_op = first.write_operations[0] if self.write_ops else "write"
         for ev in cfg.reshard:
@@ -231,11 +231,11 @@ class Sharded(ClientSide):
         source = self.sources.get(name)
         return source.stale_since(key, version) if source is not None else None
 
-    def version_source(self, model: Any) -> "Sharded":
+    def version_source(self, system: Any) -> "Sharded":
         """Asked by a cache in front: the shards then keep their versions' commit times."""
         for s in self.config.all_shards():
-            fn = getattr(model.get(s), "version_source", None)
-            self.sources[s] = fn(model) if fn is not None else None
+            fn = getattr(system.get(s), "version_source", None)
+            self.sources[s] = fn(system) if fn is not None else None
         return self
 
     # --- resharding -----------------------------------------------------------------------------
@@ -308,6 +308,6 @@ class Sharded(ClientSide):
         self._sampled, self._sampled_t = dict(self.routed), self.env.now
         return out
 
-    def offered(self, rate_per_s: float, model: Any) -> None:
+    def offered(self, rate_per_s: float, system: Any) -> None:
         for s in self.shards:
-            model.offer(s, rate_per_s / len(self.shards))
+            system.offer(s, rate_per_s / len(self.shards))

@@ -5,7 +5,7 @@ from typing import Any, Callable
 
 from rich.table import Table
 
-from .table import ms, num, pct
+from reports.formatting import ms, num, pct
 
 TableFn = Callable[[dict[str, dict[str, Any]]], list[Table]]
 TYPE_TABLES: dict[str, TableFn] = {}

@@ -168,11 +168,11 @@ def _run_sections(s: dict[str, Any]) -> list[str]:
     out += ["<h3>Components</h3>", _table(["component", "type", "utilisation", "queue mean", "queue max",
                                            "wait mean ms", "served", "rejected", "failed"], comp_rows)]
     from .data_tables import TYPE_TABLES, data_tables
-    from .table import _details_table
+    from .table import details_table
 
     # The terminal's per-type tables and details, rendered as HTML with inline styles.
     tables = data_tables(s["components"])
-    details = _details_table({n: c for n, c in s["components"].items() if c.get("type") not in TYPE_TABLES})
+    details = details_table({n: c for n, c in s["components"].items() if c.get("type") not in TYPE_TABLES})
     if details is not None:
         tables.append(details)
     if tables:
@@ -189,7 +189,7 @@ def _run_sections(s: dict[str, Any]) -> list[str]:
 def _comparison_sections(c: dict[str, Any]) -> list[str]:
     import math
 
-    from simulator.study.run_figures import TABLE_METRICS
+    from simulator.results.metrics import TABLE_METRICS
 
     from .comparison_table import fewer, fmt, header
 

@@ -6,24 +6,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-
-def ms(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    v = seconds * 1000.0
-    return f"{v:.3g}" if v < 100 else f"{v:,.0f}"
-
-
-def pct(x: float | None, digits: int = 2) -> str:
-    return "-" if x is None else f"{100.0 * x:.{digits}f}%"
-
-
-def num(x: Any) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, int):
-        return f"{x:,}"
-    return f"{x:,.3g}" if abs(x) < 1000 else f"{x:,.0f}"
+from reports.data_tables import TYPE_TABLES, data_tables
+from reports.formatting import ms, num, pct
 
 
 def summary_tables(summary: dict[str, Any]) -> list[Table]:
@@ -61,10 +45,9 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
                      num(c.get("queue_length_max")), ms(c.get("wait_s_mean")), num(c.get("served")),
                      num(c.get("rejected")), num(c.get("failed")))
     tables = [head, lat, comp]
-    from .data_tables import TYPE_TABLES, data_tables
 
     tables += data_tables(summary["components"])
-    details = _details_table({n: c for n, c in summary["components"].items() if c.get("type") not in TYPE_TABLES})
+    details = details_table({n: c for n, c in summary["components"].items() if c.get("type") not in TYPE_TABLES})
     if details is not None:
         tables.append(details)
     if summary.get("faults"):
@@ -91,7 +74,7 @@ def _fmt_detail(key: str, value: Any) -> str:
     return num(value) if isinstance(value, (int, float)) else str(value)
 
 
-def _details_table(components: dict[str, Any]) -> Table | None:
+def details_table(components: dict[str, Any]) -> Table | None:
     """Figures particular to some component types (hit ratio, replication lag, backlog, ...)."""
     rows = []
     for name, c in components.items():

@@ -10,7 +10,9 @@ def test_reference_is_up_to_date():
 
 
 def test_reference_covers_every_registered_name():
-    import models  # noqa: F401
+    from simulator.scenario.plugins import load_components
+
+    load_components()
     from simulator.language import registry
     from simulator.sampling.distributions import DISTRIBUTIONS
 

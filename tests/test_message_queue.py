@@ -52,10 +52,10 @@ def test_each_partition_is_processed_in_order():
     import simulator
     from tests.helpers import scenario
 
-    env, model = simulator.build(scenario(QUEUE, duration="60s", partitions=4, ack="on_complete", workers=4,
+    env, system = simulator.build(scenario(QUEUE, duration="60s", partitions=4, ack="on_complete", workers=4,
                                           process="exponential(mean=50ms)", extra="", more="",
                                           arrivals="poisson(rate=60/s)", faults=""))
-    keys = [model.workloads[0].keys.next() for _ in range(int(req["id"].max()) + 1)]
+    keys = [system.workloads[0].keys.next() for _ in range(int(req["id"].max()) + 1)]
     part = np.array([mix64(keys[i]) % 4 for i in req["id"]])
     reordered = 0
     for p in range(4):

@@ -82,10 +82,10 @@ class Watch:
 
 def _watched(monkeypatch, **kw):
     sc = _scenario(**kw)
-    env, model = runner.build(sc)
+    env, system = runner.build(sc)
     watch = Watch(sc.components["orders"].partitions)
-    watch.wrap(model.components["svc"])
-    monkeypatch.setattr(runner, "build", lambda _sc, _seed=None: (env, model))
+    watch.wrap(system.components["svc"])
+    monkeypatch.setattr(runner, "build", lambda _sc, _seed=None: (env, system))
     return runner.run(sc), watch
 
 

@@ -142,16 +142,16 @@ def test_promote_moves_writes_and_replication_to_the_new_leader():
         workloads:
           w: {arrivals: constant(rate=10/s), target: store, keys: uniform(n=5), mix: {write: 1}}
     """)
-    env, model = simulator.build(sc)
-    store = model.components["store"]
+    env, system = simulator.build(sc)
+    store = system.components["store"]
     env.call_later(10.0, lambda _t: store.promote("b"))
-    for wl in model.workloads:
+    for wl in system.workloads:
         wl.start()
     env.run(until=20.0)
     st = store.stats(20.0)
     assert st["leader"] == "b"
     assert st["replicas"]["a"]["writes_led"] == 100 and st["replicas"]["b"]["writes_led"] == 99
-    assert model.components["a"].writes == model.components["b"].writes == 199  # sync: both have all
+    assert system.components["a"].writes == system.components["b"].writes == 199  # sync: both have all
 
 
 QUORUM = """

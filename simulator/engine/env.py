@@ -40,7 +40,7 @@ class SimEnv(simpy.Environment):
         self.end_s = end_s
         self.network: Any = None
         self.recorder: Any = None
-        self.model: Any = None
+        self.system: Any = None  # the elaborated System, set when it is built
 
     def call_later(self, delay: float, fn: Callable[[Any], None], value: Any = None) -> Timer:
         """Call `fn(timer)` after `delay` simulated seconds; returns the timer (its `_value` is `value`)."""

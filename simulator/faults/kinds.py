@@ -1,6 +1,6 @@
 """Faults on the scenario's timeline: each is a named, validated setting scheduled like any event.
 
-A fault type is a config class registered under its YAML `type:`. Before the run `prepare(model)`
+A fault type is a config class registered under its YAML `type:`. Before the run `prepare(system)`
 tells the components and links it may touch (so only those pay for fault handling); at `at` the
 fault's `start` runs, and after `duration` (if given) its `stop`.
 """
@@ -26,14 +26,14 @@ class FaultConfig(StrictModel):
     def refs(self):
         return []
 
-    # Runtime hooks, called with the elaborated model.
-    def prepare(self, model: Any) -> None:
+    # Runtime hooks, called with the elaborated system.
+    def prepare(self, system: Any) -> None:
         pass
 
-    def start(self, model: Any) -> None:
+    def start(self, system: Any) -> None:
         raise NotImplementedError
 
-    def stop(self, model: Any) -> None:
+    def stop(self, system: Any) -> None:
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -56,20 +56,20 @@ class CrashFault(FaultConfig):
     def refs(self):
         return [(("target", i), t) for i, t in enumerate(self.target)]
 
-    def _components(self, model: Any) -> list[Any]:
-        return [c for t in self.target for c in model.expand(t)]
+    def _components(self, system: Any) -> list[Any]:
+        return [c for t in self.target for c in system.expand(t)]
 
-    def prepare(self, model):
-        for c in self._components(model):
+    def prepare(self, system):
+        for c in self._components(system):
             c.prepare_for_crash()
 
-    def start(self, model):
-        for c in self._components(model):
+    def start(self, system):
+        for c in self._components(system):
             if not c.down:
                 c.crash()
 
-    def stop(self, model):
-        for c in self._components(model):
+    def stop(self, system):
+        for c in self._components(system):
             if c.down:
                 c.recover()
 
@@ -102,18 +102,18 @@ class LinkFault(FaultConfig):
     def refs(self):
         return [(("groups", i, j), n) for i, g in enumerate(self.groups) for j, n in enumerate(g)]
 
-    def _pairs(self, model: Any):
+    def _pairs(self, system: Any):
         """(i, j, link, request direction affected, reply direction affected) for links from group i to j."""
-        sets = [model.endpoint_names(g) for g in self.groups]
+        sets = [system.endpoint_names(g) for g in self.groups]
         for i, a in enumerate(sets):
             for j, b in enumerate(sets):
                 if i != j:
-                    for link in model.network.links_between(a, b):
+                    for link in system.network.links_between(a, b):
                         # A request from group i to j travels i -> j; its reply travels j -> i.
                         yield link, (not self.one_way or i == 0), (not self.one_way or j == 0)
 
-    def prepare(self, model):
-        for link, _fwd, _back in self._pairs(model):
+    def prepare(self, system):
+        for link, _fwd, _back in self._pairs(system):
             link.faultable = True
 
     def _groups_text(self) -> str:
@@ -126,18 +126,18 @@ class PartitionFault(LinkFault):
 
     type: Literal["partition"] = "partition"
 
-    def _set(self, model, value: bool) -> None:
-        for link, fwd, back in self._pairs(model):
+    def _set(self, system, value: bool) -> None:
+        for link, fwd, back in self._pairs(system):
             if fwd:
                 link.cut = value
             if back:
                 link.cut_back = value
 
-    def start(self, model):
-        self._set(model, True)
+    def start(self, system):
+        self._set(system, True)
 
-    def stop(self, model):
-        self._set(model, False)
+    def stop(self, system):
+        self._set(system, False)
 
     def describe(self) -> str:
         return "partition " + self._groups_text()
@@ -150,18 +150,18 @@ class LatencyFault(LinkFault):
     type: Literal["latency"] = "latency"
     add: PositiveDuration = Field(description="One-way delay added to each message.")
 
-    def _shift(self, model, sign: float) -> None:
-        for link, fwd, back in self._pairs(model):
+    def _shift(self, system, sign: float) -> None:
+        for link, fwd, back in self._pairs(system):
             if fwd:
                 link.extra_s = max(0.0, link.extra_s + sign * self.add)
             if back:
                 link.extra_back_s = max(0.0, link.extra_back_s + sign * self.add)
 
-    def start(self, model):
-        self._shift(model, 1.0)
+    def start(self, system):
+        self._shift(system, 1.0)
 
-    def stop(self, model):
-        self._shift(model, -1.0)
+    def stop(self, system):
+        self._shift(system, -1.0)
 
     def describe(self) -> str:
         return f"latency +{self.add * 1000:g}ms " + self._groups_text()
@@ -174,13 +174,13 @@ class PacketLossFault(LinkFault):
     type: Literal["packet_loss"] = "packet_loss"
     probability: Fraction = Field(description="Chance that one message is lost.")
 
-    def start(self, model):
-        for link, fwd, back in self._pairs(model):
+    def start(self, system):
+        for link, fwd, back in self._pairs(system):
             if fwd or back:
                 link.loss = self.probability
 
-    def stop(self, model):
-        for link, fwd, back in self._pairs(model):
+    def stop(self, system):
+        for link, fwd, back in self._pairs(system):
             if fwd or back:
                 link.loss = 0.0
 
@@ -199,15 +199,15 @@ class SlowFault(FaultConfig):
     def refs(self):
         return [(("target", i), t) for i, t in enumerate(self.target)]
 
-    def _components(self, model):
-        return [c for t in self.target for c in model.expand(t)]
+    def _components(self, system):
+        return [c for t in self.target for c in system.expand(t)]
 
-    def start(self, model):
-        for c in self._components(model):
+    def start(self, system):
+        for c in self._components(system):
             c.slowdown *= self.factor
 
-    def stop(self, model):
-        for c in self._components(model):
+    def stop(self, system):
+        for c in self._components(system):
             c.slowdown /= self.factor
 
     def describe(self) -> str:

@@ -23,6 +23,7 @@ from simulator.faults.kinds import FaultConfig
 from simulator.workload.keys import KeyConfig
 from simulator.language.units import Quantity
 from simulator.engine.network import LinkLatencyConfig, NetworkConfig
+from simulator.scenario.plugins import load_components
 from simulator.scenario.schema import CompareConfig, MetricsConfig, Scenario
 from simulator.workload.clients import AttributesConfig, WorkloadConfig
 
@@ -129,7 +130,7 @@ def _doc(cls: Any) -> str:
 
 
 def generate() -> str:
-    import models  # noqa: F401  (registers components)
+    load_components()
 
     out = ["# Scenario reference", "",
            "Generated from the schema by `python -m simulator.scenario.reference`; do not edit by hand.",

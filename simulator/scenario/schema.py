@@ -17,6 +17,7 @@ from pydantic import (
 
 from simulator.language import registry
 from simulator.language.config import StrictModel
+from simulator.scenario.plugins import load_components
 from simulator.language.errors import ScenarioError, ScenarioErrors, did_you_mean
 from simulator.faults.kinds import FaultSpec
 from simulator.language.tagged import tagged, tagged_validator
@@ -29,16 +30,12 @@ from simulator.language.yamlio import LineMap, load_yaml, parse_scalar
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 
 
-def _register_models() -> None:
-    import models  # noqa: F401  (importing the package registers every component type)
-
-
 def _component_type() -> Any:
     from models.base import ComponentConfig
 
     return tagged(ComponentConfig, tagged_validator(
         registry.components, "type", ComponentConfig, "a component", compact=False,
-        config_of=lambda cls: cls.Config, before=_register_models))
+        config_of=lambda cls: cls.Config, before=load_components))
 
 
 ComponentSpec = _component_type()
@@ -93,7 +90,7 @@ class CompareConfig(StrictModel):
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, v: list[str] | None) -> list[str] | None:
-        from simulator.study.run_figures import METRICS
+        from simulator.results.metrics import METRICS
 
         for m in v or []:
             if m not in METRICS and "." not in m:  # component figures (cache.hit_ratio) are checked with the model

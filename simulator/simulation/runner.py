@@ -1,4 +1,4 @@
-"""Running a scenario: build the model, schedule workloads, faults and metric sampling, run, collect."""
+"""Running a scenario: build the system, schedule workloads, faults and metric sampling, run, collect."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ from typing import Any, Callable
 import numpy as np
 
 from simulator.engine.env import SimEnv
-from simulator.simulation.system import Model
+from simulator.simulation.system import System
 from simulator.engine.recorder import Recorder
 from simulator.engine.request import OK
 from simulator.results.result import Result
@@ -18,24 +18,24 @@ DEFAULT_BUCKETS = 100
 PROGRESS_STEPS = 50
 
 
-def build(scenario: Scenario, seed: int | None = None) -> tuple[SimEnv, Model]:
-    """Elaborate a scenario into a ready-to-run environment and model (nothing scheduled yet)."""
+def build(scenario: Scenario, seed: int | None = None) -> tuple[SimEnv, System]:
+    """Elaborate a scenario into a ready-to-run environment and system (nothing scheduled yet)."""
     seed = scenario.seed if seed is None else int(seed)
     env = SimEnv(seed, warmup_s=scenario.warmup, end_s=scenario.duration)
     env.recorder = Recorder(list(scenario.workloads))
-    model = Model(env, scenario)
-    return env, model
+    system = System(env, scenario)
+    return env, system
 
 
-def _schedule_faults(env: SimEnv, model: Model) -> list[dict[str, Any]]:
+def _schedule_faults(env: SimEnv, system: System) -> list[dict[str, Any]]:
     windows = []
-    for fault in model.faults:
+    for fault in system.faults:
         if fault.at >= env.end_s:
-            continue  # reported as a warning by the model
+            continue  # reported as a warning by the system
         end = fault.at + fault.duration if fault.duration is not None else math.inf
-        env.call_later(fault.at, lambda _t, f=fault: f.start(model))
+        env.call_later(fault.at, lambda _t, f=fault: f.start(system))
         if end < env.end_s:
-            env.call_later(end, lambda _t, f=fault: f.stop(model))
+            env.call_later(end, lambda _t, f=fault: f.stop(system))
         windows.append({"type": fault.type, "start_s": fault.at, "end_s": min(end, env.end_s),
                         "description": fault.describe()})
     return windows
@@ -44,15 +44,15 @@ def _schedule_faults(env: SimEnv, model: Model) -> list[dict[str, Any]]:
 class _Sampler:
     """Collects per-component figures at every time-series bucket boundary."""
 
-    def __init__(self, env: SimEnv, model: Model, bucket_s: float) -> None:
-        self.env, self.model, self.bucket_s = env, model, bucket_s
+    def __init__(self, env: SimEnv, system: System, bucket_s: float) -> None:
+        self.env, self.system, self.bucket_s = env, system, bucket_s
         self.data: dict[str, list] = {"time_s": []}
 
     def start(self) -> None:
         self.env.call_later(self.env.warmup_s, self._reset)
 
     def _reset(self, _timer: Any) -> None:
-        for comp in self.model.components.values():
+        for comp in self.system.components.values():
             comp.reset_stats()
             comp.sample()
         self._schedule_next()
@@ -69,7 +69,7 @@ class _Sampler:
     def _sample(self, _timer: Any) -> None:
         env = self.env
         self.data["time_s"].append(env.now)
-        for name, comp in self.model.components.items():
+        for name, comp in self.system.components.items():
             for key, value in comp.sample().items():
                 self.data.setdefault(f"{name}.{key}", []).append(value)
         if env.now < env.end_s - 1e-6 * self.bucket_s:
@@ -113,13 +113,13 @@ def _run_auto_warmup(scenario: Scenario, seed: int | None, progress: ProgressFn 
 
 
 def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | None = None) -> Result:
-    env, model = build(scenario, seed)
-    warnings = model.warnings()
-    windows = _schedule_faults(env, model)
+    env, system = build(scenario, seed)
+    warnings = system.warnings()
+    windows = _schedule_faults(env, system)
     bucket = scenario.metrics.bucket or (scenario.duration - scenario.warmup) / DEFAULT_BUCKETS
-    sampler = _Sampler(env, model, bucket)
+    sampler = _Sampler(env, system, bucket)
     sampler.start()
-    for wl in model.workloads:
+    for wl in system.workloads:
         wl.start()
     end = scenario.duration
     if progress is None:
@@ -132,7 +132,7 @@ def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | Non
     if not sampler.data["time_s"] or sampler.data["time_s"][-1] < end:
         sampler._sample(None)
     elapsed = end - scenario.warmup
-    stats = {name: comp.stats(elapsed) for name, comp in model.components.items()}
+    stats = {name: comp.stats(elapsed) for name, comp in system.components.items()}
     rec = env.recorder
     return Result(
         scenario_name=scenario.name,

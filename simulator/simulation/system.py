@@ -1,4 +1,4 @@
-"""Elaboration: from a validated `Scenario` to a wired model of live components, before time starts.
+"""Elaboration: from a validated `Scenario` to a wired system of live components, before time starts.
 
 Build every component (expanding `replicas`), then let each resolve its references and make its
 network links, then let faults mark what they may touch, then freeze the links. Anything that
@@ -11,17 +11,17 @@ from typing import Any
 from simulator.language import registry
 from simulator.language.errors import ScenarioError, did_you_mean
 from simulator.engine.network import Network
+from simulator.scenario.plugins import load_components
 from simulator.scenario.schema import Scenario
 from simulator.workload.clients import Workload
 
 
-class Model:
+class System:
     def __init__(self, env: Any, scenario: Scenario) -> None:
-        import models  # noqa: F401  (registers the component types)
-
+        load_components()
         self.env = env
         self.scenario = scenario
-        env.model = self
+        env.system = self
         self.network = env.network = Network(env, scenario.network)
         self.components: dict[str, Any] = {}
         self.groups: dict[str, list[str]] = {}  # YAML name -> concrete member names

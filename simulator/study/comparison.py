@@ -32,7 +32,8 @@ from simulator.statistics.inference import mean_interval, paired_difference, unp
 from simulator.results.result import clean
 from simulator.study.run_cache import ResultCache, file_digests, named_files, run_key
 from simulator.sampling.rng import derive_seed
-from simulator.study.run_figures import METRICS, QUANTILES, TABLE_METRICS, component_figures, metric_info, run_record
+from simulator.results.metrics import METRICS, TABLE_METRICS, metric_info
+from simulator.study.run_figures import QUANTILES, component_figures, run_record
 from simulator.scenario.schema import Scenario
 from simulator.study.plan import Plan, _baseline_index, check_metrics, compared_axis, plan, prepare
 from simulator.study.sweep import Axis, Variant

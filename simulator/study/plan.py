@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simulator.language.errors import ScenarioError, did_you_mean
-from simulator.study.run_figures import METRICS, component_figures
+from simulator.results.metrics import METRICS
+from simulator.study.run_figures import component_figures
 from simulator.scenario.schema import Scenario, with_overrides
 from simulator.study.sweep import Axis, Variant, grid
 
@@ -102,11 +103,11 @@ def check_metrics(scenario: Scenario, metrics: list[str]) -> None:
         if "." not in m:
             raise ScenarioError(f"unknown metric '{m}'{did_you_mean(m, METRICS)}; run metrics: {', '.join(METRICS)}; "
                                 f"or a component's figure such as app-cache.hit_ratio", file="--metric")
-        if figures is None:  # what each component reports, read off a model built but not run
+        if figures is None:  # what each component reports, read off a system built but not run
             from simulator.simulation.runner import build
 
-            _env, model = build(scenario)
-            figures = component_figures({n: c.stats(1.0) for n, c in model.components.items()})
+            _env, system = build(scenario)
+            figures = component_figures({n: c.stats(1.0) for n, c in system.components.items()})
         if m not in figures:
             comp = m.split(".", 1)[0]
             known = [f for f in figures if f.startswith(comp + ".")]

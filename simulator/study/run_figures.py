@@ -12,42 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from simulator.results.metrics import METRICS
 from simulator.results.result import clean
 from simulator.scenario.schema import validate
-
-# name -> (summary path, unit shown, which way is better)
-METRICS: dict[str, tuple[tuple[str, ...], str, str]] = {
-    "latency_mean_s": (("latency_s", "mean"), "ms", "min"),
-    "latency_p50_s": (("latency_s", "p50"), "ms", "min"),
-    "latency_p90_s": (("latency_s", "p90"), "ms", "min"),
-    "latency_p95_s": (("latency_s", "p95"), "ms", "min"),
-    "latency_p99_s": (("latency_s", "p99"), "ms", "min"),
-    "latency_p999_s": (("latency_s", "p999"), "ms", "min"),
-    "throughput_rps": (("throughput_rps",), "/s", "max"),
-    "offered_rps": ((), "/s", "max"),
-    "availability": (("availability",), "%", "max"),
-    "error_rate": ((), "%", "min"),
-}
-TABLE_METRICS = ["latency_mean_s", "latency_p50_s", "latency_p99_s", "throughput_rps", "availability"]
-# Component figures (`app-cache.hit_ratio`, `users.replication_lag_s.p99`) can be compared too;
-# these words in their names mean higher is better, anything else lower.
-_HIGHER_IS_BETTER = ("hit_ratio", "throughput", "availability", "served", "consumed", "produced", "keys_copied")
-
-
-def metric_info(name: str) -> tuple[str, str]:
-    """(unit shown, "min" or "max" is better) of a run metric or a component figure."""
-    if name in METRICS:
-        return METRICS[name][1], METRICS[name][2]
-    better = "max" if any(word in name for word in _HIGHER_IS_BETTER) else "min"
-    key = name.split(".", 1)[-1]
-    if key.endswith("_s") or "_s." in key:
-        return "ms", better
-    if "ratio" in key or "utilization" in key or key.endswith("availability"):
-        return "%", better
-    if key.endswith("_rps"):
-        return "/s", better
-    return "", better
-
 
 def component_figures(components: dict[str, dict[str, Any]]) -> dict[str, float]:
     """Every number in the components' summaries as `component.key` (one level of nesting kept:

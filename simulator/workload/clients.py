@@ -174,9 +174,9 @@ class Workload:
     def endpoints(self) -> list[_Source]:
         return list(self._endpoints.values())
 
-    def connect(self, model: Any) -> None:
-        target = model.get(self.config.target)
-        self.links = {r: model.network.link(ep, target) for r, ep in self._endpoints.items()}
+    def connect(self, system: Any) -> None:
+        target = system.get(self.config.target)
+        self.links = {r: system.network.link(ep, target) for r, ep in self._endpoints.items()}
         self.link = next(iter(self.links.values()))
 
     def start(self) -> None:
