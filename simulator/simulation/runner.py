@@ -27,7 +27,8 @@ def build(scenario: Scenario, seed: int | None = None) -> tuple[SimEnv, System]:
     return env, system
 
 
-def _schedule_faults(env: SimEnv, system: System) -> list[dict[str, Any]]:
+def schedule_faults(env: SimEnv, system: System) -> list[dict[str, Any]]:
+    """Schedule every fault's start and stop; returns their windows (for reports)."""
     windows = []
     for fault in system.faults:
         if fault.at >= env.end_s:
@@ -115,7 +116,7 @@ def _run_auto_warmup(scenario: Scenario, seed: int | None, progress: ProgressFn 
 def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | None = None) -> Result:
     env, system = build(scenario, seed)
     warnings = system.warnings()
-    windows = _schedule_faults(env, system)
+    windows = schedule_faults(env, system)
     bucket = scenario.metrics.bucket or (scenario.duration - scenario.warmup) / DEFAULT_BUCKETS
     sampler = _Sampler(env, system, bucket)
     sampler.start()
