@@ -1,4 +1,4 @@
-"""What every component system has: a name, a zone, a config, and the hooks faults and metrics use."""
+"""What every component model has: a name, a zone, a config, and the hooks faults and metrics use."""
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -6,7 +6,8 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from simulator.language.config import StrictModel
-from simulator.engine.request import Reply, Request
+from simulator.engine.faultable import Faultable, any_active, product
+from simulator.engine.request import ERROR, Reply, Request
 
 
 class ComponentConfig(StrictModel):
@@ -16,16 +17,26 @@ class ComponentConfig(StrictModel):
     zone: str = Field("default", description="Network zone (or region) the component sits in.")
 
 
-class Component:
+class Component(Faultable):
     """Base class of component models; built from `(env, name, config)`.
 
     Life cycle: `__init__` (no references to other components yet), `connect(system)` (resolve
     names into components and make network links), then the run. `handle(req, reply)` is the one
     entry point for calls; the component must eventually call `reply(outcome)` exactly once.
+
+    Every hook a component may implement is declared here with its default, so nothing probes a
+    component with `hasattr`: faults (`prepare_for_crash`, `crash`, `recover`, `refuse`), stale-read
+    tracking (`version_source`, `latest_version`, `stale_since`), load estimation (`offered`,
+    `capacity_per_s`), routing (`route`), metrics (`reset_stats`, `stats`, `sample`).
     """
 
     Config: ClassVar[type[ComponentConfig]] = ComponentConfig
     type_name: ClassVar[str] = "component"
+    # Faults act through counted contributions: down while a crash holds it, slowed by the product
+    # of the active slowdowns (see simulator.engine.faultable).
+    FAULT_KINDS = {"crash": ("down", any_active), "slow": ("slowdown", product)}
+    # What a call that arrives while the component is down gets back.
+    refuse_outcome: ClassVar[int] = ERROR
 
     def __init__(self, env: Any, name: str, config: ComponentConfig) -> None:
         self.env = env
@@ -33,9 +44,15 @@ class Component:
         self.config = config
         self.zone = config.zone
         self.down = False
-        self.slowdown = 1.0  # service-time multiplier set by `slow` faults
+        self.slowdown = 1.0  # service-time multiplier: the product of the active `slow` faults
+        self.may_go_down = False  # set before the run when a fault may crash it
+        self.failed = 0  # calls refused while down (components that report it add more causes)
+        self._held = None
         # Listeners told about crash/recovery (load balancers with health checks).
         self.watchers: list[Any] = []
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
 
     @classmethod
     def expand(cls, name: str, config: ComponentConfig) -> list[tuple[str, type["Component"], ComponentConfig]]:
@@ -51,23 +68,61 @@ class Component:
     def connect(self, system: Any) -> None:
         """Resolve references to other components (called once, after every component exists)."""
 
+    def route(self, src: Any) -> Any:
+        """Where calls from `src` addressed to this component go (called once per link, at build
+        time): the component itself, or a stand-in such as a CDN's nearest edge or a client
+        library's `LocalProxy`."""
+        return self
+
     def handle(self, req: Request, reply: Reply) -> None:
         raise NotImplementedError
 
     # --- faults ---------------------------------------------------------------------------------
+    def fault_expect(self, kind: str) -> None:
+        super().fault_expect(kind)
+        if kind == "crash" and not self.may_go_down:
+            self.may_go_down = True
+            self.prepare_for_crash()
+
+    def fault_changed(self, kind: str, before: Any, after: Any) -> None:
+        if kind == "crash":
+            if after:
+                self.crash()
+            else:
+                self.recover()
+
     def prepare_for_crash(self) -> None:
         """Called before the run when a fault may crash this component (to track in-flight work)."""
 
     def crash(self) -> None:
-        self.down = True
+        """The component goes down (the first crash fault holding it began): fail what it holds."""
         for watcher in self.watchers:
             watcher.component_changed(self)
 
     def recover(self) -> None:
-        self.down = False
-        self.slowdown = 1.0  # service-time multiplier set by `slow` faults
+        """The component is back (the last crash fault holding it ended)."""
         for watcher in self.watchers:
             watcher.component_changed(self)
+
+    def refuse(self, req: Request, reply: Reply) -> None:
+        """Answer a call that reached the component while it is down (the network calls this
+        instead of `handle`: the one place the "down" check lives)."""
+        self.failed += 1
+        reply(self.refuse_outcome)
+
+    # --- stale reads ----------------------------------------------------------------------------
+    def version_source(self, system: Any) -> Any:
+        """The component that knows the latest committed version of each key this one serves, or
+        None if it serves no versioned data."""
+        return None
+
+    def latest_version(self, key: Any) -> int | None:
+        """The latest committed version of `key`, or None if this component keeps no versions."""
+        return None
+
+    def stale_since(self, key: Any, version: int) -> float | None:
+        """When `version` of `key` stopped being the latest (None: it still is, or unknown)."""
+        return None
 
     # --- metrics --------------------------------------------------------------------------------
     def reset_stats(self) -> None:
@@ -85,36 +140,58 @@ class Component:
     def offered(self, rate_per_s: float, system: Any) -> None:
         """Account `rate_per_s` of offered load at this component and pass it downstream."""
 
+    def capacity_per_s(self) -> float:
+        """The highest request rate it can sustain (infinite unless it queues for workers)."""
+        return float("inf")
+
 
 class LocalProxy:
-    """Where a client-side component (a sharding or replication client library) runs for callers
-    in one zone: calls from there to the stores cross the network from that zone, not from a
-    central router, so cross-region latency and partitions apply as they would in the real system."""
+    """Where a client-side component (a sharding or replication client library) runs inside one
+    caller: calls from there to the stores cross the network from the caller's zone, not from a
+    central router, so cross-region latency applies as it would in the real system. Each caller has
+    its own, and a fault that names the caller (or its zone) reaches the proxy's links too."""
 
-    __slots__ = ("owner", "name", "zone", "links")
+    __slots__ = ("owner", "caller", "name", "zone", "links")
 
-    def __init__(self, owner: Any, zone: str, targets: list[str], system: Any) -> None:
+    def __init__(self, owner: Any, caller: Any, targets: list[str], system: Any) -> None:
         self.owner = owner
-        self.name = f"{owner.name}@{zone}"
-        self.zone = zone
+        self.caller = caller
+        self.name = f"{owner.name}@{caller.zone}"
+        self.zone = caller.zone
         self.links = {t: system.network.link(self, system.get(t)) for t in targets}
+
+    def __repr__(self) -> str:
+        return f"<LocalProxy {self.name} in {self.caller.name}>"
+
+    # A client library is down exactly when its owner is.
+    @property
+    def down(self) -> bool:
+        return self.owner.down
+
+    @property
+    def may_go_down(self) -> bool:
+        return self.owner.may_go_down
+
+    def refuse(self, req: Request, reply: Reply) -> None:
+        self.owner.refuse(req, reply)
 
     def handle(self, req: Request, reply: Reply) -> None:
         self.owner.handle_at(self, req, reply)
 
 
 class ClientSide(Component):
-    """A component that stands for code running inside its callers: `route` gives each caller's
-    zone its own `LocalProxy` (made when the caller's link is made, before the run)."""
+    """A component that stands for code running inside its callers: `route` gives each caller its
+    own `LocalProxy` (made when the caller's link is made, before the run)."""
 
     def route_targets(self) -> list[str]:
         raise NotImplementedError
 
     def route(self, src: Any) -> LocalProxy:
         proxies = self.__dict__.setdefault("_proxies", {})
-        proxy = proxies.get(src.zone)
+        key = (src.name, src.zone)
+        proxy = proxies.get(key)
         if proxy is None:
-            proxy = proxies[src.zone] = LocalProxy(self, src.zone, self.route_targets(), self.env.system)
+            proxy = proxies[key] = LocalProxy(self, src, self.route_targets(), self.env.system)
         return proxy
 
     def handle(self, req: Request, reply: Reply) -> None:

@@ -235,8 +235,7 @@ class Cache(Station):
     def version_source(self, system: Any) -> Any:
         """The component that knows the latest committed version of every key behind this cache."""
         backing = system.get(self.config.backing)
-        fn = getattr(backing, "version_source", None)
-        return fn(system) if fn is not None else None
+        return backing.version_source(system)
 
     # --- entries --------------------------------------------------------------------------------
     def size_of(self, key: Any) -> float:
@@ -278,9 +277,6 @@ class Cache(Station):
     def handle(self, req: Request, reply: Reply) -> None:
         if not self.instant:
             Station.handle(self, req, reply)
-        elif self.down:
-            self.failed += 1
-            reply(ERROR)
         else:
             self.served += 1
             self.process(req, reply)

@@ -39,6 +39,8 @@ class _Processed:
 class ConsumerGroup(Component):
     """The consumers of one group: process each delivered message, then acknowledge it."""
 
+    refuse_outcome = REJECTED  # not delivered while it is down: the broker sends it again later
+
     type_name = "consumer_group"
 
     class Config(ComponentConfig):
@@ -95,9 +97,6 @@ class ConsumerGroup(Component):
 
     # --- processing -----------------------------------------------------------------------------
     def handle(self, d: Request, reply: Reply) -> None:
-        if self.down:
-            reply(REJECTED)  # not delivered: the broker sends it again later
-            return
         token = _Processed(self, d, reply)
         self.inflight[token] = None
         if self.instant:

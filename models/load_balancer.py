@@ -94,10 +94,6 @@ class LoadBalancer(Component):
             self.healthy.sort()
 
     def handle(self, req: Request, reply: Reply) -> None:
-        if self.down:
-            self.failed += 1
-            reply(ERROR)
-            return
         i = self.algo.choose(req, self)
         self.outstanding[i] += 1
         self.sent[i] += 1

@@ -207,9 +207,6 @@ class MessageQueue(Component):
 
     # --- producing ------------------------------------------------------------------------------
     def handle(self, req: Request, reply: Reply) -> None:
-        if self.down:
-            reply(ERROR)
-            return
         if self.instant:
             self.append(req, reply)
         else:

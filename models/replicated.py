@@ -296,9 +296,6 @@ class Replicated(ClientSide):
         return i
 
     def handle_at(self, proxy: Any, req: Request, reply: Reply) -> None:
-        if self.down:
-            reply(ERROR)
-            return
         if req.op in self.write_ops:
             self.write(proxy, req, reply)
         else:
@@ -322,7 +319,8 @@ class Replicated(ClientSide):
         version = (last[0] if last else 0) + 1
         if last is not None and last[1] != leader:
             store = self.members[leader]
-            if hasattr(store, "latest_version") and store.latest_version(key) < last[0]:
+            latest = store.latest_version(key)
+            if latest is not None and latest < last[0]:
                 self.conflicts += 1  # concurrent with a write the other leader has not shipped here yet
         self.issued[key] = (version, leader)
         self.writes_by[leader] += 1

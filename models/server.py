@@ -132,8 +132,7 @@ class Server(Station):
         targets = [t for step in self.config.calls for t in step.targets()]
         if len(targets) != 1 or self.config.operations:
             return None
-        fn = getattr(system.get(targets[0]), "version_source", None)
-        return fn(system) if fn is not None else None
+        return system.get(targets[0]).version_source(system)
 
     def offered(self, rate_per_s: float, system: Any) -> None:
         system.load_estimate[self.name] = system.load_estimate.get(self.name, 0.0) + rate_per_s

@@ -202,9 +202,6 @@ class Sharded(ClientSide):
         return self.config.all_shards()
 
     def handle_at(self, proxy: Any, req: Request, reply: Reply) -> None:
-        if self.down:
-            reply(ERROR)
-            return
         key = req.key
         name = self.shards[self.strategy.owner(key if key is not None else req.id, req)]
         self.routed[name] += 1
@@ -234,8 +231,7 @@ class Sharded(ClientSide):
     def version_source(self, system: Any) -> "Sharded":
         """Asked by a cache in front: the shards then keep their versions' commit times."""
         for s in self.config.all_shards():
-            fn = getattr(system.get(s), "version_source", None)
-            self.sources[s] = fn(system) if fn is not None else None
+            self.sources[s] = system.get(s).version_source(system)
         return self
 
     # --- resharding -----------------------------------------------------------------------------

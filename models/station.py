@@ -117,10 +117,6 @@ class Station(Component):
         raise NotImplementedError
 
     def handle(self, req: Request, reply: Reply) -> None:
-        if self.down:
-            self.failed += 1
-            reply(ERROR)
-            return
         env = self.env
         now = env._now  # the attribute, not the property: this runs once per call
         if self.timeout_s is not None:

@@ -8,12 +8,13 @@ network timeout; latency faults add delay.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Hashable
 
 from pydantic import Field
 
 from simulator.language.config import StrictModel
 from simulator.sampling.distributions import DurationDist, Sampler, parse_distribution
+from simulator.engine.faultable import Faultable, any_active, independent_chance, total
 from simulator.engine.request import TIMED_OUT, Reply, Request
 from simulator.language.units import PositiveDuration
 
@@ -51,12 +52,23 @@ class Endpoint:
     zone: str
 
 
-class Link:
-    """One direction of traffic from `src` to `dst`, with the reply path back."""
+class Link(Faultable):
+    """One direction of traffic from `src` to `dst`, with the reply path back.
 
+    Faults act on it through counted contributions (see `faultable`): `cut` and `cut_back` drop
+    requests and replies, `extra_s` and `extra_back_s` delay them, `loss` and `loss_back` lose each
+    with a probability. A call that reaches a component that is down is refused there (`refuse`),
+    the one place every component's "down" check lives.
+    """
+
+    FAULT_KINDS = {
+        "cut": ("cut", any_active), "cut_back": ("cut_back", any_active),
+        "latency": ("extra_s", total), "latency_back": ("extra_back_s", total),
+        "loss": ("loss", independent_chance), "loss_back": ("loss_back", independent_chance),
+    }
     __slots__ = (
-        "net", "env", "src", "dst", "lat", "back", "cut", "cut_back",
-        "extra_s", "extra_back_s", "loss", "loss_rng", "faultable", "send",
+        "net", "env", "src", "dst", "lat", "back", "cut", "cut_back", "extra_s", "extra_back_s",
+        "loss", "loss_back", "loss_rng", "faultable", "send", "_held",
     )
 
     def __init__(self, net: "Network", src: Endpoint, dst: Any, lat: Sampler | None,
@@ -71,27 +83,35 @@ class Link:
         self.cut_back = False  # replies from dst to src are dropped
         self.extra_s = 0.0  # delay added to requests (latency faults)
         self.extra_back_s = 0.0  # delay added to replies
-        self.loss = 0.0  # probability that a message is lost (loss faults)
+        self.loss = 0.0  # probability that a request is lost (loss faults)
+        self.loss_back = 0.0  # probability that a reply is lost
         self.loss_rng = None
         self.faultable = False
+        self._held = None
         self.send = self._send_general
 
+    def __repr__(self) -> str:
+        return f"<Link {self.src.name}->{self.dst.name}>"
+
+    def fault_expect(self, kind: str) -> None:
+        super().fault_expect(kind)
+        self.faultable = True
+
     def finalize(self) -> None:
-        if self.lat is None and self.back is None and not self.faultable:
+        """Choose the send path once: a hop that nothing can delay, cut, lose or refuse is a plain call."""
+        if self.lat is None and self.back is None and not self.faultable and not self.dst.may_go_down:
             self.send = self.dst.handle
         else:
             self.send = self._send_general
 
-    def _lost(self) -> bool:
-        if self.loss <= 0.0:
-            return False
+    def _lost(self, p: float) -> bool:
         if self.loss_rng is None:
             self.loss_rng = self.env.streams.get(f"net/loss/{self.src.name}->{self.dst.name}")
-        return self.loss_rng.random() < self.loss
+        return self.loss_rng.random() < p
 
     def _send_general(self, req: Request, reply: Reply) -> None:
         env = self.env
-        if self.cut or self._lost():
+        if self.cut or (self.loss and self._lost(self.loss)):
             env.call_later(self.net.timeout_s, _deliver, (reply, TIMED_OUT))
             return
         back = _Return(self, reply, env.now)
@@ -99,11 +119,19 @@ class Link:
         if delay > 0.0:
             env.call_later(delay, self._arrive, (req, back))
         else:
-            self.dst.handle(req, back)
+            dst = self.dst
+            if dst.down:
+                dst.refuse(req, back)
+            else:
+                dst.handle(req, back)
 
     def _arrive(self, timer: Any) -> None:
         req, back = timer._value
-        self.dst.handle(req, back)
+        dst = self.dst
+        if dst.down:
+            dst.refuse(req, back)
+        else:
+            dst.handle(req, back)
 
 
 class _Return:
@@ -119,7 +147,7 @@ class _Return:
     def __call__(self, outcome: int) -> None:
         link = self.link
         env = link.env
-        if link.cut_back or link._lost():
+        if link.cut_back or (link.loss_back and link._lost(link.loss_back)):
             wait = max(0.0, self.t_sent + link.net.timeout_s - env.now)
             env.call_later(wait, _deliver, (self.reply, TIMED_OUT))
             return
@@ -128,6 +156,21 @@ class _Return:
             env.call_later(delay, _deliver, (self.reply, outcome))
         else:
             self.reply(outcome)
+
+
+LinkRule = Callable[[Link], list[tuple[str, Any]]]
+
+
+class _Rule:
+    """A fault's reach on the network: which contributions it makes to which links, and whether its
+    window is open. Links made later (a failover's new replication streams) are matched too."""
+
+    __slots__ = ("match", "active", "hits")
+
+    def __init__(self, match: LinkRule) -> None:
+        self.match = match
+        self.active = False
+        self.hits: list[tuple[Link, str, Any]] = []
 
 
 class Network:
@@ -139,6 +182,8 @@ class Network:
         self.timeout_s = config.timeout
         self.links: list[Link] = []
         self._per_pair: dict[str, int] = {}
+        self._rules: dict[Hashable, _Rule] = {}
+        self._final = False
 
     def _latency_dist(self, src: Endpoint, dst: Endpoint):
         best, best_rank = self.config.default_latency, -1
@@ -158,9 +203,7 @@ class Network:
 
     def link(self, src: Endpoint, dst: Any) -> Link:
         """A new link from `src` to component `dst` (each caller holds its own links)."""
-        route = getattr(dst, "route", None)
-        if route is not None:  # a name that stands for several places (CDN edges): pick one per source
-            dst = route(src)
+        dst = dst.route(src)  # a stand-in per caller: a CDN's edge, a client library's proxy
         fwd = self._latency_dist(src, dst)
         back = self._latency_dist(dst, src)
         # Named by the pair (not a global index) so adding unrelated links draws no other numbers.
@@ -169,12 +212,40 @@ class Network:
         tag = f"{pair}#{n}"
         link = Link(self, src, dst, self._sampler(fwd, f"net/{tag}"), self._sampler(back, f"net/{tag}/back"))
         self.links.append(link)
+        for token, rule in self._rules.items():  # a link made after the faults were prepared
+            n_hits = len(rule.hits)
+            self._match(rule, link)
+            if rule.active:
+                for _l, kind, value in rule.hits[n_hits:]:
+                    link.fault_add(kind, token, value)
+        if self._final:
+            link.finalize()
         return link
 
-    def links_between(self, a: set[str], b: set[str]) -> list[Link]:
-        """Links whose source is in `a` and destination in `b` (names of endpoints)."""
-        return [l for l in self.links if l.src.name in a and l.dst.name in b]
+    def add_rule(self, token: Hashable, match: LinkRule) -> None:
+        """Before the run: a fault (named by `token`) acts on the links `match` gives contributions for."""
+        rule = self._rules[token] = _Rule(match)
+        for link in self.links:
+            self._match(rule, link)
+
+    def set_rule(self, token: Hashable, active: bool) -> None:
+        """Open (`True`) or close a fault's window on every link it reaches."""
+        rule = self._rules[token]
+        if rule.active == active:
+            return
+        rule.active = active
+        for link, kind, value in rule.hits:
+            if active:
+                link.fault_add(kind, token, value)
+            else:
+                link.fault_remove(kind, token)
+
+    def _match(self, rule: _Rule, link: Link) -> None:
+        for kind, value in rule.match(link):
+            link.fault_expect(kind)
+            rule.hits.append((link, kind, value))
 
     def finalize(self) -> None:
         for link in self.links:
             link.finalize()
+        self._final = True

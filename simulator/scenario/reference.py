@@ -19,7 +19,7 @@ from pydantic_core import PydanticUndefined
 from simulator.language import registry
 from simulator.workload.arrivals import ArrivalConfig
 from simulator.sampling.distributions import DISTRIBUTIONS, Distribution
-from simulator.faults.kinds import FaultConfig
+from simulator.faults.base import FaultConfig
 from simulator.workload.keys import KeyConfig
 from simulator.language.units import Quantity
 from simulator.engine.network import LinkLatencyConfig, NetworkConfig

@@ -19,7 +19,7 @@ from simulator.language import registry
 from simulator.language.config import StrictModel
 from simulator.scenario.plugins import load_components
 from simulator.language.errors import ScenarioError, ScenarioErrors, did_you_mean
-from simulator.faults.kinds import FaultSpec
+from simulator.faults.catalog import FaultSpec
 from simulator.language.tagged import tagged, tagged_validator
 from simulator.engine.network import NetworkConfig
 from simulator.language.units import PositiveDuration, Quantity, UnitError, fmt_duration, parse_duration

@@ -30,13 +30,13 @@ def build(scenario: Scenario, seed: int | None = None) -> tuple[SimEnv, System]:
 def schedule_faults(env: SimEnv, system: System) -> list[dict[str, Any]]:
     """Schedule every fault's start and stop; returns their windows (for reports)."""
     windows = []
-    for fault in system.faults:
+    for token, fault in enumerate(system.faults):
         if fault.at >= env.end_s:
             continue  # reported as a warning by the system
         end = fault.at + fault.duration if fault.duration is not None else math.inf
-        env.call_later(fault.at, lambda _t, f=fault: f.start(system))
+        env.call_later(fault.at, lambda _t, f=fault, k=token: f.start(system, k))
         if end < env.end_s:
-            env.call_later(end, lambda _t, f=fault: f.stop(system))
+            env.call_later(end, lambda _t, f=fault, k=token: f.stop(system, k))
         windows.append({"type": fault.type, "start_s": fault.at, "end_s": min(end, env.end_s),
                         "description": fault.describe()})
     return windows

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from models.base import LocalProxy
 from simulator.language import registry
 from simulator.language.errors import ScenarioError, did_you_mean
 from simulator.engine.network import Network
@@ -17,6 +18,8 @@ from simulator.workload.clients import Workload
 
 
 class System:
+    """The elaborated system: live components, workloads, the network and the faults of one run."""
+
     def __init__(self, env: Any, scenario: Scenario) -> None:
         load_components()
         self.env = env
@@ -31,14 +34,20 @@ class System:
             for member_name, member_cls, member_cfg in members:
                 self.components[member_name] = member_cls(env, member_name, member_cfg)
             self.groups[name] = cls.fault_members(name, [m for m, _c, _cfg in members])
+        self._member_of: dict[str, list[str]] = {}
+        for name, members in self.groups.items():
+            for m in members:
+                if m != name:
+                    self._member_of.setdefault(m, []).append(name)
         self.workloads = [Workload(env, name, i, cfg) for i, (name, cfg) in enumerate(scenario.workloads.items())]
         for comp in list(self.components.values()):
             comp.connect(self)
         for wl in self.workloads:
             wl.connect(self)
         self.faults = list(scenario.faults)
-        for fault in self.faults:
-            fault.prepare(self)
+        self._fault_names: dict[int, frozenset[str]] = {}
+        for token, fault in enumerate(self.faults):  # a fault's token is its place in the list
+            fault.prepare(self, token)
         self.network.finalize()
         self.load_estimate: dict[str, float] = {}
 
@@ -53,21 +62,19 @@ class System:
         """Concrete components a name stands for (every replica of a replicated server)."""
         return [self.components[m] for m in self.groups.get(name, [name])]
 
-    def endpoint_names(self, names: list[str]) -> set[str]:
-        """Names of links' ends matching components, workloads or zones in `names`."""
-        out: set[str] = set()
-        for n in names:
-            if n in self.groups:
-                out.update(self.groups[n])
-                out.add(n)
-            elif n in self.components or any(w.name == n for w in self.workloads):
-                out.add(n)
-            else:  # a zone
-                out.update(c.name for c in self.components.values() if c.zone == n)
-                for w in self.workloads:
-                    if any(ep.zone == n for ep in w.endpoints):
-                        out.add(w.name)
-        return out
+    def fault_names(self, endpoint: Any) -> frozenset[str]:
+        """The names by which a fault reaches one end of a link: its own name, the YAML name it is a
+        member of (a replica, a CDN edge), its zone; a client library running inside a caller is
+        reached by its caller's names."""
+        key = id(endpoint)
+        names = self._fault_names.get(key)
+        if names is None:
+            if isinstance(endpoint, LocalProxy):
+                names = self.fault_names(endpoint.caller)
+            else:
+                names = frozenset([endpoint.name, endpoint.zone, *self._member_of.get(endpoint.name, ())])
+            self._fault_names[key] = names
+        return names
 
     def warnings(self) -> list[str]:
         """Things that are legal but probably not meant: overload, faults after the end."""
@@ -115,7 +122,7 @@ class System:
         out = []
         for name, rate in self.load_estimate.items():
             comp = self.components[name]
-            cap = comp.capacity_per_s() if hasattr(comp, "capacity_per_s") else float("inf")
+            cap = comp.capacity_per_s()
             if rate >= cap:
                 out.append(
                     f"offered load at '{name}' (~{rate:.4g} req/s) is {rate / cap:.2f}x its capacity "
