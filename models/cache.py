@@ -105,13 +105,15 @@ class _Fetch:
     def __init__(self, cache: "Cache", key: Any, sub: Request, req: Request | None, reply: Reply | None) -> None:
         self.cache, self.key, self.sub, self.req, self.reply = cache, key, sub, req, reply
         self.epoch = cache.epoch
+        if reply is not None and cache.calls is not None:
+            cache.calls[self] = None
 
     def __call__(self, outcome: int) -> None:
         cache = self.cache
-        if cache.epoch != self.epoch:  # the cache crashed meanwhile: its callers lost the connection
-            if self.reply is not None:
-                self.reply(ERROR)
+        if cache.epoch != self.epoch:  # the cache crashed meanwhile: its callers were failed then
             return
+        if cache.calls is not None:
+            cache.calls.pop(self, None)
         version = self.sub.meta
         if outcome == OK:
             cache.fill(self.key, version)
@@ -132,12 +134,15 @@ class _Write:
     def __init__(self, cache: "Cache", key: Any, sub: Request, req: Request, reply: Reply) -> None:
         self.cache, self.key, self.sub, self.req, self.reply = cache, key, sub, req, reply
         self.epoch = cache.epoch
+        if cache.calls is not None:
+            cache.calls[self] = None
 
     def __call__(self, outcome: int) -> None:
         cache = self.cache
-        if cache.epoch != self.epoch:
-            self.reply(ERROR)
+        if cache.epoch != self.epoch:  # the cache crashed meanwhile: its caller was failed then
             return
+        if cache.calls is not None:
+            cache.calls.pop(self, None)
         if outcome == OK:
             if cache.update_on_write:
                 cache.fill(self.key, self.sub.meta)
@@ -200,6 +205,7 @@ class Cache(Station):
         self.entries: dict = {}  # key -> [version, expires_at, fetched_at, size]
         self.used = 0.0  # items or bytes held
         self.pending: dict = {}  # key -> callers waiting on one fetch (coalescing modes)
+        self.calls: dict | None = None  # fetches and writes in flight for a caller, tracked if it may crash
         self.dirty: dict = {}  # write_behind: key -> writes acknowledged but not yet flushed
         self.flushing = 0
         self._flush_timer = False
@@ -376,11 +382,18 @@ class Cache(Station):
         self.link.send(sub, _Flush(self, key, count, sub))
 
     # --- faults ---------------------------------------------------------------------------------
+    def prepare_for_crash(self) -> None:
+        super().prepare_for_crash()
+        self.calls = {}
+
     def crash(self) -> None:
         self.lost_writes += sum(self.dirty.values())
         self.dirty.clear()
         waiting = [w for ws in self.pending.values() for w in ws]
         self.pending.clear()
+        if self.calls:  # a caller waiting on a store call loses it now, as one waiting in the queue does
+            waiting.extend((call.req, call.reply) for call in self.calls)
+            self.calls.clear()
         self.entries.clear()  # restarts cold
         self.policy.clear()
         self.used = 0.0

@@ -79,3 +79,20 @@ def test_cache_aside_write_goes_to_the_store_and_invalidates():
     # reaches the cache at 1.08, the entry is dropped; the client hears at 1.09. r3 then misses.
     assert p.run() == rounded(miss(0, "r1") + [(1.07, "db served r2"), (1.09, "r2 ok")] + miss(2, "r3"))
     assert p.system.get("cache").invalidations == 1
+
+
+def test_a_crash_fails_a_fetch_in_flight_at_once_in_every_mode():
+    """r1 misses at 1.01 and its fetch is in flight (the database serves it at 1.07) when the cache
+    crashes at 1.03: the caller loses its connection then, as a caller waiting in a queue does, in
+    cache_aside as in read_through, and the failure is counted. The fetch's late answer is dropped."""
+    for mode in ("cache_aside", "read_through"):
+        p = Probe(CACHE.format(options="capacity: 2").replace("cache_aside", mode) + """
+    faults:
+      - {type: crash, target: cache, at: 1.03s, duration: 10s}
+""")
+        p.watch_cache("cache")
+        p.watch_service("db")
+        p.send(1.0, "r1", key=1)
+        # the failure travels back over the 10ms hop: the caller sees it at 1.04
+        assert p.run() == [(1.01, "cache miss r1"), (1.04, "r1 error"), (1.07, "db served r1")], mode
+        assert p.system.get("cache").failed == 1, mode
