@@ -34,7 +34,7 @@ class Component(Faultable):
     type_name: ClassVar[str] = "component"
     # Faults act through counted contributions: down while a crash holds it, slowed by the product
     # of the active slowdowns (see simulator.engine.faultable).
-    FAULT_KINDS = {"crash": ("down", any_active), "slow": ("slowdown", product)}
+    FAULT_KINDS = {"crash": ("down", any_active), "slow": ("slowdown", product), "pause": ("paused", any_active)}
     # What a call that arrives while the component is down gets back.
     refuse_outcome: ClassVar[int] = ERROR
 
@@ -44,8 +44,11 @@ class Component(Faultable):
         self.config = config
         self.zone = config.zone
         self.down = False
+        self.paused = False
+        self.unavailable = False  # down or paused: what the network checks on every delivery
+        self.held: list[tuple[Any, Request, Reply]] = []  # calls that arrived while paused
         self.slowdown = 1.0  # service-time multiplier: the product of the active `slow` faults
-        self.may_go_down = False  # set before the run when a fault may crash it
+        self.may_go_down = False  # set before the run when a fault may crash or pause it
         self.failed = 0  # calls refused while down (components that report it add more causes)
         self._held = None
         # Listeners told about crash/recovery (load balancers with health checks).
@@ -80,16 +83,36 @@ class Component(Faultable):
     # --- faults ---------------------------------------------------------------------------------
     def fault_expect(self, kind: str) -> None:
         super().fault_expect(kind)
-        if kind == "crash" and not self.may_go_down:
+        if kind == "crash":
             self.may_go_down = True
             self.prepare_for_crash()
+        elif kind == "pause":
+            self.may_go_down = True
+            self.prepare_for_pause()
 
     def fault_changed(self, kind: str, before: Any, after: Any) -> None:
         if kind == "crash":
-            if after:
-                self.crash()
-            else:
-                self.recover()
+            self.crash() if after else self.recover()
+        elif kind == "pause":
+            self.pause() if after else self.resume()
+        self.unavailable = self.down or self.paused
+        held, self.held = self.held, []
+        if self.down:  # calls held by a pause are lost with the node
+            for _entry, req, reply in held:
+                self.refuse(req, reply)
+        elif not self.paused:  # back: the calls that waited are taken in the order they came
+            for entry, req, reply in held:
+                entry.handle(req, reply)
+        else:
+            self.held = held
+
+    def unavailable_call(self, entry: Any, req: Request, reply: Reply) -> None:
+        """A call reached the component (through `entry`: itself or a client library's proxy) while
+        it is down (refused) or paused (held until it resumes): the one place this check lives."""
+        if self.down:
+            self.refuse(req, reply)
+        else:
+            self.held.append((entry, req, reply))
 
     def prepare_for_crash(self) -> None:
         """Called before the run when a fault may crash this component (to track in-flight work)."""
@@ -104,9 +127,18 @@ class Component(Faultable):
         for watcher in self.watchers:
             watcher.component_changed(self)
 
+    def prepare_for_pause(self) -> None:
+        """Called before the run when a fault may pause this component (to track in-service work)."""
+
+    def pause(self) -> None:
+        """The component stops making progress (a GC pause, a stopped VM): work in service freezes,
+        calls that arrive wait (`unavailable_call`). Nothing is lost."""
+
+    def resume(self) -> None:
+        """The last pause ended: frozen work goes on where it stopped."""
+
     def refuse(self, req: Request, reply: Reply) -> None:
-        """Answer a call that reached the component while it is down (the network calls this
-        instead of `handle`: the one place the "down" check lives)."""
+        """Answer a call that reached the component while it is down."""
         self.failed += 1
         reply(self.refuse_outcome)
 
@@ -163,17 +195,17 @@ class LocalProxy:
     def __repr__(self) -> str:
         return f"<LocalProxy {self.name} in {self.caller.name}>"
 
-    # A client library is down exactly when its owner is.
+    # A client library is down or paused exactly when its owner is.
     @property
-    def down(self) -> bool:
-        return self.owner.down
+    def unavailable(self) -> bool:
+        return self.owner.unavailable
 
     @property
     def may_go_down(self) -> bool:
         return self.owner.may_go_down
 
-    def refuse(self, req: Request, reply: Reply) -> None:
-        self.owner.refuse(req, reply)
+    def unavailable_call(self, entry: Any, req: Request, reply: Reply) -> None:
+        self.owner.unavailable_call(entry, req, reply)
 
     def handle(self, req: Request, reply: Reply) -> None:
         self.owner.handle_at(self, req, reply)

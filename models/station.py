@@ -52,7 +52,9 @@ class Station(Component):
         super().__init__(env, name, config)
         self.queue: deque = deque()
         self.busy = 0
-        self._active: dict | None = None  # in-service work, tracked only if a crash can happen
+        self._active: dict | None = None  # in-service work, tracked only if a crash or pause can happen
+        self._ends: dict | None = None  # when each service ends, tracked only if a pause can happen
+        self._frozen: list = []  # (timer value, service time left) of work frozen by a pause
         self.epoch = 0  # bumped by each crash, so work started before it is recognised as lost
         self.reset_stats()
 
@@ -138,13 +140,22 @@ class Station(Component):
 
     def _start(self, req: Request, reply: Reply, now: float) -> None:
         timer = Timer(self._serviced, (req, reply, now))
+        delay = self.service_time(req) * self.slowdown
         if self._active is not None:
+            if self._ends is not None:
+                if self.paused:  # a worker freed meanwhile takes the next request, which waits too
+                    self._frozen.append((timer._value, delay))
+                    return
+                self._ends[timer] = now + delay
             self._active[timer] = (req, reply)
-        self.env.schedule(timer, NORMAL, self.service_time(req) * self.slowdown)
+        self.env.schedule(timer, NORMAL, delay)
 
     def _serviced(self, timer: Timer) -> None:
-        if self._active is not None and self._active.pop(timer, None) is None:
-            return  # failed by a crash while in service
+        if self._active is not None:
+            if self._active.pop(timer, None) is None:
+                return  # failed by a crash, or frozen by a pause, while in service
+            if self._ends is not None:
+                del self._ends[timer]
         req, reply, t_start = timer._value
         self.served += 1
         self.after_service(req, reply, t_start)
@@ -175,11 +186,36 @@ class Station(Component):
         if self._active is None:
             self._active = {}
 
+    def prepare_for_pause(self) -> None:
+        self.prepare_for_crash()
+        self._ends = {}
+
+    def pause(self) -> None:
+        """Work in service stops where it is (its timers are dropped); it goes on at `resume`."""
+        now = self.env._now
+        for timer, end in self._ends.items():
+            del self._active[timer]
+            self._frozen.append((timer._value, end - now))
+        self._ends.clear()
+
+    def resume(self) -> None:
+        now = self.env._now
+        frozen, self._frozen = self._frozen, []
+        for value, left in frozen:
+            timer = Timer(self._serviced, value)
+            self._active[timer] = value[:2]
+            self._ends[timer] = now + left
+            self.env.schedule(timer, NORMAL, left)
+
     def crash(self) -> None:
         self._account(self.env.now)
         lost = list(self._active.values()) if self._active else []
         if self._active:
             self._active.clear()
+        if self._ends:
+            self._ends.clear()
+        lost.extend(value[:2] for value, _left in self._frozen)
+        self._frozen.clear()
         lost.extend((req, reply) for req, reply, _ in self.queue)
         self.queue.clear()
         self.busy = 0

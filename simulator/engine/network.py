@@ -57,8 +57,8 @@ class Link(Faultable):
 
     Faults act on it through counted contributions (see `faultable`): `cut` and `cut_back` drop
     requests and replies, `extra_s` and `extra_back_s` delay them, `loss` and `loss_back` lose each
-    with a probability. A call that reaches a component that is down is refused there (`refuse`),
-    the one place every component's "down" check lives.
+    with a probability. A call that reaches a component that is down or paused goes to its
+    `unavailable_call` instead of `handle` (refused or held): the one place every component's check lives.
     """
 
     FAULT_KINDS = {
@@ -120,16 +120,16 @@ class Link(Faultable):
             env.call_later(delay, self._arrive, (req, back))
         else:
             dst = self.dst
-            if dst.down:
-                dst.refuse(req, back)
+            if dst.unavailable:
+                dst.unavailable_call(dst, req, back)
             else:
                 dst.handle(req, back)
 
     def _arrive(self, timer: Any) -> None:
         req, back = timer._value
         dst = self.dst
-        if dst.down:
-            dst.refuse(req, back)
+        if dst.unavailable:
+            dst.unavailable_call(dst, req, back)
         else:
             dst.handle(req, back)
 

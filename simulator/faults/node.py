@@ -48,3 +48,18 @@ class SlowFault(NodeFault):
 
     def describe(self) -> str:
         return f"slow x{self.factor:g} {', '.join(self.target)}"
+
+
+@registry.faults.register("pause")
+class PauseFault(NodeFault):
+    """Pause components (a stop-the-world GC, a frozen VM): work in service stops and calls wait,
+    then everything goes on where it stopped. Callers' timeouts still run."""
+
+    type: Literal["pause"] = "pause"
+    target: Targets = Field(min_length=1, description="Component (or list).")
+
+    def node_effects(self, system):
+        return [(c, "pause", True) for c in self.components(system)]
+
+    def describe(self) -> str:
+        return f"pause {', '.join(self.target)}"
