@@ -216,6 +216,8 @@ class ClientSide(Component):
     own `LocalProxy` (made when the caller's link is made, before the run)."""
 
     def route_targets(self) -> list[str]:
+        """The components its calls go to (shards, replicas), known from the config alone: a fault
+        naming the store reaches the links to them."""
         raise NotImplementedError
 
     def route(self, src: Any) -> LocalProxy:

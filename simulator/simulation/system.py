@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.base import LocalProxy
+from models.base import ClientSide, LocalProxy
 from simulator.language import registry
 from simulator.language.errors import ScenarioError, did_you_mean
 from simulator.engine.network import Network
@@ -39,6 +39,10 @@ class System:
             for m in members:
                 if m != name:
                     self._member_of.setdefault(m, []).append(name)
+        for name, comp in self.components.items():
+            if isinstance(comp, ClientSide):  # a store's shards or replicas answer to the store's name
+                for m in comp.route_targets():
+                    self._member_of.setdefault(m, []).append(name)
         self.workloads = [Workload(env, name, i, cfg) for i, (name, cfg) in enumerate(scenario.workloads.items())]
         for comp in list(self.components.values()):
             comp.connect(self)
@@ -63,9 +67,9 @@ class System:
         return [self.components[m] for m in self.groups.get(name, [name])]
 
     def fault_names(self, endpoint: Any) -> frozenset[str]:
-        """The names by which a fault reaches one end of a link: its own name, the YAML name it is a
-        member of (a replica, a CDN edge), its zone; a client library running inside a caller is
-        reached by its caller's names."""
+        """The names by which a fault reaches one end of a link: its own name, the YAML names it is a
+        member of (a replica of a server, a CDN edge, a shard or replica of a store), its zone; a
+        client library running inside a caller is reached by its caller's names."""
         key = id(endpoint)
         names = self._fault_names.get(key)
         if names is None:
