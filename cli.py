@@ -310,25 +310,27 @@ def list_() -> None:
 
     load_components()
     from simulator.language import registry
-    from simulator.sampling.distributions import DISTRIBUTIONS
+    import simulator.sampling.distributions  # noqa: F401  (registers the distributions)
 
     sections = [
         ("component types", registry.components),
         ("load-balancing algorithms", registry.lb_algorithms),
         ("eviction policies", registry.eviction_policies),
         ("sharding strategies", registry.sharding_strategies),
+        ("replication modes", registry.replication_modes),
+        ("read_from policies", registry.read_from_policies),
+        ("cache modes", registry.cache_modes),
+        ("queue ack modes", registry.queue_ack_modes),
         ("arrival processes", registry.arrivals),
         ("key distributions", registry.key_dists),
         ("fault types", registry.faults),
+        ("distributions", registry.distributions),
     ]
     for title, reg in sections:
         click.echo(f"{title}:")
         for name, cls in reg:
-            click.echo(f"  {name:<24} {registry.summary_line(cls)}")
-    click.echo("distributions:")
-    for name in sorted(DISTRIBUTIONS):
-        cls = DISTRIBUTIONS[name]
-        click.echo(f"  {name:<24} {getattr(cls, 'doc', '') or registry.summary_line(cls)}")
+            # A distribution's one-line description is its `doc`; everything else's is its docstring.
+            click.echo(f"  {name:<24} {getattr(cls, 'doc', '') or registry.summary_line(cls)}")
 
 
 if __name__ == "__main__":

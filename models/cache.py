@@ -25,13 +25,15 @@ from simulator.sampling.distributions import Constant, DurationDist, Sampler, Si
 from simulator.engine.request import ERROR, OK, Reply, Request
 from simulator.language.units import Fraction, PositiveDuration, PositiveSize, parse_size, UnitError
 
+from . import cache_modes  # noqa: F401  (registers the access modes)
 from .database import WRITE_OPERATIONS
 from .station import Station, StationConfig
 from .versions import StaleReads, sub_request
 
+# The names of `registry.cache_modes`, in the order the docs and validation messages list them (a
+# test checks they match the registry).
 MODES = ("cache_aside", "read_through", "write_through", "write_behind", "refresh_ahead")
 Mode = Literal["cache_aside", "read_through", "write_through", "write_behind", "refresh_ahead"]
-_COALESCING = ("read_through", "refresh_ahead", "write_through", "write_behind")
 
 # Entry fields (a list per cached key: cheaper than an object, mutable in place).
 VERSION, EXPIRES, FETCHED, SIZE = range(4)
@@ -196,9 +198,11 @@ class Cache(Station):
         self.limit = config.capacity_bytes if self.by_bytes else config.capacity
         self.ttl = config.ttl if config.ttl is not None else math.inf
         self.mode = config.mode
-        self.coalesce = config.mode in _COALESCING
-        self.update_on_write = config.mode == "write_through"
-        self.refresh_after = config.refresh_ahead * self.ttl if config.mode == "refresh_ahead" else math.inf
+        # The access mode is chosen once; its per-request decisions are hoisted into plain attributes.
+        self.access = registry.cache_modes.get(config.mode)(self)
+        self.coalesce = self.access.coalesce
+        self.update_on_write = self.access.update_on_write
+        self.refresh_after = self.access.refresh_after(self.ttl)
         self.write_ops = frozenset(config.write_operations)
         self._draw_size = Sampler(config.item_size, env.streams.get(f"{name}/item_size")).next
         self.sizes: dict = {}  # key -> bytes, drawn once per key
@@ -350,15 +354,20 @@ class Cache(Station):
 
     def write(self, req: Request, reply: Reply) -> None:
         self.writes += 1
-        key = req.key
-        if self.mode == "write_behind":
-            self.fill(key, None)  # newer than anything committed: never counted stale
-            self.mark_dirty(key, 1)
-            req.meta = None
-            reply(OK)
-            return
+        self.access.write(req, reply)
+
+    def write_to_store(self, req: Request, reply: Reply) -> None:
+        """Forward a write to the backing store; its reply updates or invalidates the entry."""
         sub = sub_request(req)
-        self.link.send(sub, _Write(self, key, sub, req, reply))
+        self.link.send(sub, _Write(self, req.key, sub, req, reply))
+
+    def write_back(self, req: Request, reply: Reply) -> None:
+        """Acknowledge a write from the cache; the next flush takes it to the store."""
+        key = req.key
+        self.fill(key, None)  # newer than anything committed: never counted stale
+        self.mark_dirty(key, 1)
+        req.meta = None
+        reply(OK)
 
     # --- write-behind ---------------------------------------------------------------------------
     def mark_dirty(self, key: Any, count: int) -> None:
@@ -429,9 +438,7 @@ class Cache(Station):
         if self.track_bytes:
             out["byte_hit_ratio"] = (self.hit_bytes / (self.hit_bytes + self.miss_bytes)
                                      if self.hit_bytes + self.miss_bytes else None)
-        if self.mode == "write_behind":
-            out.update(flushed_writes=self.flushed, unflushed_writes=sum(self.dirty.values()) + self.flushing,
-                       flush_failures=self.flush_failures, lost_writes=self.lost_writes)
+        out.update(self.access.extra_stats())
         if self.source is not None:
             out.update(self.stale.stats())
         return out

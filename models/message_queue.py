@@ -33,6 +33,7 @@ from simulator.language.units import PositiveDuration
 from simpy.events import NORMAL
 
 from .base import Component, ComponentConfig
+from . import queue_acks  # noqa: F401  (registers the ack modes)
 from .consumer_group import ConsumerGroup
 from .versions import percentiles
 
@@ -79,6 +80,7 @@ class QueueConfig(ComponentConfig):
     consumer_groups: dict[str, ConsumerGroupConfig] = Field(
         min_length=1, description="Consumer groups by name; each reads every message."
     )
+    # The names of `registry.queue_ack_modes` (a test checks they match).
     ack: Literal["on_enqueue", "on_complete"] = Field(
         "on_enqueue", description="Answer the producer once the message is stored, or once it is processed."
     )
@@ -185,6 +187,7 @@ class MessageQueue(Component):
         self.expiry_armed = [False] * n  # a timer will delete the partition's messages as they reach retention_time
         self.required = 1 if config.complete_when else len(self.groups)
         self._rr = 0
+        self.ack_mode = registry.queue_ack_modes.get(config.ack)(self)  # chosen once, asked per message
         publish = config.publish_time
         self.instant = isinstance(publish, Constant) and publish.mean == 0
         self._publish = Sampler(publish, env.streams.get(f"{name}/publish")).next
@@ -226,11 +229,11 @@ class MessageQueue(Component):
         else:
             p = self._rr = (self._rr + 1) % n
         now = self.env._now
-        wait = self.config.ack == "on_complete"
-        self.logs[p].append([now, req, reply if wait else None, self.required, 0, False])
+        held = self.ack_mode.hold(reply)  # kept on the message until it completes, or None: answer now
+        self.logs[p].append([now, req, held, self.required, 0, False])
         self.end[p] += 1
         self.produced += 1
-        if not wait:
+        if held is None:
             reply(OK)
         self._enforce_retention(p, now)
         self.total_backlog += 1

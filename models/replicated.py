@@ -21,16 +21,18 @@ from typing import Any, Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from simulator.language import registry
-from simulator.sampling.blocks import BlockStream
 from simulator.engine.request import ERROR, OK, Reply, Request
 from simulator.language.units import PositiveDuration
 
 from .base import ClientSide, ComponentConfig
 from .calls import FanIn
-from .quorum import quorum_read
+from . import replication_modes  # noqa: F401  (registers the modes and read_from policies)
 from .versions import StaleReads, VersionLog, percentiles, sub_request
 
+# The names of `registry.replication_modes` and `registry.read_from_policies`, in the order the
+# validation message lists them (a test checks they match the registries).
 Mode = Literal["sync", "semi_sync", "async", "multi_leader", "quorum"]
+ReadFrom = Literal["leader", "any", "nearest"]
 
 
 class ReplicatedConfig(ComponentConfig):
@@ -43,7 +45,7 @@ class ReplicatedConfig(ComponentConfig):
     leaders: list[str] | None = Field(None, description="multi_leader: replicas that accept writes (default: all).")
     write_quorum: PositiveInt | None = Field(None, description="quorum: replicas that must store a write (default: a majority).")
     read_quorum: PositiveInt | None = Field(None, description="quorum: replicas a read waits for (default: a majority).")
-    read_from: Literal["leader", "any", "nearest"] = Field(
+    read_from: ReadFrom = Field(
         "leader", description="Replica a read goes to: the leader, any (uniformly), or the nearest to the client."
     )
     retry_interval: PositiveDuration = Field(
@@ -214,13 +216,15 @@ class Replicated(ClientSide):
         super().__init__(env, name, config)
         self.names = list(config.replicas)
         self.leader = self.names.index(config.leader) if config.leader else 0
-        self.need_acks = {"sync": len(self.names) - 1, "semi_sync": config.acks}.get(config.mode, 0)
         majority = len(self.names) // 2 + 1
         self.write_quorum = config.write_quorum or majority
         self.read_quorum = config.read_quorum or majority
         self.issued: dict[Any, tuple[int, int]] = {}  # key -> (last version issued, by which leader)
         self.acked = VersionLog(track_times=True)
-        self._any = BlockStream(lambda n: env.streams.get(f"{name}/read_from").integers(0, len(self.names), n))
+        # Strategies chosen once here, called on every request.
+        self.replication = registry.replication_modes.get(config.mode)(self)
+        self.read_policy = registry.read_from_policies.get(config.read_from)(self)
+        self.need_acks = self.replication.follower_acks()
         self.reset_stats()
 
     def reset_stats(self) -> None:
@@ -237,17 +241,11 @@ class Replicated(ClientSide):
         self._stale_mark = 0
 
     def connect(self, system: Any) -> None:
-        cfg = self.config
         members = [system.get(n) for n in self.names]
         first = members[0].config
         self.write_ops = frozenset(getattr(first, "write_operations", ("write",)))
         self.write_op = getattr(first, "write_operations", ["write"])[0]
-        if cfg.mode == "multi_leader":
-            self.leader_set = [self.names.index(n) for n in (cfg.leaders or self.names)]
-        elif cfg.mode == "quorum":
-            self.leader_set = []  # leaderless: clients write to every replica themselves
-        else:
-            self.leader_set = [self.leader]
+        self.leader_set = self.replication.leaders()
         # Replication crosses the network from each leader to each other replica.
         self.streams = {
             i: [_Stream(self, system.network.link(members[i], members[j]), j) for j in range(len(members)) if j != i]
@@ -302,19 +300,24 @@ class Replicated(ClientSide):
             self.read(proxy, req, reply)
 
     def write(self, proxy: Any, req: Request, reply: Reply) -> None:
+        self.replication.write(proxy, req, reply)
+
+    def read(self, proxy: Any, req: Request, reply: Reply) -> None:
+        self.replication.read(proxy, req, reply)
+
+    def write_everywhere(self, proxy: Any, req: Request, reply: Reply) -> None:
+        """Leaderless: the client writes to every replica itself; acknowledged after `write_quorum`."""
         key = req.key
-        if self.config.mode == "quorum":
-            last = self.issued.get(key)
-            version = (last[0] if last else 0) + 1
-            self.issued[key] = (version, -1)
-            fan = FanIn(len(self.names), self.write_quorum, _Ack(self, key, version, reply))
-            for name in self.names:  # leaderless: the client writes to every replica itself
-                proxy.links[name].send(sub_request(req, version=version), fan.arrive)
-            return
-        if self.config.mode == "multi_leader":
-            leader = self.nearest(proxy.zone, True)
-        else:
-            leader = self.leader
+        last = self.issued.get(key)
+        version = (last[0] if last else 0) + 1
+        self.issued[key] = (version, -1)
+        fan = FanIn(len(self.names), self.write_quorum, _Ack(self, key, version, reply))
+        for name in self.names:
+            proxy.links[name].send(sub_request(req, version=version), fan.arrive)
+
+    def write_to(self, leader: int, proxy: Any, req: Request, reply: Reply) -> None:
+        """Send a write to replica `leader`, which commits it and ships it to the others."""
+        key = req.key
         last = self.issued.get(key)
         version = (last[0] if last else 0) + 1
         if last is not None and last[1] != leader:
@@ -327,18 +330,8 @@ class Replicated(ClientSide):
         sub = sub_request(req, version=version)
         proxy.links[self.names[leader]].send(sub, _Write(self, req, reply, leader, version))
 
-    def read(self, proxy: Any, req: Request, reply: Reply) -> None:
-        if self.config.mode == "quorum":
-            acked = self.acked.latest.get(req.key, 0) if req.key is not None else 0
-            quorum_read(self, proxy, req, reply, acked)
-            return
-        rf = self.config.read_from
-        if rf == "leader":
-            i = self.leader
-        elif rf == "any":
-            i = self._any.next()
-        else:
-            i = self.nearest(proxy.zone, False)
+    def read_at(self, i: int, proxy: Any, req: Request, reply: Reply) -> None:
+        """Send a read to replica `i`; its reply records whether the version it returned was stale."""
         sub = sub_request(req)
         acked = self.acked.latest.get(req.key, 0) if req.key is not None else 0
         proxy.links[self.names[i]].send(sub, _Read(self, sub, reply, i, acked))
@@ -349,7 +342,7 @@ class Replicated(ClientSide):
             "type": self.type_name,
             "mode": self.config.mode,
             "read_from": self.config.read_from,
-            "leader": self.names[self.leader] if self.config.mode not in ("multi_leader", "quorum") else None,
+            "leader": self.names[self.leader] if self.replication.shows_leader else None,
             "replication_lag_s": percentiles(self.lag_s),
             "replicas": {n: {"reads": self.reads_by[i], "writes_led": self.writes_by[i],
                              "lag_s": percentiles(self.lag_by[i]),
@@ -358,10 +351,7 @@ class Replicated(ClientSide):
             "writes_failed": self.writes_failed,
             "replication_failures": self.replication_failures,
         }
-        if self.config.mode == "multi_leader":
-            out["conflicts"] = self.conflicts
-        if self.config.mode == "quorum":
-            out.update(write_quorum=self.write_quorum, read_quorum=self.read_quorum, read_repairs=self.read_repairs)
+        out.update(self.replication.extra_stats())
         out.update(self.stale.stats())
         return out
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .charts import PALETTE, _shade_faults, plt, register_chart, save
+from .charts import PALETTE, _shade_faults, plt, save
+from .registries import chart_makers
 
 MARKERS = "osD^v<>px"
 
@@ -13,7 +14,7 @@ def _caches(result: Any) -> list[str]:
     return [n for n, st in result.component_stats.items() if st.get("type") == "cache"]
 
 
-@register_chart
+@chart_makers.register("cache_hit_ratio")
 def hit_ratio_over_time(result: Any, out: Path) -> list[Path]:
     caches = _caches(result)
     ts = result.timeseries

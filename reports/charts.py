@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import matplotlib
 
@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
+from .registries import chart_makers  # noqa: E402
 
 # Okabe-Ito: distinguishable by colour-blind readers and in greyscale print with markers.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -90,17 +92,7 @@ def utilisation(components: pd.DataFrame, path: Path, title: str) -> Path:
     return save(fig, path)
 
 
-ChartFn = Callable[[Any, Path], list[Path]]
-EXTRA_CHARTS: list[ChartFn] = []
-
-
-def register_chart(fn: ChartFn) -> ChartFn:
-    """Add a chart maker `fn(result, out_dir) -> written paths` (return [] when it does not apply)."""
-    EXTRA_CHARTS.append(fn)
-    return fn
-
-
-# Modules that register charts for particular component types.
+# Modules that register charts (in `chart_makers`) for particular component types.
 _CHART_MODULES = ("reports.cache_charts", "reports.data_charts", "reports.queue_charts")
 
 
@@ -117,6 +109,6 @@ def run_charts(result: Any, out: Path) -> list[Path]:
         throughput_over_time(result.timeseries, result.fault_windows, out / "throughput_p99.png", title),
         utilisation(result.components, out / "utilization.png", title),
     ]
-    for fn in EXTRA_CHARTS:
+    for _name, fn in chart_makers.in_registration_order():
         paths += fn(result, out)
     return paths

@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .charts import PALETTE, _shade_faults, plt, register_chart, save
+from .charts import PALETTE, _shade_faults, plt, save
+from .registries import chart_makers
 
 LINESTYLES = ["-", "--", "-.", ":"]
 
@@ -18,7 +19,7 @@ def _reshard_marks(ax: Any, events: list[dict[str, Any]]) -> None:
         ax.axvline(ev["at_s"], color="#000000", ls=":", lw=1, label="reshard" if i == 0 else None)
 
 
-@register_chart
+@chart_makers.register("shard_load")
 def shard_load(result: Any, out: Path) -> list[Path]:
     ts = result.timeseries
     paths = []
@@ -50,7 +51,7 @@ def shard_load(result: Any, out: Path) -> list[Path]:
     return paths
 
 
-@register_chart
+@chart_makers.register("replication_lag")
 def replication_lag(result: Any, out: Path) -> list[Path]:
     ts = result.timeseries
     paths = []

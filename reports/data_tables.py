@@ -1,22 +1,12 @@
 """Terminal tables for the data tier: caches, shards, replica sets, CDNs (one table per type)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from rich.table import Table
 
 from reports.formatting import ms, num, pct
-
-TableFn = Callable[[dict[str, dict[str, Any]]], list[Table]]
-TYPE_TABLES: dict[str, TableFn] = {}
-
-
-def type_table(type_name: str) -> Callable[[TableFn], TableFn]:
-    def add(fn: TableFn) -> TableFn:
-        TYPE_TABLES[type_name] = fn
-        return fn
-
-    return add
+from reports.registries import type_tables
 
 
 def _table(title: str, columns: list[str]) -> Table:
@@ -26,7 +16,7 @@ def _table(title: str, columns: list[str]) -> Table:
     return t
 
 
-@type_table("cache")
+@type_tables.register("cache")
 def caches(comps: dict[str, dict[str, Any]]) -> list[Table]:
     t = _table("Caches", ["cache", "mode", "eviction", "hit ratio", "hits", "misses", "evictions", "items",
                           "fill", "stale hits", "lost writes"])
@@ -37,7 +27,7 @@ def caches(comps: dict[str, dict[str, Any]]) -> list[Table]:
     return [t]
 
 
-@type_table("sharded")
+@type_tables.register("sharded")
 def shards(comps: dict[str, dict[str, Any]]) -> list[Table]:
     out = []
     for name, c in comps.items():
@@ -58,7 +48,7 @@ def shards(comps: dict[str, dict[str, Any]]) -> list[Table]:
     return out
 
 
-@type_table("replicated")
+@type_tables.register("replicated")
 def replicas(comps: dict[str, dict[str, Any]]) -> list[Table]:
     t = _table("Replication", ["store", "mode", "reads from", "lag p50 ms", "lag p99 ms", "lag max ms",
                                "stale reads", "stale %", "staleness p99 ms", "conflicts", "writes failed"])
@@ -78,7 +68,7 @@ def replicas(comps: dict[str, dict[str, Any]]) -> list[Table]:
     return [t, per]
 
 
-@type_table("cdn")
+@type_tables.register("cdn")
 def cdns(comps: dict[str, dict[str, Any]]) -> list[Table]:
     out = []
     for name, c in comps.items():
@@ -92,7 +82,7 @@ def cdns(comps: dict[str, dict[str, Any]]) -> list[Table]:
     return out
 
 
-@type_table("queue")
+@type_tables.register("queue")
 def queues(comps: dict[str, dict[str, Any]]) -> list[Table]:
     t = _table("Message queues", ["queue / group", "produced", "consumed", "backlog", "max", "p50 ms",
                                   "p99 ms", "util", "redeliv", "dups", "dlq", "dropped"])
@@ -113,7 +103,7 @@ def queues(comps: dict[str, dict[str, Any]]) -> list[Table]:
 
 def data_tables(components: dict[str, dict[str, Any]]) -> list[Table]:
     tables = []
-    for type_name, fn in TYPE_TABLES.items():
+    for type_name, fn in type_tables.in_registration_order():
         of_type = {n: c for n, c in components.items() if c.get("type") == type_name}
         if of_type:
             tables += fn(of_type)

@@ -167,12 +167,13 @@ def _run_sections(s: dict[str, Any]) -> list[str]:
                           c.get("failed")])
     out += ["<h3>Components</h3>", _table(["component", "type", "utilisation", "queue mean", "queue max",
                                            "wait mean ms", "served", "rejected", "failed"], comp_rows)]
-    from .data_tables import TYPE_TABLES, data_tables
+    from .data_tables import data_tables
+    from .registries import type_tables
     from .table import details_table
 
     # The terminal's per-type tables and details, rendered as HTML with inline styles.
     tables = data_tables(s["components"])
-    details = details_table({n: c for n, c in s["components"].items() if c.get("type") not in TYPE_TABLES})
+    details = details_table({n: c for n, c in s["components"].items() if c.get("type") not in type_tables})
     if details is not None:
         tables.append(details)
     if tables:

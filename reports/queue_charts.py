@@ -4,12 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .charts import PALETTE, _shade_faults, plt, register_chart, save
+from .charts import PALETTE, _shade_faults, plt, save
+from .registries import chart_makers
 
 LINESTYLES = ["-", "--", "-.", ":"]
 
 
-@register_chart
+@chart_makers.register("queue_backlog")
 def queue_backlog(result: Any, out: Path) -> list[Path]:
     ts = result.timeseries
     paths = []

@@ -6,7 +6,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from reports.data_tables import TYPE_TABLES, data_tables
+from reports.data_tables import data_tables
+from reports.registries import type_tables
 from reports.formatting import ms, num, pct
 
 
@@ -47,7 +48,7 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
     tables = [head, lat, comp]
 
     tables += data_tables(summary["components"])
-    details = details_table({n: c for n, c in summary["components"].items() if c.get("type") not in TYPE_TABLES})
+    details = details_table({n: c for n, c in summary["components"].items() if c.get("type") not in type_tables})
     if details is not None:
         tables.append(details)
     if summary.get("faults"):

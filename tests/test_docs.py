@@ -14,11 +14,11 @@ def test_reference_covers_every_registered_name():
 
     load_components()
     from simulator.language import registry
-    from simulator.sampling.distributions import DISTRIBUTIONS
 
     text = generate()
-    for reg in (registry.components, registry.lb_algorithms, registry.arrivals, registry.key_dists, registry.faults):
+    for reg in (registry.components, registry.lb_algorithms, registry.arrivals, registry.key_dists, registry.faults,
+                registry.replication_modes, registry.read_from_policies, registry.cache_modes, registry.queue_ack_modes):
         for name in reg.names():
             assert f"`{name}`" in text, name
-    for name in DISTRIBUTIONS:
+    for name in registry.distributions.names():
         assert f"`{name}`" in text

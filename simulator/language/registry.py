@@ -59,6 +59,11 @@ class Registry(Generic[T]):
     def __iter__(self) -> Iterator[tuple[str, T]]:
         return iter(sorted(self._items.items()))
 
+    def in_registration_order(self) -> list[tuple[str, T]]:
+        """(name, item) pairs in the order they were registered, for output whose order is fixed by
+        the order of the code (report tables and charts) rather than by name."""
+        return list(self._items.items())
+
 
 def name_in(reg: "Registry") -> Any:
     """The config field type of a name that must be registered in `reg` (checked with "did you mean")."""
@@ -83,3 +88,8 @@ key_dists: Registry[type] = Registry("key distribution")
 lb_algorithms: Registry[type] = Registry("load-balancing algorithm")
 eviction_policies: Registry[type] = Registry("eviction policy")
 sharding_strategies: Registry[type] = Registry("sharding strategy")
+replication_modes: Registry[type] = Registry("replication mode")
+read_from_policies: Registry[type] = Registry("read_from policy")
+cache_modes: Registry[type] = Registry("cache mode")
+queue_ack_modes: Registry[type] = Registry("queue ack mode")
+distributions: Registry[type] = Registry("distribution")

@@ -16,7 +16,9 @@ from pydantic import BeforeValidator, PlainSerializer, ValidationInfo
 
 from simulator.sampling.blocks import BLOCK, BlockStream
 from simulator.language.callsyntax import CallSyntaxError, is_call, parse_call
+from simulator.language import registry
 from simulator.language.errors import did_you_mean
+from simulator.language.registry import UnknownName
 from simulator.language.units import UnitError, fmt_duration, fmt_size, parse_duration, parse_rate, parse_size
 
 
@@ -43,15 +45,21 @@ SHAPE_PARAMS = {"alpha", "k", "shape"}  # plain numbers whatever the kind
 
 
 class Distribution:
-    """Base class; subclasses set `name`, `doc`, `params` (accepted parameter sets)."""
+    """Base class; subclasses set `doc`, `params` (accepted parameter sets) and are registered in
+    `registry.distributions` under their name (`@registry.distributions.register("exponential")`)."""
 
-    name: ClassVar[str] = ""
+    type_name: ClassVar[str] = ""  # set by the registry
     doc: ClassVar[str] = ""
     params: ClassVar[tuple[tuple[str, ...], ...]] = ()
 
     def __init__(self, kind: str = "duration", **values: float) -> None:
         self.kind = kind
         self.values = values
+
+    @property
+    def name(self) -> str:
+        """The name it is registered and written under ('exponential')."""
+        return self.type_name
 
     # moments
     mean: float = math.nan
@@ -93,23 +101,15 @@ class Distribution:
         return hash(repr(self))
 
 
-DISTRIBUTIONS: dict[str, type[Distribution]] = {}
-
-
-def register_distribution(cls: type[Distribution]) -> type[Distribution]:
-    DISTRIBUTIONS[cls.name] = cls
-    return cls
-
-
 def _positive(name: str, value: float, dist: str) -> float:
     if not value > 0:
         raise DistributionError(f"{dist}: '{name}' must be greater than 0, got {value:g}")
     return value
 
 
-@register_distribution
+@registry.distributions.register("constant")
 class Constant(Distribution):
-    name, doc, params = "constant", "Always the same value (a bare quantity like '5ms' means this).", (("value",),)
+    doc, params = "Always the same value (a bare quantity like '5ms' means this).", (("value",),)
 
     def __init__(self, kind="duration", value=0.0):
         super().__init__(kind, value=value)
@@ -124,9 +124,9 @@ class Constant(Distribution):
         return Constant(self.kind, value=self.values["value"] * factor)
 
 
-@register_distribution
+@registry.distributions.register("exponential")
 class Exponential(Distribution):
-    name, doc, params = "exponential", "Memoryless; by mean (or rate).", (("mean",), ("rate",))
+    doc, params = "Memoryless; by mean (or rate).", (("mean",), ("rate",))
 
     def __init__(self, kind="duration", mean=None, rate=None):
         if mean is None:
@@ -141,9 +141,9 @@ class Exponential(Distribution):
         return Exponential(self.kind, mean=self.mean * factor)
 
 
-@register_distribution
+@registry.distributions.register("uniform")
 class Uniform(Distribution):
-    name, doc, params = "uniform", "Uniform between min and max.", (("min", "max"),)
+    doc, params = "Uniform between min and max.", (("min", "max"),)
 
     def __init__(self, kind="duration", min=0.0, max=0.0):
         if min < 0 or max < min:
@@ -166,9 +166,9 @@ def _cdf(x: float) -> float:
     return 0.5 * (1 + math.erf(x / math.sqrt(2)))
 
 
-@register_distribution
+@registry.distributions.register("normal")
 class Normal(Distribution):
-    name, doc, params = "normal", "Normal by mean and std, truncated at 0 (negative draws are redrawn).", (("mean", "std"),)
+    doc, params = "Normal by mean and std, truncated at 0 (negative draws are redrawn).", (("mean", "std"),)
 
     def __init__(self, kind="duration", mean=0.0, std=0.0):
         _positive("std", std, "normal")
@@ -197,9 +197,9 @@ class Normal(Distribution):
 Z99 = 2.3263478740408408  # standard normal quantile of 0.99
 
 
-@register_distribution
+@registry.distributions.register("lognormal")
 class LogNormal(Distribution):
-    name, doc = "lognormal", "Heavy-ish right tail; by (mean, std) or by (median, p99)."
+    doc = "Heavy-ish right tail; by (mean, std) or by (median, p99)."
     params = (("mean", "std"), ("median", "p99"))
 
     def __init__(self, kind="duration", mean=None, std=None, median=None, p99=None):
@@ -229,9 +229,9 @@ class LogNormal(Distribution):
         return LogNormal(self.kind, mean=v["mean"] * factor, std=v["std"] * factor)
 
 
-@register_distribution
+@registry.distributions.register("pareto")
 class Pareto(Distribution):
-    name, doc = "pareto", "Power-law tail: P(X > x) = (scale/x)^alpha for x >= scale; by (alpha, scale) or (alpha, mean)."
+    doc = "Power-law tail: P(X > x) = (scale/x)^alpha for x >= scale; by (alpha, scale) or (alpha, mean)."
     params = (("alpha", "scale"), ("alpha", "mean"))
 
     def __init__(self, kind="duration", alpha=None, scale=None, mean=None):
@@ -255,9 +255,9 @@ class Pareto(Distribution):
         return Pareto(self.kind, alpha=self.alpha, scale=self.scale * factor)
 
 
-@register_distribution
+@registry.distributions.register("gamma")
 class Gamma(Distribution):
-    name, doc = "gamma", "Gamma by (shape, mean) or (shape, scale)."
+    doc = "Gamma by (shape, mean) or (shape, scale)."
     params = (("shape", "mean"), ("shape", "scale"))
 
     def __init__(self, kind="duration", shape=None, mean=None, scale=None):
@@ -277,9 +277,9 @@ class Gamma(Distribution):
         return Gamma(self.kind, shape=self.shape, scale=self.scale * factor)
 
 
-@register_distribution
+@registry.distributions.register("erlang")
 class Erlang(Gamma):
-    name, doc, params = "erlang", "Sum of k exponential phases; by (k, mean).", (("k", "mean"),)
+    doc, params = "Sum of k exponential phases; by (k, mean).", (("k", "mean"),)
 
     def __init__(self, kind="duration", k=None, mean=None, scale=None):
         if k is None or k != int(k) or k < 1:
@@ -291,9 +291,9 @@ class Erlang(Gamma):
         return Erlang(self.kind, k=self.values["k"], mean=self.mean * factor)
 
 
-@register_distribution
+@registry.distributions.register("weibull")
 class Weibull(Distribution):
-    name, doc, params = "weibull", "Weibull by (shape, scale).", (("shape", "scale"),)
+    doc, params = "Weibull by (shape, scale).", (("shape", "scale"),)
 
     def __init__(self, kind="duration", shape=None, scale=None):
         _positive("shape", shape, "weibull")
@@ -308,9 +308,9 @@ class Weibull(Distribution):
         return Weibull(self.kind, shape=self.values["shape"], scale=self.values["scale"] * factor)
 
 
-@register_distribution
+@registry.distributions.register("empirical")
 class Empirical(Distribution):
-    name, doc = "empirical", "Resample measured values: values=[...] or file=data.csv, column=name."
+    doc = "Resample measured values: values=[...] or file=data.csv, column=name."
     params = (("values",), ("file", "column"))
 
     def __init__(self, kind="duration", values=None, file=None, column=None, data=None):
@@ -338,7 +338,7 @@ class Scaled(Distribution):
     def __init__(self, base: Distribution, factor: float) -> None:
         super().__init__(base.kind)
         self.base, self.factor = base, factor
-        self.name = base.name
+        self.type_name = base.type_name
         self.mean, self.variance = base.mean * factor, base.variance * factor * factor
 
     def sample_block(self, rng, n):
@@ -391,11 +391,11 @@ def parse_distribution(value: Any, kind: str = "duration", base_dir: Path | None
     spec = dict(value)
     name = spec.pop("dist", None)
     if name is None:
-        raise DistributionError(f"missing 'dist'; one of: {', '.join(sorted(DISTRIBUTIONS))}")
-    cls = DISTRIBUTIONS.get(name)
-    if cls is None:
-        raise DistributionError(f"unknown distribution '{name}'{did_you_mean(name, DISTRIBUTIONS)}; "
-                                f"known: {', '.join(sorted(DISTRIBUTIONS))}")
+        raise DistributionError(f"missing 'dist'; one of: {', '.join(registry.distributions.names())}")
+    try:
+        cls = registry.distributions.get(name)
+    except UnknownName as exc:  # "unknown distribution 'x'; did you mean ...; known: ..."
+        raise DistributionError(str(exc)) from None
     keys = set(spec)
     if not any(keys == set(p) for p in cls.params):
         forms = " or ".join("(" + ", ".join(p) + ")" for p in cls.params)

@@ -18,7 +18,7 @@ from pydantic_core import PydanticUndefined
 
 from simulator.language import registry
 from simulator.workload.arrivals import ArrivalConfig
-from simulator.sampling.distributions import DISTRIBUTIONS, Distribution
+from simulator.sampling.distributions import Distribution
 from simulator.faults.base import FaultConfig
 from simulator.workload.keys import KeyConfig
 from simulator.language.units import Quantity
@@ -158,6 +158,10 @@ def generate() -> str:
         ("Load-balancing algorithms (`algorithm:`)", registry.lb_algorithms),
         ("Eviction policies (`eviction:`)", getattr(registry, "eviction_policies", None)),
         ("Sharding strategies (`strategy:`)", getattr(registry, "sharding_strategies", None)),
+        ("Replication modes (`mode:` of `replicated`)", registry.replication_modes),
+        ("Read policies (`read_from:` of `replicated`)", registry.read_from_policies),
+        ("Cache modes (`mode:` of `cache`)", registry.cache_modes),
+        ("Queue ack modes (`ack:` of `queue`)", registry.queue_ack_modes),
     ) if reg is not None]
     for title, reg in policy_sections:
         out += [f"## {title}", "", "| name | behaviour |", "| --- | --- |"]
@@ -166,8 +170,7 @@ def generate() -> str:
     out += ["## Distributions", "",
             "Written `name(key=value, ...)`, as a mapping `{dist: name, ...}`, or as a bare quantity (constant).", "",
             "| name | parameters | behaviour |", "| --- | --- | --- |"]
-    for name in sorted(DISTRIBUTIONS):
-        cls = DISTRIBUTIONS[name]
+    for name, cls in registry.distributions:
         forms = " or ".join("(" + ", ".join(p) + ")" for p in cls.params)
         out.append(f"| `{name}` | {forms} | {cls.doc} |")
     out += ["", "## Faults and timeline events (`faults:`)", ""]
