@@ -33,8 +33,6 @@ class StationConfig(ComponentConfig):
     )
     speed: PositiveFloat = Field(1.0, description="Vertical scaling: service times are divided by it.")
 
-ServiceFn = Callable[[Request], float]
-
 
 class Station(Component):
     """Base for components that queue requests for a pool of workers.
