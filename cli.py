@@ -223,7 +223,7 @@ def capacity(file: str, slos: tuple[str, ...], path: str, low: str | None, high:
     from simulator.study.executors import make_executor
     from simulator.study.run_cache import ResultCache
     from simulator.study.slo import current_value, find_capacity, parse_slo
-    from simulator.study.sweep import _format, _quantity
+    from simulator.study.sweep import format_value, quantity
     from simulator.language.units import UnitError, parse_fraction
 
     with _errors():
@@ -239,7 +239,7 @@ def capacity(file: str, slos: tuple[str, ...], path: str, low: str | None, high:
             if raw is None:
                 bounds.append(None)
                 continue
-            q = _quantity(raw)
+            q = quantity(raw)
             if q is None or q[0] != kind or q[1] <= 0:
                 raise ScenarioError(f"expected a positive value in the unit of {path}, got {raw!r}", file=flag)
             bounds.append(q[1])
@@ -254,7 +254,7 @@ def capacity(file: str, slos: tuple[str, ...], path: str, low: str | None, high:
         with make_executor(_executor_kind(executor, scheduler), workers, scheduler) as ex:
             result = find_capacity(
                 scenario, path, objectives, replications, ex, cache, bounds[0], bounds[1], tol,
-                progress=(lambda p: click.echo(f"  {path} = {_format(kind, p.value)}: "
+                progress=(lambda p: click.echo(f"  {path} = {format_value(kind, p.value)}: "
                                                f"{'meets' if p.passed else 'misses'} the SLOs", err=True))
                 if show else None)
         summary = result.summary()

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from simulator.language.config import StrictModel
-from simulator.engine.request import OK, Reply, Request, with_timeout
+from simulator.engine.request import OK, Reply, Request, deadlines
 from simulator.language.units import Fraction, PositiveDuration
 
 
@@ -60,27 +60,29 @@ def step_refs(steps: list[CallStep], prefix: tuple) -> list[tuple[tuple, str]]:
 class Step:
     """A call step bound to network links (built once, at connect time)."""
 
-    __slots__ = ("links", "need", "operation", "probability", "timeout_s", "rng")
+    __slots__ = ("links", "need", "operation", "probability", "timeout_s", "rng", "deadlines")
 
-    def __init__(self, config: CallStep, links: list[Any], rng: Any) -> None:
+    def __init__(self, config: CallStep, links: list[Any], rng: Any, env: Any) -> None:
         self.links = links
         self.need = len(links) if config.wait_for == "all" else config.wait_for
         self.operation = config.operation
         self.probability = config.probability
         self.timeout_s = config.timeout
         self.rng = rng
+        self.deadlines = deadlines(env, config.timeout)  # one queue for the step's calls, fan-out included
 
     def invoke(self, env: Any, req: Request, reply: Reply) -> None:
         if self.operation is not None and self.operation != req.op:
             sub = Request(req.id, req.t0, req.wl, self.operation, req.key, req.user, req.region)
             sub.meta = req.meta
             req = sub
+        dl = self.deadlines
         if len(self.links) == 1:
-            self.links[0].send(req, with_timeout(env, self.timeout_s, reply))
+            self.links[0].send(req, reply if dl is None else dl.wrap(reply))
             return
         fan = FanIn(len(self.links), self.need, reply)
         for link in self.links:
-            link.send(req, with_timeout(env, self.timeout_s, fan.arrive))
+            link.send(req, fan.arrive if dl is None else dl.wrap(fan.arrive))
 
 
 class FanIn:
@@ -143,5 +145,5 @@ def bind_steps(component: Any, system: Any, steps: list[CallStep], purpose: str)
     for i, step in enumerate(steps):
         links = [system.network.link(component, system.get(t)) for t in step.targets()]
         rng = component.env.streams.get(f"{component.name}/{purpose}/{i}/probability")
-        bound.append(Step(step, links, rng))
+        bound.append(Step(step, links, rng, component.env))
     return bound

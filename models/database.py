@@ -48,9 +48,6 @@ class Database(Station):
         self.reads = 0
         self.writes = 0
 
-    def is_write(self, op: str) -> bool:
-        return op in self.writes_ops
-
     def service_time(self, req: Request) -> float:
         if req.op in self.writes_ops:
             return self._write()

@@ -135,11 +135,22 @@ class Server(Station):
         return system.get(targets[0]).version_source(system)
 
     def offered(self, rate_per_s: float, system: Any) -> None:
+        """The load, and what each operation's calls pass on (the operation of a call is the
+        step's `operation`, else the request's)."""
         system.load_estimate[self.name] = system.load_estimate.get(self.name, 0.0) + rate_per_s
-        for op_steps in [self.config.calls]:
-            for step in op_steps:
+        cfg = self.config
+        per_op = {op: oc.calls for op, oc in cfg.operations.items() if oc.calls is not None}
+        mix = system.offer_mix
+        if mix is None:  # operations unknown: every request takes the default calls
+            for step in cfg.calls:
                 for t in step.targets():
                     system.offer(t, rate_per_s * step.probability)
+            return
+        for op, share in mix.items():
+            for step in per_op.get(op, cfg.calls):
+                sub = {step.operation or op: 1.0}
+                for t in step.targets():
+                    system.offer(t, rate_per_s * share * step.probability, sub)
 
     def capacity_per_s(self) -> float:
         mean = self.config.service_time.mean / self.config.speed

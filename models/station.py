@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from simulator.sampling.distributions import Sampler
 from simulator.engine.env import Timer
-from simulator.engine.request import ERROR, OK, REJECTED, Once, Reply, Request, with_timeout
+from simulator.engine.request import ERROR, OK, REJECTED, Deadlines, Once, Reply, Request
 from simpy.events import NORMAL
 
 from pydantic import Field, NonNegativeInt, PositiveFloat
@@ -32,8 +32,6 @@ class StationConfig(ComponentConfig):
         None, description="Time a request may spend here (queue + work) before it fails as timed out."
     )
     speed: PositiveFloat = Field(1.0, description="Vertical scaling: service times are divided by it.")
-
-ServiceFn = Callable[[Request], float]
 
 
 class Station(Component):
@@ -56,6 +54,7 @@ class Station(Component):
         self._ends: dict | None = None  # when each service ends, tracked only if a pause can happen
         self._frozen: list = []  # (timer value, service time left) of work frozen by a pause
         self.epoch = 0  # bumped by each crash, so work started before it is recognised as lost
+        self._deadlines: Deadlines | None = None  # of `timeout_s`, made at the first request
         self.reset_stats()
 
     # --- statistics -----------------------------------------------------------------------------
@@ -122,7 +121,10 @@ class Station(Component):
         env = self.env
         now = env._now  # the attribute, not the property: this runs once per call
         if self.timeout_s is not None:
-            reply = with_timeout(env, self.timeout_s, reply)
+            dl = self._deadlines
+            if dl is None or dl.timeout_s != self.timeout_s:
+                dl = self._deadlines = Deadlines(env, self.timeout_s)
+            reply = dl.wrap(reply)
         if self.busy < self.workers:
             self._account(now)
             self.busy += 1

@@ -46,9 +46,6 @@ class VersionLog:
         if self.history is None:
             self.history = {}
 
-    def next_version(self, key: Any) -> int:
-        return self.latest.get(key, 0) + 1
-
     def commit(self, key: Any, version: int, now: float) -> bool:
         """Install `version` if it is newer; True if it was."""
         if version <= self.latest.get(key, 0):

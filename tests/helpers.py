@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import textwrap
 
+from click.testing import CliRunner
+
 import simulator
+from cli import main
 
 BASIC = """
 name: t
@@ -25,3 +28,27 @@ def run(text: str, seed: int | None = None, **fmt) -> simulator.Result:
     if "{seed}" in text:
         fmt = {"seed": 0, "duration": "100s", "warmup": "0s", **fmt}
     return simulator.run(scenario(text, **fmt), seed=seed)
+
+
+def run_validate(tmp_path, text, *args, name="s.yaml"):
+    """`dsim validate` on `text` written to a file in `tmp_path`: (CliRunner result, file path)."""
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    result = CliRunner().invoke(main, ["validate", str(path), *args])
+    return result, str(path)
+
+
+def assert_bad(tmp_path, text, *fragments, line=None, args=()):
+    """`text` is refused by `dsim validate` (exit code 2) with an error naming the file (and `line`) and
+    containing every fragment; returns the output."""
+    result, path = run_validate(tmp_path, text, *args)
+    out = result.output
+    assert result.exit_code == 2, out
+    assert "Traceback" not in out
+    assert out.startswith("error: "), out
+    assert path in out or "--set" in out, out
+    for frag in fragments:
+        assert frag in out, f"{frag!r} not in {out!r}"
+    if line is not None:
+        assert f"{path}:{line}:" in out, out
+    return out

@@ -166,3 +166,43 @@ def test_when_every_load_up_to_high_passes_the_limit_is_said_to_be_beyond(tmp_pa
     assert r.exit_code == 0, r.output
     assert "capacity: workloads.web.arrivals.rate = 40/s meets every SLO (mean<1s); so does every value up to " \
            "--high: the limit is beyond it" in r.output
+
+
+PER_OP_CALL = """
+name: per-op
+seed: 1
+duration: 20s
+components:
+  app: {type: server, workers: 50, service_time: 1ms, operations: {write: {calls: [db]}}}
+  db: {type: database, connections: 1, read_time: 10ms, write_time: 10ms}
+workloads:
+  web: {arrivals: poisson(rate=300/s), target: app, mix: {read: MIX_READ, write: MIX_WRITE}}
+"""
+
+
+def test_a_per_operation_call_counts_in_the_load_estimate():
+    import simulator
+
+    # only writes call the database: 50% of 300/s = 150/s against a capacity of 100/s
+    over = simulator.run(scenario(PER_OP_CALL.replace("MIX_READ", "0.5").replace("MIX_WRITE", "0.5")))
+    assert any("offered load at 'db' (~150 req/s) is 1.50x its capacity" in w for w in over.warnings), over.warnings
+    # 20% of 300/s = 60/s: within capacity, although every request taking the calls would not be
+    under = simulator.run(scenario(PER_OP_CALL.replace("MIX_READ", "0.8").replace("MIX_WRITE", "0.2")))
+    assert not any("'db'" in w for w in under.warnings), under.warnings
+
+
+def test_a_call_with_its_own_operation_takes_that_operations_calls_downstream():
+    import simulator
+
+    text = """
+    name: per-op
+    seed: 1
+    duration: 5s
+    components:
+      front: {type: server, workers: 50, service_time: 1ms, calls: [{target: app, operation: write}]}
+      app: {type: server, workers: 50, service_time: 1ms, operations: {write: {calls: [db]}}}
+      db: {type: database, connections: 1, read_time: 10ms, write_time: 10ms}
+    workloads:
+      web: {arrivals: poisson(rate=150/s), target: front, mix: {read: 1.0}}
+    """
+    assert any("offered load at 'db' (~150 req/s)" in w for w in simulator.run(scenario(text)).warnings)

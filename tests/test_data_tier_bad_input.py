@@ -1,7 +1,7 @@
 """Bad input for the data tier: one clear, located message and exit code 2 from `dsim validate`."""
 import pytest
 
-from tests.test_bad_input import _bad, _run
+from tests.helpers import assert_bad, run_validate
 
 BASE = """\
 name: data
@@ -31,7 +31,7 @@ GOOD = [
 
 @pytest.mark.parametrize("component", GOOD)
 def test_good_data_tier_components_validate(tmp_path, component):
-    result, _ = _run(tmp_path, _text(component))
+    result, _ = run_validate(tmp_path, _text(component))
     assert result.exit_code == 0, result.output
 
 
@@ -67,16 +67,16 @@ def test_good_data_tier_components_validate(tmp_path, component):
     ("{type: cdn, origin: nowhere, regions: [eu], capacity: 100}", ["unknown component 'nowhere'"]),
 ])
 def test_bad_data_tier_components(tmp_path, component, fragments):
-    _bad(tmp_path, _text(component), *fragments, line=4)
+    assert_bad(tmp_path, _text(component), *fragments, line=4)
 
 
 def test_a_cycle_of_components_that_pass_every_request_on_is_refused(tmp_path):
     text = BASE.format(components="  front: {type: cache, capacity: 10, backing: mid}\n"
                                   "  mid: {type: cache, capacity: 10, backing: front}", target="front")
-    _bad(tmp_path, text, "front -> mid -> front is a cycle", line=4)
+    assert_bad(tmp_path, text, "front -> mid -> front is a cycle", line=4)
     looped = BASE.format(components="  front: {type: load_balancer, backends: [app]}\n"
                                     "  app: {type: server, service_time: 1ms, calls: [db-1, front]}", target="front")
-    _bad(tmp_path, looped, "front -> app -> front is a cycle")
+    assert_bad(tmp_path, looped, "front -> app -> front is a cycle")
 
 
 def test_a_call_back_with_some_probability_is_allowed_and_its_load_estimate_ends(tmp_path):
@@ -84,14 +84,14 @@ def test_a_call_back_with_some_probability_is_allowed_and_its_load_estimate_ends
                                   "  app: {type: server, workers: 4, service_time: 1ms,"
                                   " calls: [db-1, {target: front, probability: 0.3}], hold_worker: false}",
                        target="front")
-    result, _ = _run(tmp_path, text)
+    result, _ = run_validate(tmp_path, text)
     assert result.exit_code == 0, result.output
 
 
 def test_a_loop_back_to_a_server_holding_its_worker_is_warned_about(tmp_path):
     loop = "  front: {type: load_balancer, backends: [app]}\n  app: {type: server, service_time: 1ms, " \
            "calls: [db-1, {target: front, probability: 0.3}]HOLD}"
-    result, _ = _run(tmp_path, BASE.format(components=loop.replace("HOLD", ""), target="front"))
+    result, _ = run_validate(tmp_path, BASE.format(components=loop.replace("HOLD", ""), target="front"))
     assert result.exit_code == 0 and "deadlock" in result.output
-    result, _ = _run(tmp_path, BASE.format(components=loop.replace("HOLD", ", hold_worker: false"), target="front"))
+    result, _ = run_validate(tmp_path, BASE.format(components=loop.replace("HOLD", ", hold_worker: false"), target="front"))
     assert result.exit_code == 0 and "deadlock" not in result.output

@@ -4,7 +4,7 @@ import pytest
 
 from simulator.sampling.rng import mix64
 from tests.helpers import run
-from tests.test_bad_input import _bad
+from tests.helpers import assert_bad
 from tests.theory import batch_means_ci
 
 QUEUE = """
@@ -153,13 +153,13 @@ workloads:
     ("{workers: 2, speed: 3}", ["unknown key 'speed'"]),
 ])
 def test_bad_consumer_groups(tmp_path, group, fragments):
-    _bad(tmp_path, BAD.replace("GROUP", group), *fragments, line=4)
+    assert_bad(tmp_path, BAD.replace("GROUP", group), *fragments, line=4)
 
 
 def test_bad_queue_keys(tmp_path):
-    _bad(tmp_path, BAD.replace("GROUP", "{workers: 1}").replace("type: queue,", "type: queue, complete_when: mail,"),
+    assert_bad(tmp_path, BAD.replace("GROUP", "{workers: 1}").replace("type: queue,", "type: queue, complete_when: mail,"),
          "complete_when", "'mail' is not one of the consumer groups")
-    _bad(tmp_path, BAD.replace("consumer_groups: {billing: GROUP}", "consumer_groups: {}"), "consumer_groups")
+    assert_bad(tmp_path, BAD.replace("consumer_groups: {billing: GROUP}", "consumer_groups: {}"), "consumer_groups")
 
 
 def test_a_broker_crash_refuses_producers_and_delivery_resumes_from_committed_offsets():

@@ -241,10 +241,10 @@ def test_backlog_peak_counts_what_the_warm_up_left():
 
 
 def test_bad_retry_delay(tmp_path):
-    from tests.test_bad_input import _bad
+    from tests.helpers import assert_bad
 
     text = textwrap.dedent(SCENARIO).format(**{**DEFAULTS, "group_extra": ", retry_delay: 0s"})
-    _bad(tmp_path, text, "consumer_groups.billing.retry_delay", "greater than 0")
+    assert_bad(tmp_path, text, "consumer_groups.billing.retry_delay", "greater than 0")
 
 
 # --- property-based: random queues under random faults ----------------------------------------

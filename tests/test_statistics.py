@@ -77,6 +77,7 @@ def test_warmup_auto_skips_the_initial_overload():
 
 
 def test_warmup_auto_is_accepted_and_a_word_is_not(tmp_path):
-    from tests.test_bad_input import GOOD, _bad
+    from tests.helpers import assert_bad
+    from tests.test_bad_input import GOOD
 
-    _bad(tmp_path, GOOD.replace("warmup: 10s", "warmup: automatic"), "warmup", "'auto'")
+    assert_bad(tmp_path, GOOD.replace("warmup: 10s", "warmup: automatic"), "warmup", "'auto'")

@@ -5,6 +5,7 @@ Everything a component needs during a run (random streams, the network, the reco
 """
 from __future__ import annotations
 
+from heapq import heappush
 from typing import Any, Callable
 
 import simpy
@@ -47,3 +48,14 @@ class SimEnv(simpy.Environment):
         timer = Timer(fn, value)
         self.schedule(timer, NORMAL, delay)
         return timer
+
+    def reserve(self, delay: float) -> tuple[float, int]:
+        """The heap position an event scheduled now with `delay` would take: `(time, event id)`.
+
+        The id is taken now, so an event scheduled later with `schedule_reserved` is ordered
+        among events of the same time exactly as if it had been scheduled now."""
+        return self._now + delay, next(self._eid)
+
+    def schedule_reserved(self, event: Any, slot: tuple[float, int]) -> None:
+        """Schedule `event` at a position taken earlier with `reserve` (not in the past)."""
+        heappush(self._queue, (slot[0], NORMAL, slot[1], event))

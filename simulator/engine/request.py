@@ -7,7 +7,10 @@ request objects.
 """
 from __future__ import annotations
 
+from collections import deque
 from typing import Any, Callable
+
+from simulator.engine.env import Timer
 
 OK = 0
 REJECTED = 1  # refused for lack of room (queue full, load shed)
@@ -69,10 +72,55 @@ class Once:
             self.reply(TIMED_OUT)
 
 
-def with_timeout(env: Any, timeout_s: float | None, reply: Reply) -> Reply:
-    """A reply that also fires TIMED_OUT after `timeout_s` unless the real reply came first."""
-    if timeout_s is None:
-        return reply
-    once = Once(reply)
-    env.call_later(timeout_s, once.expire)
-    return once
+class Deadlines:
+    """The timeouts of one source (a workload's clients, a component, a call step), all `timeout_s` long.
+
+    Timeouts of equal length expire in the order they were set, so they wait in a FIFO queue of
+    `(slot, Once)` and a single timer is pending at a time, on the oldest entry not yet answered.
+    When it fires it expires that entry if its reply has not come, drops the answered entries
+    behind it and arms itself for the next unanswered one. A request answered in time (the usual
+    case) costs no event of its own.
+
+    Each entry keeps the heap position (`SimEnv.reserve`: time and event id) a timer of its own
+    would have taken when it was set, and the timer is armed at that position: every timeout
+    happens at the same simulated time, and in the same order among events of that time, as with
+    one timer per request.
+    """
+
+    __slots__ = ("env", "timeout_s", "entries", "armed")
+
+    def __init__(self, env: Any, timeout_s: float) -> None:
+        self.env = env
+        self.timeout_s = timeout_s
+        self.entries: deque = deque()
+        self.armed = False
+
+    def wrap(self, reply: Reply) -> "Once":
+        """`reply`, to be answered with TIMED_OUT if no outcome comes within `timeout_s`."""
+        once = Once(reply)
+        slot = self.env.reserve(self.timeout_s)
+        self.entries.append((slot, once))
+        if not self.armed:
+            self.armed = True
+            self.env.schedule_reserved(Timer(self._fire), slot)
+        return once
+
+    def _fire(self, _timer: Any) -> None:
+        entries = self.entries
+        # The entry the timer was armed for: its deadline is now. Expiring it may set new timeouts
+        # of this source; they queue behind, and the timer is re-armed below.
+        entries.popleft()[1].expire(None)
+        while entries and entries[0][1].done:
+            entries.popleft()
+        if entries:
+            self.env.schedule_reserved(Timer(self._fire), entries[0][0])
+        else:
+            self.armed = False
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def deadlines(env: Any, timeout_s: float | None) -> Deadlines | None:
+    """A deadline queue for timeouts of `timeout_s`, or None if there is no timeout."""
+    return None if timeout_s is None else Deadlines(env, timeout_s)

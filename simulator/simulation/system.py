@@ -54,6 +54,7 @@ class System:
             fault.prepare(self, token)
         self.network.finalize()
         self.load_estimate: dict[str, float] = {}
+        self.offer_mix: dict[str, float] | None = None  # operation shares of the load being offered
 
     def get(self, name: str) -> Any:
         """The component that receives calls addressed to `name`."""
@@ -111,18 +112,28 @@ class System:
                     todo.extend(edges[n])
         return out
 
-    def offer(self, name: str, rate_per_s: float) -> None:
+    def offer(self, name: str, rate_per_s: float, mix: dict[str, float] | None = None) -> None:
         """Account `rate_per_s` of load at `name` and what it passes on. A call that loops back
         with some probability makes a geometric series: below a millionth of a request per
-        second the rest of it is dropped, so the estimate always ends."""
+        second the rest of it is dropped, so the estimate always ends.
+
+        `mix` is the share of each operation in that load; left out, it is the mix of the load
+        being passed on (a component that does not change operations need not know it). While
+        `name` accounts the load, the mix is in `offer_mix`."""
         if rate_per_s > 1e-6:
-            self.get(name).offered(rate_per_s, self)
+            outer = self.offer_mix
+            if mix is not None:
+                self.offer_mix = mix
+            try:
+                self.get(name).offered(rate_per_s, self)
+            finally:
+                self.offer_mix = outer
 
     def capacity_warnings(self) -> list[str]:
         """Components whose offered load (a mean-rate estimate) reaches their capacity."""
         self.load_estimate = {}
         for wl in self.workloads:
-            self.offer(wl.config.target, wl.offered_rate())
+            self.offer(wl.config.target, wl.offered_rate(), dict(wl.config.mix))
         out = []
         for name, rate in self.load_estimate.items():
             comp = self.components[name]

@@ -35,7 +35,7 @@ from simulator.sampling.rng import derive_seed
 from simulator.results.metrics import METRICS, TABLE_METRICS, metric_info
 from simulator.study.run_figures import QUANTILES, component_figures, run_record
 from simulator.scenario.schema import Scenario
-from simulator.study.plan import Plan, _baseline_index, check_metrics, compared_axis, plan, prepare
+from simulator.study.plan import Plan, baseline_index, check_metrics, compared_axis, plan, prepare
 from simulator.study.sweep import Axis, Variant
 
 # The study's API in one place (the CLI, reports and notebooks import from here).
@@ -243,7 +243,7 @@ def compare(scenario: Scenario, axes: list[Axis], replications: int = 5, executo
         raise ScenarioError(f"replications must be at least 1, got {replications}", file="--replications")
     prepared = prepare(scenario, axes)
     variants = [v for v, _ in prepared]
-    base = _baseline_index(axes, variants, baseline)
+    base = baseline_index(axes, variants, baseline)
     seeds = [derive_seed(scenario.seed, "replication", r) for r in range(replications)]
     executor = executor or InProcess()
     study = Comparison(scenario.name, scenario.seed, axes, variants, replications, seeds, baseline=base,

@@ -174,15 +174,23 @@ def _quiet_local_cluster(local_cluster: Any, workers: int) -> Any:
     closes the cluster); workers interrupted on their own would print tracebacks instead. The
     cluster's own logging is kept out of the terminal: what it says when stopped mid-study (tasks
     cancelled, a heartbeat missing the scheduler that closed first) is noise, and a run's own error
-    reaches dsim through its result."""
+    reaches dsim through its result.
+
+    No fixed port: the cluster has no dashboard, and the scheduler's HTTP server (which Dask starts
+    even without one, by default on 8787) takes a free port of the loopback interface. Warnings
+    the cluster gives while it starts (a port in use, say) are not for dsim's user either."""
     import logging
     import signal
+    import warnings
 
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
     try:  # worker processes started now inherit the ignored SIGINT
-        return local_cluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                             silence_logs=logging.CRITICAL)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return local_cluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                                 scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                 silence_logs=logging.CRITICAL)
     finally:
         if main_thread:
             signal.signal(signal.SIGINT, previous)

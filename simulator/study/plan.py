@@ -90,7 +90,7 @@ def plan(scenario: Scenario, vary: list[str] | tuple[str, ...] = (), replication
     chosen = list(dict.fromkeys(metrics or (cfg.metrics if cfg and cfg.metrics else []))) or None  # each once
     check_metrics(scenario, chosen or [])
     base = baseline or (cfg.baseline if cfg else None)
-    _baseline_index(axes, [v for v, _ in prepare(scenario, axes)], base)
+    baseline_index(axes, [v for v, _ in prepare(scenario, axes)], base)
     return Plan(axes, reps, chosen, base)
 
 
@@ -125,7 +125,7 @@ def compared_axis(axes: list[Axis]) -> int | None:
     return next((i for i, a in enumerate(axes) if not a.numeric), 0)
 
 
-def _baseline_index(axes: list[Axis], variants: list[Variant], baseline: str | None) -> int:
+def baseline_index(axes: list[Axis], variants: list[Variant], baseline: str | None) -> int:
     """The variant named by `baseline`: its label, or (in a grid) a value of the compared axis, which
     stands for that value under every setting of the other axes."""
     if baseline is None:

@@ -22,7 +22,7 @@ from simulator.study.comparison import Comparison, compare
 from simulator.language.errors import ScenarioError, did_you_mean
 from simulator.statistics.inference import mean_interval
 from simulator.scenario.schema import Scenario
-from simulator.study.sweep import Axis, _format, _quantity
+from simulator.study.sweep import Axis, format_value, quantity
 from simulator.language.units import UnitError, parse_duration, parse_fraction, parse_rate
 
 _SLO = re.compile(r"^\s*(?P<metric>[a-z_0-9]+)\s*(?P<op><=|>=|<|>)\s*(?P<value>\S+)\s*$")
@@ -93,7 +93,7 @@ class Capacity:
     lowest_fail: float | None = None
 
     def show(self, value: float | None) -> str:
-        return "-" if value is None else str(_format(self.kind, value))
+        return "-" if value is None else str(format_value(self.kind, value))
 
     def summary(self) -> dict[str, Any]:
         best = next((p for p in self.points if p.value == self.highest_pass), None)
@@ -139,7 +139,7 @@ def _setting(scenario: Scenario, path: str) -> Any:
 def current_value(scenario: Scenario, path: str) -> tuple[str, float]:
     """(kind, value in base units) of the numeric setting at `path`."""
     node = _setting(scenario, path)
-    q = _quantity(str(node))
+    q = quantity(str(node))
     if q is None:
         raise ScenarioError(f"{path} is {node!r}, not a number: the capacity search needs a numeric setting "
                             f"such as workloads.NAME.arrivals.rate", file="--vary")
@@ -160,8 +160,8 @@ def find_capacity(scenario: Scenario, path: str, slos: list[SLO], replications: 
         raise ScenarioError(f"{path} is {start:g}: give --low, a positive value to start from", file="--vary")
     if high is not None and high <= (low if low is not None else start):
         which = "--low" if low is not None else f"the scenario's value of {path}"
-        raise ScenarioError(f"must be above {which} ({_format(kind, low if low is not None else start)}), "
-                            f"got {_format(kind, high)}", file="--high")
+        raise ScenarioError(f"must be above {which} ({format_value(kind, low if low is not None else start)}), "
+                            f"got {format_value(kind, high)}", file="--high")
     # A whole-number setting (workers, connections, replicas) is searched over whole numbers only.
     whole = isinstance(_setting(scenario, path), int) and (low is None or float(low).is_integer())
     result = Capacity(path, kind, slos, replications)
@@ -172,7 +172,7 @@ def find_capacity(scenario: Scenario, path: str, slos: list[SLO], replications: 
             return seen[x].passed
         if len(seen) >= max_points:
             raise ScenarioError(f"no answer within {max_points} points; narrow it with --low and --high", file="--vary")
-        axis = Axis(path, [_format(kind, x)], [x], kind)
+        axis = Axis(path, [format_value(kind, x)], [x], kind)
         study: Comparison = compare(scenario, [axis], replications, executor, cache)
         figures = {}
         for s in slos:
@@ -188,15 +188,15 @@ def find_capacity(scenario: Scenario, path: str, slos: list[SLO], replications: 
     lo = low if low is not None else start
     if not evaluate(lo):
         if low is not None:
-            raise ScenarioError(f"the SLOs already fail at --low {_format(kind, lo)}", file="--low")
+            raise ScenarioError(f"the SLOs already fail at --low {format_value(kind, lo)}", file="--low")
         for _ in range(12):
             if whole and lo <= 1:
-                raise ScenarioError(f"the SLOs fail even at {_format(kind, lo)}", file="--vary")
+                raise ScenarioError(f"the SLOs fail even at {format_value(kind, lo)}", file="--vary")
             hi, lo = lo, (lo // 2 if whole else lo / 2)
             if evaluate(lo):
                 break
         else:
-            raise ScenarioError(f"the SLOs fail even at {_format(kind, lo)}", file="--vary")
+            raise ScenarioError(f"the SLOs fail even at {format_value(kind, lo)}", file="--vary")
     else:
         hi = high if high is not None else lo * 2
         doublings = 0
@@ -207,7 +207,7 @@ def find_capacity(scenario: Scenario, path: str, slos: list[SLO], replications: 
             doublings += 1
             if doublings >= MAX_DOUBLINGS:
                 raise ScenarioError(
-                    f"the SLOs still hold at {_format(kind, hi)}, {2 ** doublings:,} times the start: a higher "
+                    f"the SLOs still hold at {format_value(kind, hi)}, {2 ** doublings:,} times the start: a higher "
                     f"{path} does not make them harder to meet (the search looks for the most load a system "
                     f"takes), or give --high", file="--vary")
             lo, hi = hi, hi * 2

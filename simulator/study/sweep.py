@@ -25,7 +25,7 @@ _PLAIN = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _KINDS = (("rate", parse_rate, fmt_rate), ("duration", parse_duration, fmt_duration), ("size", parse_size, fmt_size))
 
 
-def _quantity(text: str) -> tuple[str, float] | None:
+def quantity(text: str) -> tuple[str, float] | None:
     """(kind, value in base units) of a number written with or without a unit; None if not a number."""
     text = text.strip()
     if _PLAIN.match(text):
@@ -40,7 +40,9 @@ def _quantity(text: str) -> tuple[str, float] | None:
     return None
 
 
-def _format(kind: str, value: float) -> Any:
+def format_value(kind: str, value: float) -> Any:
+    """`value` (in base units, of a `quantity` kind) as it is written in YAML: an int when whole,
+    a percent with its sign, a rate, duration or size with its unit and no needless `.0`."""
     if kind == "number":
         return int(value) if float(value).is_integer() else value
     if kind == "percent":
@@ -119,7 +121,7 @@ def make_axis(path: str, raw: Any, where: str = "--vary") -> Axis:
         raise ScenarioError("the list of values is empty", file=where)
     if len(set(map(str, values))) != len(values):
         raise ScenarioError(f"a value is listed twice in {values}", file=where)
-    quantities = [_quantity(str(v)) if not isinstance(v, bool) else None for v in values]
+    quantities = [quantity(str(v)) if not isinstance(v, bool) else None for v in values]
     if all(q is not None for q in quantities) and len({q[0] for q in quantities}) == 1:
         return Axis(path, values, [q[1] for q in quantities], quantities[0][0], origin)
     return Axis(path, values, where=origin)
@@ -127,7 +129,7 @@ def make_axis(path: str, raw: Any, where: str = "--vary") -> Axis:
 
 def _range_axis(path: str, m: re.Match, where: str, origin: str) -> Axis:
     start, stop, n = m.group("start"), m.group("stop"), m.group("n")
-    qa, qb = _quantity(start), _quantity(stop)
+    qa, qb = quantity(start), quantity(stop)
     if qa is None or qb is None:
         raise ScenarioError(f"a range needs numbers at both ends, got {start!r} and {stop!r}", file=where)
     if qa[0] != qb[0]:
@@ -136,7 +138,7 @@ def _range_axis(path: str, m: re.Match, where: str, origin: str) -> Axis:
     if n is None:
         raise ScenarioError(f"say how many points: {start}..{stop}:N (N values) or {start}..{stop}:+STEP", file=where)
     if n.startswith("+"):
-        qs = _quantity(n[1:])
+        qs = quantity(n[1:])
         if qs is None or qs[0] != kind or qs[1] <= 0:
             raise ScenarioError(f"the step {n[1:]!r} must be a positive value in the same unit as {start!r}", file=where)
         count = int(math.floor((b - a) / qs[1] + 1e-9)) + 1
@@ -151,7 +153,7 @@ def _range_axis(path: str, m: re.Match, where: str, origin: str) -> Axis:
     if not 1 <= len(numbers) <= MAX_POINTS:
         raise ScenarioError(f"a range gives between 1 and {MAX_POINTS} points, this one {len(numbers)}", file=where)
     numbers = [round(x, 12) for x in numbers]
-    return Axis(path, [_format(kind, x) for x in numbers], numbers, kind, origin)
+    return Axis(path, [format_value(kind, x) for x in numbers], numbers, kind, origin)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from simulator.sampling.distributions import DurationDist, Sampler
 from simulator.engine.env import Timer
 from simulator.workload.keys import KeyConfig, parse_keys
 from simulator.language.tagged import tagged
-from simulator.engine.request import IN_FLIGHT, Request, with_timeout
+from simulator.engine.request import IN_FLIGHT, Request, deadlines
 from simulator.language.units import Duration, Fraction, PositiveDuration
 from simpy.events import NORMAL
 
@@ -165,6 +165,7 @@ class Workload:
         self.link = None
         self.stop_s = config.stop if config.stop is not None else math.inf
         self.timeout_s = config.timeout
+        self.deadlines = deadlines(env, config.timeout)
         if config.arrivals is not None:
             self.gen = config.arrivals.make(streams.get(f"{name}/arrivals"))
         else:
@@ -206,7 +207,7 @@ class Workload:
                             user, region)
         req.src = self
         link = self.link if region is None else self.links[region]
-        link.send(req, req if self.timeout_s is None else with_timeout(self.env, self.timeout_s, req))
+        link.send(req, req if self.deadlines is None else self.deadlines.wrap(req))
 
     def _arrive(self, timer: Timer) -> None:
         now = self.env._now
