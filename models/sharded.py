@@ -123,7 +123,8 @@ class _MigrationRead:
 
 
 class _Copy:
-    """One key's migration: read on the old shard, then install that version on the new one."""
+    """One key's migration, run by the old shard: read the key there, then send that version to the
+    new shard over the network between them (so a partition between the shards holds the copy up)."""
 
     __slots__ = ("router", "key", "old", "new", "sub")
 
@@ -132,7 +133,7 @@ class _Copy:
         self.sub = Request(-1, router.env._now, -1, "read", key)
 
     def start(self) -> None:
-        self.router.links[self.old].send(self.sub, self.read_done)
+        self.router.copy_link(self.old, self.old).send(self.sub, self.read_done)
 
     def read_done(self, outcome: int) -> None:
         router = self.router
@@ -141,7 +142,7 @@ class _Copy:
             router.env.call_later(1.0, lambda _t: self.start())  # retried: a copy must not be lost
             return
         write = sub_request(self.sub, op=router.write_op, version=self.sub.meta or 0)
-        router.links[self.new].send(write, self.write_done)
+        router.copy_link(self.old, self.new).send(write, self.write_done)
 
     def write_done(self, outcome: int) -> None:
         router = self.router
@@ -163,7 +164,7 @@ class Sharded(ClientSide):
         super().__init__(env, name, config)
         self.shards = list(config.shards)
         self.strategy: Any = None
-        self.links: dict[str, Any] = {}
+        self.links: dict[tuple[str, str], Any] = {}  # migration copies: (from shard, to shard) -> link
         self.migrating: dict[int, str] = {}  # key -> old owner, while it waits to be copied
         self.events: list[dict[str, Any]] = []
         self.sources: dict[str, Any] = {}  # filled only if something in front asks (see version_source)
@@ -190,7 +191,7 @@ class Sharded(ClientSide):
             raise ScenarioError(f"components.{self.name}.boundaries: boundary {cfg.boundaries[-1]} is beyond the "
                                 f"key space ({key_space} keys, from the workloads' keys.n)")
         self.strategy = registry.sharding_strategies.get(cfg.strategy)(self.shards, cfg, key_space)
-        self.links = {s: system.network.link(self, system.get(s)) for s in cfg.all_shards()}  # for copies
+        self.system = system
         first = system.get(self.shards[0]).config
         self.write_ops = frozenset(getattr(first, "write_operations", ()))
         self.write_op = first.write_operations[0] if self.write_ops else "write"
@@ -269,6 +270,13 @@ class Sharded(ClientSide):
             self._copies = [(k, names[old], names[new_]) for k, old, new_ in moving]
             self._next_copy(None)
         self.events.append(record)
+
+    def copy_link(self, src: str, dst: str) -> Any:
+        """The link a migration copy takes from shard `src` to shard `dst` (made on first use)."""
+        link = self.links.get((src, dst))
+        if link is None:
+            link = self.links[(src, dst)] = self.system.network.link(self.system.get(src), self.system.get(dst))
+        return link
 
     def _next_copy(self, _timer: Any) -> None:
         """Starts one key's copy, then schedules the next at the migration rate (one timer at a time)."""

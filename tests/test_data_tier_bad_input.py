@@ -15,7 +15,7 @@ workloads:
 """
 
 
-def _text(component: str, target: str = "front") -> str:
+def front_scenario(component: str, target: str = "front") -> str:
     return BASE.format(components=f"  front: {component}", target=target)
 
 
@@ -31,7 +31,7 @@ GOOD = [
 
 @pytest.mark.parametrize("component", GOOD)
 def test_good_data_tier_components_validate(tmp_path, component):
-    result, _ = run_validate(tmp_path, _text(component))
+    result, _ = run_validate(tmp_path, front_scenario(component))
     assert result.exit_code == 0, result.output
 
 
@@ -67,7 +67,7 @@ def test_good_data_tier_components_validate(tmp_path, component):
     ("{type: cdn, origin: nowhere, regions: [eu], capacity: 100}", ["unknown component 'nowhere'"]),
 ])
 def test_bad_data_tier_components(tmp_path, component, fragments):
-    assert_bad(tmp_path, _text(component), *fragments, line=4)
+    assert_bad(tmp_path, front_scenario(component), *fragments, line=4)
 
 
 def test_a_cycle_of_components_that_pass_every_request_on_is_refused(tmp_path):

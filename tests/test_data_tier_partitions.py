@@ -305,9 +305,6 @@ def test_partition_reaches_the_client_library_whatever_the_groups_name(store, gr
     assert_cut(r)
 
 
-@pytest.mark.xfail(strict=True, reason="a fault naming a sharded/replicated store (a client-side component) "
-                                       "reaches none of its links: System.groups maps the store to itself only, "
-                                       "not to its shards/replicas, and no link ends at the store itself")
 @pytest.mark.parametrize("store", sorted(STORES))
 @pytest.mark.parametrize("groups", ["[[web], [users]]", "[[eu], [users]]"])
 def test_partition_naming_the_store_itself_cuts_its_clients_off(store, groups):
@@ -336,9 +333,6 @@ def test_overlapping_partitions_of_one_link_cut_until_the_last_one_ends():
 
 
 # --- resharding across the cut -----------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="a sharded store's migration copies go over the router's own links "
-                                       "(from the store, in zone 'default'), which no partition group resolves "
-                                       "to: keys are copied from a shard in eu to one in us during [[eu], [us]]")
 def test_migration_copies_between_shards_across_the_cut_wait_for_the_heal():
     # One shard in eu; at 10.5 s (inside the cut) a shard in us is added and ~half the keys move to
     # it, copied at 20 keys/s: each copy reads on db-eu and writes on db-us, across the cut.

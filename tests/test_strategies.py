@@ -16,8 +16,8 @@ from models.message_queue import QueueConfig
 from models.replicated import ReplicatedConfig
 from simulator.language import registry
 from simulator.sampling.distributions import DistributionError, parse_distribution
-from tests.test_data_tier_bad_input import _text
-from tests.test_bad_input import _run
+from tests.test_data_tier_bad_input import front_scenario
+from tests.helpers import run_validate
 
 NAMES = {
     "replication_modes": ["async", "multi_leader", "quorum", "semi_sync", "sync"],
@@ -69,7 +69,7 @@ def test_config_choices_are_the_registered_names(model, field, namespace):
 
 
 def test_unknown_replication_mode_gives_the_same_located_error(tmp_path):
-    result, _ = _run(tmp_path, _text("{type: replicated, replicas: [db-1, db-2], mode: syncc}"))
+    result, _ = run_validate(tmp_path, front_scenario("{type: replicated, replicas: [db-1, db-2], mode: syncc}"))
     assert result.exit_code == 2, result.output
     assert ("components.front.mode: input should be 'sync', 'semi_sync', 'async', 'multi_leader' or "
             "'quorum'; got 'syncc'") in result.output
@@ -77,7 +77,7 @@ def test_unknown_replication_mode_gives_the_same_located_error(tmp_path):
 
 
 def test_unknown_read_from_gives_the_same_located_error(tmp_path):
-    result, _ = _run(tmp_path, _text("{type: replicated, replicas: [db-1, db-2], read_from: near}"))
+    result, _ = run_validate(tmp_path, front_scenario("{type: replicated, replicas: [db-1, db-2], read_from: near}"))
     assert result.exit_code == 2, result.output
     assert "components.front.read_from: input should be 'leader', 'any' or 'nearest'; got 'near'" in result.output
 
