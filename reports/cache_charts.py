@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .charts import PALETTE, _shade_faults, plt, save
+from .charts import PALETTE, shade_faults, plt, save
 from .registries import chart_makers
 
 MARKERS = "osD^v<>px"
@@ -26,7 +26,7 @@ def hit_ratio_over_time(result: Any, out: Path) -> list[Path]:
         if col in ts:
             ax.plot(ts["end_s"], ts[col] * 100.0, color=PALETTE[i % len(PALETTE)],
                     marker=MARKERS[i % len(MARKERS)], markersize=3, label=name)
-    _shade_faults(ax, result.fault_windows)
+    shade_faults(ax, result.fault_windows)
     ax.set_ylim(0, 100)
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel("hit ratio (%)")

@@ -41,7 +41,8 @@ def dress_cdf(ax: Any, title: str) -> None:
     ax.grid(True, which="both", alpha=0.3)
 
 
-def _shade_faults(ax: Any, faults: list[dict[str, Any]]) -> None:
+def shade_faults(ax: Any, faults: list[dict[str, Any]]) -> None:
+    """Shade each fault's window on a time chart."""
     for i, f in enumerate(faults):
         ax.axvspan(f["start_s"], f["end_s"], color="#D55E00", alpha=0.12, lw=0,
                    label="fault" if i == 0 else None)
@@ -67,14 +68,14 @@ def throughput_over_time(ts: pd.DataFrame, faults: list[dict[str, Any]], path: P
     ax1.plot(ts["end_s"], ts["offered_rps"], color=PALETTE[1], ls="--", label="offered")
     ax1.set_ylabel("requests/s")
     ax1.set_title(f"{title}: throughput and p99 latency over time")
-    _shade_faults(ax1, faults)
+    shade_faults(ax1, faults)
     ax1.legend(loc="best")
     ax1.grid(True, alpha=0.3)
     ax2.plot(ts["end_s"], ts["latency_p99_s"] * 1000.0, color=PALETTE[3], marker=".", label="p99")
     ax2.plot(ts["end_s"], ts["latency_p50_s"] * 1000.0, color=PALETTE[2], marker=".", label="p50")
     ax2.set_ylabel("latency (ms)")
     ax2.set_xlabel("simulated time (s)")
-    _shade_faults(ax2, faults)
+    shade_faults(ax2, faults)
     ax2.legend(loc="best")
     ax2.grid(True, alpha=0.3)
     return save(fig, path)

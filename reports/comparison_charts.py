@@ -15,7 +15,7 @@ import numpy as np
 from simulator.study.comparison import QUANTILES, Comparison, mean_curve, metric_info
 from simulator.statistics.inference import mean_interval
 
-from .charts import PALETTE, _shade_faults, dress_cdf, log_scalable, plt
+from .charts import PALETTE, shade_faults, dress_cdf, log_scalable, plt
 
 STYLES = ["-", "--", "-.", ":"]
 LOG_BARS_RATIO = 100.0  # percentile bars get a log axis when the largest is this many times the smallest
@@ -108,11 +108,11 @@ def time_series(study: Comparison, out: Path) -> list[Path]:
         if not recs:
             continue
         faults = faults or recs[0]["faults"]
-        t, (thr, p99) = _aligned_means(recs, ("throughput_rps", "latency_p99_s"))
+        t, (thr, p99) = aligned_means(recs, ("throughput_rps", "latency_p99_s"))
         _plot(ax1, t, thr, var.index, var.label)
         _plot(ax2, t, p99, var.index, var.label, 1000.0)
     for ax in (ax1, ax2):
-        _shade_faults(ax, faults)
+        shade_faults(ax, faults)
         ax.grid(True, alpha=0.3)
     ax1.set_ylabel("throughput (requests/s)")
     ax2.set_ylabel("p99 latency (ms)")
@@ -122,7 +122,7 @@ def time_series(study: Comparison, out: Path) -> list[Path]:
     return _save(fig, out, "compare_timeseries")
 
 
-def _aligned_means(recs: list[dict[str, Any]], keys: tuple[str, ...]) -> tuple[np.ndarray, list[np.ndarray]]:
+def aligned_means(recs: list[dict[str, Any]], keys: tuple[str, ...]) -> tuple[np.ndarray, list[np.ndarray]]:
     """Per-bucket means over replications, on the buckets of the replication whose measurement
     starts last. Replications can have different buckets (with `warmup: auto` each chooses its own
     warm-up), so each value is taken from the bucket of that replication covering the same time."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .charts import PALETTE, _shade_faults, plt, save
+from .charts import PALETTE, shade_faults, plt, save
 from .registries import chart_makers
 
 LINESTYLES = ["-", "--", "-.", ":"]
@@ -33,7 +33,7 @@ def shard_load(result: Any, out: Path) -> list[Path]:
                      label=col[len(f"{name}.load_rps."):])
         stats = result.component_stats[name]
         _reshard_marks(ax1, stats.get("reshards", []))
-        _shade_faults(ax1, result.fault_windows)
+        shade_faults(ax1, result.fault_windows)
         ax1.set_xlabel("simulated time (s)")
         ax1.set_ylabel("requests/s")
         ax1.set_title(f"{name}: load per shard over time")
@@ -62,7 +62,7 @@ def replication_lag(result: Any, out: Path) -> list[Path]:
         for i, (q, label) in enumerate((("lag_p50_s", "p50"), ("lag_p99_s", "p99"), ("lag_max_s", "max"))):
             ax.plot(ts["end_s"], ts[f"{name}.{q}"] * 1000.0, color=PALETTE[i], marker="osD"[i], markersize=3,
                     ls=LINESTYLES[i], label=f"lag {label}")
-        _shade_faults(ax, result.fault_windows)
+        shade_faults(ax, result.fault_windows)
         ax.set_ylim(bottom=0)
         ax.set_xlabel("simulated time (s)")
         ax.set_ylabel("replication lag (ms)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .charts import PALETTE, _shade_faults, plt, save
+from .charts import PALETTE, shade_faults, plt, save
 from .registries import chart_makers
 
 LINESTYLES = ["-", "--", "-.", ":"]
@@ -23,7 +23,7 @@ def queue_backlog(result: Any, out: Path) -> list[Path]:
                     ls=LINESTYLES[p // (len(PALETTE) - 1) % 4], label=f"partition {p}")
         if st["partitions"] > 1:
             ax.plot(ts["end_s"], ts[f"{name}.backlog"], color="#555555", lw=2.5, ls=(0, (1, 1)), label="total")
-        _shade_faults(ax, result.fault_windows)
+        shade_faults(ax, result.fault_windows)
         ax.set_ylim(bottom=0)
         ax.set_xlabel("simulated time (s)")
         ax.set_ylabel("messages not yet processed")

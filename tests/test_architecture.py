@@ -175,13 +175,6 @@ def test_the_checker_sees_a_cycle_and_an_upward_import(tmp_path, monkeypatch):
         raise AssertionError("a cycle went unnoticed")
 
 
-# `from .charts import _shade_faults` (reports' chart modules) and a test's import of
-# `reports.comparison_charts._aligned_means` are left for the owners of the chart modules.
-PRIVATE_IMPORTS_LEFT = {("reports.cache_charts", "_shade_faults"), ("reports.data_charts", "_shade_faults"),
-                        ("reports.comparison_charts", "_shade_faults"), ("reports.queue_charts", "_shade_faults"),
-                        ("tests.test_compare", "_aligned_means")}
-
-
 def test_no_module_imports_a_private_name_of_another():
     # A name another module needs is public: no underscore, and a docstring saying what it is.
     found = set()
@@ -194,4 +187,4 @@ def test_no_module_imports_a_private_name_of_another():
             if isinstance(node, ast.ImportFrom) and node.module != "__future__":
                 found.update((mod, a.name) for a in node.names
                              if a.name.startswith("_") and not a.name.startswith("__"))
-    assert found <= PRIVATE_IMPORTS_LEFT, sorted(found - PRIVATE_IMPORTS_LEFT)
+    assert not found, sorted(found)

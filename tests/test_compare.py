@@ -477,15 +477,15 @@ def test_a_value_may_hold_commas_inside_brackets():
 
 def test_time_series_of_replications_with_different_buckets_are_averaged_at_the_same_times():
     # With warmup: auto each replication has its own buckets; values are matched by time, not by position.
-    from reports.comparison_charts import _aligned_means
+    from reports.comparison_charts import aligned_means
 
     early = {"timeseries": {"end_s": [1, 2, 3, 4], "x": [1, 2, 3, 4]}}
     late = {"timeseries": {"end_s": [2.5, 3, 3.5, 4], "x": [10, 20, 30, None]}}
-    t, (mean,) = _aligned_means([early, late], ("x",))
+    t, (mean,) = aligned_means([early, late], ("x",))
     assert t.tolist() == [2.5, 3, 3.5, 4]
     assert mean.tolist() == [(3 + 10) / 2, (3 + 20) / 2, (4 + 30) / 2, 4]  # a missing value is left out
     same = {"timeseries": {"end_s": [1, 2, 3, 4], "x": [3, 4, 5, 6]}}
-    assert _aligned_means([early, same], ("x",))[1][0].tolist() == [2, 3, 4, 5]
+    assert aligned_means([early, same], ("x",))[1][0].tolist() == [2, 3, 4, 5]
 
 
 def test_a_figure_resting_on_fewer_replications_says_so():
