@@ -51,7 +51,7 @@ class Component(Faultable):
         self.may_go_down = False  # set before the run when a fault may crash or pause it
         self.failed = 0  # calls refused while down (components that report it add more causes)
         self._held = None
-        # Listeners told about crash/recovery (load balancers with health checks).
+        # Listeners told when it becomes unavailable or available again (load balancers' health checks).
         self.watchers: list[Any] = []
 
     def __repr__(self) -> str:
@@ -95,7 +95,11 @@ class Component(Faultable):
             self.crash() if after else self.recover()
         elif kind == "pause":
             self.pause() if after else self.resume()
-        self.unavailable = self.down or self.paused
+        unavailable = self.down or self.paused
+        if unavailable != self.unavailable:
+            self.unavailable = unavailable
+            for watcher in self.watchers:  # what a health check would notice
+                watcher.component_changed(self)
         held, self.held = self.held, []
         if self.down:  # calls held by a pause are lost with the node
             for _entry, req, reply in held:
@@ -119,13 +123,9 @@ class Component(Faultable):
 
     def crash(self) -> None:
         """The component goes down (the first crash fault holding it began): fail what it holds."""
-        for watcher in self.watchers:
-            watcher.component_changed(self)
 
     def recover(self) -> None:
         """The component is back (the last crash fault holding it ended)."""
-        for watcher in self.watchers:
-            watcher.component_changed(self)
 
     def prepare_for_pause(self) -> None:
         """Called before the run when a fault may pause this component (to track in-service work)."""

@@ -83,7 +83,7 @@ class LoadBalancer(Component):
 
     def component_changed(self, backend: Any) -> None:
         i = self.backends.index(backend)
-        self.env.call_later(self.config.health_check, self._apply_health, (i, backend.down))
+        self.env.call_later(self.config.health_check, self._apply_health, (i, backend.unavailable))
 
     def _apply_health(self, timer: Any) -> None:
         i, down = timer._value

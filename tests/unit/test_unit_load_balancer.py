@@ -58,3 +58,26 @@ def test_without_health_check_every_other_request_hits_the_crashed_backend():
         (16.0, "r5 error"),
         (33.0, "b2 served r6"), (33.0, "r6 ok"),
     ]
+
+
+def test_health_check_skips_a_paused_backend_too():
+    """A paused backend answers no health check either: dropped 1s after its pause begins, listed
+    again 1s after it ends. The request it took before being dropped waits out the pause."""
+    p = Probe(LB.format(health=", health_check: 1s").replace("type: crash", "type: pause"))
+    p.watch_service("b1", "b2")
+    for t, label in [(0, "r1"), (2, "r2"), (10.5, "r3"), (12, "r4"), (14, "r5"),
+                     (30.5, "r6"), (32, "r7"), (34, "r8"), (36, "r9")]:
+        p.send(t, label)
+    # As with the crash above, r3 at 10.5 goes to b1 (still listed, its turn), but it is held, not
+    # refused: b1 serves it when the pause ends, 30 -> 31. The rest follows the same turns.
+    assert p.run() == [
+        (1.0, "b1 served r1"), (1.0, "r1 ok"),
+        (3.0, "b2 served r2"), (3.0, "r2 ok"),
+        (13.0, "b2 served r4"), (13.0, "r4 ok"),
+        (15.0, "b2 served r5"), (15.0, "r5 ok"),
+        (31.0, "b1 served r3"), (31.0, "r3 ok"),
+        (31.5, "b2 served r6"), (31.5, "r6 ok"),
+        (33.0, "b2 served r7"), (33.0, "r7 ok"),
+        (35.0, "b1 served r8"), (35.0, "r8 ok"),
+        (37.0, "b2 served r9"), (37.0, "r9 ok"),
+    ]
