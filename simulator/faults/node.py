@@ -52,8 +52,10 @@ class SlowFault(NodeFault):
 
 @registry.faults.register("pause")
 class PauseFault(NodeFault):
-    """Pause components (a stop-the-world GC, a frozen VM): work in service stops and calls wait,
-    then everything goes on where it stopped. Callers' timeouts still run."""
+    """Pause components (a GC pause, a frozen VM): work freezes and calls wait, then all goes on.
+
+    Work in service stops where it is and calls that arrive are held; when the last pause ends,
+    everything goes on where it stopped, in order. Callers' timeouts still run."""
 
     type: Literal["pause"] = "pause"
     target: Targets = Field(min_length=1, description="Component (or list).")
