@@ -276,7 +276,7 @@ class Replicated(ClientSide):
             self.streams[i] = [_Stream(self, self.env.network.link(members[i], members[j]), j)
                                for j in range(len(members)) if j != i]
         self.leader = i
-        self.leader_set = [i] if self.config.mode != "multi_leader" else self.leader_set
+        self.leader_set = self.replication.leaders()
 
     # --- requests -------------------------------------------------------------------------------
     def route_targets(self) -> list[str]:

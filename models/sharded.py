@@ -243,7 +243,7 @@ class Sharded(ClientSide):
             new_shards.append(ev.add)
         if ev.remove is not None:
             new_shards.remove(ev.remove)
-        if ev.regions is not None and hasattr(old_strategy, "regions"):
+        if ev.regions is not None and old_strategy.regions is not None:
             new = old_strategy.resized(new_shards, self.routed, {**old_strategy.regions, **ev.regions})
         else:
             new = old_strategy.resized(new_shards, self.routed)
@@ -256,7 +256,7 @@ class Sharded(ClientSide):
         before = np.array([names.index(s) for s in old_shards])[old_strategy.owners(keys)]
         after = np.array([names.index(s) for s in new.shards])[new.owners(keys)]
         moved = before != after
-        if hasattr(new, "regions"):
+        if new.regions is not None:
             regions = sorted(set(old_strategy.regions) | set(new.regions))
             changed = [r for r in regions if old_strategy.regions.get(r) != new.regions.get(r)]
             record.update(regions_moved=changed)

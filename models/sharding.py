@@ -19,6 +19,8 @@ from simulator.sampling.rng import mix64, mix64_array, stable_hash
 class Strategy:
     """Base: `owner(key, req)` -> index into `shards`; `resized(shards)` -> the strategy after a change."""
 
+    regions: dict[str, str] | None = None  # region -> shard, for strategies that place by region
+
     def __init__(self, shards: list[str], config: Any, key_space: int) -> None:
         self.shards = list(shards)
         self.config = config

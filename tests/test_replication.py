@@ -207,3 +207,42 @@ def test_losing_a_majority_costs_availability_unless_quorums_are_one():
     one = _quorum(", write_quorum: 1, read_quorum: 1", faults=down)
     assert majority["requests"]["errors"] == pytest.approx(300 * 20, rel=0.1)  # every request for 20 s
     assert one["requests"]["errors"] == 0 and one["availability"] == 1.0
+
+
+def test_replication_streams_made_by_a_failover_during_a_partition_are_cut_too():
+    """The promoted leader's streams to the others are made during the run; a partition already on
+    reaches them: sync writes (which wait for every follower) fail until it heals."""
+    import numpy as np
+
+    import simulator
+    from simulator.simulation.runner import schedule_faults
+    from tests.helpers import scenario
+
+    sc = scenario("""
+        name: failover-partition
+        duration: 30s
+        network: {default_latency: 1ms, timeout: 500ms}
+        components:
+          store: {type: replicated, replicas: [a, b], mode: sync}
+          a: {type: database, connections: 4, read_time: 1ms, write_time: 1ms, zone: eu}
+          b: {type: database, connections: 4, read_time: 1ms, write_time: 1ms, zone: us}
+        workloads:
+          w: {arrivals: constant(rate=10/s), target: store, keys: uniform(n=5), mix: {write: 1}, zone: us}
+        faults:
+          - {type: partition, groups: [[eu], [us]], at: 5s, duration: 15s}
+    """)
+    env, system = simulator.build(sc)
+    schedule_faults(env, system)
+    store = system.components["store"]
+    env.call_later(10.0, lambda _t: store.promote("b"))  # during the partition
+    for wl in system.workloads:
+        wl.start()
+    env.run(until=30.0)
+    c = env.recorder.columns(0.0)
+    start, ok = c["start"], c["outcome"] == 0
+    # Before 5 s: fine. 5-20 s: a in eu is cut off from the us client, then (after the failover at
+    # 10 s) b's stream to a is cut: no write can be acknowledged by both. After 20.5 s: fine again.
+    assert ok[start < 4.9].all()
+    assert not ok[(start > 5.0) & (start < 19.4)].any()
+    assert ok[start > 20.6].all()
+    assert np.count_nonzero(start > 20.6) > 80
