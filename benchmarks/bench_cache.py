@@ -11,11 +11,10 @@ in the same run: the same workload straight to the sharded store with no cache.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
+
+from subprocess_run import run_code
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 10_000.0
@@ -56,19 +55,13 @@ CODE = textwrap.dedent("""
 """)
 
 
-def _run(n: int, capacity: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", CODE, str(n), str(RATE), str(capacity), str(ROOT)],
-                         check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=1_000_000)
     n = ap.parse_args().requests
-    rows = [("no cache (baseline)", _run(n, 0))]
+    rows = [("no cache (baseline)", run_code(CODE, n, RATE, 0, ROOT))]
     for cap in (1_000, 10_000, 100_000):
-        rows.append((f"LRU {cap:,} items", _run(n, cap)))
+        rows.append((f"LRU {cap:,} items", run_code(CODE, n, RATE, cap, ROOT)))
     base = rows[1][1]["requests"] / rows[1][1]["wall_s"]
     print(f"{n:,} requests, zipf(s=0.9) over 1,000,000 keys, 95% reads, 4 consistent-hash shards")
     print(f"{'configuration':<22}{'hit ratio':>10}{'req/s':>12}{'vs 1k cache':>13}{'wall s':>9}{'peak MB':>9}")

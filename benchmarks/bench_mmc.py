@@ -9,11 +9,10 @@ peak memory (max RSS) is measured separately, and prints requests/s, their ratio
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
+
+from subprocess_run import run_code
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE, WORKERS, MEAN_S = 7.2, 8, 1.0
@@ -75,18 +74,12 @@ DSIM = textwrap.dedent("""
 """)
 
 
-def _run(code: str, n: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", code, str(n), str(RATE), str(WORKERS), str(MEAN_S), str(ROOT)],
-                         check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1_000_000)
     args = parser.parse_args()
-    bare = _run(BARE, args.requests)
-    dsim = _run(DSIM, args.requests)
+    bare = run_code(BARE, args.requests, RATE, WORKERS, MEAN_S, ROOT)
+    dsim = run_code(DSIM, args.requests, RATE, WORKERS, MEAN_S, ROOT)
     bare_rps = bare["requests"] / bare["wall_s"]
     dsim_rps = dsim["requests"] / dsim["wall_s"]
     print(f"M/M/{WORKERS}, rho={RATE / WORKERS / (1 / MEAN_S):.2f}, {args.requests:,} requests")

@@ -11,11 +11,10 @@ same events. Prints requests/s, wall time, peak memory and heap events per reque
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
+
+from subprocess_run import run_code
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,18 +50,12 @@ RUN = textwrap.dedent("""
 """)
 
 
-def _run(n: int, mode: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", RUN, str(n), mode, str(ROOT)],
-                         check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1_000_000)
     args = parser.parse_args()
-    timed = _run(args.requests, "time")
-    counted = _run(args.requests, "count")
+    timed = run_code(RUN, args.requests, "time", ROOT)
+    counted = run_code(RUN, args.requests, "count", ROOT)
     requests = timed["requests"]
     assert counted["requests"] == requests, (counted, timed)
     print(f"three-tier without faults, {timed['duration_s']:,.0f} s simulated, {requests:,} requests")
