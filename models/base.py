@@ -25,15 +25,16 @@ class Component(Faultable):
     entry point for calls; the component must eventually call `reply(outcome)` exactly once.
 
     Every hook a component may implement is declared here with its default, so nothing probes a
-    component with `hasattr`: faults (`prepare_for_crash`, `crash`, `recover`, `refuse`), stale-read
+    component with `hasattr`: faults (`prepare_for_crash`, `crash`, `recover`, `prepare_for_pause`,
+    `pause`, `resume`, `refuse`, `unavailable_call`), stale-read
     tracking (`version_source`, `latest_version`, `stale_since`), load estimation (`offered`,
     `capacity_per_s`), routing (`route`), metrics (`reset_stats`, `stats`, `sample`).
     """
 
     Config: ClassVar[type[ComponentConfig]] = ComponentConfig
     type_name: ClassVar[str] = "component"
-    # Faults act through counted contributions: down while a crash holds it, slowed by the product
-    # of the active slowdowns (see simulator.engine.faultable).
+    # Faults act through counted contributions: down while a crash holds it, paused while a pause
+    # does, slowed by the product of the active slowdowns (see simulator.engine.faultable).
     FAULT_KINDS = {"crash": ("down", any_active), "slow": ("slowdown", product), "pause": ("paused", any_active)}
     # What a call that arrives while the component is down gets back.
     refuse_outcome: ClassVar[int] = ERROR
@@ -48,9 +49,9 @@ class Component(Faultable):
         self.unavailable = False  # down or paused: what the network checks on every delivery
         self.held: list[tuple[Any, Request, Reply]] = []  # calls that arrived while paused
         self.slowdown = 1.0  # service-time multiplier: the product of the active `slow` faults
-        self.may_go_down = False  # set before the run when a fault may crash or pause it
+        self.may_be_unavailable = False  # set before the run when a fault may crash or pause it
         self.failed = 0  # calls refused while down (components that report it add more causes)
-        self._held = None
+        self._contrib = None
         # Listeners told when it becomes unavailable or available again (load balancers' health checks).
         self.watchers: list[Any] = []
 
@@ -84,10 +85,10 @@ class Component(Faultable):
     def fault_expect(self, kind: str) -> None:
         super().fault_expect(kind)
         if kind == "crash":
-            self.may_go_down = True
+            self.may_be_unavailable = True
             self.prepare_for_crash()
         elif kind == "pause":
-            self.may_go_down = True
+            self.may_be_unavailable = True
             self.prepare_for_pause()
 
     def fault_changed(self, kind: str, before: Any, after: Any) -> None:
@@ -201,8 +202,8 @@ class LocalProxy:
         return self.owner.unavailable
 
     @property
-    def may_go_down(self) -> bool:
-        return self.owner.may_go_down
+    def may_be_unavailable(self) -> bool:
+        return self.owner.may_be_unavailable
 
     def unavailable_call(self, entry: Any, req: Request, reply: Reply) -> None:
         self.owner.unavailable_call(entry, req, reply)

@@ -37,7 +37,7 @@ def independent_chance(values: list[float]) -> float:
 
 
 class Faultable:
-    """Mixin for anything a fault can act on. Subclasses set `FAULT_KINDS` and give `_held` a slot or
+    """Mixin for anything a fault can act on. Subclasses set `FAULT_KINDS` and give `_contrib` a slot or
     an instance attribute (a dict made on first use)."""
 
     FAULT_KINDS: ClassVar[dict[str, tuple[str, Combine]]] = {}
@@ -50,31 +50,31 @@ class Faultable:
 
     def fault_add(self, kind: str, token: Hashable, value: Any = True) -> None:
         """A fault's contribution starts (one per token and kind)."""
-        held = self._contributions(kind)
-        if token in held:
+        active = self._contributions(kind)
+        if token in active:
             raise ValueError(f"fault {token!r} already contributes {kind} to {self!r}")
-        held[token] = value
-        self._recompute(kind, held)
+        active[token] = value
+        self._recompute(kind, active)
 
     def fault_remove(self, kind: str, token: Hashable) -> None:
         """A fault's contribution ends; the state is recomputed from those still active."""
-        held = self._contributions(kind)
-        del held[token]
-        self._recompute(kind, held)
+        active = self._contributions(kind)
+        del active[token]
+        self._recompute(kind, active)
 
     def fault_changed(self, kind: str, before: Any, after: Any) -> None:
         """Called when the combined value of `kind` changes."""
 
     def _contributions(self, kind: str) -> dict[Hashable, Any]:
-        held = self._held
-        if held is None:
-            held = self._held = {}
-        return held.setdefault(kind, {})
+        active = self._contrib
+        if active is None:
+            active = self._contrib = {}
+        return active.setdefault(kind, {})
 
-    def _recompute(self, kind: str, held: dict[Hashable, Any]) -> None:
+    def _recompute(self, kind: str, active: dict[Hashable, Any]) -> None:
         attr, combine = self.FAULT_KINDS[kind]
         before = getattr(self, attr)
-        after = combine(list(held.values()))
+        after = combine(list(active.values()))
         if after != before:
             setattr(self, attr, after)
             self.fault_changed(kind, before, after)

@@ -68,7 +68,7 @@ class Link(Faultable):
     }
     __slots__ = (
         "net", "env", "src", "dst", "lat", "back", "cut", "cut_back", "extra_s", "extra_back_s",
-        "loss", "loss_back", "loss_rng", "faultable", "send", "_held",
+        "loss", "loss_back", "loss_rng", "faultable", "send", "_contrib",
     )
 
     def __init__(self, net: "Network", src: Endpoint, dst: Any, lat: Sampler | None,
@@ -87,7 +87,7 @@ class Link(Faultable):
         self.loss_back = 0.0  # probability that a reply is lost
         self.loss_rng = None
         self.faultable = False
-        self._held = None
+        self._contrib = None
         self.send = self._send_general
 
     def __repr__(self) -> str:
@@ -99,7 +99,7 @@ class Link(Faultable):
 
     def finalize(self) -> None:
         """Choose the send path once: a hop that nothing can delay, cut, lose or refuse is a plain call."""
-        if self.lat is None and self.back is None and not self.faultable and not self.dst.may_go_down:
+        if self.lat is None and self.back is None and not self.faultable and not self.dst.may_be_unavailable:
             self.send = self.dst.handle
         else:
             self.send = self._send_general

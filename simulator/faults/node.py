@@ -18,7 +18,8 @@ class NodeFault(FaultConfig):
         return [(("target", i), t) for i, t in enumerate(self.target)]
 
     def components(self, system: Any) -> list[Any]:
-        return [c for t in self.target for c in system.expand(t)]
+        """Each component named, once (`[app, app[1]]` names app[1] twice)."""
+        return list({id(c): c for t in self.target for c in system.expand(t)}.values())
 
 
 @registry.faults.register("crash")

@@ -116,3 +116,15 @@ def test_two_overlapping_packet_losses_last_until_the_last_ends():
         (61.0, "r4 timed_out"),
         (90.5, "app served r5"), (90.5, "r5 ok"),
     ]
+
+
+def test_a_fault_naming_one_component_twice_acts_on_it_once():
+    """`[app, app]` (or a replicated name next to one of its replicas) is one contribution: the crash
+    ends with its window, and a slow fault's factor is applied once."""
+    p = probe("{type: crash, target: [app, app], at: 10s, duration: 5s}",
+              "{type: slow, target: [app, app], factor: 2, at: 20s, duration: 10s}")
+    for t, label in [(12.0, "r1"), (16.0, "r2"), (22.0, "r3")]:
+        p.send(t, label)
+    # r1 refused during the crash; r2 after it: 1s; r3 slowed x2 (not x4): 2s.
+    assert p.run() == [(12.0, "r1 error"), (17.0, "app served r2"), (17.0, "r2 ok"),
+                       (24.0, "app served r3"), (24.0, "r3 ok")]
