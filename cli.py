@@ -38,6 +38,8 @@ def _check_out(out: str | None) -> None:
         return
     from pathlib import Path
 
+    if Path(out).exists() and not Path(out).is_dir():
+        raise ScenarioError("exists and is not a directory; give a directory for the output files", file="--out")
     try:
         Path(out).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -222,7 +224,8 @@ def capacity(file: str, slos: tuple[str, ...], path: str, low: str | None, high:
     from simulator.language.errors import ScenarioError
     from simulator.study.executors import make_executor
     from simulator.study.run_cache import ResultCache
-    from simulator.study.slo import current_value, find_capacity, parse_slo
+    from simulator.scenario.schema import MAX_REPLICATIONS
+    from simulator.study.slo import MIN_TOLERANCE, current_value, find_capacity, parse_slo
     from simulator.study.sweep import format_value, quantity
     from simulator.language.units import UnitError, parse_fraction
 
@@ -231,15 +234,19 @@ def capacity(file: str, slos: tuple[str, ...], path: str, low: str | None, high:
         objectives = [parse_slo(s) for s in slos]
         if not objectives:
             raise ScenarioError("give at least one --slo, e.g. --slo 'p99<200ms'", file="--slo")
-        if replications < 1:
-            raise ScenarioError(f"must be at least 1, got {replications}", file="--replications")
+        if not 1 <= replications <= MAX_REPLICATIONS:
+            raise ScenarioError(f"must be between 1 and {MAX_REPLICATIONS:,}, got {replications:,}",
+                                file="--replications")
         kind, _start = current_value(scenario, path)
         bounds = []
         for flag, raw in (("--low", low), ("--high", high)):
             if raw is None:
                 bounds.append(None)
                 continue
-            q = quantity(raw)
+            try:
+                q = quantity(raw)
+            except UnitError as exc:
+                raise ScenarioError(str(exc), file=flag) from None
             if q is None or q[0] != kind or q[1] <= 0:
                 raise ScenarioError(f"expected a positive value in the unit of {path}, got {raw!r}", file=flag)
             bounds.append(q[1])
@@ -247,8 +254,11 @@ def capacity(file: str, slos: tuple[str, ...], path: str, low: str | None, high:
             tol = parse_fraction(tolerance)
         except UnitError as exc:
             raise ScenarioError(str(exc), file="--tolerance") from None
-        if tol <= 0:
-            raise ScenarioError("must be greater than 0", file="--tolerance")
+        if not MIN_TOLERANCE <= tol < 1:
+            # Bisecting a doubled bracket down to 0.1% takes about 10 points; finer asks for more
+            # points than a search makes (and than the runs' noise can tell apart).
+            raise ScenarioError(f"must be between {MIN_TOLERANCE:.1%} and 100% (relative), got {tolerance}",
+                                file="--tolerance")
         cache = None if no_cache else ResultCache(cache_dir)
         show = fmt == "table"
         with make_executor(_executor_kind(executor, scheduler), workers, scheduler) as ex:

@@ -41,7 +41,7 @@ from .versions import percentiles
 class ConsumerGroupConfig(StrictModel):
     """One consumer group: its workers, what processing a message means, what happens on failure."""
 
-    workers: int = Field(1, description="Consumers in the group (each owns some partitions).")
+    workers: int = Field(1, le=1000, description="Consumers in the group (each owns some partitions).")
     target: str | None = Field(None, description="Component called to process each message.")
     operation: str | None = Field(None, description="Operation of that call (default: the produced request's).")
     process_time: DurationDist = Field(
@@ -67,7 +67,7 @@ class ConsumerGroupConfig(StrictModel):
 
 class QueueConfig(ComponentConfig):
     type: Literal["queue"] = "queue"
-    partitions: PositiveInt = Field(1, description="Partitions of the topic (order is kept within each).")
+    partitions: PositiveInt = Field(1, le=10_000, description="Partitions of the topic (order is kept within each).")
     publish_time: DurationDist = Field(
         default_factory=lambda: parse_distribution("0s"), description="Time the broker takes to store a message."
     )

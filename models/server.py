@@ -32,7 +32,7 @@ class ServerConfig(StationConfig):
     hold_worker: bool = Field(
         True, description="Keep the worker busy while waiting for downstream calls (thread per request)."
     )
-    replicas: PositiveInt = Field(1, description="Horizontal scaling: N identical servers behind this name.")
+    replicas: PositiveInt = Field(1, le=1000, description="Horizontal scaling: N identical servers behind this name.")
     balancer: registry.name_in(registry.lb_algorithms) = Field("round_robin", description="Load-balancing algorithm across replicas.")
 
     def refs(self):

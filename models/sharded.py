@@ -18,9 +18,12 @@ from simulator.language import registry
 from simulator.language.config import StrictModel
 from simulator.engine.request import ERROR, OK, Reply, Request
 from simulator.language.units import Duration, PositiveRate
+from simulator.workload.keys import MAX_KEYS
 
 from .base import ClientSide, ComponentConfig
 from .versions import sub_request
+
+MAX_RING_POINTS = 1_000_000  # consistent_hash: the ring is built (and sorted) before the run
 
 DEFAULT_KEY_SPACE = 1_000_000
 
@@ -47,12 +50,12 @@ class ShardedConfig(ComponentConfig):
     shards: list[str] = Field(min_length=1, description="Stores holding the shards, in order.")
     strategy: registry.name_in(registry.sharding_strategies) = Field("hash", description="Placement strategy (see the list of strategies).")
     key_space: PositiveInt | None = Field(
-        None, description="Keys 0..key_space-1 (default: the largest `keys.n` of the workloads)."
+        None, le=MAX_KEYS, description="Keys 0..key_space-1 (default: the largest `keys.n` of the workloads)."
     )
     boundaries: list[NonNegativeInt] | None = Field(
         None, description="range strategy: first key of shards 2..N, ascending (default: an even split)."
     )
-    virtual_nodes: PositiveInt = Field(100, description="consistent_hash strategy: ring points per shard.")
+    virtual_nodes: PositiveInt = Field(100, le=10_000, description="consistent_hash strategy: ring points per shard.")
     regions: dict[str, str] = Field(default_factory=dict, description="geo strategy: region -> shard.")
     default: str | None = Field(None, description="geo strategy: shard of requests from unlisted regions.")
     reshard: list[ReshardConfig] = Field(default_factory=list, description="Shards added or removed over time.")
@@ -62,6 +65,10 @@ class ShardedConfig(ComponentConfig):
 
     @model_validator(mode="after")
     def _consistent(self) -> "ShardedConfig":
+        points = self.virtual_nodes * (len(self.shards) + len(self.reshard))
+        if self.strategy == "consistent_hash" and points > MAX_RING_POINTS:
+            raise ValueError(f"virtual_nodes: a ring of {points:,} points (shards x virtual_nodes, reshards "
+                             f"included); at most {MAX_RING_POINTS:,}")
         dup = sorted({s for s in self.shards if self.shards.count(s) > 1})
         if dup:
             raise ValueError(f"shard '{dup[0]}' is listed twice")

@@ -31,7 +31,7 @@ class StationConfig(ComponentConfig):
     timeout: PositiveDuration | None = Field(
         None, description="Time a request may spend here (queue + work) before it fails as timed out."
     )
-    speed: PositiveFloat = Field(1.0, description="Vertical scaling: service times are divided by it.")
+    speed: PositiveFloat = Field(1.0, ge=1e-6, le=1e6, description="Vertical scaling: service times are divided by it.")
 
 
 class Station(Component):

@@ -5,6 +5,7 @@ mistake, so it is rejected (except 0, which is the same in every unit).
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Callable
 
@@ -13,6 +14,40 @@ from pydantic import BeforeValidator, PlainSerializer
 
 class UnitError(ValueError):
     """A value without the expected unit, or outside its allowed range."""
+
+
+class OutOfRange(UnitError):
+    """A well-formed quantity too large (or too small) for the simulation's clock and counters."""
+
+
+# The limits of every quantity, in base units (documented in docs/scenario-format.md, "Limits").
+# Durations: at most about 31.7 years, where a float clock still resolves a microsecond (ulp(1e9) is
+# 1.2e-7 s); a positive duration shorter than a nanosecond is below anything dsim models. Rates are
+# the inverse. Sizes: at most a petabyte.
+MAX_DURATION_S = 1e9
+MIN_DURATION_S = 1e-9
+MAX_RATE_PER_S = 1e9
+MIN_RATE_PER_S = 1e-9
+MAX_SIZE_B = 1e15
+LIMITS = {"duration": (MIN_DURATION_S, MAX_DURATION_S, "s"), "rate": (MIN_RATE_PER_S, MAX_RATE_PER_S, "/s"),
+          "size": (0.0, MAX_SIZE_B, "B")}
+
+
+def check_range(x: float, kind: str, shown: Any) -> float:
+    """`x` (base units) if it is finite and within the limits of `kind`, else `OutOfRange`."""
+    low, high, unit = LIMITS[kind]
+    if math.isnan(x):
+        raise OutOfRange(f"{shown} is not a number")
+    if abs(x) > high:
+        raise OutOfRange(f"{shown} is too large: at most {fmt_limit(high)}{unit}")
+    if x != 0 and abs(x) < low:
+        raise OutOfRange(f"{shown} is too small: 0, or at least {fmt_limit(low)}{unit}")
+    return x
+
+
+def fmt_limit(x: float) -> str:
+    """1e9 as '1e9' (not '1e+09'), 1000 as '1000'."""
+    return f"{x:g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
 
 
 _NUM = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
@@ -34,7 +69,8 @@ def _is_zero(value: Any) -> bool:
     return isinstance(value, str) and value.strip() in ("0", "0.0")
 
 
-def _parser(pattern: re.Pattern, units: dict[str, float], what: str, example: str, invert: bool = False) -> Callable[[Any], float]:
+def _parser(pattern: re.Pattern, units: dict[str, float], what: str, example: str, kind: str,
+            invert: bool = False) -> Callable[[Any], float]:
     def parse(value: Any) -> float:
         if _is_zero(value):
             return 0.0
@@ -42,7 +78,7 @@ def _parser(pattern: re.Pattern, units: dict[str, float], what: str, example: st
             m = pattern.match(value)
             if m:
                 number, unit = float(m.group(1)), units[m.group(2)]
-                return number / unit if invert else number * unit
+                return check_range(number / unit if invert else number * unit, kind, repr(value.strip()))
         shown = f"'{value}'" if not isinstance(value, str) else repr(value)
         raise UnitError(f"expected {what}, like '{example}'; got {shown}")
 
@@ -50,9 +86,9 @@ def _parser(pattern: re.Pattern, units: dict[str, float], what: str, example: st
     return parse
 
 
-parse_duration = _parser(_DURATION, DURATION_UNITS, "a duration with a unit (us, ms, s, m, h)", "250ms")
-parse_rate = _parser(_RATE, DURATION_UNITS, "a rate with a unit (/s, /m, /h)", "40/s", invert=True)
-parse_size = _parser(_SIZE, SIZE_UNITS, "a size with a unit (B, KB, MB, GB)", "4KB")
+parse_duration = _parser(_DURATION, DURATION_UNITS, "a duration with a unit (us, ms, s, m, h)", "250ms", "duration")
+parse_rate = _parser(_RATE, DURATION_UNITS, "a rate with a unit (/s, /m, /h)", "40/s", "rate", invert=True)
+parse_size = _parser(_SIZE, SIZE_UNITS, "a size with a unit (B, KB, MB, GB)", "4KB", "size")
 
 
 def parse_fraction(value: Any) -> float:

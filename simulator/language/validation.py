@@ -1,6 +1,7 @@
 """Turning pydantic's errors into located `ScenarioError`s, and raising errors at a key."""
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,11 +45,36 @@ def _clean_loc(loc: Sequence[Any]) -> tuple[str | int, ...]:
     return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p and "]" in p and "(" in p)))
 
 
+# The tags pydantic puts in an error's location for the branch of a union it tried ('str',
+# 'constrained-int', 'list[str]'); they are not keys of the scenario.
+_BRANCH = re.compile(r"^(?:str|int|float|bool|none|bytes|constrained-[a-z]+|[a-z-]+\[.*\])$")
+_PYTHON_TAG = {bool: "bool", int: "int", float: "float", str: "str", list: "list", dict: "dict"}
+
+
+def _one_per_union(errors: list[dict]) -> list[dict]:
+    """Of errors that differ only by the union branch at the end of their location, keep the one
+    whose branch matches the value's type (else the first): one line for one mistake."""
+    groups: dict[tuple, list[dict]] = {}
+    for err in errors:
+        loc = tuple(err["loc"])
+        key = loc[:-1] if loc and isinstance(loc[-1], str) and _BRANCH.match(loc[-1]) else loc
+        groups.setdefault(key, []).append(err)
+    out = []
+    for key, group in groups.items():
+        if len(group) == 1 or any(tuple(e["loc"]) == key for e in group):
+            out.extend(group)
+            continue
+        tag = _PYTHON_TAG.get(type(group[0].get("input")), "")
+        best = next((e for e in group if tag and tag in str(e["loc"][-1])), group[0])
+        out.append({**best, "loc": key})
+    return out
+
+
 def to_scenario_error(exc: ValidationError, file: str | None, line_of: Any = None,
                       prefix: Sequence[str | int] = ()) -> ScenarioError:
     errors = []
     seen = set()
-    for err in exc.errors(include_url=False):
+    for err in _one_per_union(exc.errors(include_url=False)):
         loc = tuple(prefix) + _clean_loc(err["loc"])
         msg = _message(err)
         if (loc, msg) in seen:

@@ -106,24 +106,82 @@ def _quote_calls(text: str) -> str:
     return "\n".join(out_lines)
 
 
+# Bounds on what a YAML text may build, checked on the node graph before any Python object is made:
+# aliases can make a small text expand to billions of values (the "billion laughs"), and deep
+# nesting exhausts the recursion of every layer that walks the data.
+MAX_DEPTH = 64
+MAX_VALUES = 1_000_000
+
+
+def _reader_error(exc: yaml.reader.ReaderError, text: str, filename: str | None) -> ScenarioError:
+    line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None
+    char = exc.character
+    code = ord(char) if isinstance(char, str) else char
+    shown = f"#x{code:04x}" if isinstance(code, int) else repr(char)
+    return ScenarioError(f"could not parse YAML: the control character {shown} is not allowed (write it escaped "
+                         f"inside double quotes)", file=filename, line=line)
+
+
 def _compose(text: str, filename: str | None) -> yaml.Node | None:
     try:
-        return yaml.compose(_quote_calls(text), Loader=_Loader)
+        node = yaml.compose(_quote_calls(text), Loader=_Loader)
+    except RecursionError:
+        raise ScenarioError(f"could not parse YAML: nested too deeply (at most {MAX_DEPTH} levels)",
+                            file=filename) from None
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(exc, text, filename) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
         raise ScenarioError(f"could not parse YAML: {problem}", file=filename,
                             line=mark.line + 1 if mark else None) from None
     except yaml.YAMLError as exc:
-        raise ScenarioError(f"could not parse YAML: {exc}", file=filename) from None
+        raise ScenarioError(f"could not parse YAML: {' '.join(str(exc).split())}", file=filename) from None
+    if node is not None:
+        _check_size(node, filename)
+    return node
 
 
-def _walk(node: yaml.Node, path: tuple, lines: LineMap, filename: str | None) -> None:
+def _check_size(root: yaml.Node, filename: str | None) -> None:
+    """Refuse nesting deeper than MAX_DEPTH and aliases expanding to more than MAX_VALUES values,
+    visiting each node once (an alias is the same node object as its anchor)."""
+    sizes: dict[int, tuple[int, int]] = {}  # id -> (values, levels) once expanded
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:  # iterative post-order: a node's children are measured before the node itself
+        node, children_done = stack.pop()
+        if id(node) in sizes and not children_done:
+            continue
+        kids = [k for pair in node.value for k in pair] if isinstance(node, yaml.MappingNode) else \
+            node.value if isinstance(node, yaml.SequenceNode) else []
+        if not children_done:
+            sizes[id(node)] = (1, 1)  # seen; an alias cycling back to an ancestor counts once
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids if id(k) not in sizes)
+            continue
+        measured = [sizes.get(id(k), (1, 1)) for k in kids]
+        total = 1 + sum(n for n, _d in measured)
+        depth = 1 + max((d for _n, d in measured), default=0)
+        where = node.start_mark.line + 1
+        if depth > MAX_DEPTH:
+            raise ScenarioError(f"nested too deeply (more than {MAX_DEPTH} levels)", file=filename, line=where)
+        if total > MAX_VALUES:
+            raise ScenarioError(f"expands to more than {MAX_VALUES:,} values (through aliases, or simply too large)",
+                                file=filename, line=where)
+        sizes[id(node)] = (total, depth)
+
+
+def _walk(node: yaml.Node, path: tuple, lines: LineMap, filename: str | None, visited: set[int]) -> None:
+    if id(node) in visited:  # an alias: its anchor's lines are already known (and it may be expanded often)
+        return
+    visited.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
             key = key_node.value
             line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ScenarioError("a key must be a plain name, not a list or a mapping", file=filename,
+                                    path=path, line=line)
             if key == "<<":
                 continue
             if key in seen:
@@ -131,11 +189,11 @@ def _walk(node: yaml.Node, path: tuple, lines: LineMap, filename: str | None) ->
                                     file=filename, path=path + (key,), line=line)
             seen[key] = line
             lines.lines.setdefault(path + (key,), line)
-            _walk(value_node, path + (key,), lines, filename)
+            _walk(value_node, path + (key,), lines, filename, visited)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             lines.lines.setdefault(path + (i,), item.start_mark.line + 1)
-            _walk(item, path + (i,), lines, filename)
+            _walk(item, path + (i,), lines, filename, visited)
 
 
 def load_yaml(text: str, filename: str | None = None) -> tuple[Any, LineMap]:
@@ -144,7 +202,7 @@ def load_yaml(text: str, filename: str | None = None) -> tuple[Any, LineMap]:
     if node is None:
         raise ScenarioError("the file is empty", file=filename)
     lines = LineMap()
-    _walk(node, (), lines, filename)
+    _walk(node, (), lines, filename, set())
     loader = _Loader("")
     try:
         data = loader.construct_document(node)
@@ -158,11 +216,23 @@ def load_yaml(text: str, filename: str | None = None) -> tuple[Any, LineMap]:
 
 
 def parse_scalar(text: str) -> Any:
-    """A command-line value read as YAML: '4' -> 4, 'no' -> 'no', '[a, b]' -> ['a', 'b']."""
+    """A command-line value read as YAML: '4' -> 4, 'no' -> 'no', '[a, b]' -> ['a', 'b'].
+    Text that is not YAML stays text; a value too deep or too large raises ScenarioError."""
     try:
-        return yaml.load(_quote_calls(text), Loader=_Loader)
+        node = _compose(text, None)
+    except ScenarioError as exc:
+        if "could not parse YAML" in exc.message and "nested too deeply" not in exc.message:
+            return text
+        raise
+    if node is None:
+        return None
+    loader = _Loader("")
+    try:
+        return loader.construct_document(node)
     except yaml.YAMLError:
         return text
+    finally:
+        loader.dispose()
 
 
 class _Dumper(yaml.SafeDumper):

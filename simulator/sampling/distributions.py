@@ -7,7 +7,10 @@ hands out Python floats from pre-drawn numpy blocks: one numpy call per 4096 val
 from __future__ import annotations
 
 import csv
+import io
 import math
+import os
+import stat
 from pathlib import Path
 from typing import Annotated, Any, Callable, ClassVar
 
@@ -19,7 +22,15 @@ from simulator.language.callsyntax import CallSyntaxError, is_call, parse_call
 from simulator.language import registry
 from simulator.language.errors import did_you_mean
 from simulator.language.registry import UnknownName
-from simulator.language.units import UnitError, fmt_duration, fmt_size, parse_duration, parse_rate, parse_size
+from simulator.language.units import (
+    MAX_DURATION_S, MAX_SIZE_B, OutOfRange, UnitError, fmt_duration, fmt_limit, fmt_size, parse_duration,
+    parse_rate, parse_size,
+)
+
+# A plain-number parameter (a shape, or a value of a `number` distribution) is at most this in magnitude.
+MAX_PLAIN = 1e9
+# An empirical CSV file is read only if it is a regular file of at most this many bytes.
+MAX_CSV_BYTES = 50_000_000
 
 
 class DistributionError(ValueError):
@@ -31,9 +42,12 @@ def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise UnitError(f"expected a number, got {value!r}")
     try:
-        return float(value)
+        x = float(value)
     except ValueError:
         raise UnitError(f"expected a number, got {value!r}") from None
+    if not math.isfinite(x) or abs(x) > MAX_PLAIN:
+        raise OutOfRange(f"expected a finite number of at most {fmt_limit(MAX_PLAIN)} in magnitude, got {value!r}")
+    return x
 
 
 KINDS: dict[str, tuple[Callable[[Any], float], Callable[[float], Any]]] = {
@@ -318,8 +332,14 @@ class Empirical(Distribution):
         self.data = np.asarray(data, dtype=float)
         if self.data.size == 0:
             raise DistributionError("empirical: needs at least one value")
+        if not np.isfinite(self.data).all():
+            raise DistributionError("empirical: every value must be a finite number (found nan or inf)")
         if (self.data < 0).any():
             raise DistributionError("empirical: values must not be negative")
+        limit = {"duration": MAX_DURATION_S, "size": MAX_SIZE_B}.get(kind, MAX_PLAIN)
+        if (self.data > limit).any():
+            raise DistributionError(f"empirical: a value is too large (at most {fmt_limit(limit)} in base units, "
+                                    f"{'s' if kind == 'duration' else 'B' if kind == 'size' else 'plain'})")
         self.values = {"values": [KINDS[kind][1](v) for v in self.data.tolist()]} if file is None else \
             {"file": str(file), "column": column}
         self.mean, self.variance = float(self.data.mean()), float(self.data.var())
@@ -353,10 +373,32 @@ def _read_csv(base_dir: Path | None, file: str, column: str, parse: Callable[[An
     path = Path(file)
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
-    if not path.exists():
-        raise DistributionError(f"empirical: file not found: {path}")
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
+    # Only a regular file of bounded size: /dev/zero would be read until memory runs out, a FIFO
+    # would block for ever, a directory cannot be read at all.
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise DistributionError(f"empirical: file not found: {path}") from None
+    except OSError as exc:
+        raise DistributionError(f"empirical: cannot read {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise DistributionError(f"empirical: {path} is a directory, not a CSV file")
+    if not stat.S_ISREG(info.st_mode):
+        raise DistributionError(f"empirical: {path} is not a regular file (a device, FIFO or socket); give a CSV file")
+    if info.st_size > MAX_CSV_BYTES:
+        raise DistributionError(f"empirical: {path} is {info.st_size:,} bytes; at most {MAX_CSV_BYTES:,} are read")
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_CSV_BYTES + 1)  # the file may have grown since stat
+        if len(raw) > MAX_CSV_BYTES:
+            raise DistributionError(f"empirical: {path} is larger than {MAX_CSV_BYTES:,} bytes")
+        text = raw.decode("utf-8-sig")
+    except OSError as exc:
+        raise DistributionError(f"empirical: cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise DistributionError(f"empirical: {path} is not UTF-8 text") from None
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
         if reader.fieldnames is None or column not in reader.fieldnames:
             cols = ", ".join(reader.fieldnames or [])
             raise DistributionError(f"empirical: no column '{column}' in {path}{did_you_mean(column, reader.fieldnames or [])}; columns: {cols}")
@@ -367,8 +409,13 @@ def _read_csv(base_dir: Path | None, file: str, column: str, parse: Callable[[An
                 try:
                     out.append(float(cell))
                 except ValueError:
-                    out.append(parse(cell))
+                    try:
+                        out.append(parse(cell))
+                    except UnitError as exc:
+                        raise DistributionError(f"empirical: {path} line {reader.line_num}: {exc}") from None
         return out
+    except csv.Error as exc:
+        raise DistributionError(f"empirical: {path} is not a readable CSV file: {exc}") from None
 
 
 def parse_distribution(value: Any, kind: str = "duration", base_dir: Path | None = None) -> Distribution:
@@ -385,6 +432,8 @@ def parse_distribution(value: Any, kind: str = "duration", base_dir: Path | None
         if kind == "number" or isinstance(value, str) or value == 0:
             try:
                 return Constant(kind, value=parse(value))
+            except OutOfRange as exc:
+                raise DistributionError(str(exc)) from None
             except UnitError as exc:
                 raise DistributionError(f"{exc} (or a distribution like 'exponential(mean=10ms)')") from None
         raise DistributionError(f"expected a distribution like 'exponential(mean=10ms)' or a quantity, got {value!r}")
@@ -419,7 +468,15 @@ def parse_distribution(value: Any, kind: str = "duration", base_dir: Path | None
         raise DistributionError(f"{name}: {exc}") from None
     if "file" in args:
         args["data"] = _read_csv(base_dir, args["file"], args["column"], parse)
-    return cls(kind, **args)
+    try:
+        dist = cls(kind, **args)
+    except (OverflowError, ZeroDivisionError, ValueError) as exc:
+        if isinstance(exc, DistributionError):
+            raise
+        raise DistributionError(f"{name}: these parameters are too extreme to compute with ({exc})") from None
+    if math.isnan(dist.mean) or dist.mean < 0:
+        raise DistributionError(f"{name}: these parameters give no usable mean")
+    return dist
 
 
 def _validator(kind: str):

@@ -6,6 +6,7 @@ that need the whole file (dangling names, duplicates) -> `Scenario`. Every probl
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from pydantic import (
 from simulator.language import registry
 from simulator.language.config import StrictModel
 from simulator.scenario.plugins import load_components
-from simulator.language.errors import ScenarioError, ScenarioErrors, did_you_mean
+from simulator.language.errors import ScenarioError, ScenarioErrors, did_you_mean, format_path
 from simulator.faults.catalog import FaultSpec
 from simulator.language.tagged import tagged, tagged_validator
 from simulator.engine.network import NetworkConfig
@@ -28,6 +29,16 @@ from simulator.workload.clients import WorkloadConfig
 from simulator.language.yamlio import LineMap, load_yaml, parse_scalar
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+
+# Sizes bounded before anything is built (docs/scenario-format.md, "Limits").
+MAX_FILE_BYTES = 10_000_000
+MAX_COMPONENTS = 10_000  # after expansion: a server with replicas: 3 counts three
+MAX_WORKLOADS = 1_000
+MAX_FAULTS = 10_000
+MAX_LINKS = 10_000
+MAX_SEED = 2 ** 64 - 1
+# The clock must tell apart times this fraction of the scenario's shortest duration at the end of the run.
+CLOCK_RESOLUTION = 1e-3
 
 
 def _component_type() -> Any:
@@ -70,13 +81,18 @@ def _vary_values(value: Any) -> str | list[Any]:
 VaryValues = Annotated[str | list[Any], BeforeValidator(_vary_values), Quantity("list of values, or a range")]
 
 
+# A study's size is bounded before any seed is derived or any variant built (docs: "Limits").
+MAX_REPLICATIONS = 10_000
+MAX_RUNS = 100_000
+
+
 class CompareConfig(StrictModel):
     """A comparison study kept with the scenario: `dsim compare FILE` runs it."""
 
     vary: dict[str, VaryValues] = Field(
         default_factory=dict, description="Dotted path -> values: a list, or a range such as 10/s..100/s:10."
     )
-    replications: int = Field(5, description="Runs per variant (seeds shared by all variants).")
+    replications: int = Field(5, le=MAX_REPLICATIONS, description="Runs per variant (seeds shared by all variants).")
     metrics: list[str] | None = Field(None, description="Columns of the table (default: mean, p50, p99, throughput, availability).")
     baseline: str | None = Field(None, description="Variant the others are compared with (default: the first).")
 
@@ -110,7 +126,7 @@ class Scenario(StrictModel):
 
     name: str = Field("scenario", description="Shown in reports.")
     description: str | None = Field(None, description="Free text, shown in reports.")
-    seed: int = Field(0, description="Seed of every random stream of the run.")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed of every random stream of the run.")
     duration: PositiveDuration = Field(description="Simulated time the run lasts.")
     warmup: WarmupSpec = Field(
         0.0, description="Initial time excluded from every figure, or `auto` to detect it (MSER-5)."
@@ -129,6 +145,12 @@ class Scenario(StrictModel):
     @classmethod
     def _names_and_warmup(cls, data: Any) -> Any:
         if isinstance(data, dict):
+            for section, most in (("components", MAX_COMPONENTS), ("workloads", MAX_WORKLOADS), ("faults", MAX_FAULTS)):
+                if isinstance(data.get(section), (dict, list)) and len(data[section]) > most:
+                    raise error_at((section,), f"{len(data[section]):,} entries; at most {most:,}")
+            links = data.get("network", {}).get("links") if isinstance(data.get("network"), dict) else None
+            if isinstance(links, list) and len(links) > MAX_LINKS:
+                raise error_at(("network", "links"), f"{len(links):,} entries; at most {MAX_LINKS:,}")
             for section in ("components", "workloads"):
                 for name in (data.get(section) or {}) if isinstance(data.get(section), dict) else ():
                     if not isinstance(name, str) or not _NAME.match(name):
@@ -194,6 +216,42 @@ def _cycles(sc: Scenario) -> list[tuple[tuple, str]]:
     return []
 
 
+_TIME = re.compile(r"^([0-9.eE+-]+)(s|/s)$")
+
+
+def _clock_resolution(sc: Scenario) -> list[tuple[tuple, str]]:
+    """The simulated clock is a float: near time T it cannot tell apart times closer than ulp(T). A
+    run whose end is so far that this blurs the scenario's shortest duration (or interval between
+    arrivals) would silently compute something else; refuse it."""
+    shortest, where = math.inf, ()
+
+    def visit(node: Any, path: tuple) -> None:
+        nonlocal shortest, where
+        if isinstance(node, dict):
+            for k, v in node.items():
+                visit(v, path + (k,))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                visit(v, path + (i,))
+        elif isinstance(node, str):
+            m = _TIME.match(node)
+            if m:
+                try:
+                    x = float(m.group(1))
+                except ValueError:
+                    return
+                x = 1.0 / x if m.group(2) == "/s" and x > 0 else x
+                if 0 < x < shortest:
+                    shortest, where = x, path
+
+    visit(sc.model_dump(mode="json", exclude={"duration", "warmup"}), ())
+    step = math.ulp(sc.duration)
+    if step > shortest * CLOCK_RESOLUTION:
+        return [(("duration",), f"at {sc.duration:g}s the simulated clock only resolves {step:.3g}s, too coarse "
+                 f"for the scenario's shortest time ({shortest:.3g}s at {format_path(where)}); shorten the run")]
+    return []
+
+
 def _cross_check(sc: Scenario) -> list[tuple[tuple, str]]:
     """Problems only visible across the whole scenario: (path, message)."""
     problems: list[tuple[tuple, str]] = []
@@ -202,6 +260,10 @@ def _cross_check(sc: Scenario) -> list[tuple[tuple, str]]:
         cls = registry.components.get(cfg.type)
         for member, _c, _cfg in cls.expand(name, cfg):
             names.add(member)
+    if len(names) > MAX_COMPONENTS:
+        problems.append((("components",), f"{len(names):,} components once replicas are counted; at most "
+                         f"{MAX_COMPONENTS:,}"))
+        return problems
     for name in sc.workloads:
         if name in sc.components:
             problems.append((("workloads", name), f"'{name}' is both a component and a workload; names must be unique"))
@@ -225,6 +287,16 @@ def _cross_check(sc: Scenario) -> list[tuple[tuple, str]]:
     if not problems:
         problems += _cycles(sc)
     endpoints = names | set(sc.workloads) | zones
+    for i, link in enumerate(sc.network.links):
+        for j, end in enumerate(link.between):
+            if end not in endpoints:
+                problems.append((("network", "links", i, "between", j), f"unknown component, workload or zone "
+                                 f"'{end}'{did_you_mean(end, endpoints)}"))
+    for name, w in sc.workloads.items():
+        if w.start >= sc.duration:
+            problems.append((("workloads", name, "start"), f"starts at {w.start:g}s, not before the end of the run "
+                             f"({sc.duration:g}s): it would send nothing"))
+    problems += _clock_resolution(sc)
     for i, f in enumerate(sc.faults):
         check(("faults", i), f.refs(), names if f.refers_to == "component" else endpoints, f.refers_to)
     return problems
@@ -297,19 +369,24 @@ def parse_overrides(items: Iterable[str | tuple[str, Any]] | Mapping[str, Any] |
         if "=" not in item:
             raise ScenarioError(f"--set expects path=value, got {item!r}", file="--set")
         path, raw = item.split("=", 1)
-        out.append((path.strip(), parse_scalar(raw)))
+        try:
+            out.append((path.strip(), parse_scalar(raw)))
+        except ScenarioError as exc:
+            raise ScenarioError(exc.message, file=f"--set {path.strip()}") from None
     return out
 
 
-def with_overrides(sc: Scenario, overrides: Iterable[str] | Mapping[str, Any] | None) -> Scenario:
-    """A new scenario with dotted-path overrides applied (values as in YAML, units included)."""
+def with_overrides(sc: Scenario, overrides: Iterable[str] | Mapping[str, Any] | None,
+                   flags: Mapping[str, str] | None = None) -> Scenario:
+    """A new scenario with dotted-path overrides applied (values as in YAML, units included).
+    `flags` names the option that set a path (`{"duration": "--duration"}`) for error messages."""
     pairs = parse_overrides(overrides)
     if not pairs:
         return sc
     data = sc.model_dump(mode="json")
     labels = []
     for path, value in pairs:
-        label = f"--set {path}"
+        label = (flags or {}).get(path) or f"--set {path}"
         labels.append(label)
         if not path or any(not p for p in path.split(".")):
             raise ScenarioError(f"invalid path {path!r}", file=label)
@@ -327,6 +404,11 @@ def load_scenario(path: str | Path, overrides: Iterable[str] | Mapping[str, Any]
         raise ScenarioError("no such file", file=str(path))
     if p.is_dir():
         raise ScenarioError("is a directory, not a scenario file", file=str(path))
+    if not p.is_file():
+        raise ScenarioError("is not a regular file (a device, FIFO or socket)", file=str(path))
+    if p.stat().st_size > MAX_FILE_BYTES:
+        raise ScenarioError(f"is {p.stat().st_size:,} bytes; a scenario file is at most {MAX_FILE_BYTES:,}",
+                            file=str(path))
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -337,15 +419,18 @@ def load_scenario(path: str | Path, overrides: Iterable[str] | Mapping[str, Any]
     data, lines = load_yaml(text, str(path))
     sc = validate(data, file=str(path), lines=lines, base_dir=p.resolve().parent)
     pairs = parse_overrides(overrides)
+    flags = {}
     if seed is not None:
         pairs.append(("seed", int(seed)))
+        flags["seed"] = "--seed"
     if duration is not None:
         try:
             secs = float(duration) if isinstance(duration, (int, float)) else parse_duration(duration)
             pairs.append(("duration", f"{secs!r}s"))
+            flags["duration"] = "--duration"
         except UnitError as exc:
             raise ScenarioError(str(exc), file="--duration") from None
-    return with_overrides(sc, pairs) if pairs else sc
+    return with_overrides(sc, pairs, flags) if pairs else sc
 
 
 def loads_scenario(text: str, name: str = "<string>", overrides: Sequence[str] | None = None) -> Scenario:

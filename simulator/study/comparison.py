@@ -34,7 +34,7 @@ from simulator.study.run_cache import ResultCache, file_digests, named_files, ru
 from simulator.sampling.rng import derive_seed
 from simulator.results.metrics import METRICS, TABLE_METRICS, metric_info
 from simulator.study.run_figures import QUANTILES, component_figures, run_record
-from simulator.scenario.schema import Scenario
+from simulator.scenario.schema import MAX_REPLICATIONS, Scenario
 from simulator.study.plan import Plan, baseline_index, check_metrics, compared_axis, plan, prepare
 from simulator.study.sweep import Axis, Variant
 
@@ -241,6 +241,9 @@ def compare(scenario: Scenario, axes: list[Axis], replications: int = 5, executo
 
     if replications < 1:
         raise ScenarioError(f"replications must be at least 1, got {replications}", file="--replications")
+    if replications > MAX_REPLICATIONS:
+        raise ScenarioError(f"at most {MAX_REPLICATIONS:,} runs per variant, got {replications:,}",
+                            file="--replications")
     prepared = prepare(scenario, axes)
     variants = [v for v, _ in prepared]
     base = baseline_index(axes, variants, baseline)

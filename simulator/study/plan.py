@@ -3,12 +3,14 @@ validated, an error blamed on the --vary value at fault), the metrics, the basel
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 from simulator.language.errors import ScenarioError, did_you_mean
 from simulator.results.metrics import METRICS
 from simulator.study.run_figures import component_figures
-from simulator.scenario.schema import Scenario, with_overrides
+from simulator.scenario.schema import MAX_REPLICATIONS, MAX_RUNS, Scenario, with_overrides
 from simulator.study.sweep import Axis, Variant, grid
 
 
@@ -85,13 +87,25 @@ def plan(scenario: Scenario, vary: list[str] | tuple[str, ...] = (), replication
     if len(set(paths)) != len(paths):
         raise ScenarioError("the same path is varied twice", file="--vary")
     reps = replications if replications is not None else (cfg.replications if cfg else 5)
-    if reps < 1:
-        raise ScenarioError(f"must be at least 1, got {reps}", file="--replications")
+    check_replications(reps, axes)
     chosen = list(dict.fromkeys(metrics or (cfg.metrics if cfg and cfg.metrics else []))) or None  # each once
     check_metrics(scenario, chosen or [])
     base = baseline or (cfg.baseline if cfg else None)
     baseline_index(axes, [v for v, _ in prepare(scenario, axes)], base)
     return Plan(axes, reps, chosen, base)
+
+
+def check_replications(reps: int, axes: list[Axis]) -> None:
+    """Replications within MAX_REPLICATIONS and the whole study within MAX_RUNS, checked before any
+    seed is derived or variant built."""
+    if reps < 1:
+        raise ScenarioError(f"must be at least 1, got {reps}", file="--replications")
+    if reps > MAX_REPLICATIONS:
+        raise ScenarioError(f"at most {MAX_REPLICATIONS:,} runs per variant, got {reps:,}", file="--replications")
+    variants = math.prod(len(a.values) for a in axes)
+    if variants * reps > MAX_RUNS:
+        raise ScenarioError(f"{variants:,} variants x {reps:,} replications is {variants * reps:,} runs; a study "
+                            f"makes at most {MAX_RUNS:,}", file="--replications")
 
 
 def check_metrics(scenario: Scenario, metrics: list[str]) -> None:

@@ -141,12 +141,14 @@ def current_value(scenario: Scenario, path: str) -> tuple[str, float]:
     node = _setting(scenario, path)
     q = quantity(str(node))
     if q is None:
-        raise ScenarioError(f"{path} is {node!r}, not a number: the capacity search needs a numeric setting "
+        shown = f"a {'mapping' if isinstance(node, dict) else 'list'}" if isinstance(node, (dict, list)) else repr(node)
+        raise ScenarioError(f"{path} is {shown}, not a number: the capacity search needs a numeric setting "
                             f"such as workloads.NAME.arrivals.rate", file="--vary")
     return q
 
 
 MAX_DOUBLINGS = 20
+MIN_TOLERANCE = 0.001  # relative width of the final bracket; finer needs more points than a search makes
 
 
 def find_capacity(scenario: Scenario, path: str, slos: list[SLO], replications: int = 5, executor: Any = None,
@@ -155,6 +157,9 @@ def find_capacity(scenario: Scenario, path: str, slos: list[SLO], replications: 
                   progress: Callable[[Point], None] | None = None) -> Capacity:
     if not slos:
         raise ScenarioError("give at least one --slo, e.g. --slo 'p99<200ms'", file="--slo")
+    if not MIN_TOLERANCE <= tolerance < 1:
+        raise ScenarioError(f"must be between {MIN_TOLERANCE:.1%} and 100% (relative), got {tolerance:g}",
+                            file="--tolerance")
     kind, start = current_value(scenario, path)
     if start <= 0 and low is None:
         raise ScenarioError(f"{path} is {start:g}: give --low, a positive value to start from", file="--vary")
@@ -171,7 +176,8 @@ def find_capacity(scenario: Scenario, path: str, slos: list[SLO], replications: 
         if x in seen:
             return seen[x].passed
         if len(seen) >= max_points:
-            raise ScenarioError(f"no answer within {max_points} points; narrow it with --low and --high", file="--vary")
+            raise ScenarioError(f"no answer within {max_points} points; narrow it with --low and --high, or "
+                                f"give a larger --tolerance", file="--vary")
         axis = Axis(path, [format_value(kind, x)], [x], kind)
         study: Comparison = compare(scenario, [axis], replications, executor, cache)
         figures = {}

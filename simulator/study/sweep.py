@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.language.errors import ScenarioError
-from simulator.language.units import UnitError, fmt_duration, fmt_rate, fmt_size, parse_duration, parse_rate, parse_size
+from simulator.language.units import OutOfRange, UnitError, fmt_duration, fmt_rate, fmt_size, parse_duration, parse_rate, parse_size
 from simulator.language.yamlio import parse_scalar
 
 MAX_POINTS = 1000
@@ -28,13 +28,16 @@ _KINDS = (("rate", parse_rate, fmt_rate), ("duration", parse_duration, fmt_durat
 def quantity(text: str) -> tuple[str, float] | None:
     """(kind, value in base units) of a number written with or without a unit; None if not a number."""
     text = text.strip()
-    if _PLAIN.match(text):
-        return "number", float(text)
-    if text.endswith("%") and _PLAIN.match(text[:-1]):
-        return "percent", float(text[:-1])
+    if _PLAIN.match(text) or (text.endswith("%") and _PLAIN.match(text[:-1])):
+        x = float(text.rstrip("%"))
+        if not math.isfinite(x):
+            raise OutOfRange(f"{text!r} is too large")
+        return ("percent" if text.endswith("%") else "number"), x
     for kind, parse, _fmt in _KINDS:
         try:
             return kind, parse(text)
+        except OutOfRange:
+            raise
         except UnitError:
             continue
     return None
@@ -116,12 +119,15 @@ def make_axis(path: str, raw: Any, where: str = "--vary") -> Axis:
         items = [x.strip() for x in split_top_level(raw)]
         if any(not x for x in items):
             raise ScenarioError(f"empty value in the list {raw!r}", file=where)
-        values = [parse_scalar(x) for x in items]
+        try:
+            values = [parse_scalar(x) for x in items]
+        except ScenarioError as exc:
+            raise ScenarioError(exc.message, file=where) from None
     if not values:
         raise ScenarioError("the list of values is empty", file=where)
     if len(set(map(str, values))) != len(values):
         raise ScenarioError(f"a value is listed twice in {values}", file=where)
-    quantities = [quantity(str(v)) if not isinstance(v, bool) else None for v in values]
+    quantities = [_end(str(v), where) if not isinstance(v, bool) else None for v in values]
     if all(q is not None for q in quantities) and len({q[0] for q in quantities}) == 1:
         return Axis(path, values, [q[1] for q in quantities], quantities[0][0], origin)
     return Axis(path, values, where=origin)
@@ -129,7 +135,7 @@ def make_axis(path: str, raw: Any, where: str = "--vary") -> Axis:
 
 def _range_axis(path: str, m: re.Match, where: str, origin: str) -> Axis:
     start, stop, n = m.group("start"), m.group("stop"), m.group("n")
-    qa, qb = quantity(start), quantity(stop)
+    qa, qb = _end(start, where), _end(stop, where)
     if qa is None or qb is None:
         raise ScenarioError(f"a range needs numbers at both ends, got {start!r} and {stop!r}", file=where)
     if qa[0] != qb[0]:
@@ -138,22 +144,34 @@ def _range_axis(path: str, m: re.Match, where: str, origin: str) -> Axis:
     if n is None:
         raise ScenarioError(f"say how many points: {start}..{stop}:N (N values) or {start}..{stop}:+STEP", file=where)
     if n.startswith("+"):
-        qs = quantity(n[1:])
-        if qs is None or qs[0] != kind or qs[1] <= 0:
+        qs = _end(n[1:], where)
+        if qs is None or qs[0] != kind or not qs[1] > 0:
             raise ScenarioError(f"the step {n[1:]!r} must be a positive value in the same unit as {start!r}", file=where)
-        count = int(math.floor((b - a) / qs[1] + 1e-9)) + 1
-        numbers = [a + i * qs[1] for i in range(count)]
+        steps = (b - a) / qs[1]  # counted before anything is built: a tiny step makes billions of points
+        count = int(math.floor(steps + 1e-9)) + 1 if math.isfinite(steps) and steps < MAX_POINTS else MAX_POINTS + 1
     else:
         if not n.isdigit() or int(n) < 1:
             raise ScenarioError(f"the number of points must be a whole number >= 1, got {n!r}", file=where)
-        count = int(n)
-        numbers = [a] if count == 1 else [a + (b - a) * i / (count - 1) for i in range(count)]
+        count = int(n) if len(n) < 10 else MAX_POINTS + 1
     if b < a:
         raise ScenarioError(f"a range goes up: {start!r} is above {stop!r}", file=where)
-    if not 1 <= len(numbers) <= MAX_POINTS:
-        raise ScenarioError(f"a range gives between 1 and {MAX_POINTS} points, this one {len(numbers)}", file=where)
+    if not 1 <= count <= MAX_POINTS:
+        shown = f"{count:,}" if count <= MAX_POINTS else "more"
+        raise ScenarioError(f"a range gives between 1 and {MAX_POINTS} points, this one {shown}", file=where)
+    if n.startswith("+"):
+        numbers = [a + i * qs[1] for i in range(count)]
+    else:
+        numbers = [a] if count == 1 else [a + (b - a) * i / (count - 1) for i in range(count)]
     numbers = [round(x, 12) for x in numbers]
     return Axis(path, [format_value(kind, x) for x in numbers], numbers, kind, origin)
+
+
+def _end(text: str, where: str) -> tuple[str, float] | None:
+    """`quantity(text)`, with a number too large for its unit told as such (not as a missing number)."""
+    try:
+        return quantity(text)
+    except OutOfRange as exc:
+        raise ScenarioError(str(exc), file=where) from None
 
 
 @dataclass

@@ -16,7 +16,7 @@ from simulator.language.config import StrictModel
 from simulator.language.units import Fraction
 from simulator.language.tagged import tagged_validator
 
-MAX_KEYS = 50_000_000
+MAX_KEYS = 10_000_000  # zipf keeps a CDF of n floats: 80 MB at most
 
 
 class KeyConfig(StrictModel):
