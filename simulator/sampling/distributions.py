@@ -465,7 +465,7 @@ def parse_distribution(value: Any, kind: str = "duration", base_dir: Path | None
             else:
                 args[k] = parse(v)
     except UnitError as exc:
-        raise DistributionError(f"{name}: {exc}") from None
+        raise DistributionError(f"{name}: '{k}': {exc}") from None
     if "file" in args:
         args["data"] = _read_csv(base_dir, args["file"], args["column"], parse)
     try:

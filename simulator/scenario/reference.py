@@ -129,6 +129,39 @@ def _doc(cls: Any) -> str:
     return inspect.cleandoc(cls.__doc__ or "").split("\n\n")[0].replace("\n", " ")
 
 
+def _limits() -> list[str]:
+    """The bounds every number and size is checked against before anything is built."""
+    from simulator.language import units, yamlio
+    from simulator.language.config import MAX_COUNT, MAX_NUMBER
+    from simulator.sampling import distributions as dists
+    from simulator.scenario import schema
+
+    f = units.fmt_limit
+    rows = [
+        ("duration", f"0, or {f(units.MIN_DURATION_S)}s to {f(units.MAX_DURATION_S)}s (about 31 years)"),
+        ("rate", f"0, or {f(units.MIN_RATE_PER_S)}/s to {f(units.MAX_RATE_PER_S)}/s"),
+        ("size", f"at most {f(units.MAX_SIZE_B)}B (a petabyte)"),
+        ("any other number", f"finite (no `.inf`, `.nan`), at most {f(MAX_NUMBER)} in magnitude; "
+                             f"`true`/`false` are not numbers"),
+        ("a whole number (a count)", f"at most {MAX_COUNT:,} unless its field says less (below)"),
+        ("a distribution's plain parameter (alpha, shape, k)", f"finite, at most {f(dists.MAX_PLAIN)}"),
+        ("`seed`", f"0 to 2^64 − 1"),
+        ("the clock", f"at the end of the run, the float clock must resolve {f(schema.CLOCK_RESOLUTION)} of the "
+                      f"scenario's shortest duration (or interval between arrivals)"),
+        ("components", f"at most {schema.MAX_COMPONENTS:,}, replicas counted"),
+        ("workloads, faults, network.links", f"at most {schema.MAX_WORKLOADS:,}, {schema.MAX_FAULTS:,}, "
+                                             f"{schema.MAX_LINKS:,}"),
+        ("a scenario file", f"at most {schema.MAX_FILE_BYTES:,} bytes, nested at most {yamlio.MAX_DEPTH} levels, "
+                            f"at most {yamlio.MAX_VALUES:,} values once YAML aliases are expanded"),
+        ("an `empirical` file", f"a regular file of at most {dists.MAX_CSV_BYTES:,} bytes; finite values"),
+        ("`compare`", f"at most {schema.MAX_REPLICATIONS:,} replications, {schema.MAX_RUNS:,} runs in all; "
+                      f"a `--vary` range at most 1000 points"),
+    ]
+    return ["## Limits", "",
+            "Checked when the scenario is loaded, before anything is built: a value beyond one is one error line.", "",
+            "| what | limit |", "| --- | --- |", *[f"| {a} | {b} |" for a, b in rows], ""]
+
+
 def generate() -> str:
     load_components()
 
@@ -136,6 +169,7 @@ def generate() -> str:
            "Generated from the schema by `python -m simulator.scenario.reference`; do not edit by hand.",
            "Units: durations `us ms s m h`, rates `/s /m /h`, sizes `B KB MB GB` (and `KiB MiB GiB`),",
            "probabilities `0.2` or `20%`. A bare number where a unit is expected is an error (except 0).", "",
+           *_limits(),
            "## Top level", "", model_table(Scenario), "",
            "## network", "", model_table(NetworkConfig), "", "### network.links[]", "", model_table(LinkLatencyConfig), "",
            "## metrics", "", model_table(MetricsConfig), "",
