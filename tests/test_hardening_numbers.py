@@ -158,3 +158,16 @@ def test_quantities_at_the_limits_are_accepted():
 def test_distribution_numbers_are_finite_and_bounded(spec):
     with pytest.raises(ScenarioError, match="service_time"):
         loads([f"components.app.service_time={spec}"])
+
+
+# --- whole numbers too long to print or convert ---------------------------------------------------
+def test_a_whole_number_of_thousands_of_digits_is_one_line(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_text(textwrap.dedent(BASE).replace("seed: 1", "seed: " + "1" * 5000))
+    line = refused(invoke("validate", str(path)), "more than 100 digits")
+    assert f"{path}:3:" in line
+
+
+def test_a_huge_count_is_not_printed_in_full(base):
+    line = refused(invoke("run", base, "--set", "components.app.workers=" + "9" * 400), "workers", "400-digit")
+    assert len(line) < 300

@@ -43,7 +43,8 @@ def _out_of_range(value: Any, count_bound: bool) -> str | None:
         return None
     if isinstance(value, int):
         if count_bound and abs(value) > MAX_COUNT:
-            return f"{value} is too large: at most {MAX_COUNT:,}"
+            shown = str(value) if abs(value) < 10 ** 20 else f"a {len(str(abs(value)))}-digit number"
+            return f"{shown} is too large: at most {MAX_COUNT:,}"
     elif isinstance(value, float):
         if not math.isfinite(value):
             return f"expected a finite number, got {value}"

@@ -36,7 +36,8 @@ def _message(err: dict) -> str:
         return msg
     value = err.get("input")
     if isinstance(value, (str, int, float, bool)) or value is None:
-        return f"{msg[:1].lower()}{msg[1:]}; got {value!r}"
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:40] + f"... ({len(repr(value)):,} characters)"
+        return f"{msg[:1].lower()}{msg[1:]}; got {shown}"
     return msg[:1].lower() + msg[1:]
 
 

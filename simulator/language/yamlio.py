@@ -44,8 +44,14 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:null", re.compile(r"^(?:~|null|
 _Loader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
 
 
+MAX_DIGITS = 100  # far beyond any limit; Python refuses to convert more than 4300 digits anyway
+
+
 def _int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
     text = loader.construct_scalar(node)
+    if len(text) > MAX_DIGITS:
+        raise yaml.constructor.ConstructorError(None, None, f"a whole number of more than {MAX_DIGITS} digits",
+                                                node.start_mark)
     if text.startswith("0o"):
         return int(text[2:], 8)
     if text.startswith("0x"):
