@@ -37,7 +37,7 @@ ReadFrom = Literal["leader", "any", "nearest"]
 
 class ReplicatedConfig(ComponentConfig):
     type: Literal["replicated"] = "replicated"
-    replicas: list[str] = Field(min_length=1, description="Stores holding a copy each; the first is the leader.")
+    replicas: list[str] = Field(min_length=1, max_length=100, description="Stores holding a copy each; the first is the leader.")
     leader: str | None = Field(None, description="The leader (default: the first replica).")
     mode: Mode = Field("async", description="sync, semi_sync (wait for `acks` followers), async, multi_leader, "
                                             "or quorum (leaderless: `write_quorum` and `read_quorum`).")

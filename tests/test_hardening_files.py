@@ -119,6 +119,7 @@ def test_replications_in_the_file_are_bounded():
     "components.app.replicas=1000000",
     "components.app.workers=10000000000",
     "workloads.web.keys=uniform(n=1000000000)",
+    "workloads.web={users: 1000000, target: app}",
 ])
 def test_sizes_are_bounded(setting):
     with pytest.raises(ScenarioError, match="less than or equal|too large"):
@@ -156,6 +157,14 @@ def test_virtual_nodes_are_bounded():
             .replace("  s2: {type: database}\n", "".join(f"  {s}: {{type: database}}\n" for s in shards[1:]))
             .replace("shards: [s1, s2]", f"shards: [{', '.join(shards)}]"))
     with pytest.raises(ScenarioError, match="ring of 1,490,000 points"):
+        loads(text=text)
+
+
+def test_replicated_stores_are_bounded():  # every replica streams to every other: n^2 links
+    names = [f"r{i}" for i in range(101)]
+    text = BASE.replace("components:\n", "components:\n" + "".join(f"  {n}: {{type: database}}\n" for n in names)
+                        + f"  store: {{type: replicated, replicas: [{', '.join(names)}]}}\n")
+    with pytest.raises(ScenarioError, match="replicas"):
         loads(text=text)
 
 

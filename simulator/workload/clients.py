@@ -73,7 +73,7 @@ class AttributesConfig(StrictModel):
 class WorkloadConfig(StrictModel):
     target: str = Field(description="Component that receives the requests.")
     arrivals: ArrivalSpec | None = Field(None, description="Open loop: the arrival process.")
-    users: PositiveInt | None = Field(None, le=1_000_000, description="Closed loop: number of users.")
+    users: PositiveInt | None = Field(None, le=100_000, description="Closed loop: number of users.")
     think_time: DurationDist | None = Field(None, description="Closed loop: pause between a reply and the next request.")
     mix: dict[str, Fraction] = Field(
         default_factory=lambda: {"request": 1.0}, description="Share of each operation; sums to 1."
