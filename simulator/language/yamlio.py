@@ -128,7 +128,36 @@ def _reader_error(exc: yaml.reader.ReaderError, text: str, filename: str | None)
                          f"inside double quotes)", file=filename, line=line)
 
 
+def _flow_depth_check(text: str, filename: str | None) -> None:
+    """Refuse `[[[[...` / `{{{{...` nested beyond MAX_DEPTH before PyYAML scans it: its scanner
+    spends time quadratic in the flow depth before its composer runs out of recursion."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    depth, quote, line = 0, None, 1
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            line += 1
+            if quote == "#" or depth == 0:
+                quote = None  # a line ends a comment (and a quote outside [...] or {...})
+        elif quote == "#":
+            continue
+        elif quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"" and (i == 0 or not text[i - 1].isalnum()):
+            quote = ch
+        elif ch == "#" and (i == 0 or text[i - 1] in " \t\n"):
+            quote = "#"
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ScenarioError(f"nested too deeply (more than {MAX_DEPTH} levels)", file=filename, line=line)
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+
+
 def _compose(text: str, filename: str | None) -> yaml.Node | None:
+    _flow_depth_check(text, filename)
     try:
         node = yaml.compose(_quote_calls(text), Loader=_Loader)
     except RecursionError:

@@ -16,7 +16,8 @@ from simulator.language.config import StrictModel
 from simulator.language.units import Fraction
 from simulator.language.tagged import tagged_validator
 
-MAX_KEYS = 10_000_000  # zipf keeps a CDF of n floats: 80 MB at most
+MAX_KEYS = 50_000_000
+MAX_ZIPF_KEYS = 10_000_000  # zipf keeps a CDF of n floats per stream: 80 MB each at most
 
 
 class KeyConfig(StrictModel):
@@ -53,6 +54,7 @@ class ZipfKeys(KeyConfig):
     """Zipf: key k (0-based) has probability proportional to 1/(k+1)^s."""
 
     dist: Literal["zipf"] = "zipf"
+    n: PositiveInt = Field(description="Number of distinct keys.", le=MAX_ZIPF_KEYS)
     s: PositiveFloat = Field(1.0, description="Exponent; larger is more skewed.")
 
     def probabilities(self):
