@@ -50,6 +50,14 @@ def _check_out(out: str | None) -> None:
         raise ScenarioError("the directory is not writable", file="--out")
 
 
+MAX_WORKERS = 1024  # parallel runs: processes (or Dask workers) are started for them
+
+
+def _check_workers(workers: int | None) -> None:
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        raise ScenarioError(f"must be between 1 and {MAX_WORKERS}, got {workers:,}", file="--workers")
+
+
 def _load(file: str, sets: tuple[str, ...], seed: int | None, duration: str | None):
     return simulator.load_scenario(file, overrides=list(sets), seed=seed, duration=duration)
 
@@ -167,8 +175,7 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
     with _errors():
         scenario = _load(file, sets, seed, duration)
         study = plan(scenario, vary, replications, metrics, baseline, source=file)
-        if workers is not None and workers < 1:
-            raise ScenarioError(f"must be at least 1, got {workers}", file="--workers")
+        _check_workers(workers)
         _check_out(out)
         cache = None if no_cache else ResultCache(cache_dir)
         show_progress = fmt == "table" and sys.stdout.isatty()
@@ -259,6 +266,7 @@ def capacity(file: str, slos: tuple[str, ...], path: str, low: str | None, high:
             # points than a search makes (and than the runs' noise can tell apart).
             raise ScenarioError(f"must be between {MIN_TOLERANCE:.1%} and 100% (relative), got {tolerance}",
                                 file="--tolerance")
+        _check_workers(workers)
         cache = None if no_cache else ResultCache(cache_dir)
         show = fmt == "table"
         with make_executor(_executor_kind(executor, scheduler), workers, scheduler) as ex:

@@ -171,3 +171,10 @@ def test_a_whole_number_of_thousands_of_digits_is_one_line(tmp_path):
 def test_a_huge_count_is_not_printed_in_full(base):
     line = refused(invoke("run", base, "--set", "components.app.workers=" + "9" * 400), "workers", "400-digit")
     assert len(line) < 300
+
+
+@pytest.mark.parametrize("command", ["compare", "capacity"])
+def test_workers_flag_is_bounded(base, command):
+    extra = ["--vary", "components.app.workers=1,2"] if command == "compare" else \
+        ["--slo", "p99<1s", "--vary", "workloads.web.arrivals.rate"]
+    refused(invoke(command, base, *extra, "--workers", "100000000", "--no-cache"), "--workers", "between 1 and")
