@@ -98,6 +98,7 @@ def test_dumped_effective_config_reloads():
 # `every_kind.yaml` holds one of each registered fault, arrival process, key and distribution type
 # that the ready scenarios lack, and a test checks that every registered type is reached.
 import math  # noqa: E402
+import types  # noqa: E402
 import typing  # noqa: E402
 
 import pytest  # noqa: E402
@@ -129,7 +130,7 @@ def _plain_types(annotation: typing.Any) -> set:
     args = typing.get_args(annotation)
     if typing.get_origin(annotation) is typing.Annotated:
         return _plain_types(args[0])
-    if args and typing.get_origin(annotation) in (typing.Union, __import__("types").UnionType):
+    if args and typing.get_origin(annotation) in (typing.Union, types.UnionType):
         return set().union(*(_plain_types(a) for a in args))
     return {typing.get_origin(annotation) or annotation}
 
@@ -166,12 +167,11 @@ def _numeric_places(value, path, owner, field):
     if field is None:
         return
     name, info = field
-    kind = _quantity_kind(info.annotation) or next(
-        (k for k in info.metadata if isinstance(k, Quantity)), None)
+    marker = next((m.kind for m in info.metadata if isinstance(m, Quantity)), None)
+    kind = marker or _quantity_kind(info.annotation)
     if kind is not None:
-        kind = kind.kind if isinstance(kind, Quantity) else kind
         yield path, kind.replace("positive ", "").replace("`auto` or ", ""), (owner, name)
-    elif value is None or isinstance(value, (int, float)):
+    else:  # a number field, whatever its present value (None, a number, `all`, `10GB`)
         types_ = _plain_types(info.annotation)
         if bool not in types_ and types_ & {int, float}:
             yield path, "int" if int in types_ else "number", (owner, name)
@@ -190,14 +190,14 @@ def _edge_values(kind: str) -> list:
 
 
 def _edge_cases():
+    """One (base, path, kind) per schema field (the same field in two places is fuzzed once)."""
     seen, cases = set(), []
     for base_name, sc in EDGE_BASES.items():
         for path, kind, key in _numeric_places(sc, (), "Scenario", None):
-            if kind in UNITS or kind.split(":")[-1] in UNITS or kind in ("probability", "int", "number") \
-                    or kind.startswith("dist:"):
-                if key not in seen:
-                    seen.add(key)
-                    cases.append((base_name, path, kind))
+            numeric = kind.split(":")[-1] in UNITS or kind in ("probability", "int", "number")
+            if numeric and key not in seen:
+                seen.add(key)
+                cases.append((base_name, path, kind))
     return cases
 
 
@@ -313,3 +313,19 @@ def test_several_edge_numbers_at_once(mutations):
             values = _edge_values(kind)
             _set(data, path, values[i % len(values)])
     check_edge(data, mutations)
+
+
+def test_every_numeric_field_of_the_configs_used_is_fuzzed():
+    """Every number-typed field of every config class the bases reach has edge cases (the walk of the
+    models misses none, whatever the field's present value)."""
+    fuzzed = {key[:2] for sc in EDGE_BASES.values() for _p, _k, key in _numeric_places(sc, (), "Scenario", None)}
+    missing = []
+    for cls in {c for sc in EDGE_BASES.values() for c in _classes(sc)}:
+        for name, info in cls.model_fields.items():
+            kind = next((m.kind for m in info.metadata if isinstance(m, Quantity)), None) or \
+                _quantity_kind(info.annotation)
+            types_ = _plain_types(info.annotation)
+            numeric = (kind is not None and "values" not in kind) or (bool not in types_ and types_ & {int, float})
+            if numeric and (cls.__name__, name) not in fuzzed:
+                missing.append(f"{cls.__name__}.{name}")
+    assert not missing, missing
