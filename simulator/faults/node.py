@@ -42,7 +42,7 @@ class SlowFault(NodeFault):
 
     type: Literal["slow"] = "slow"
     target: Targets = Field(min_length=1, description="Component (or list).")
-    factor: float = Field(gt=1.0, allow_inf_nan=False, description="How many times slower (> 1).")
+    factor: float = Field(gt=1.0, description="How many times slower (> 1).")
 
     def node_effects(self, system):
         return [(c, "slow", self.factor) for c in self.components(system)]

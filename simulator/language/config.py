@@ -49,7 +49,7 @@ def _out_of_range(value: Any, count_bound: bool) -> str | None:
         if not math.isfinite(value):
             return f"expected a finite number, got {value}"
         if abs(value) > MAX_NUMBER:
-            return f"{value:g} is too large: at most {fmt_limit(MAX_NUMBER)}"
+            return f"{fmt_limit(value)} is too large: at most {fmt_limit(MAX_NUMBER)}"
     elif isinstance(value, (list, tuple)):
         return next((r for r in (_out_of_range(v, count_bound) for v in value) if r), None)
     elif isinstance(value, dict):
