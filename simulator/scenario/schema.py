@@ -23,7 +23,7 @@ from simulator.language.errors import ScenarioError, ScenarioErrors, did_you_mea
 from simulator.faults.catalog import FaultSpec
 from simulator.language.tagged import tagged, tagged_validator
 from simulator.engine.network import NetworkConfig
-from simulator.language.units import PositiveDuration, Quantity, UnitError, fmt_duration, parse_duration
+from simulator.language.units import PositiveDuration, Quantity, UnitError, fmt_duration, fmt_limit, parse_duration
 from simulator.language.validation import error_at, to_scenario_error
 from simulator.workload.clients import WorkloadConfig
 from simulator.language.yamlio import LineMap, load_yaml, parse_scalar
@@ -247,7 +247,7 @@ def _clock_resolution(sc: Scenario) -> list[tuple[tuple, str]]:
     visit(sc.model_dump(mode="json", exclude={"duration", "warmup"}), ())
     step = math.ulp(sc.duration)
     if step > shortest * CLOCK_RESOLUTION:
-        return [(("duration",), f"at {sc.duration:g}s the simulated clock only resolves {step:.3g}s, too coarse "
+        return [(("duration",), f"at {fmt_limit(sc.duration)}s the simulated clock only resolves {step:.3g}s, too coarse "
                  f"for the scenario's shortest time ({shortest:.3g}s at {format_path(where)}); shorten the run")]
     return []
 
