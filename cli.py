@@ -225,6 +225,7 @@ def capacity(file: str, slos: tuple[str, ...], path: str, low: str | None, high:
     from simulator.study.slo import current_value, find_capacity, parse_slo
     from simulator.study.sweep import format_value, quantity
     from simulator.language.units import UnitError, parse_fraction
+    from reports.comparison_table import estimate
 
     with _errors():
         scenario = _load(file, sets, seed, duration)
@@ -272,10 +273,8 @@ def capacity(file: str, slos: tuple[str, ...], path: str, low: str | None, high:
             fig = (summary["at_capacity"] or {}).get(slo.text)
             if fig is None:
                 continue
-            scale, unit = (1000.0, " ms") if slo.metric.startswith("latency") else \
-                (100.0, "%") if slo.metric in ("availability", "error_rate") else (1.0, "/s")
             sure = "holds with 95% confidence" if fig["margin_is_significant"] else "within the noise: marginal"
-            click.echo(f"  {slo.text}: {fig['mean'] * scale:.4g}{unit} ± {fig['ci'] * scale:.2g} at capacity ({sure})")
+            click.echo(f"  {slo.text}: {estimate(slo.metric, fig['mean'], fig['ci'])} at capacity ({sure})")
 
 
 @main.command()
