@@ -20,6 +20,8 @@ def significant(x: float, digits: int = 3, max_decimals: int = MAX_DECIMALS) -> 
         return "0"
     mag = math.floor(math.log10(abs(x)))
     decimals = min(max(digits - 1 - mag, 0), max_decimals)
+    if decimals and abs(round(x, decimals)) >= 10 ** (mag + 1):  # 0.9996 rounds up to 1.00, not 1.000
+        decimals -= 1
     if round(abs(x), decimals) == 0:
         return ("-" if x < 0 else "") + "<0." + "0" * (max_decimals - 1) + "1"
     return f"{round(x, decimals) + 0.0:,.{decimals}f}"  # + 0.0: no "-0.0"
