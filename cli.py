@@ -392,7 +392,7 @@ def list_(kind: str | None, fmt: str) -> None:
         return
     width = max(shutil.get_terminal_size((80, 24)).columns, 60)
     for k, items in entries.items():
-        click.echo(f"{LIST_KINDS[k][0]} ({k}):")
+        click.echo(f"{LIST_KINDS[k][0]}:")
         names = max((len(n) for n, _ in items), default=0)
         indent = min(names, 24) + 4
         for name, doc in items:
