@@ -58,8 +58,8 @@ def _check_workers(workers: int | None) -> None:
         raise ScenarioError(f"must be between 1 and {MAX_WORKERS}, got {workers:,}", file="--workers")
 
 
-def _load(file: str, sets: tuple[str, ...], seed: int | None, duration: str | None):
-    return simulator.load_scenario(file, overrides=list(sets), seed=seed, duration=duration)
+def _load(file: str, sets: tuple[str, ...], seed: int | None, duration: str | None, warmup: str | None = None):
+    return simulator.load_scenario(file, overrides=list(sets), seed=seed, duration=duration, warmup=warmup)
 
 
 set_option = click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
@@ -68,6 +68,11 @@ seed_option = click.option("--seed", type=int, default=None, help="Override the 
 format_option = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
                              show_default=True)
 duration_option = click.option("--duration", default=None, help="Override the simulated duration, e.g. 60s.")
+warmup_option = click.option("--warmup", default=None, metavar="DURATION|auto",
+                             help="Override the warm-up left out of the figures, e.g. 10s, or auto.")
+quiet_option = click.option("--quiet", "-q", is_flag=True,
+                            help="No progress bar, table or 'wrote' line: only warnings and errors (on stderr). "
+                                 "--format json still prints its JSON.")
 
 
 def many_runs_options(fn):
@@ -91,22 +96,45 @@ def main() -> None:
     """dsim: simulate a distributed system described in a YAML scenario."""
 
 
-@main.command()
+RUN_EPILOG = """\b
+Examples:
+  dsim run scenarios/lb-basic.yaml
+  dsim run scenarios/lb-basic.yaml --set components.lb.algorithm=random
+  dsim run scenarios/three-tier.yaml --duration 60s --warmup 10s --seed 3
+  dsim run scenarios/cdn.yaml --out results/cdn
+  dsim run scenarios/mmc-basic.yaml --format json -q > summary.json
+
+\b
+--out DIR writes:
+  summary.json      the summary, as JSON (what --format json prints)
+  requests.parquet  one row per request: times, outcome, latency, ...
+  timeseries.csv    per interval: throughput, latency, queues
+  components.csv    per component: utilisation, queue, served, ...
+  scenario.yaml     the configuration run, defaults and overrides included
+  *.png             charts (not with --no-charts)
+  report.html       one self-contained page: summary and charts
+"""
+
+
+@main.command(short_help="Run a scenario and print its summary.", epilog=RUN_EPILOG)
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Write summary.json, requests.parquet, timeseries.csv, components.csv and charts here.")
+              help="Write summary.json, requests.parquet, timeseries.csv, components.csv, scenario.yaml, "
+                   "charts and report.html to this directory (see below).")
 @format_option
 @set_option
 @seed_option
 @duration_option
+@warmup_option
+@quiet_option
 @click.option("--no-charts", is_flag=True, help="With --out, skip the PNG charts.")
 def run(file: str, out: str | None, fmt: str, sets: tuple[str, ...], seed: int | None,
-        duration: str | None, no_charts: bool) -> None:
+        duration: str | None, warmup: str | None, quiet: bool, no_charts: bool) -> None:
     """Run the scenario FILE and print its summary."""
     with _errors():
-        scenario = _load(file, sets, seed, duration)
+        scenario = _load(file, sets, seed, duration, warmup)
         _check_out(out)
-        show_progress = fmt == "table" and sys.stdout.isatty()
+        show_progress = fmt == "table" and not quiet and sys.stdout.isatty()
         if show_progress:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -118,7 +146,7 @@ def run(file: str, out: str | None, fmt: str, sets: tuple[str, ...], seed: int |
             result = simulator.run(scenario)
         if fmt == "json":
             click.echo(result.to_json(), nl=False)
-        else:
+        elif not quiet:
             from reports.table import print_summary
 
             print_summary(result.summary)
@@ -126,10 +154,10 @@ def run(file: str, out: str | None, fmt: str, sets: tuple[str, ...], seed: int |
             from reports.files import write_run
 
             paths = write_run(result, out, charts=not no_charts)
-            if fmt == "table":
+            if fmt == "table" and not quiet:
                 click.echo(f"wrote {len(paths)} files to {out}")
         for warning in result.warnings:
-            if fmt == "json":
+            if fmt == "json" or quiet:  # (the table prints its warnings under it)
                 click.echo(f"warning: {warning}", err=True)
 
 
@@ -145,7 +173,7 @@ def _progress_bar(label: str):
     return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
 
 
-@main.command()
+@main.command(short_help="Compare variants of a scenario, with confidence intervals.")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--vary", "vary", multiple=True, metavar="PATH=VALUES",
               help="A setting to vary: a list (a,b,c; commas inside brackets belong to a value) or a range "
@@ -160,11 +188,13 @@ def _progress_bar(label: str):
 @set_option
 @seed_option
 @duration_option
+@warmup_option
+@quiet_option
 @click.option("--no-charts", is_flag=True, help="With --out, skip the charts.")
 def compare(file: str, vary: tuple[str, ...], replications: int | None, workers: int | None, executor: str | None,
             scheduler: str | None, baseline: str | None, metrics: tuple[str, ...], out: str | None, fmt: str,
-            sets: tuple[str, ...], seed: int | None, duration: str | None, no_cache: bool, cache_dir: str | None,
-            no_charts: bool) -> None:
+            sets: tuple[str, ...], seed: int | None, duration: str | None, warmup: str | None, quiet: bool,
+            no_cache: bool, cache_dir: str | None, no_charts: bool) -> None:
     """Run variants of the scenario FILE, each several times, and compare them with confidence intervals."""
     from simulator.study.plan import plan
     from simulator.study.comparison import compare as run_comparison
@@ -173,12 +203,12 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
     from simulator.study.run_cache import ResultCache
 
     with _errors():
-        scenario = _load(file, sets, seed, duration)
+        scenario = _load(file, sets, seed, duration, warmup)
         study = plan(scenario, vary, replications, metrics, baseline, source=file)
         _check_workers(workers)
         _check_out(out)
         cache = None if no_cache else ResultCache(cache_dir)
-        show_progress = fmt == "table" and sys.stdout.isatty()
+        show_progress = fmt == "table" and not quiet and sys.stdout.isatty()
         args = (scenario, study.axes, study.replications)
         with make_executor(_executor_kind(executor, scheduler), workers, scheduler) as ex:
             if show_progress:
@@ -191,6 +221,9 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
                 result = run_comparison(*args, ex, cache, baseline=study.baseline, metrics=study.metrics)
         if fmt == "json":
             click.echo(result.to_json(), nl=False)
+        elif quiet:
+            for w in result.summary()["warnings"]:
+                click.echo(f"warning: {w}", err=True)
         else:
             from reports.comparison_table import print_comparison
 
@@ -202,11 +235,11 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
             from reports.files import write_comparison
 
             written = write_comparison(result, out, charts=not no_charts)
-            if fmt == "table":
+            if fmt == "table" and not quiet:
                 click.echo(f"wrote {len(written)} files to {out}")
 
 
-@main.command()
+@main.command(short_help="Find the highest load (or any setting) that meets SLOs.")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--slo", "slos", multiple=True, metavar="METRIC<VALUE",
               help="An objective: p99<200ms, mean<=50ms, availability>99.9%, error_rate<1%, throughput>=400/s.")
@@ -235,6 +268,7 @@ def capacity(file: str, slos: tuple[str, ...], path: str, low: str | None, high:
     from simulator.study.slo import MIN_TOLERANCE, current_value, find_capacity, parse_slo
     from simulator.study.sweep import format_value, quantity
     from simulator.language.units import UnitError, parse_fraction
+    from reports.comparison_table import estimate
 
     with _errors():
         scenario = _load(file, sets, seed, duration)
@@ -290,13 +324,11 @@ def capacity(file: str, slos: tuple[str, ...], path: str, low: str | None, high:
             fig = (summary["at_capacity"] or {}).get(slo.text)
             if fig is None:
                 continue
-            scale, unit = (1000.0, " ms") if slo.metric.startswith("latency") else \
-                (100.0, "%") if slo.metric in ("availability", "error_rate") else (1.0, "/s")
             sure = "holds with 95% confidence" if fig["margin_is_significant"] else "within the noise: marginal"
-            click.echo(f"  {slo.text}: {fig['mean'] * scale:.4g}{unit} ± {fig['ci'] * scale:.2g} at capacity ({sure})")
+            click.echo(f"  {slo.text}: {estimate(slo.metric, fig['mean'], fig['ci'])} at capacity ({sure})")
 
 
-@main.command()
+@main.command(short_help="Write report.html from a results directory.")
 @click.argument("directory", type=click.Path())
 def report(directory: str) -> None:
     """Write DIRECTORY/report.html (self-contained) from what `run --out` or `compare --out` wrote there."""
@@ -306,7 +338,7 @@ def report(directory: str) -> None:
         click.echo(f"wrote {write_report(directory)}")
 
 
-@main.command()
+@main.command(short_help="Check a scenario without running it.")
 @click.argument("file", type=click.Path(dir_okay=False))
 @set_option
 def validate(file: str, sets: tuple[str, ...]) -> None:
@@ -321,34 +353,76 @@ def validate(file: str, sets: tuple[str, ...]) -> None:
             click.echo(f"warning: {w}")
 
 
-@main.command(name="list")
-def list_() -> None:
-    """List component types, algorithms, distributions, arrival processes and faults."""
+LIST_KINDS = {  # `dsim list KIND` -> (title, registry attribute)
+    "components": ("component types", "components"),
+    "algorithms": ("load-balancing algorithms", "lb_algorithms"),
+    "eviction": ("eviction policies", "eviction_policies"),
+    "sharding": ("sharding strategies", "sharding_strategies"),
+    "replication": ("replication modes", "replication_modes"),
+    "read-from": ("read_from policies", "read_from_policies"),
+    "cache-modes": ("cache modes", "cache_modes"),
+    "ack-modes": ("queue ack modes", "queue_ack_modes"),
+    "arrivals": ("arrival processes", "arrivals"),
+    "keys": ("key distributions", "key_dists"),
+    "faults": ("fault types", "faults"),
+    "distributions": ("distributions", "distributions"),
+}
+
+
+def _list_entries(kinds: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """kind -> [(name, one-line description)] from the registries."""
     from simulator.scenario.plugins import load_components
 
     load_components()
     from simulator.language import registry
     import simulator.sampling.distributions  # noqa: F401  (registers the distributions)
 
-    sections = [
-        ("component types", registry.components),
-        ("load-balancing algorithms", registry.lb_algorithms),
-        ("eviction policies", registry.eviction_policies),
-        ("sharding strategies", registry.sharding_strategies),
-        ("replication modes", registry.replication_modes),
-        ("read_from policies", registry.read_from_policies),
-        ("cache modes", registry.cache_modes),
-        ("queue ack modes", registry.queue_ack_modes),
-        ("arrival processes", registry.arrivals),
-        ("key distributions", registry.key_dists),
-        ("fault types", registry.faults),
-        ("distributions", registry.distributions),
-    ]
-    for title, reg in sections:
-        click.echo(f"{title}:")
-        for name, cls in reg:
-            # A distribution's one-line description is its `doc`; everything else's is its docstring.
-            click.echo(f"  {name:<24} {getattr(cls, 'doc', '') or registry.summary_line(cls)}")
+    # A distribution's one-line description is its `doc`; everything else's is its docstring.
+    return {kind: [(name, getattr(cls, "doc", "") or registry.summary_line(cls))
+                   for name, cls in getattr(registry, LIST_KINDS[kind][1])] for kind in kinds}
+
+
+@main.command(name="list", short_help="List component types, algorithms, faults and more.")
+@click.argument("kind", required=False, metavar="[KIND]")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def list_(kind: str | None, fmt: str) -> None:
+    """List what a scenario can name: component types, algorithms, policies, arrival processes,
+    key distributions, faults and distributions; or only those of KIND (e.g. `dsim list faults`).
+
+    KIND is one of: components, algorithms, eviction, sharding, replication, read-from, cache-modes,
+    ack-modes, arrivals, keys, faults, distributions."""
+    import json
+    import shutil
+    import textwrap
+
+    from simulator.language.errors import did_you_mean
+
+    with _errors():
+        wanted = (kind or "").lower()
+        wanted = wanted if wanted in LIST_KINDS or f"{wanted}s" not in LIST_KINDS else f"{wanted}s"  # fault
+        if kind and wanted not in LIST_KINDS:
+            raise ScenarioError(f"no kind {kind!r}{did_you_mean(kind, LIST_KINDS)}; one of: {', '.join(LIST_KINDS)}",
+                                file="dsim list")
+        entries = _list_entries([wanted] if kind else list(LIST_KINDS))
+    if fmt == "json":
+        click.echo(json.dumps({k: [{"name": n, "description": d} for n, d in v] for k, v in entries.items()},
+                              indent=2))
+        return
+    width = max(shutil.get_terminal_size((80, 24)).columns, 60)
+    for k, items in entries.items():
+        click.echo(f"{LIST_KINDS[k][0]}:")
+        names = max((len(n) for n, _ in items), default=0)
+        indent = min(names, 24) + 4
+        for name, doc in items:
+            # Wrapped under itself rather than cut or left to the terminal to break mid-word.
+            first = f"  {name:<{indent - 3}} "
+            lines = textwrap.wrap(doc, width - indent, break_on_hyphens=False) or [""]
+            if len(first) > indent:
+                click.echo(first.rstrip())
+                first = " " * indent
+            click.echo(first + lines[0])
+            for line in lines[1:]:
+                click.echo(" " * indent + line)
 
 
 if __name__ == "__main__":

@@ -6,16 +6,19 @@ import math
 from rich.console import Console
 from rich.table import Table
 
+from reports.formatting import duration, significant
+from reports.layout import print_fitted
 from simulator.study.comparison import TABLE_METRICS, Comparison, metric_info
 
 HEADERS = {
     "latency_mean_s": "mean ms", "latency_p50_s": "p50 ms", "latency_p90_s": "p90 ms", "latency_p95_s": "p95 ms",
     "latency_p99_s": "p99 ms", "latency_p999_s": "p99.9 ms", "throughput_rps": "throughput/s",
-    "offered_rps": "offered/s", "availability": "availability", "error_rate": "error rate",
+    "offered_rps": "offered/s", "availability": "availability %", "error_rate": "error rate %",
 }
 
 
 def header(metric: str) -> str:
+    """A column's header names its unit once; its cells are bare figures (one unit per column)."""
     unit = metric_info(metric)[0]
     return HEADERS.get(metric) or (f"{metric} ({unit})" if unit else metric)
 
@@ -34,9 +37,9 @@ def _fixed(x: float, decimals: int) -> str:
 
 
 def fmt(metric: str, value: float, half: float | None = None) -> str:
-    """`mean ± half-width` in the metric's shown unit. The half-width has two significant digits and
-    the mean is rounded to the same decimal place (more digits would be noise), so a column reads
-    alike whatever the scale of its figures."""
+    """`mean ± half-width` in the metric's shown unit (named by the column's header, not repeated in
+    the cell). The half-width has two significant digits and the mean is rounded to the same decimal
+    place (more digits would be noise), so a column reads alike whatever the scale of its figures."""
     if value is None or not math.isfinite(value):
         return "-"
     unit = metric_info(metric)[0]
@@ -45,15 +48,18 @@ def fmt(metric: str, value: float, half: float | None = None) -> str:
     h = half * scale if half is not None and math.isfinite(half) else None
     if h is not None and h <= 1e-9 * abs(v):
         h = 0.0  # rounding noise of identical values (a constant service time), not an interval
-    suffix = "%" if unit == "%" else ""
     if h is not None and h > 0:
         d = _decimals(h)
-        return f"{_fixed(v, d)}{suffix} ± {_fixed(h, d)}"
-    if unit == "%":
-        text = f"{v:.3f}%"
-    else:
-        text = f"{v:.{digits}g}" if abs(v) < 10 ** digits else f"{v:,.0f}"
+        return f"{_fixed(v, d)} ± {_fixed(h, d)}"
+    text = _fixed(v, 3) if unit == "%" else significant(v, digits)
     return text + (" ± 0" if h == 0 else "")
+
+
+def estimate(metric: str, value: float, half: float | None = None) -> str:
+    """`fmt` with the unit written after the figures, for text outside a table: "52.4 ± 3.2 ms"."""
+    unit = metric_info(metric)[0]
+    text = fmt(metric, value, half)
+    return text if text == "-" or not unit else f"{text}{'' if unit.startswith(('%', '/')) else ' '}{unit}"
 
 
 def fmt_half(metric: str, half: float | None) -> str:
@@ -62,7 +68,7 @@ def fmt_half(metric: str, half: float | None) -> str:
         return "-"
     unit = metric_info(metric)[0]
     h = half * _SCALES[unit][0]
-    return ("0" if h == 0 else _fixed(h, _decimals(h))) + ("%" if unit == "%" and h else "")
+    return "0" if h == 0 else _fixed(h, _decimals(h))
 
 
 def fewer(n: int, replications: int) -> str:
@@ -137,8 +143,8 @@ def differences_table(study: Comparison, metrics: list[str] | None = None) -> Ta
 
 def warmup_line(chosen: dict) -> str:
     """How `warmup: auto` chose the warm-ups of a comparison's runs (one line)."""
-    spread = (f"{chosen['min_s']:.4g} s" if chosen["min_s"] == chosen["max_s"] else
-              f"{chosen['min_s']:.4g}-{chosen['max_s']:.4g} s (mean {chosen['mean_s']:.4g} s)")
+    spread = (duration(chosen["min_s"]) if chosen["min_s"] == chosen["max_s"] else
+              f"{duration(chosen['min_s'])} to {duration(chosen['max_s'])} (mean {duration(chosen['mean_s'])})")
     return (f"warm-up chosen by {chosen['method']} for each of the {chosen['runs']} runs: {spread}; "
             "each run's in replications.csv")
 
@@ -148,10 +154,11 @@ def print_comparison(study: Comparison, metrics: list[str] | None = None, consol
         console = Console()
         if not console.is_terminal:
             console = Console(width=160)
-    console.print(comparison_table(study, metrics))
+    tables = [comparison_table(study, metrics)]
     d = differences_table(study, metrics)
     if d is not None:
-        console.print(d)
+        tables.append(d)
+    print_fitted(tables, console)
     chosen = study.chosen_warmups()
     if chosen:
         console.print(warmup_line(chosen))

@@ -5,7 +5,7 @@ from typing import Any
 
 from rich.table import Table
 
-from reports.formatting import ms, num, pct
+from reports.formatting import duration, gigabytes, ms, num, pct
 from reports.registries import type_tables
 
 
@@ -38,10 +38,10 @@ def shards(comps: dict[str, dict[str, Any]]) -> list[Table]:
         out.append(t)
         if c["reshards"]:
             r = _table(f"Resharding of {name}", ["at s", "change", "shards", "keys moved", "fraction moved",
-                                                 "copy time s"])
+                                                 "copy time"])
             for ev in c["reshards"]:
-                r.add_row(f"{ev['at_s']:g}", ev["change"], f"{ev['shards_before']} -> {ev['shards_after']}",
-                          num(ev["keys_moved"]), pct(ev["fraction_moved"], 1), num(ev.get("migration_s")))
+                r.add_row(num(ev["at_s"]), ev["change"], f"{ev['shards_before']} -> {ev['shards_after']}",
+                          num(ev["keys_moved"]), pct(ev["fraction_moved"], 1), duration(ev.get("migration_s")))
             r.caption = (f"copied {num(c['keys_copied'])} keys, {num(c['keys_waiting_copy'])} waiting; "
                          f"{num(c['migration_misses'])} reads missed on the new shard during migration")
             out.append(r)
@@ -75,9 +75,9 @@ def cdns(comps: dict[str, dict[str, Any]]) -> list[Table]:
         t = _table(f"CDN {name}: hit ratio {pct(c['hit_ratio'], 1)}, origin {num(c['origin_load_rps'])} req/s",
                    ["edge", "requests", "hit ratio", "egress GB"])
         for edge, e in c["edges"].items():
-            t.add_row(edge, num(e["requests"]), pct(e["hit_ratio"], 1), f"{e['egress_bytes'] / 1e9:,.2f}")
-        t.caption = (f"egress {c['egress_bytes'] / 1e9:,.2f} GB from edges, "
-                     f"{c['origin_egress_bytes'] / 1e9:,.2f} GB from the origin")
+            t.add_row(edge, num(e["requests"]), pct(e["hit_ratio"], 1), gigabytes(e["egress_bytes"]))
+        t.caption = (f"egress {gigabytes(c['egress_bytes'])} GB from edges, "
+                     f"{gigabytes(c['origin_egress_bytes'])} GB from the origin")
         out.append(t)
     return out
 

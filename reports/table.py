@@ -8,20 +8,24 @@ from rich.table import Table
 
 from reports.data_tables import data_tables
 from reports.registries import type_tables
-from reports.formatting import ms, num, pct
+from reports.formatting import duration, ms, num, pct
+from reports.layout import print_fitted
 
 
 def summary_tables(summary: dict[str, Any]) -> list[Table]:
     req = summary["requests"]
     auto = " chosen by MSER-5" if summary.get("warmup_auto") else ""
-    head = Table(title=f"{summary['scenario']}  (seed {summary['seed']}, {summary['duration_s'] - summary['warmup_s']:g}s "
-                       f"measured after {summary['warmup_s']:.4g}s warm-up{auto})",
+    head = Table(title=f"{summary['scenario']}  (seed {summary['seed']}, "
+                       f"{duration(summary['duration_s'] - summary['warmup_s'])} measured after "
+                       f"{duration(summary['warmup_s'])} warm-up{auto})",
                  title_justify="left", show_header=True)
-    for col in ("generated", "ok", "rejected", "timed out", "errors", "in flight", "throughput/s", "availability"):
+    for col in ("generated", "ok", "rejected", "timed out", "errors", "throughput/s", "availability"):
         head.add_column(col, justify="right")
     head.add_row(num(req["generated"]), num(req["ok"]), num(req["rejected"]), num(req["timed_out"]),
-                 num(req["errors"]), num(req["in_flight"]), num(summary["throughput_rps"]),
-                 pct(summary["availability"], 3))
+                 num(req["errors"]), num(summary["throughput_rps"]), pct(summary["availability"], 3))
+    # A caption rather than a column: the row then fits 80 columns with room to spare.
+    head.caption = f"{num(req['in_flight'])} still in flight at the end"
+    head.caption_justify = "left"
 
     lat = Table(title="Latency of successful requests (ms)", title_justify="left")
     lat.add_column("scope")
@@ -38,12 +42,12 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
 
     comp = Table(title="Components", title_justify="left")
     for col, just in (("component", "left"), ("type", "left"), ("utilisation", "right"), ("queue mean", "right"),
-                      ("queue max", "right"), ("wait mean ms", "right"), ("served", "right"),
+                      ("queue max", "right"), ("wait mean", "right"), ("served", "right"),
                       ("rejected", "right"), ("failed", "right")):
         comp.add_column(col, justify=just)
     for name, c in summary["components"].items():
         comp.add_row(name, c.get("type", ""), pct(c.get("utilization"), 1), num(c.get("queue_length_mean")),
-                     num(c.get("queue_length_max")), ms(c.get("wait_s_mean")), num(c.get("served")),
+                     num(c.get("queue_length_max")), duration(c.get("wait_s_mean")), num(c.get("served")),
                      num(c.get("rejected")), num(c.get("failed")))
     tables = [head, lat, comp]
 
@@ -56,7 +60,7 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
         for col in ("from s", "to s", "fault"):
             ft.add_column(col)
         for f in summary["faults"]:
-            ft.add_row(f"{f['start_s']:g}", f"{f['end_s']:g}" if f["end_s"] is not None else "end", f["description"])
+            ft.add_row(num(f["start_s"]), num(f["end_s"]) if f["end_s"] is not None else "end", f["description"])
         tables.append(ft)
     return tables
 
@@ -69,7 +73,7 @@ def _fmt_detail(key: str, value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={_fmt_detail(key, v)}" for k, v in value.items())
     if key.endswith("_s") and isinstance(value, (int, float)):
-        return f"{ms(value)}ms"
+        return duration(value)
     if ("ratio" in key or key.endswith("_fraction")) and isinstance(value, float):
         return pct(value, 1)
     return num(value) if isinstance(value, (int, float)) else str(value)
@@ -97,7 +101,6 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
         console = Console()
         if not console.is_terminal:
             console = Console(width=120)  # piped output: wide enough that no column is cut
-    for table in summary_tables(summary):
-        console.print(table)
+    print_fitted(summary_tables(summary), console)
     for w in summary.get("warnings", []):
         console.print(f"[yellow]warning:[/yellow] {w}")

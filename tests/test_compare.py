@@ -359,10 +359,10 @@ def test_in_a_grid_the_baseline_can_be_a_value_of_the_compared_axis(tmp_path):
     ("latency_p99_s", 18.986, 1.6, "19,000 ± 1,600"),
     ("throughput_rps", 0.05333, 0.1, "0.05 ± 0.10"),
     ("latency_mean_s", -0.00001, 0.0023, "0.0 ± 2.3"),  # no "-0.0"
-    ("availability", 0.9995, 0.0012, "99.95% ± 0.12"),
-    ("availability", 1.0, 0.0, "100.000% ± 0"),
+    ("availability", 0.9995, 0.0012, "99.95 ± 0.12"),  # the unit is in the header
+    ("availability", 1.0, 0.0, "100.000 ± 0"),
     ("latency_mean_s", 0.0524, float("nan"), "52.4"),  # one replication: no interval
-    ("latency_mean_s", 0.001, 2e-19, "1 ± 0"),  # identical values up to rounding
+    ("latency_mean_s", 0.001, 2e-19, "1.00 ± 0"),  # identical values up to rounding
 ])
 def test_table_figures_show_the_mean_to_the_precision_of_its_interval(metric, value, half, text):
     from reports.comparison_table import fmt

@@ -377,28 +377,36 @@ def parse_overrides(items: Iterable[str | tuple[str, Any]] | Mapping[str, Any] |
 
 
 def with_overrides(sc: Scenario, overrides: Iterable[str] | Mapping[str, Any] | None,
-                   flags: Mapping[str, str] | None = None) -> Scenario:
+                   sources: Mapping[str, str] | None = None) -> Scenario:
     """A new scenario with dotted-path overrides applied (values as in YAML, units included).
-    `flags` names the option that set a path (`{"duration": "--duration"}`) for error messages."""
+
+    `sources` names the flag that set a path (`{"duration": "--duration"}`; else `--set`): errors
+    start with it, then the key path once (`--set: components.app.workers: ...`)."""
     pairs = parse_overrides(overrides)
     if not pairs:
         return sc
+    sources = sources or {}
     data = sc.model_dump(mode="json")
-    labels = []
+    flags: list[str] = []
     for path, value in pairs:
-        label = (flags or {}).get(path) or f"--set {path}"
-        labels.append(label)
+        flag = sources.get(path, "--set")
+        if flag not in flags:
+            flags.append(flag)
+        label = f"--set {path}" if flag == "--set" else flag
         if not path or any(not p for p in path.split(".")):
             raise ScenarioError(f"invalid path {path!r}", file=label)
         _set_path(data, path.split("."), value, label)
-    out = validate(data, file=" ".join(labels) if len(labels) == 1 else "--set", base_dir=sc.base_dir)
+    # The error names the key path itself: the label is only the flag(s), so the path is not said twice.
+    out = validate(data, file=", ".join(flags), base_dir=sc.base_dir)
     out._source = sc.source
     return out
 
 
 def load_scenario(path: str | Path, overrides: Iterable[str] | Mapping[str, Any] | None = None,
-                  seed: int | None = None, duration: str | float | None = None) -> Scenario:
-    """Read, validate and apply overrides to a scenario file."""
+                  seed: int | None = None, duration: str | float | None = None,
+                  warmup: str | float | None = None) -> Scenario:
+    """Read, validate and apply overrides to a scenario file (`seed`, `duration` and `warmup` as the
+    command line's flags give them, applied together with the overrides)."""
     p = Path(path)
     if not p.exists():
         raise ScenarioError("no such file", file=str(path))
@@ -422,13 +430,18 @@ def load_scenario(path: str | Path, overrides: Iterable[str] | Mapping[str, Any]
     if seed is not None:
         pairs.append(("seed", int(seed)))
         flags["seed"] = "--seed"
-    if duration is not None:
+    for key, value in (("duration", duration), ("warmup", warmup)):
+        if value is None:
+            continue
+        flags[key] = f"--{key}"
+        if key == "warmup" and isinstance(value, str) and value.strip() == "auto":
+            pairs.append((key, "auto"))
+            continue
         try:
-            secs = float(duration) if isinstance(duration, (int, float)) else parse_duration(duration)
-            pairs.append(("duration", f"{secs!r}s"))
-            flags["duration"] = "--duration"
+            secs = float(value) if isinstance(value, (int, float)) else parse_duration(value)
+            pairs.append((key, f"{secs!r}s"))
         except UnitError as exc:
-            raise ScenarioError(str(exc), file="--duration") from None
+            raise ScenarioError(str(exc) + (" (or 'auto')" if key == "warmup" else ""), file=f"--{key}") from None
     return with_overrides(sc, pairs, flags) if pairs else sc
 
 
