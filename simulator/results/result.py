@@ -128,7 +128,7 @@ class Result:
 
     def chunks(self) -> Iterator[dict[str, np.ndarray]]:
         """The same columns chunk by chunk (bounded memory)."""
-        if "columns" in self.__dict__ or self.exact:
+        if self.exact:
             yield self.columns
         else:
             yield from self.records.chunks(self.warmup_s)

@@ -152,7 +152,10 @@ MAX_DOUBLINGS = 20
 def find_capacity(scenario: Scenario, path: str, slos: list[SLO], replications: int = 5, executor: Any = None,
                   cache: Any = None, low: float | None = None, high: float | None = None,
                   tolerance: float = 0.02, max_points: int = 30,
-                  progress: Callable[[Point], None] | None = None) -> Capacity:
+                  progress: Callable[[Point], None] | None = None,
+                  check: Callable[[Scenario, str], Any] | None = None) -> Capacity:
+    """The highest value of `path` at which every SLO holds (see the module's docstring); `check` is
+    called on each point's scenario before it runs (the CLI refuses runaway runs)."""
     if not slos:
         raise ScenarioError("give at least one --slo, e.g. --slo 'p99<200ms'", file="--slo")
     kind, start = current_value(scenario, path)
@@ -173,7 +176,7 @@ def find_capacity(scenario: Scenario, path: str, slos: list[SLO], replications: 
         if len(seen) >= max_points:
             raise ScenarioError(f"no answer within {max_points} points; narrow it with --low and --high", file="--vary")
         axis = Axis(path, [format_value(kind, x)], [x], kind)
-        study: Comparison = compare(scenario, [axis], replications, executor, cache)
+        study: Comparison = compare(scenario, [axis], replications, executor, cache, check=check)
         figures = {}
         for s in slos:
             iv = mean_interval(study.values(0, s.metric))
