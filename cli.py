@@ -201,7 +201,8 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
                 with _progress_bar("simulating") as bar:
                     task = bar.add_task("runs", total=None)
                     result = run_comparison(*args, ex, cache, baseline=study.baseline, metrics=study.metrics,
-                                            check=check, progress=lambda done, total, _c: bar.update(task, completed=done,
+                                            check=check,
+                                            progress=lambda done, total, _c: bar.update(task, completed=done,
                                                                                         total=total))
             else:
                 result = run_comparison(*args, ex, cache, baseline=study.baseline, metrics=study.metrics,

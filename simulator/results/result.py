@@ -279,13 +279,16 @@ class Result:
         import pyarrow.parquet as pq
 
         writer = None
+        step = self.records.chunk_rows
         try:
-            for c in self.chunks():
-                table = pa.Table.from_pandas(self._frame(c, self.workload_names, self.operation_names),
-                                             preserve_index=False)
-                if writer is None:
-                    writer = pq.ParquetWriter(path, table.schema)
-                writer.write_table(table, row_group_size=max(1, table.num_rows))
+            for whole in self.chunks():
+                for lo in range(0, whole["id"].size, step):  # columns held in memory: a slice at a time
+                    c = {k: v[lo:lo + step] for k, v in whole.items()}
+                    table = pa.Table.from_pandas(self._frame(c, self.workload_names, self.operation_names),
+                                                 preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(path, table.schema)
+                    writer.write_table(table, row_group_size=max(1, table.num_rows))
             if writer is None:  # no request at all: an empty file with the columns
                 empty = {k: np.empty(0, dt) for k, dt in (("id", np.int64), ("start", np.float64),
                          ("end", np.float64), ("wl", np.int16), ("op", np.int16), ("outcome", np.int8))}
