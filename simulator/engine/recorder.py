@@ -7,7 +7,7 @@ chunks stay in memory, later ones are appended to an anonymous temporary file (u
 nothing is left behind even if the process is killed). A request answered after its chunk was sealed
 is written to a small *late* log (id, end, outcome) applied when the chunks are read back. So the
 memory a run holds for its records is bounded by about (memory_chunks + 1) × chunk_rows × 21 bytes
-(~46 MB by default) plus the late log, whatever the simulated duration; the rest is on disk.
+(~24 MB by default) plus the late log, whatever the simulated duration; the rest is on disk.
 """
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
-# 2**16 rows a chunk (1.4 MB); 32 sealed chunks (~2.1 million requests, ~44 MB) stay in memory. Runs
+# 2**16 rows a chunk (1.4 MB); 16 sealed chunks (1,048,576 requests, ~22 MB) stay in memory. Runs
 # that fit are summarised exactly as before (`Result` concatenates the chunks); longer runs spill.
 CHUNK_ROWS = 1 << 16
-MEMORY_CHUNKS = 32
+MEMORY_CHUNKS = 16
 
 _DTYPES = (("start", np.float64), ("end", np.float64), ("wl", np.int16), ("op", np.int16), ("outcome", np.int8))
 ROW_BYTES = sum(np.dtype(t).itemsize for _n, t in _DTYPES)

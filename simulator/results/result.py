@@ -89,7 +89,7 @@ class Result:
     """The outcome of one run. `summary` is a dict; the rest are pandas DataFrames.
 
     The request records are the run's `Recorder` (compact chunks, see simulator/engine/recorder.py).
-    A run whose records stayed in memory (up to ~2 million requests by default) is summarised exactly
+    A run whose records stayed in memory (up to ~1.1 million requests by default) is summarised exactly
     from numpy columns. A longer run spilled most of its records to a temporary file: its summary and
     time series are then computed chunk by chunk (counts, means and maxima exact; percentiles from a
     latency sketch within ±0.5 %, simulator/results/sketch.py), so memory stays flat; `requests` and
