@@ -51,6 +51,7 @@ def sketch_stats(sk: LatencySketch) -> dict[str, float | None]:
     return {"mean": sk.mean, **{k: v for (k, _), v in zip(PERCENTILES, qs)}, "max": sk.hi}
 
 
+CDF_POINTS = 10_000
 _SPAN = 1 << 16  # sketch bins per time bucket in the combined key (far more than a latency needs)
 
 
@@ -223,8 +224,8 @@ class Result:
         return sk.percentiles([float(q) * 100.0 for q in qs]) if sk.n else []
 
     def latency_cdf(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Per workload, (latency, fraction of successful requests at or below it): every request
-        sorted, or the sketch's buckets for a run that spilled."""
+        """Per workload, (latency, fraction of successful requests at or below it): up to CDF_POINTS
+        order statistics, or the sketch's buckets for a run that spilled."""
         out = {}
         if self.exact:
             c = self.columns
@@ -232,7 +233,10 @@ class Result:
             for i, name in enumerate(self.workload_names):
                 lat = np.sort((c["end"] - c["start"])[ok & (c["wl"] == i)])
                 if lat.size:
-                    out[name] = (lat, np.arange(1, lat.size + 1) / lat.size)
+                    # At most CDF_POINTS evenly spaced order statistics (and the last): a chart cannot
+                    # show more, and a million-point line costs ~100 MB to draw.
+                    at = np.unique(np.linspace(0, lat.size - 1, min(lat.size, CDF_POINTS)).astype(np.int64))
+                    out[name] = (lat[at], (at + 1) / lat.size)
             return out
         sketches = [LatencySketch() for _ in self.workload_names]
         for c in self.chunks():
