@@ -194,12 +194,14 @@ class Workload:
     def _issue(self, now: float, user: int | None) -> None:
         rec = self.rec
         op = self.ops.next()
-        rid = len(rec.start)
+        start = rec.start
+        rid = len(start)
         if rid >= rec.chunk_rows:  # the current chunk is full: seal it (kept or spilled), start the next
             rec.seal()
+            start = rec.start
             rid = 0
         rid += rec.base
-        rec.start.append(now)
+        start.append(now)
         rec.end.append(math.nan)
         rec.wl.append(self.index)
         rec.op.append(self._op_idx[op])
