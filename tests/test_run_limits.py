@@ -202,3 +202,20 @@ def test_an_infinite_mean_service_time_is_reported_not_a_crash_b3(tmp_path):
     result, _ = run_validate(tmp_path, text)
     assert result.exit_code == 0, result.output
     assert "the mean service time at 'app' is infinite" in result.output
+
+
+def test_a_closed_loop_that_never_waits_is_refused_and_network_latency_bounds_it(tmp_path):
+    text = """
+    name: zeno
+    seed: 1
+    duration: 10s
+    components:
+      app: {type: server, workers: 2, service_time: 0s}
+    workloads:
+      users: {users: 5, target: app}
+    """
+    r = CliRunner().invoke(main, ["run", _write(tmp_path, text)])
+    assert r.exit_code == 2 and "unbounded number of requests" in r.stderr, r.output
+    slowed = simulator.loads_scenario(textwrap.dedent(text) + "network: {default_latency: 1ms}\n")
+    env, system = simulator.build(slowed)
+    assert estimate_run(system).requests == pytest.approx(5 / 0.002 * 10)  # one round trip per request
