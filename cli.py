@@ -75,6 +75,22 @@ quiet_option = click.option("--quiet", "-q", is_flag=True,
                                  "--format json still prints its JSON.")
 
 
+def limit_options(fn):
+    """The pre-run estimate's limits (simulator/simulation/limits.py): run, compare, capacity."""
+    fn = click.option("--force", is_flag=True,
+                      help="Run even if the pre-run estimate is above every limit (requests, events, time-series samples).")(fn)
+    return click.option("--max-requests", type=click.IntRange(min=1), default=None, metavar="N",
+                        help="Refuse a run estimated to make more than N requests (default 50,000,000) "
+                             "or 20·N heap events.")(fn)
+
+
+def _limits(max_requests: int | None, force: bool):
+    """check(scenario, label) for a study's variants: refuse a runaway one before any run starts."""
+    from simulator.simulation.limits import preflight
+
+    return lambda sc, label: preflight(sc, max_requests, force, what=f"the variant {label}")
+
+
 def many_runs_options(fn):
     """Where and how the runs of a study execute (compare, capacity)."""
     for option in reversed([
@@ -128,12 +144,20 @@ Examples:
 @warmup_option
 @quiet_option
 @click.option("--no-charts", is_flag=True, help="With --out, skip the PNG charts.")
+@limit_options
 def run(file: str, out: str | None, fmt: str, sets: tuple[str, ...], seed: int | None,
-        duration: str | None, warmup: str | None, quiet: bool, no_charts: bool) -> None:
+        duration: str | None, warmup: str | None, quiet: bool, no_charts: bool, max_requests: int | None,
+        force: bool) -> None:
     """Run the scenario FILE and print its summary."""
+    from simulator.simulation.limits import preflight
+
     with _errors():
         scenario = _load(file, sets, seed, duration, warmup)
         _check_out(out)
+        # Before a run that may take long: what `dsim validate` would warn about (overload, loops).
+        early = preflight(scenario, max_requests, force)
+        for warning in early:
+            click.echo(f"warning: {warning}", err=True)
         show_progress = fmt == "table" and not quiet and sys.stdout.isatty()
         if show_progress:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -157,7 +181,8 @@ def run(file: str, out: str | None, fmt: str, sets: tuple[str, ...], seed: int |
             if fmt == "table" and not quiet:
                 click.echo(f"wrote {len(paths)} files to {out}")
         for warning in result.warnings:
-            if fmt == "json" or quiet:  # (the table prints its warnings under it)
+            # (the table prints its warnings under it); those found by the run itself (warmup: auto)
+            if (fmt == "json" or quiet) and warning not in early:
                 click.echo(f"warning: {warning}", err=True)
 
 
@@ -191,10 +216,11 @@ def _progress_bar(label: str):
 @warmup_option
 @quiet_option
 @click.option("--no-charts", is_flag=True, help="With --out, skip the charts.")
+@limit_options
 def compare(file: str, vary: tuple[str, ...], replications: int | None, workers: int | None, executor: str | None,
             scheduler: str | None, baseline: str | None, metrics: tuple[str, ...], out: str | None, fmt: str,
             sets: tuple[str, ...], seed: int | None, duration: str | None, warmup: str | None, quiet: bool,
-            no_cache: bool, cache_dir: str | None, no_charts: bool) -> None:
+            no_cache: bool, cache_dir: str | None, no_charts: bool, max_requests: int | None, force: bool) -> None:
     """Run variants of the scenario FILE, each several times, and compare them with confidence intervals."""
     from simulator.study.plan import plan
     from simulator.study.comparison import compare as run_comparison
@@ -210,15 +236,18 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
         cache = None if no_cache else ResultCache(cache_dir)
         show_progress = fmt == "table" and not quiet and sys.stdout.isatty()
         args = (scenario, study.axes, study.replications)
+        check = _limits(max_requests, force)
         with make_executor(_executor_kind(executor, scheduler), workers, scheduler) as ex:
             if show_progress:
                 with _progress_bar("simulating") as bar:
                     task = bar.add_task("runs", total=None)
                     result = run_comparison(*args, ex, cache, baseline=study.baseline, metrics=study.metrics,
+                                            check=check,
                                             progress=lambda done, total, _c: bar.update(task, completed=done,
                                                                                         total=total))
             else:
-                result = run_comparison(*args, ex, cache, baseline=study.baseline, metrics=study.metrics)
+                result = run_comparison(*args, ex, cache, baseline=study.baseline, metrics=study.metrics,
+                                        check=check)
         if fmt == "json":
             click.echo(result.to_json(), nl=False)
         elif quiet:
@@ -254,10 +283,11 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
 @set_option
 @seed_option
 @duration_option
+@limit_options
 def capacity(file: str, slos: tuple[str, ...], path: str, low: str | None, high: str | None, tolerance: str,
              replications: int, workers: int | None, executor: str | None, scheduler: str | None, fmt: str,
              sets: tuple[str, ...], seed: int | None, duration: str | None, no_cache: bool,
-             cache_dir: str | None) -> None:
+             cache_dir: str | None, max_requests: int | None, force: bool) -> None:
     """Find the highest value of a setting (usually the load) at which every SLO holds."""
     import json
 
@@ -306,6 +336,7 @@ def capacity(file: str, slos: tuple[str, ...], path: str, low: str | None, high:
         with make_executor(_executor_kind(executor, scheduler), workers, scheduler) as ex:
             result = find_capacity(
                 scenario, path, objectives, replications, ex, cache, bounds[0], bounds[1], tol,
+                check=_limits(max_requests, force),
                 progress=(lambda p: click.echo(f"  {path} = {format_value(kind, p.value)}: "
                                                f"{'meets' if p.passed else 'misses'} the SLOs", err=True))
                 if show else None)

@@ -48,14 +48,12 @@ def shade_faults(ax: Any, faults: list[dict[str, Any]]) -> None:
                    label="fault" if i == 0 else None)
 
 
-def latency_cdf(requests: pd.DataFrame, path: Path, title: str) -> Path:
+def latency_cdf(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title: str) -> Path:
+    """`curves`: per workload, (latency in seconds, fraction at or below it), from `Result.latency_cdf()`."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    ok = requests[requests["outcome"] == "ok"]
-    for i, (name, grp) in enumerate(ok.groupby("workload", observed=True)):
-        lat = np.sort(grp["latency_s"].to_numpy()) * 1000.0
+    for i, (name, (lat, y)) in enumerate(curves.items()):
         if lat.size:
-            y = np.arange(1, lat.size + 1) / lat.size
-            ax.plot(lat, y, color=PALETTE[i % len(PALETTE)], label=str(name))
+            ax.plot(lat * 1000.0, y, color=PALETTE[i % len(PALETTE)], label=str(name))
     dress_cdf(ax, f"{title}: latency CDF")
     if ax.get_legend_handles_labels()[0]:  # no successful request: an empty chart, no legend
         ax.legend(loc="lower right")
@@ -106,7 +104,7 @@ def run_charts(result: Any, out: Path) -> list[Path]:
             importlib.import_module(mod)
     title = result.scenario_name
     paths = [
-        latency_cdf(result.requests, out / "latency_cdf.png", title),
+        latency_cdf(result.latency_cdf(), out / "latency_cdf.png", title),
         throughput_over_time(result.timeseries, result.fault_windows, out / "throughput_p99.png", title),
         utilisation(result.components, out / "utilization.png", title),
     ]

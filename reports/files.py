@@ -16,7 +16,7 @@ def write_run(result: Any, out: str | Path, charts: bool = True) -> list[Path]:
     p.write_text(result.to_json(), encoding="utf-8")
     written.append(p)
     p = out / "requests.parquet"
-    result.requests.to_parquet(p, index=False)
+    result.write_requests(p)  # row group by row group: bounded memory for a run of any length
     written.append(p)
     p = out / "timeseries.csv"
     result.timeseries.to_csv(p, index=False)

@@ -9,12 +9,14 @@ import json
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
 
+from simulator.engine.recorder import Recorder
 from simulator.engine.request import ERROR, IN_FLIGHT, OK, OUTCOME_NAMES, REJECTED, TIMED_OUT
+from simulator.results.sketch import LatencySketch, bucket_of, percentiles_from_counts
 
 PERCENTILES = (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p999", 99.9))
 
@@ -41,10 +43,40 @@ def latency_stats(lat: np.ndarray) -> dict[str, float | None]:
             "max": float(lat.max())}
 
 
+def sketch_stats(sk: LatencySketch) -> dict[str, float | None]:
+    """latency_stats from a sketch: mean and max exact, percentiles within the sketch's relative error."""
+    if sk.n == 0:
+        return {"mean": None, **{k: None for k, _ in PERCENTILES}, "max": None}
+    qs = sk.percentiles([q for _, q in PERCENTILES])
+    return {"mean": sk.mean, **{k: v for (k, _), v in zip(PERCENTILES, qs)}, "max": sk.hi}
+
+
+CDF_POINTS = 10_000
+_SPAN = 1 << 16  # sketch bins per time bucket in the combined key (far more than a latency needs)
+
+
+def _with_counts(bucket: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """[keys, counts] of (time bucket, sketch bin) pairs."""
+    keys, counts = np.unique(bucket.astype(np.int64) * _SPAN + np.minimum(bucket_of(lat), _SPAN - 1),
+                             return_counts=True)
+    return np.stack([keys, counts.astype(np.int64)])
+
+
+def _merge(parts: list[np.ndarray]) -> np.ndarray:
+    both = np.concatenate(parts, axis=1)
+    keys, inverse = np.unique(both[0], return_inverse=True)
+    return np.stack([keys, np.bincount(inverse, weights=both[1], minlength=keys.size).astype(np.int64)])
+
+
 def outcome_counts(outcome: np.ndarray) -> dict[str, int]:
     counts = np.bincount(outcome.astype(np.int64), minlength=len(OUTCOME_NAMES)) if outcome.size else np.zeros(5, int)
+    return counts_from_bincount(counts)
+
+
+def counts_from_bincount(counts: np.ndarray) -> dict[str, int]:
+    """The summary's request counts from the number of rows with each outcome code."""
     return {
-        "generated": int(outcome.size),
+        "generated": int(counts.sum()),
         "ok": int(counts[OK]),
         "rejected": int(counts[REJECTED]),
         "timed_out": int(counts[TIMED_OUT]),
@@ -55,13 +87,21 @@ def outcome_counts(outcome: np.ndarray) -> dict[str, int]:
 
 @dataclass
 class Result:
-    """The outcome of one run. `summary` is a dict; the rest are pandas DataFrames."""
+    """The outcome of one run. `summary` is a dict; the rest are pandas DataFrames.
+
+    The request records are the run's `Recorder` (compact chunks, see simulator/engine/recorder.py).
+    A run whose records stayed in memory (up to ~1.1 million requests by default) is summarised exactly
+    from numpy columns. A longer run spilled most of its records to a temporary file: its summary and
+    time series are then computed chunk by chunk (counts, means and maxima exact; percentiles from a
+    latency sketch within ±0.5 %, simulator/results/sketch.py), so memory stays flat; `requests` and
+    `columns` read every row back (memory grows with the rows) and `write_requests` streams them.
+    """
 
     scenario_name: str
     seed: int
     duration_s: float
     warmup_s: float
-    columns: dict[str, np.ndarray]
+    records: Recorder
     workload_names: list[str]
     operation_names: list[str]
     component_stats: dict[str, dict[str, Any]]
@@ -76,30 +116,82 @@ class Result:
     def measured_s(self) -> float:
         return self.duration_s - self.warmup_s
 
+    @property
+    def exact(self) -> bool:
+        """True when every record is in memory, so percentiles are exact (not from the sketch)."""
+        return not self.records.spills
+
+    @cached_property
+    def columns(self) -> dict[str, np.ndarray]:
+        """numpy columns (id, start, end, wl, op, outcome) of the requests generated after the warm-up.
+        For a run that spilled, this reads every row back into memory."""
+        return self.records.columns(self.warmup_s)
+
+    def chunks(self) -> Iterator[dict[str, np.ndarray]]:
+        """The same columns chunk by chunk (bounded memory)."""
+        if self.exact:
+            yield self.columns
+        else:
+            yield from self.records.chunks(self.warmup_s)
+
+    def _figures(self) -> tuple[dict[str, int], list[dict[str, int]], dict[str, Any], list[dict[str, Any]],
+                                list[tuple[int, int, dict[str, Any]]]]:
+        """Outcome counts and latency statistics: overall, per workload, per operation (rows, ok, latency)."""
+        nw, no = len(self.workload_names), len(self.operation_names)
+        if self.exact:
+            c = self.columns
+            outcome = c["outcome"]
+            ok = outcome == OK
+            lat = c["end"] - c["start"]
+            wl_counts, wl_lat, op_rows = [], [], []
+            for i in range(nw):
+                sel = c["wl"] == i
+                wl_counts.append(outcome_counts(outcome[sel]))
+                wl_lat.append(latency_stats(lat[sel & ok]))
+            for i in range(no):
+                sel = c["op"] == i
+                op_rows.append((int(sel.sum()), int((sel & ok).sum()), latency_stats(lat[sel & ok])))
+            return outcome_counts(outcome), wl_counts, latency_stats(lat[ok]), wl_lat, op_rows
+        k = len(OUTCOME_NAMES)
+        by_wl = np.zeros(nw * k, dtype=np.int64)
+        op_n = np.zeros(no, dtype=np.int64)
+        all_sk, wl_sk, op_sk = LatencySketch(), [LatencySketch() for _ in range(nw)], [LatencySketch() for _ in range(no)]
+        for c in self.chunks():
+            outcome = c["outcome"].astype(np.int64)
+            by_wl += np.bincount(c["wl"].astype(np.int64) * k + outcome, minlength=nw * k)
+            op_n += np.bincount(c["op"].astype(np.int64), minlength=no)
+            ok = outcome == OK
+            lat = (c["end"] - c["start"])[ok]
+            all_sk.add(lat)
+            wl, op = c["wl"][ok], c["op"][ok]
+            for i in range(nw):
+                wl_sk[i].add(lat[wl == i])
+            for i in range(no):
+                op_sk[i].add(lat[op == i])
+        per = by_wl.reshape(nw, k)
+        wl_counts = [counts_from_bincount(per[i]) for i in range(nw)]
+        return (counts_from_bincount(per.sum(axis=0)), wl_counts, sketch_stats(all_sk), [sketch_stats(s) for s in wl_sk],
+                [(int(op_n[i]), op_sk[i].n, sketch_stats(op_sk[i])) for i in range(no)])
+
     @cached_property
     def summary(self) -> dict[str, Any]:
-        c = self.columns
-        outcome = c["outcome"]
-        ok = outcome == OK
-        lat_ok = (c["end"] - c["start"])[ok]
-        counts = outcome_counts(outcome)
+        counts, wl_counts, lat_all, wl_lat, op_rows = self._figures()
         finished = counts["generated"] - counts["in_flight"]
         per_wl = {}
         for i, name in enumerate(self.workload_names):
-            sel = c["wl"] == i
-            wc = outcome_counts(outcome[sel])
+            wc = wl_counts[i]
             wfin = wc["generated"] - wc["in_flight"]
             per_wl[name] = {
                 "requests": wc,
                 "throughput_rps": wc["ok"] / self.measured_s,
                 "availability": wc["ok"] / wfin if wfin else None,
-                "latency_s": latency_stats((c["end"] - c["start"])[sel & ok]),
+                "latency_s": wl_lat[i],
             }
         per_op = {}
         for i, name in enumerate(self.operation_names):
-            sel = c["op"] == i
-            if sel.any():
-                per_op[name] = {"ok": int((sel & ok).sum()), "latency_s": latency_stats((c["end"] - c["start"])[sel & ok])}
+            rows, ok_n, stats = op_rows[i]
+            if rows:
+                per_op[name] = {"ok": ok_n, "latency_s": stats}
         return clean({
             "scenario": self.scenario_name,
             "seed": self.seed,
@@ -108,7 +200,7 @@ class Result:
             "requests": counts,
             "throughput_rps": counts["ok"] / self.measured_s,
             "availability": counts["ok"] / finished if finished else None,
-            "latency_s": latency_stats(lat_ok),
+            "latency_s": lat_all,
             "components": self.component_stats,
             "workloads": per_wl,
             "operations": per_op,
@@ -120,14 +212,58 @@ class Result:
     def to_json(self) -> str:
         return json.dumps(self.summary, indent=2, allow_nan=False) + "\n"
 
-    @cached_property
-    def requests(self) -> pd.DataFrame:
-        """One row per request generated after the warm-up."""
-        c = self.columns
+    def latency_quantiles(self, qs: np.ndarray) -> list[float]:
+        """Quantiles (0..1) of the latency of successful requests: exact, or from the sketch for a run that spilled."""
+        if self.exact:
+            c = self.columns
+            lat = (c["end"] - c["start"])[c["outcome"] == OK]
+            return np.quantile(lat, qs).tolist() if lat.size else []
+        sk = LatencySketch()
+        for c in self.chunks():
+            sk.add((c["end"] - c["start"])[c["outcome"] == OK])
+        return sk.percentiles([float(q) * 100.0 for q in qs]) if sk.n else []
+
+    def latency_cdf(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per workload, (latency, fraction of successful requests at or below it): up to CDF_POINTS
+        order statistics, or the sketch's buckets for a run that spilled."""
+        out = {}
+        if self.exact:
+            c = self.columns
+            ok = c["outcome"] == OK
+            for i, name in enumerate(self.workload_names):
+                lat = np.sort((c["end"] - c["start"])[ok & (c["wl"] == i)])
+                if lat.size:
+                    # At most CDF_POINTS evenly spaced order statistics (and the last): a chart cannot
+                    # show more, and a million-point line costs ~100 MB to draw.
+                    at = np.unique(np.linspace(0, lat.size - 1, min(lat.size, CDF_POINTS)).astype(np.int64))
+                    out[name] = (lat[at], (at + 1) / lat.size)
+            return out
+        sketches = [LatencySketch() for _ in self.workload_names]
+        for c in self.chunks():
+            ok = c["outcome"] == OK
+            lat, wl = (c["end"] - c["start"])[ok], c["wl"][ok]
+            for i, sk in enumerate(sketches):
+                sk.add(lat[wl == i])
+        return {name: sk.cdf() for name, sk in zip(self.workload_names, sketches) if sk.n}
+
+    def ok_latencies(self) -> tuple[np.ndarray, np.ndarray]:
+        """(start, latency) of the successful requests in order of arrival (for the warm-up search)."""
+        starts, lats = [], []
+        for c in self.chunks():
+            ok = c["outcome"] == OK
+            starts.append(c["start"][ok])
+            lats.append((c["end"] - c["start"])[ok])
+        start = np.concatenate(starts) if starts else np.empty(0)
+        lat = np.concatenate(lats) if lats else np.empty(0)
+        order = np.argsort(start, kind="stable")
+        return start[order], lat[order]
+
+    @staticmethod
+    def _frame(c: dict[str, np.ndarray], workloads: list[str], operations: list[str]) -> pd.DataFrame:
         return pd.DataFrame({
             "id": c["id"].astype(np.int64),
-            "workload": pd.Categorical.from_codes(c["wl"].astype(np.int32), categories=self.workload_names),
-            "operation": pd.Categorical.from_codes(c["op"].astype(np.int32), categories=self.operation_names),
+            "workload": pd.Categorical.from_codes(c["wl"].astype(np.int32), categories=workloads),
+            "operation": pd.Categorical.from_codes(c["op"].astype(np.int32), categories=operations),
             "start_s": c["start"],
             "end_s": c["end"],
             "latency_s": c["end"] - c["start"],
@@ -135,38 +271,95 @@ class Result:
         })
 
     @cached_property
+    def requests(self) -> pd.DataFrame:
+        """One row per request generated after the warm-up (every row in memory, even for a run that
+        spilled: use `write_requests` to save a long run's rows with bounded memory)."""
+        return self._frame(self.columns, self.workload_names, self.operation_names)
+
+    def write_requests(self, path: Any) -> None:
+        """Write the rows of `requests` to a parquet file, one row group per recorder chunk, so a run
+        of any length is written with bounded memory."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        writer = None
+        step = self.records.chunk_rows
+        try:
+            for whole in self.chunks():
+                for lo in range(0, whole["id"].size, step):  # columns held in memory: a slice at a time
+                    c = {k: v[lo:lo + step] for k, v in whole.items()}
+                    table = pa.Table.from_pandas(self._frame(c, self.workload_names, self.operation_names),
+                                                 preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(path, table.schema)
+                    writer.write_table(table, row_group_size=max(1, table.num_rows))
+            if writer is None:  # no request at all: an empty file with the columns
+                empty = {k: np.empty(0, dt) for k, dt in (("id", np.int64), ("start", np.float64),
+                         ("end", np.float64), ("wl", np.int16), ("op", np.int16), ("outcome", np.int8))}
+                table = pa.Table.from_pandas(self._frame(empty, self.workload_names, self.operation_names),
+                                             preserve_index=False)
+                writer = pq.ParquetWriter(path, table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+
+    def _bucket_counts(self, edges: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Per bucket: requests finished, finished ok, generated; p50 and p99 of ok latency."""
+        n = edges.size
+        done = np.zeros(n, dtype=np.int64)
+        ok_n = np.zeros(n, dtype=np.int64)
+        gen = np.zeros(n, dtype=np.int64)
+        p50 = np.full(n, np.nan)
+        p99 = np.full(n, np.nan)
+        keys: list[np.ndarray] = []  # bucket * SPAN + sketch bin, for a run that spilled
+        for c in self.chunks():
+            end = c["end"]
+            finished = ~np.isnan(end)
+            idx = np.searchsorted(edges, end[finished], side="left")
+            inside = idx < n
+            idx = idx[inside]
+            out_f = c["outcome"][finished][inside]
+            lat_f = (end - c["start"])[finished][inside]
+            ok_mask = out_f == OK
+            done += np.bincount(idx, minlength=n)
+            ok_n += np.bincount(idx[ok_mask], minlength=n)
+            gen_idx = np.searchsorted(edges, c["start"], side="left")
+            gen += np.bincount(gen_idx[gen_idx < n], minlength=n)
+            if not ok_mask.any():
+                continue
+            if self.exact:  # one chunk holding every row: exact percentiles
+                order = np.argsort(idx[ok_mask], kind="stable")
+                sorted_idx = idx[ok_mask][order]
+                sorted_lat = lat_f[ok_mask][order]
+                bounds = np.searchsorted(sorted_idx, np.arange(n + 1))
+                for b in range(n):
+                    lo, hi = bounds[b], bounds[b + 1]
+                    if hi > lo:
+                        p50[b], p99[b] = np.percentile(sorted_lat[lo:hi], [50, 99])
+            else:
+                keys.append(_with_counts(idx[ok_mask], lat_f[ok_mask]))
+                if len(keys) > 64:
+                    keys = [_merge(keys)]
+        if keys:
+            merged = _merge(keys)
+            bucket = merged[0] // _SPAN
+            bounds = np.searchsorted(bucket, np.arange(n + 1))
+            for b in range(n):
+                lo, hi = bounds[b], bounds[b + 1]
+                if hi > lo:
+                    p50[b], p99[b] = percentiles_from_counts(merged[0][lo:hi] % _SPAN, merged[1][lo:hi], [50, 99])
+        return done, ok_n, gen, p50, p99
+
+    @cached_property
     def timeseries(self) -> pd.DataFrame:
         """Per time bucket: throughput, error rate, p50/p99 latency, and per-component figures."""
-        c = self.columns
         edges = np.asarray(self.samples.get("time_s", []), dtype=float)
         if edges.size == 0:
             return pd.DataFrame()
         starts = np.concatenate(([self.warmup_s], edges[:-1]))
         width = edges - starts
-        n = edges.size
-        end = c["end"]
-        finished = ~np.isnan(end)
-        idx = np.searchsorted(edges, end[finished], side="left")
-        inside = idx < n
-        idx = idx[inside]
-        out_f = c["outcome"][finished][inside]
-        lat_f = (end - c["start"])[finished][inside]
-        ok_mask = out_f == OK
-        done = np.bincount(idx, minlength=n)
-        ok_n = np.bincount(idx[ok_mask], minlength=n)
-        gen_idx = np.searchsorted(edges, c["start"], side="left")
-        gen = np.bincount(gen_idx[gen_idx < n], minlength=n)
-        p50 = np.full(n, np.nan)
-        p99 = np.full(n, np.nan)
-        if ok_mask.any():
-            order = np.argsort(idx[ok_mask], kind="stable")
-            sorted_idx = idx[ok_mask][order]
-            sorted_lat = lat_f[ok_mask][order]
-            bounds = np.searchsorted(sorted_idx, np.arange(n + 1))
-            for b in range(n):
-                lo, hi = bounds[b], bounds[b + 1]
-                if hi > lo:
-                    p50[b], p99[b] = np.percentile(sorted_lat[lo:hi], [50, 99])
+        done, ok_n, gen, p50, p99 = self._bucket_counts(edges)
         frame = pd.DataFrame({
             "start_s": starts,
             "end_s": edges,

@@ -4,12 +4,9 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-import numpy as np
-
 from simulator.engine.env import SimEnv
 from simulator.simulation.system import System
 from simulator.engine.recorder import Recorder
-from simulator.engine.request import OK
 from simulator.results.result import Result
 from simulator.scenario.schema import Scenario
 
@@ -95,11 +92,10 @@ def _run_auto_warmup(scenario: Scenario, seed: int | None, progress: ProgressFn 
 
     half = (lambda f: progress(f / 2)) if progress else None
     pilot = _run(with_overrides(scenario, {"warmup": "0s"}), seed, half)
-    c = pilot.columns
-    ok = c["outcome"] == OK
-    order = np.argsort(c["start"][ok], kind="stable")
-    starts = c["start"][ok][order]
-    cut = mser((c["end"] - c["start"])[ok][order])
+    starts, latencies = pilot.ok_latencies()
+    pilot.records.close()
+    del pilot
+    cut = mser(latencies)
     chosen = float(starts[cut.observations]) if cut.observations and cut.observations < starts.size else 0.0
     rest = (lambda f: progress(0.5 + f / 2)) if progress else None
     result = _run(with_overrides(scenario, {"warmup": f"{chosen!r}s"}), seed, rest)
@@ -140,7 +136,7 @@ def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | Non
         seed=env.seed,
         duration_s=end,
         warmup_s=scenario.warmup,
-        columns=rec.columns(scenario.warmup),
+        records=rec,
         workload_names=list(rec.workloads),
         operation_names=list(rec.operations),
         component_stats=stats,

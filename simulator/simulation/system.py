@@ -6,6 +6,7 @@ cannot be resolved fails here with its dotted name, not halfway through a run.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from models.base import ClientSide, LocalProxy
@@ -14,6 +15,7 @@ from simulator.language.errors import ScenarioError, did_you_mean
 from simulator.engine.network import Network
 from simulator.scenario.plugins import load_components
 from simulator.scenario.schema import Scenario
+from simulator.simulation.traffic import Traffic
 from simulator.workload.clients import Workload
 
 
@@ -55,6 +57,7 @@ class System:
         self.network.finalize()
         self.load_estimate: dict[str, float] = {}
         self.offer_mix: dict[str, float] | None = None  # operation shares of the load being offered
+        self.traffic = Traffic(self)
 
     def get(self, name: str) -> Any:
         """The component that receives calls addressed to `name`."""
@@ -113,32 +116,38 @@ class System:
         return out
 
     def offer(self, name: str, rate_per_s: float, mix: dict[str, float] | None = None) -> None:
-        """Account `rate_per_s` of load at `name` and what it passes on. A call that loops back
-        with some probability makes a geometric series: below a millionth of a request per
-        second the rest of it is dropped, so the estimate always ends.
+        """Account `rate_per_s` of load at `name` and what it passes on (see simulator/simulation/traffic.py:
+        a walk of the call trees, or the traffic equations when a loop makes the walk too long).
 
         `mix` is the share of each operation in that load; left out, it is the mix of the load
         being passed on (a component that does not change operations need not know it). While
         `name` accounts the load, the mix is in `offer_mix`."""
-        if rate_per_s > 1e-6:
-            outer = self.offer_mix
-            if mix is not None:
-                self.offer_mix = mix
-            try:
-                self.get(name).offered(rate_per_s, self)
-            finally:
-                self.offer_mix = outer
+        self.traffic.offer(name, rate_per_s, mix)
+
+    def estimate_load(self) -> dict[str, float]:
+        """Offered load per component (req/s, a mean-rate estimate; infinite behind an unbounded loop)."""
+        self.traffic = Traffic(self)
+        return self.traffic.estimate([(wl.config.target, wl.offered_rate(), dict(wl.config.mix))
+                                      for wl in self.workloads])
 
     def capacity_warnings(self) -> list[str]:
-        """Components whose offered load (a mean-rate estimate) reaches their capacity."""
-        self.load_estimate = {}
-        for wl in self.workloads:
-            self.offer(wl.config.target, wl.offered_rate(), dict(wl.config.mix))
+        """Components whose offered load (a mean-rate estimate) reaches their capacity; loops whose
+        expected visits per request are unbounded."""
+        self.estimate_load()
         out = []
+        if self.traffic.unbounded:
+            names = ", ".join(f"'{n}'" for n in self.traffic.unbounded)
+            out.append(f"the call loop through {names} has unbounded expected visits per request (on average "
+                       f"each pass calls around the loop again at least once): requests would never be answered")
         for name, rate in self.load_estimate.items():
             comp = self.components[name]
             cap = comp.capacity_per_s()
-            if rate >= cap:
+            if cap <= 0:
+                out.append(f"the mean service time at '{name}' is infinite (a heavy-tailed distribution, e.g. "
+                           f"pareto with alpha <= 1): its queue will grow for the whole run")
+            elif math.isinf(rate):
+                out.append(f"offered load at '{name}' is unbounded: its queue will grow for the whole run")
+            elif rate >= cap:
                 out.append(
                     f"offered load at '{name}' (~{rate:.4g} req/s) is {rate / cap:.2f}x its capacity "
                     f"(~{cap:.4g} req/s): its queue will grow for the whole run"

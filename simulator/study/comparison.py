@@ -234,8 +234,11 @@ class Comparison:
 
 def compare(scenario: Scenario, axes: list[Axis], replications: int = 5, executor: Any = None,
             cache: ResultCache | None = None, progress: ProgressFn | None = None,
-            baseline: str | None = None, metrics: list[str] | None = None) -> Comparison:
-    """Run every variant `replications` times (shared seeds) and collect a `Comparison`."""
+            baseline: str | None = None, metrics: list[str] | None = None,
+            check: Callable[[Scenario, str], Any] | None = None) -> Comparison:
+    """Run every variant `replications` times (shared seeds) and collect a `Comparison`.
+
+    `check(scenario, label)` is called on every variant before any run (the CLI refuses runaway runs)."""
     from simulator.version import __version__
     from simulator.study.executors import InProcess
 
@@ -245,6 +248,9 @@ def compare(scenario: Scenario, axes: list[Axis], replications: int = 5, executo
         raise ScenarioError(f"at most {MAX_REPLICATIONS:,} runs per variant, got {replications:,}",
                             file="--replications")
     prepared = prepare(scenario, axes)
+    if check is not None:
+        for var, sc in prepared:
+            check(sc, var.label)
     variants = [v for v, _ in prepared]
     base = baseline_index(axes, variants, baseline)
     seeds = [derive_seed(scenario.seed, "replication", r) for r in range(replications)]

@@ -85,15 +85,13 @@ def _record(payload: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     finished = req["generated"] - req["in_flight"]
     metrics["offered_rps"] = req["generated"] / (s["duration_s"] - s["warmup_s"])
     metrics["error_rate"] = (finished - req["ok"]) / finished if finished else None
-    ok = res.columns["outcome"] == 0
-    lat = (res.columns["end"] - res.columns["start"])[ok]
     ts = res.timeseries
     return clean({
         "seed": payload["seed"],
         "metrics": metrics,
         "requests": req,
         "warmup_s": s["warmup_s"],
-        "latency_quantiles_s": np.quantile(lat, QUANTILES).tolist() if lat.size else [],
+        "latency_quantiles_s": res.latency_quantiles(QUANTILES),
         "timeseries": {k: ts[k].tolist() for k in ("end_s", "throughput_rps", "latency_p99_s", "error_rate")}
         if not ts.empty else {},
         "faults": s["faults"],

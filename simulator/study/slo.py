@@ -154,7 +154,10 @@ MIN_TOLERANCE = 0.001  # relative width of the final bracket; finer needs more p
 def find_capacity(scenario: Scenario, path: str, slos: list[SLO], replications: int = 5, executor: Any = None,
                   cache: Any = None, low: float | None = None, high: float | None = None,
                   tolerance: float = 0.02, max_points: int = 30,
-                  progress: Callable[[Point], None] | None = None) -> Capacity:
+                  progress: Callable[[Point], None] | None = None,
+                  check: Callable[[Scenario, str], Any] | None = None) -> Capacity:
+    """The highest value of `path` at which every SLO holds (see the module's docstring); `check` is
+    called on each point's scenario before it runs (the CLI refuses runaway runs)."""
     if not slos:
         raise ScenarioError("give at least one --slo, e.g. --slo 'p99<200ms'", file="--slo")
     if not MIN_TOLERANCE <= tolerance < 1:
@@ -179,7 +182,7 @@ def find_capacity(scenario: Scenario, path: str, slos: list[SLO], replications: 
             raise ScenarioError(f"no answer within {max_points} points; narrow it with --low and --high, or "
                                 f"give a larger --tolerance", file="--vary")
         axis = Axis(path, [format_value(kind, x)], [x], kind)
-        study: Comparison = compare(scenario, [axis], replications, executor, cache)
+        study: Comparison = compare(scenario, [axis], replications, executor, cache, check=check)
         figures = {}
         for s in slos:
             iv = mean_interval(study.values(0, s.metric))

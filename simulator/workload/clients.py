@@ -194,8 +194,14 @@ class Workload:
     def _issue(self, now: float, user: int | None) -> None:
         rec = self.rec
         op = self.ops.next()
-        rid = len(rec.start)
-        rec.start.append(now)
+        start = rec.start
+        rid = len(start)
+        if rid >= rec.chunk_rows:  # the current chunk is full: seal it (kept or spilled), start the next
+            rec.seal()
+            start = rec.start
+            rid = 0
+        rid += rec.base
+        start.append(now)
         rec.end.append(math.nan)
         rec.wl.append(self.index)
         rec.op.append(self._op_idx[op])
@@ -225,8 +231,12 @@ class Workload:
 
     def done(self, req: ClientRequest, outcome: int) -> None:
         rec = self.rec
-        rec.end[req.id] = self.env._now
-        rec.outcome[req.id] = outcome
+        row = req.id - rec.base
+        if row >= 0:
+            rec.end[row] = self.env._now
+            rec.outcome[row] = outcome
+        else:  # answered after its chunk was sealed
+            rec.late(req.id, self.env._now, outcome)
         if self.config.users is not None:
             delay = self.think() if self.think else 0.0
             self.env.schedule(Timer(self._user_fires, req.user), NORMAL, delay)

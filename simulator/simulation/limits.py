@@ -1,0 +1,132 @@
+"""Before a run: how big will it be? An estimate of the requests, heap events, time-series samples and
+request-record bytes, from the workloads' mean rates × their active time and the call fan-out
+(the offered-load estimate, simulator/simulation/traffic.py), checked against documented limits.
+
+A run above a limit is refused with one line naming the estimate and the flag that lifts it, before
+anything is allocated: `duration: 1e30s`, `poisson(rate=1e12/s)` or `renewal(interarrival=0s)`
+would otherwise run for ever while memory (and the spill file) grows.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from simulator.engine.recorder import ROW_BYTES
+from simulator.language.errors import ScenarioError
+
+DEFAULT_MAX_REQUESTS = 50_000_000  # ~1.1 GB of request records (mostly spilled to disk), hours of simulation
+EVENTS_PER_REQUEST_LIMIT = 20  # heap events allowed per allowed request (three-tier takes 9)
+MAX_SAMPLES = 10_000_000  # time-series buckets × (components + 1): each sample is a heap event and a float
+EVENTS_PER_VISIT = 3  # a service and a hop each way, for each call a component receives
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    """What one run will take, from mean rates (an estimate: bursts and losses change it)."""
+
+    requests: float
+    events: float
+    buckets: float
+    samples: float
+
+    @property
+    def record_bytes(self) -> float:
+        return self.requests * ROW_BYTES
+
+
+def _closed_loop_rate(system: Any, wl: Any) -> float:
+    """Throughput bound of N users (asymptotic bound analysis): X <= N / (Z + D) and X <= cap_c / v_c
+    for every component c a request visits v_c times; D >= sum v_c / cap_c plus one network round trip."""
+    cfg = wl.config
+    visits = system.traffic.estimate([(cfg.target, 1.0, dict(cfg.mix))])
+    think = cfg.think_time.mean if cfg.think_time else 0.0
+    net = system.scenario.network
+    hop = min([net.default_latency.mean] + [link.latency.mean for link in net.links])
+    demand = 2.0 * hop
+    bottleneck = math.inf
+    for name, v in visits.items():
+        cap = system.components[name].capacity_per_s()
+        if math.isinf(v):
+            return 0.0  # an unbounded loop: requests are never answered, users wait for ever
+        if v > 0 and cap < math.inf:
+            demand += v / cap if cap > 0 else math.inf
+            bottleneck = min(bottleneck, cap / v if cap > 0 else 0.0)
+    per_user = 1.0 / (think + demand) if think + demand > 0 else math.inf
+    return min(cfg.users * per_user, bottleneck)
+
+
+def estimate_run(system: Any) -> RunEstimate:
+    """Requests, heap events and time-series samples one run of `system`'s scenario will take."""
+    sc = system.scenario
+    requests = 0.0
+    entries = []
+    for wl in system.workloads:
+        cfg = wl.config
+        span = max(0.0, min(cfg.stop if cfg.stop is not None else sc.duration, sc.duration) - cfg.start)
+        rate = cfg.arrivals.mean_rate() if cfg.arrivals is not None else _closed_loop_rate(system, wl)
+        n = rate * span if rate > 0 and span > 0 else 0.0  # inf * 0 is not a number
+        requests += n
+        if n > 0:
+            entries.append((cfg.target, n, dict(cfg.mix)))
+    calls = sum(system.traffic.estimate(entries).values()) if entries else 0.0
+    measured = sc.duration - sc.warmup if isinstance(sc.warmup, float) else sc.duration
+    bucket = sc.metrics.bucket or measured / 100
+    buckets = measured / bucket if measured > 0 else 0.0
+    system.estimate_load()  # leave the per-second estimate in place for the warnings
+    return RunEstimate(requests=requests, events=requests + EVENTS_PER_VISIT * calls, buckets=buckets,
+                       samples=buckets * (len(system.components) + 1))
+
+
+def _fmt(n: float) -> str:
+    return "unbounded" if math.isinf(n) or math.isnan(n) else f"~{n:,.0f}" if n < 1e6 else f"~{n:.3g}"
+
+
+def _size(n_bytes: float) -> str:
+    if math.isinf(n_bytes) or math.isnan(n_bytes):
+        return "unbounded"
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if n_bytes >= scale:
+            return f"~{n_bytes / scale:.3g} {unit}"
+    return f"~{n_bytes / 1e3:.3g} kB"
+
+
+def check_run(system: Any, max_requests: int | None = None, force: bool = False, what: str = "the run") -> RunEstimate:
+    """Refuse (ScenarioError, exit 2) a run whose estimate is above the limits, unless `force`."""
+    est = estimate_run(system)
+    if force:
+        return est
+    limit = DEFAULT_MAX_REQUESTS if max_requests is None else max_requests
+    file = system.scenario.source or "<scenario>"
+    if not est.requests <= limit:  # also true for NaN
+        if not math.isfinite(est.requests):
+            raise ScenarioError(
+                f"{what} would make an unbounded number of requests (a workload's mean rate is infinite, e.g. a zero "
+                f"interarrival time, or closed-loop users that never wait): it would never end (--force runs it anyway)",
+                file=file)
+        raise ScenarioError(
+            f"{what} would make {_fmt(est.requests)} requests ({_size(est.record_bytes)} of request records), "
+            f"above the limit of {limit:,}: shorten the duration or lower the rate, or raise the limit with "
+            f"--max-requests N (or --force)", file=file)
+    if not est.events <= EVENTS_PER_REQUEST_LIMIT * limit:
+        raise ScenarioError(
+            f"{what} would schedule {_fmt(est.events)} events ({_fmt(est.requests)} requests and their calls), "
+            f"above the limit of {EVENTS_PER_REQUEST_LIMIT * limit:,} ({EVENTS_PER_REQUEST_LIMIT} per allowed "
+            f"request): raise it with --max-requests N (or --force)", file=file)
+    if not est.samples <= MAX_SAMPLES:
+        raise ScenarioError(
+            f"metrics.bucket gives {_fmt(est.buckets)} time-series buckets × {len(system.components) + 1} series "
+            f"= {_fmt(est.samples)} samples, above the limit of {MAX_SAMPLES:,}: use a wider bucket "
+            f"(or --force)", file=file)
+    return est
+
+
+def preflight(scenario: Any, max_requests: int | None = None, force: bool = False,
+              what: str = "the run") -> list[str]:
+    """Build `scenario` (nothing runs), refuse it if its estimate is above the limits (unless `force`)
+    and return the warnings `dsim validate` prints (overload, loops, faults after the end)."""
+    from simulator.simulation.runner import build
+
+    _env, system = build(scenario)
+    check_run(system, max_requests, force, what)
+    return system.warnings()
