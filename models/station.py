@@ -8,6 +8,7 @@ simulated time, from which utilisation and mean queue length follow exactly.
 from __future__ import annotations
 
 from collections import deque
+from heapq import heappush
 from typing import Any, Callable
 
 from simulator.sampling.distributions import Sampler
@@ -125,9 +126,14 @@ class Station(Component):
             if dl is None or dl.timeout_s != self.timeout_s:
                 dl = self._deadlines = Deadlines(env, self.timeout_s)
             reply = dl.wrap(reply)
-        if self.busy < self.workers:
-            self._account(now)
-            self.busy += 1
+        busy = self.busy
+        if busy < self.workers:
+            dt = now - self._t  # self._account(now), inline: once per call
+            if dt:
+                self.busy_area += busy * dt
+                self.queue_area += len(self.queue) * dt
+                self._t = now
+            self.busy = busy + 1
             self.waited += 1  # a wait of zero still counts in the mean wait
             self._start(req, reply, now)
         elif self.capacity is not None and len(self.queue) >= self.capacity:
@@ -150,7 +156,8 @@ class Station(Component):
                     return
                 self._ends[timer] = now + delay
             self._active[timer] = (req, reply)
-        self.env.schedule(timer, NORMAL, delay)
+        env = self.env
+        heappush(env._queue, (now + delay, NORMAL, next(env._eid), timer))
 
     def _serviced(self, timer: Timer) -> None:
         if self._active is not None:
@@ -170,8 +177,12 @@ class Station(Component):
     def release(self) -> None:
         """Free one worker: it takes the next waiting request, if any."""
         now = self.env._now
-        self._account(now)
         q = self.queue
+        dt = now - self._t  # self._account(now), inline: once per request
+        if dt:
+            self.busy_area += self.busy * dt
+            self.queue_area += len(q) * dt
+            self._t = now
         while q:
             req, reply, t_enq = q.popleft()
             if type(reply) is Once and reply.done:

@@ -8,6 +8,7 @@ network timeout; latency faults add delay.
 """
 from __future__ import annotations
 
+from heapq import heappush
 from typing import Any, Callable, Hashable
 
 from pydantic import Field
@@ -98,11 +99,25 @@ class Link(Faultable):
         self.faultable = True
 
     def finalize(self) -> None:
-        """Choose the send path once: a hop that nothing can delay, cut, lose or refuse is a plain call."""
-        if self.lat is None and self.back is None and not self.faultable and not self.dst.may_be_unavailable:
+        """Choose the send path once: a hop that nothing can delay, cut, lose or refuse is a plain call;
+        one with latency both ways that no link fault can touch is a `_Hop` (no cut or loss check)."""
+        if self.faultable:
+            self.send = self._send_general
+        elif self.lat is None and self.back is None and not self.dst.may_be_unavailable:
             self.send = self.dst.handle
+        elif self.lat is not None and self.back is not None:
+            self.send = self._send_hop
         else:
             self.send = self._send_general
+
+    def _send_hop(self, req: Request, reply: Reply) -> None:
+        hop = _Hop(self, req, reply)
+        env = self.env
+        delay = self.lat.next()
+        if delay > 0.0:
+            heappush(env._queue, (env._now + delay, 1, next(env._eid), hop))
+        else:
+            _hop_arrive(hop)
 
     def _lost(self, p: float) -> bool:
         if self.loss_rng is None:
@@ -132,6 +147,48 @@ class Link(Faultable):
             dst.unavailable_call(dst, req, back)
         else:
             dst.handle(req, back)
+
+
+class _Hop:
+    """One call over a link with latency both ways that no link fault can touch: the event of its
+    arrival at the destination, then the reply path itself (the destination answers by calling it)
+    and the event of the reply's arrival back. One object per round trip instead of a timer, a
+    return path and a second timer; the same heap positions, so the same results."""
+
+    __slots__ = ("fn", "_value", "link", "req", "reply")
+
+    def __init__(self, link: Link, req: Request, reply: Reply) -> None:
+        self.fn = _hop_arrive
+        self.link = link
+        self.req = req
+        self.reply = reply
+
+    def __call__(self, outcome: int) -> None:
+        link = self.link
+        delay = link.back.next()
+        if delay > 0.0:
+            env = link.env
+            if self.fn is _hop_arrive:  # the usual case: the first reply, carried by this object
+                self.fn = _hop_back
+                self._value = outcome
+                heappush(env._queue, (env._now + delay, 1, next(env._eid), self))
+            else:  # answered again (never by the models in this repository): a delivery of its own
+                env.call_later(delay, _deliver, (self.reply, outcome))
+        else:
+            self.reply(outcome)
+
+
+def _hop_arrive(hop: _Hop) -> None:
+    dst = hop.link.dst
+    if dst.unavailable:
+        dst.unavailable_call(dst, hop.req, hop)
+    else:
+        dst.handle(hop.req, hop)
+
+
+def _hop_back(hop: _Hop) -> None:
+    hop.req = None  # the request may be done with; do not keep it alive through the hop
+    hop.reply(hop._value)
 
 
 class _Return:

@@ -98,7 +98,8 @@ class Deadlines:
     def wrap(self, reply: Reply) -> "Once":
         """`reply`, to be answered with TIMED_OUT if no outcome comes within `timeout_s`."""
         once = Once(reply)
-        slot = self.env.reserve(self.timeout_s)
+        env = self.env
+        slot = (env._now + self.timeout_s, next(env._eid))  # env.reserve(self.timeout_s), inline
         self.entries.append((slot, once))
         if not self.armed:
             self.armed = True

@@ -103,6 +103,7 @@ def _run_auto_warmup(scenario: Scenario, seed: int | None, progress: ProgressFn 
     chosen = float(starts[cut.observations]) if cut.observations and cut.observations < starts.size else 0.0
     rest = (lambda f: progress(0.5 + f / 2)) if progress else None
     result = _run(with_overrides(scenario, {"warmup": f"{chosen!r}s"}), seed, rest)
+    result.extras["events"] += pilot.extras["events"]  # the work of both runs
     result.extras["warmup_auto"] = {
         "method": f"MSER-{BATCH} on the latency of successful requests in order of arrival",
         "chosen_s": chosen, "requests_truncated": cut.observations, "steady_state": cut.steady,
@@ -149,4 +150,5 @@ def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | Non
         bucket_s=bucket,
         warnings=warnings,
         effective_config=scenario.effective(),
+        extras={"events": env.events},
     )

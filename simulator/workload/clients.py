@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from heapq import heappush
 from typing import Any
 
 import numpy as np
@@ -210,13 +211,14 @@ class Workload:
         link.send(req, req if self.deadlines is None else self.deadlines.wrap(req))
 
     def _arrive(self, timer: Timer) -> None:
-        now = self.env._now
+        env = self.env
+        now = env._now
         if now >= self.stop_s:
             return
         self._issue(now, None)
         gap = self.gen.gap(now)
-        if gap != math.inf:
-            self.env.schedule(Timer(self._arrive), NORMAL, gap)
+        if gap != math.inf:  # the same timer comes back for the next arrival: it is off the heap now
+            heappush(env._queue, (now + gap, NORMAL, next(env._eid), timer))
 
     def _user_fires(self, timer: Timer) -> None:
         now = self.env._now
