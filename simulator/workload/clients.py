@@ -111,7 +111,13 @@ class ClientRequest(Request):
     __slots__ = ("src",)
 
     def __call__(self, outcome: int) -> None:
-        self.src.done(self, outcome)
+        src = self.src
+        if src.closed_loop:
+            src.done(self, outcome)
+        else:  # src.done, inline: once per request
+            rec = src.rec
+            rec.end[self.id] = src.env._now
+            rec.outcome[self.id] = outcome
 
 
 def _choice(values: list, weights: list[float], rng: Any) -> BlockStream:
@@ -153,6 +159,8 @@ class Workload:
         ops = list(config.mix)
         self._op_idx = {op: rec.op_index(op) for op in ops}
         self.ops = _Const(ops[0]) if len(ops) == 1 else _choice(ops, list(config.mix.values()), streams.get(f"{name}/mix"))
+        self.op = ops[0] if len(ops) == 1 else None  # the one operation, drawn from no stream
+        self.closed_loop = config.users is not None
         self.keys = config.keys.make(streams.get(f"{name}/keys")) if config.keys else None
         attrs = config.attributes or AttributesConfig()
         bounds = attrs.user_bounds()
@@ -194,7 +202,9 @@ class Workload:
 
     def _issue(self, now: float, user: int | None) -> None:
         rec = self.rec
-        op = self.ops.next()
+        op = self.op
+        if op is None:
+            op = self.ops.next()
         rid = len(rec.start)
         rec.start.append(now)
         rec.end.append(math.nan)
