@@ -90,28 +90,41 @@ def main() -> None:
 @seed_option
 @duration_option
 @click.option("--no-charts", is_flag=True, help="With --out, skip the PNG charts.")
+@click.option("--profile", is_flag=True,
+              help="Show where the run's time went: events and wall-clock time by kind of event.")
 def run(file: str, out: str | None, fmt: str, sets: tuple[str, ...], seed: int | None,
-        duration: str | None, no_charts: bool) -> None:
+        duration: str | None, no_charts: bool, profile: bool) -> None:
     """Run the scenario FILE and print its summary."""
+    import time
+
     with _errors():
         scenario = _load(file, sets, seed, duration)
         _check_out(out)
         show_progress = fmt == "table" and sys.stdout.isatty()
+        started = time.perf_counter()
         if show_progress:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
             with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                           TimeElapsedColumn(), transient=True) as bar:
                 task = bar.add_task("run", total=1.0)
-                result = simulator.run(scenario, progress=lambda f: bar.update(task, completed=f))
+                result = simulator.run(scenario, progress=lambda f: bar.update(task, completed=f), profile=profile)
         else:
-            result = simulator.run(scenario)
+            result = simulator.run(scenario, profile=profile)
+        wall_s = time.perf_counter() - started
+        from reports.run_speed import print_speed
+
         if fmt == "json":
             click.echo(result.to_json(), nl=False)
+            if profile:  # wall-clock figures stay out of the JSON, which is the same for the same seed
+                from rich.console import Console
+
+                print_speed(result.summary.get("events"), wall_s, result.profile, Console(stderr=True))
         else:
             from reports.table import print_summary
 
             print_summary(result.summary)
+            print_speed(result.summary.get("events"), wall_s, result.profile)
         if out:
             from reports.files import write_run
 

@@ -7,6 +7,7 @@ from typing import Any, Callable
 import numpy as np
 
 from simulator.engine.env import SimEnv
+from simulator.engine.profile import Profile
 from simulator.simulation.system import System
 from simulator.engine.recorder import Recorder
 from simulator.engine.request import OK
@@ -77,7 +78,8 @@ class _Sampler:
             self._schedule_next()
 
 
-def run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | None = None) -> Result:
+def run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | None = None,
+        profile: bool = False) -> Result:
     """Simulate `scenario` once and return its `Result` (same scenario and seed: same result).
 
     With `warmup: auto` the run is made twice: a pilot with no warm-up, whose latencies (in order
@@ -85,16 +87,16 @@ def run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | None
     warm-up. The same seed makes both runs follow the same trajectory.
     """
     if scenario.warmup == "auto":
-        return _run_auto_warmup(scenario, seed, progress)
-    return _run(scenario, seed, progress)
+        return _run_auto_warmup(scenario, seed, progress, profile)
+    return _run(scenario, seed, progress, profile)
 
 
-def _run_auto_warmup(scenario: Scenario, seed: int | None, progress: ProgressFn | None) -> Result:
+def _run_auto_warmup(scenario: Scenario, seed: int | None, progress: ProgressFn | None, profile: bool) -> Result:
     from simulator.scenario.schema import with_overrides
     from simulator.statistics.warmup import BATCH, mser
 
     half = (lambda f: progress(f / 2)) if progress else None
-    pilot = _run(with_overrides(scenario, {"warmup": "0s"}), seed, half)
+    pilot = _run(with_overrides(scenario, {"warmup": "0s"}), seed, half)  # not profiled: the run itself is
     c = pilot.columns
     ok = c["outcome"] == OK
     order = np.argsort(c["start"][ok], kind="stable")
@@ -102,7 +104,7 @@ def _run_auto_warmup(scenario: Scenario, seed: int | None, progress: ProgressFn 
     cut = mser((c["end"] - c["start"])[ok][order])
     chosen = float(starts[cut.observations]) if cut.observations and cut.observations < starts.size else 0.0
     rest = (lambda f: progress(0.5 + f / 2)) if progress else None
-    result = _run(with_overrides(scenario, {"warmup": f"{chosen!r}s"}), seed, rest)
+    result = _run(with_overrides(scenario, {"warmup": f"{chosen!r}s"}), seed, rest, profile)
     result.extras["events"] += pilot.extras["events"]  # the work of both runs
     result.extras["warmup_auto"] = {
         "method": f"MSER-{BATCH} on the latency of successful requests in order of arrival",
@@ -114,8 +116,11 @@ def _run_auto_warmup(scenario: Scenario, seed: int | None, progress: ProgressFn 
     return result
 
 
-def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | None = None) -> Result:
+def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | None = None,
+         profile: bool = False) -> Result:
     env, system = build(scenario, seed)
+    if profile:
+        env.profile = Profile()
     warnings = system.warnings()
     windows = schedule_faults(env, system)
     bucket = scenario.metrics.bucket or (scenario.duration - scenario.warmup) / DEFAULT_BUCKETS
@@ -136,7 +141,7 @@ def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | Non
     elapsed = end - scenario.warmup
     stats = {name: comp.stats(elapsed) for name, comp in system.components.items()}
     rec = env.recorder
-    return Result(
+    result = Result(
         scenario_name=scenario.name,
         seed=env.seed,
         duration_s=end,
@@ -152,3 +157,6 @@ def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | Non
         effective_config=scenario.effective(),
         extras={"events": env.events},
     )
+    if profile:
+        result.profile = env.profile.rows()
+    return result
