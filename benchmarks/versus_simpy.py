@@ -53,21 +53,23 @@ def fastest(runs: list[dict]) -> dict:
     return min(runs, key=lambda r: r["cpu_s"])
 
 
-def compare(title: str, bare_code: str, scenario: str, n: int, target: float, repeat: int = 3) -> dict:
+def compare(title: str, bare_code: str, scenario: str, n: int, target: float, repeat: int = 3,
+            label: str = "bare SimPy") -> dict:
     """Run both `repeat` times, alternating (so both see the same machine), and print the fastest run
-    of each: a table, the time ratio (against `target`) and the two mean latencies."""
+    of each: a table, the time ratio (against `target`) and the two mean latencies. `bare_code` may
+    be any program printing the same JSON line (`label` names it)."""
     pairs = [(run_bare(bare_code, n), run_dsim(scenario, n)) for _ in range(repeat)]
     bare, dsim = fastest([b for b, _ in pairs]), fastest([d for _, d in pairs])
     print(f"{title}: {dsim['duration_s']:,.0f} s simulated, {dsim['requests']:,} requests "
-          f"(bare SimPy: {bare['requests']:,}); {dsim['events'] / dsim['requests']:.2f} dsim events per request; "
+          f"({label}: {bare['requests']:,}); {dsim['events'] / dsim['requests']:.2f} dsim events per request; "
           f"fastest of {repeat} alternating runs each")
     print(f"  {'':12}{'requests/s':>12}{'wall s':>9}{'cpu s':>9}{'mean latency ms':>17}{'peak RSS MB':>13}")
-    for label, r in (("bare SimPy", bare), ("dsim", dsim)):
-        print(f"  {label:12}{r['requests'] / r['wall_s']:>12,.0f}{r['wall_s']:>9.2f}{r['cpu_s']:>9.2f}"
+    for name, r in ((label, bare), ("dsim", dsim)):
+        print(f"  {name:12}{r['requests'] / r['wall_s']:>12,.0f}{r['wall_s']:>9.2f}{r['cpu_s']:>9.2f}"
               f"{1000 * r['mean_latency_s']:>17.2f}{r['peak_rss_mb']:>13.0f}")
     ratio = dsim["wall_s"] / bare["wall_s"]
     cpu_ratio = dsim["cpu_s"] / bare["cpu_s"]
     agree = abs(dsim["mean_latency_s"] / bare["mean_latency_s"] - 1)
-    print(f"  dsim time / bare SimPy time: {ratio:.2f} wall, {cpu_ratio:.2f} cpu (target <= {target}); "
+    print(f"  dsim time / {label} time: {ratio:.2f} wall, {cpu_ratio:.2f} cpu (target <= {target}); "
           f"mean latencies differ by {100 * agree:.1f}%")
     return {"bare": bare, "dsim": dsim, "ratio": ratio, "cpu_ratio": cpu_ratio}

@@ -191,7 +191,7 @@ class Cache(Station):
         self.capacity = config.queue_capacity
         self.timeout_s = config.timeout
         self.instant = self.unlimited and isinstance(config.service_time, Constant) and config.service_time.mean == 0
-        self._service = self.service_sampler(config.service_time, "service")
+        self._service = self.draw_service = self.service_sampler(config.service_time, "service")
         self.policy = registry.eviction_policies.get(config.eviction)(env.streams.get(f"{name}/eviction"))
         self.by_bytes = config.capacity_bytes is not None
         self.track_bytes = self.by_bytes  # hit/miss/fetched bytes (also turned on by a CDN)

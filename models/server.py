@@ -85,6 +85,8 @@ class Server(Station):
             op: self.service_sampler(oc.service_time, f"service/{op}")
             for op, oc in config.operations.items() if oc.service_time is not None
         }
+        if not self._service:
+            self.draw_service = self._service_default
         self._steps_default: list = []
         self._steps: dict[str, list] = {}
 
