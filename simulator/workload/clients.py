@@ -119,6 +119,15 @@ class ClientRequest(Request):
             rec.end[self.id] = src.env._now
             rec.outcome[self.id] = outcome
 
+    def land(self, outcome: int, at: float) -> None:
+        """The reply arrives at `at` (open loop only: nothing follows it); recorded now, unless the
+        run ends first (events at the end time are not processed: it stays in flight)."""
+        src = self.src
+        if at < src.env.end_s:
+            rec = src.rec
+            rec.end[self.id] = at
+            rec.outcome[self.id] = outcome
+
 
 def _choice(values: list, weights: list[float], rng: Any) -> BlockStream:
     """Categorical draws of `values` with the given weights."""
@@ -188,6 +197,9 @@ class Workload:
         target = system.get(self.config.target)
         self.links = {r: system.network.link(ep, target) for r, ep in self._endpoints.items()}
         self.link = next(iter(self.links.values()))
+        if not self.closed_loop:  # a reply is only recorded: see `Link.sink`
+            for link in self.links.values():
+                link.sink = True
 
     def start(self) -> None:
         env = self.env
