@@ -322,8 +322,10 @@ class Cache(Station):
             source = self.source
             if source is not None and version is not None:
                 latest = source.latest_version(key)
-                self.stale.record(version, latest,
-                                  source.stale_since(key, version) if version < latest else None, now)
+                if version < latest:
+                    self.stale.record(version, latest, source.stale_since(key, version), now)
+                else:  # self.stale.record(version, latest, None, now), inline: the usual case
+                    self.stale.reads += 1
             if now - e[FETCHED] > self.refresh_after and key not in self.pending:
                 self.refreshes += 1
                 self.pending[key] = []
