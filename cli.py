@@ -145,10 +145,14 @@ Examples:
 @quiet_option
 @click.option("--no-charts", is_flag=True, help="With --out, skip the PNG charts.")
 @limit_options
+@click.option("--profile", is_flag=True,
+              help="Show where the run's time went: events and wall-clock time by kind of event.")
 def run(file: str, out: str | None, fmt: str, sets: tuple[str, ...], seed: int | None,
         duration: str | None, warmup: str | None, quiet: bool, no_charts: bool, max_requests: int | None,
-        force: bool) -> None:
+        force: bool, profile: bool) -> None:
     """Run the scenario FILE and print its summary."""
+    import time
+
     from simulator.simulation.limits import preflight
 
     with _errors():
@@ -159,21 +163,30 @@ def run(file: str, out: str | None, fmt: str, sets: tuple[str, ...], seed: int |
         for warning in early:
             click.echo(f"warning: {warning}", err=True)
         show_progress = fmt == "table" and not quiet and sys.stdout.isatty()
+        started = time.perf_counter()
         if show_progress:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
             with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                           TimeElapsedColumn(), transient=True) as bar:
                 task = bar.add_task("run", total=1.0)
-                result = simulator.run(scenario, progress=lambda f: bar.update(task, completed=f))
+                result = simulator.run(scenario, progress=lambda f: bar.update(task, completed=f), profile=profile)
         else:
-            result = simulator.run(scenario)
+            result = simulator.run(scenario, profile=profile)
+        wall_s = time.perf_counter() - started
+        from reports.run_speed import print_speed
+
         if fmt == "json":
             click.echo(result.to_json(), nl=False)
+            if profile:  # wall-clock figures stay out of the JSON, which is the same for the same seed
+                from rich.console import Console
+
+                print_speed(result.summary.get("events"), wall_s, result.profile, Console(stderr=True))
         elif not quiet:
             from reports.table import print_summary
 
             print_summary(result.summary)
+            print_speed(result.summary.get("events"), wall_s, result.profile)
         if out:
             from reports.files import write_run
 

@@ -191,7 +191,7 @@ class Cache(Station):
         self.capacity = config.queue_capacity
         self.timeout_s = config.timeout
         self.instant = self.unlimited and isinstance(config.service_time, Constant) and config.service_time.mean == 0
-        self._service = self.service_sampler(config.service_time, "service")
+        self._service = self.draw_service = self.service_sampler(config.service_time, "service")
         self.policy = registry.eviction_policies.get(config.eviction)(env.streams.get(f"{name}/eviction"))
         self.by_bytes = config.capacity_bytes is not None
         self.track_bytes = self.by_bytes  # hit/miss/fetched bytes (also turned on by a CDN)
@@ -322,8 +322,10 @@ class Cache(Station):
             source = self.source
             if source is not None and version is not None:
                 latest = source.latest_version(key)
-                self.stale.record(version, latest,
-                                  source.stale_since(key, version) if version < latest else None, now)
+                if version < latest:
+                    self.stale.record(version, latest, source.stale_since(key, version), now)
+                else:  # self.stale.record(version, latest, None, now), inline: the usual case
+                    self.stale.reads += 1
             if now - e[FETCHED] > self.refresh_after and key not in self.pending:
                 self.refreshes += 1
                 self.pending[key] = []

@@ -60,7 +60,7 @@ def step_refs(steps: list[CallStep], prefix: tuple) -> list[tuple[tuple, str]]:
 class Step:
     """A call step bound to network links (built once, at connect time)."""
 
-    __slots__ = ("links", "need", "operation", "probability", "timeout_s", "rng", "deadlines")
+    __slots__ = ("links", "need", "operation", "probability", "timeout_s", "rng", "deadlines", "plain")
 
     def __init__(self, config: CallStep, links: list[Any], rng: Any, env: Any) -> None:
         self.links = links
@@ -70,6 +70,9 @@ class Step:
         self.timeout_s = config.timeout
         self.rng = rng
         self.deadlines = deadlines(env, config.timeout)  # one queue for the step's calls, fan-out included
+        # One call that always happens, with the request's operation and no timeout: `invoke` would
+        # only send it on its one link, with the caller's reply.
+        self.plain = len(links) == 1 and self.probability >= 1.0 and self.operation is None and self.deadlines is None
 
     def invoke(self, env: Any, req: Request, reply: Reply) -> None:
         if self.operation is not None and self.operation != req.op:

@@ -113,8 +113,28 @@ class _LowestScore(Algorithm):
 class LeastConnections(_LowestScore):
     """The backend with fewest outstanding requests (queued or in service), per unit of weight."""
 
+    weights_unit: bool | None = None  # all weights 1 (decided at the first choice)
+
     def score(self, i, lb):
         return lb.outstanding[i] / self.weights[i]
+
+    def choose(self, req, lb):
+        if self.weights_unit is None:
+            self.weights_unit = all(w == 1.0 for w in self.weights)
+        if not self.weights_unit:
+            return super().choose(req, lb)
+        # Unit weights: the scores are the counts themselves; the same scan without a call per backend.
+        healthy = lb.healthy
+        out = lb.outstanding
+        k = len(healthy)
+        start = self.start = (self.start + 1) % k
+        best, best_v = -1, math.inf
+        for j in range(start, start + k):
+            i = healthy[j % k]
+            v = out[i]
+            if v < best_v:
+                best, best_v = i, v
+        return best
 
 
 @registry.lb_algorithms.register("least_response_time")

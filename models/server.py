@@ -85,6 +85,8 @@ class Server(Station):
             op: self.service_sampler(oc.service_time, f"service/{op}")
             for op, oc in config.operations.items() if oc.service_time is not None
         }
+        if not self._service:
+            self.draw_service = self._service_default
         self._steps_default: list = []
         self._steps: dict[str, list] = {}
 
@@ -122,10 +124,14 @@ class Server(Station):
             held = _Held(self, reply)
             if self._active is not None:
                 self._active[held] = (req, reply)
-            CallPath(self.env, steps, req, held.finish).next()
+            finish = held.finish
         else:
             self.release()
-            CallPath(self.env, steps, req, reply).next()
+            finish = reply
+        if len(steps) == 1 and steps[0].plain:  # one sure call: the call path would only pass its reply on
+            steps[0].links[0].send(req, finish)
+        else:
+            CallPath(self.env, steps, req, finish).next()
 
     def version_source(self, system: Any) -> Any:
         """A server whose only downstream call is one store answers with that store's data."""

@@ -2,32 +2,38 @@
 
 Everything a component needs during a run (random streams, the network, the recorder) hangs off one
 `SimEnv`, never off module globals, so two simulations can run side by side in one process.
+
+SimPy stays the clock, the heap and the order of events of the same time: every event, dsim's own
+and SimPy's, is a `(time, priority, id, event)` entry of the one heap. `SimEnv.run` is SimPy's run
+loop with one special case: dsim's own events (anything with an `fn` attribute: `Timer` and the
+network's hops) are dispatched by calling `event.fn(event)`, without SimPy's callback list, its
+`StopSimulation` bookkeeping and its failure check, which they do not need. Every other event
+(SimPy processes, `env.timeout`, the `until` event) goes through SimPy's own processing, so SimPy
+processes still work in the same run.
 """
 from __future__ import annotations
 
-from heapq import heappush
+from heapq import heappop, heappush
 from typing import Any, Callable
 
 import simpy
-from simpy.events import NORMAL
+from simpy.core import EmptySchedule, StopSimulation
+from simpy.events import NORMAL, URGENT, Event
 
 from simulator.sampling.rng import Streams
 
 
 class Timer:
-    """A minimal SimPy-compatible event carrying one callback and a value.
+    """A dsim event: the run loop calls `fn(timer)` at its time; `fn` reads `timer._value`.
 
-    The hot path schedules one of these per arrival and per service completion; it is lighter than
-    `simpy.Timeout` (slots, no generator process) and goes through the public `Environment.schedule`.
-    The callback receives the timer and reads `timer._value`.
-    """
+    The hot path schedules one of these per arrival and per service completion. It is not a SimPy
+    event: a SimPy process cannot wait on it (use `env.timeout` there)."""
 
-    __slots__ = ("callbacks", "_value", "_ok")
+    __slots__ = ("fn", "_value")
 
     def __init__(self, fn: Callable[[Any], None], value: Any = None) -> None:
-        self.callbacks = [fn]
+        self.fn = fn
         self._value = value
-        self._ok = True
 
 
 class SimEnv(simpy.Environment):
@@ -42,12 +48,18 @@ class SimEnv(simpy.Environment):
         self.network: Any = None
         self.recorder: Any = None
         self.system: Any = None  # the elaborated System, set when it is built
+        self.events = 0  # events taken off the heap and processed so far (deterministic)
+        self.profile: Any = None  # a `Profile` while `--profile` is on: counts and times events by kind
 
     def call_later(self, delay: float, fn: Callable[[Any], None], value: Any = None) -> Timer:
         """Call `fn(timer)` after `delay` simulated seconds; returns the timer (its `_value` is `value`)."""
         timer = Timer(fn, value)
-        self.schedule(timer, NORMAL, delay)
+        heappush(self._queue, (self._now + delay, NORMAL, next(self._eid), timer))
         return timer
+
+    def at(self, delay: float, event: Any) -> None:
+        """Put a dsim event (a `Timer`, or any object with `fn`) on the heap `delay` seconds from now."""
+        heappush(self._queue, (self._now + delay, NORMAL, next(self._eid), event))
 
     def reserve(self, delay: float) -> tuple[float, int]:
         """The heap position an event scheduled now with `delay` would take: `(time, event id)`.
@@ -59,3 +71,74 @@ class SimEnv(simpy.Environment):
     def schedule_reserved(self, event: Any, slot: tuple[float, int]) -> None:
         """Schedule `event` at a position taken earlier with `reserve` (not in the past)."""
         heappush(self._queue, (slot[0], NORMAL, slot[1], event))
+
+    # --- the run loop ---------------------------------------------------------------------------
+    def step(self) -> None:
+        """Process the next event (SimPy's `step`, dispatching dsim's own events directly)."""
+        try:
+            self._now, _, _, event = heappop(self._queue)
+        except IndexError:
+            raise EmptySchedule from None
+        self.events += 1
+        if hasattr(event, "fn"):
+            event.fn(event)
+        else:
+            self._simpy_event(event)
+
+    def _simpy_event(self, event: Event) -> None:
+        """SimPy's processing of one of its events, as in `simpy.Environment.step`."""
+        callbacks, event.callbacks = event.callbacks, None
+        try:
+            for callback in callbacks:
+                callback(event)
+        except StopSimulation:
+            event.callbacks = callbacks[callbacks.index(callback) + 1:]
+            self.schedule(event, URGENT - 1)
+            raise
+        if not event._ok and not hasattr(event, "_defused"):
+            exc = type(event._value)(*event._value.args)
+            exc.__cause__ = event._value
+            raise exc
+
+    def run(self, until: Any = None) -> Any:
+        """SimPy's `run`: until the heap is empty, a time, or an event has been processed."""
+        if until is not None:
+            if not isinstance(until, Event):
+                at = until if isinstance(until, int) else float(until)
+                if at <= self.now:
+                    raise ValueError(f"until ({at}) must be greater than the current simulation time")
+                until = Event(self)
+                until._ok = True
+                until._value = None
+                self.schedule(until, URGENT, at - self.now)
+            elif until.callbacks is None:
+                return until.value
+            until.callbacks.append(StopSimulation.callback)
+        try:
+            if self.profile is not None:
+                self.profile.loop(self)
+            else:
+                self._loop()
+        except StopSimulation as exc:
+            return exc.args[0]
+        if until is not None:
+            assert not until.triggered
+            raise RuntimeError(f'No scheduled events left but "until" event was not triggered: {until}')
+        return None
+
+    def _loop(self) -> None:
+        """Take events off the heap until it is empty (a `StopSimulation` ends it earlier)."""
+        queue = self._queue
+        n = 0
+        try:
+            while queue:
+                self._now, _, _, event = heappop(queue)
+                n += 1
+                try:
+                    fn = event.fn
+                except AttributeError:  # a SimPy event
+                    self._simpy_event(event)
+                    continue
+                fn(event)
+        finally:
+            self.events += n

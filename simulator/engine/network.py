@@ -8,6 +8,7 @@ network timeout; latency faults add delay.
 """
 from __future__ import annotations
 
+from heapq import heappush
 from typing import Any, Callable, Hashable
 
 from pydantic import Field
@@ -15,7 +16,7 @@ from pydantic import Field
 from simulator.language.config import StrictModel
 from simulator.sampling.distributions import DurationDist, Sampler, parse_distribution
 from simulator.engine.faultable import Faultable, any_active, independent_chance, total
-from simulator.engine.request import TIMED_OUT, Reply, Request
+from simulator.engine.request import TIMED_OUT, Once, Reply, Request
 from simulator.language.units import PositiveDuration
 
 
@@ -68,7 +69,7 @@ class Link(Faultable):
     }
     __slots__ = (
         "net", "env", "src", "dst", "lat", "back", "cut", "cut_back", "extra_s", "extra_back_s",
-        "loss", "loss_back", "loss_rng", "faultable", "send", "_contrib",
+        "loss", "loss_back", "loss_rng", "faultable", "send", "_contrib", "sink", "hop",
     )
 
     def __init__(self, net: "Network", src: Endpoint, dst: Any, lat: Sampler | None,
@@ -88,6 +89,10 @@ class Link(Faultable):
         self.loss_rng = None
         self.faultable = False
         self._contrib = None
+        # The replies it carries are the last step of their requests (set by an open-loop workload's
+        # clients): nothing happens when one arrives but its recording, so it needs no event.
+        self.sink = False
+        self.hop: type = _Hop
         self.send = self._send_general
 
     def __repr__(self) -> str:
@@ -98,11 +103,26 @@ class Link(Faultable):
         self.faultable = True
 
     def finalize(self) -> None:
-        """Choose the send path once: a hop that nothing can delay, cut, lose or refuse is a plain call."""
-        if self.lat is None and self.back is None and not self.faultable and not self.dst.may_be_unavailable:
+        """Choose the send path once: a hop that nothing can delay, cut, lose or refuse is a plain call;
+        one with latency both ways that no link fault can touch is a `_Hop` (no cut or loss check)."""
+        if self.faultable:
+            self.send = self._send_general
+        elif self.lat is None and self.back is None and not self.dst.may_be_unavailable:
             self.send = self.dst.handle
+        elif self.lat is not None and self.back is not None:
+            self.hop = _SinkHop if self.sink else _Hop
+            self.send = self._send_hop
         else:
             self.send = self._send_general
+
+    def _send_hop(self, req: Request, reply: Reply) -> None:
+        hop = self.hop(self, req, reply)
+        env = self.env
+        delay = self.lat.next()
+        if delay > 0.0:
+            heappush(env._queue, (env._now + delay, 1, next(env._eid), hop))
+        else:
+            _hop_arrive(hop)
 
     def _lost(self, p: float) -> bool:
         if self.loss_rng is None:
@@ -132,6 +152,72 @@ class Link(Faultable):
             dst.unavailable_call(dst, req, back)
         else:
             dst.handle(req, back)
+
+
+class _Hop:
+    """One call over a link with latency both ways that no link fault can touch: the event of its
+    arrival at the destination, then the reply path itself (the destination answers by calling it)
+    and the event of the reply's arrival back. One object per round trip instead of a timer, a
+    return path and a second timer; the same heap positions, so the same results."""
+
+    __slots__ = ("fn", "_value", "link", "req", "reply")
+
+    def __init__(self, link: Link, req: Request, reply: Reply) -> None:
+        self.fn = _hop_arrive
+        self.link = link
+        self.req = req
+        self.reply = reply
+
+    def __call__(self, outcome: int) -> None:
+        link = self.link
+        delay = link.back.next()
+        if delay > 0.0:
+            env = link.env
+            if self.fn is _hop_arrive:  # the usual case: the first reply, carried by this object
+                self.fn = _hop_back
+                self._value = outcome
+                heappush(env._queue, (env._now + delay, 1, next(env._eid), self))
+            else:  # answered again (never by the models in this repository): a delivery of its own
+                env.call_later(delay, _deliver, (self.reply, outcome))
+        else:
+            self.reply(outcome)
+
+
+class _SinkHop(_Hop):
+    """A `_Hop` whose reply is the end of its request (see `Link.sink`): the reply's arrival time is
+    known when it leaves, so it is recorded then (`reply.land(outcome, at)`: a `ClientRequest`, or
+    a `Once` around one) with no event. The reply's event would only have recorded it; skipping it
+    leaves every other event in its place (ids are taken in the same order)."""
+
+    __slots__ = ()
+
+    def __call__(self, outcome: int) -> None:
+        reply = self.reply
+        if not hasattr(reply.reply if type(reply) is Once else reply, "land"):
+            _Hop.__call__(self, outcome)  # a reply that cannot be recorded ahead (a test's callback)
+            return
+        link = self.link
+        delay = link.back.next()
+        if delay > 0.0 and self.fn is _hop_arrive:
+            self.fn = _hop_back  # answered: a second reply gets an event of its own, as with `_Hop`
+            reply.land(outcome, link.env._now + delay)
+        elif delay > 0.0:
+            link.env.call_later(delay, _deliver, (self.reply, outcome))
+        else:
+            self.reply(outcome)
+
+
+def _hop_arrive(hop: _Hop) -> None:
+    dst = hop.link.dst
+    if dst.unavailable:
+        dst.unavailable_call(dst, hop.req, hop)
+    else:
+        dst.handle(hop.req, hop)
+
+
+def _hop_back(hop: _Hop) -> None:
+    hop.req = None  # the request may be done with; do not keep it alive through the hop
+    hop.reply(hop._value)
 
 
 class _Return:

@@ -7,6 +7,7 @@ request objects.
 """
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any, Callable
 
@@ -55,16 +56,24 @@ class Request:
 class Once:
     """Wraps a reply so that only the first outcome is delivered (reply vs. timeout races)."""
 
-    __slots__ = ("reply", "done")
+    __slots__ = ("reply", "done", "deadline")
 
-    def __init__(self, reply: Reply) -> None:
+    def __init__(self, reply: Reply, deadline: float = math.inf) -> None:
         self.reply = reply
         self.done = False
+        self.deadline = deadline  # when its timeout fires (set by `Deadlines.wrap`)
 
     def __call__(self, outcome: int) -> None:
         if not self.done:
             self.done = True
             self.reply(outcome)
+
+    def land(self, outcome: int, at: float) -> None:
+        """A final reply that will arrive at `at` (a sink: see `network.Link.sink`); its timeout,
+        set before the reply left, wins a tie, as its timer would have come first."""
+        if not self.done and at < self.deadline:
+            self.done = True
+            self.reply.land(outcome, at)
 
     def expire(self, _timer: Any) -> None:
         if not self.done:
@@ -97,8 +106,9 @@ class Deadlines:
 
     def wrap(self, reply: Reply) -> "Once":
         """`reply`, to be answered with TIMED_OUT if no outcome comes within `timeout_s`."""
-        once = Once(reply)
-        slot = self.env.reserve(self.timeout_s)
+        env = self.env
+        slot = (env._now + self.timeout_s, next(env._eid))  # env.reserve(self.timeout_s), inline
+        once = Once(reply, slot[0])
         self.entries.append((slot, once))
         if not self.armed:
             self.armed = True

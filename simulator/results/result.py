@@ -111,6 +111,9 @@ class Result:
     warnings: list[str] = field(default_factory=list)
     effective_config: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    # `run(..., profile=True)`: events and wall-clock seconds by kind (simulator.engine.profile).
+    # Not in the summary: wall-clock figures differ from run to run.
+    profile: list[dict[str, Any]] | None = None
 
     @property
     def measured_s(self) -> float:

@@ -5,6 +5,7 @@ result, is the same whatever the block size.
 """
 from __future__ import annotations
 
+from itertools import chain, repeat
 from typing import Any, Callable
 
 import numpy as np
@@ -13,18 +14,15 @@ BLOCK = 4096
 
 
 class BlockStream:
-    """`next()` returns the next value of `draw(n)` blocks, as a Python scalar."""
+    """`next()` returns the next value of `draw(n)` blocks, as a Python scalar.
 
-    __slots__ = ("draw", "size", "_it")
+    `next` is the `__next__` of an endless chain of blocks (C code, no Python frame per value);
+    each block is drawn when the previous one runs out, as late as with a refill on demand."""
+
+    __slots__ = ("draw", "size", "next")
 
     def __init__(self, draw: Callable[[int], np.ndarray], size: int = BLOCK) -> None:
         self.draw = draw
         self.size = size
-        self._it: Any = iter(())
-
-    def next(self) -> Any:
-        try:
-            return next(self._it)
-        except StopIteration:
-            self._it = iter(self.draw(self.size).tolist())
-            return next(self._it)
+        blocks = map(lambda _: draw(size).tolist(), repeat(None))
+        self.next: Callable[[], Any] = chain.from_iterable(blocks).__next__

@@ -5,6 +5,7 @@ import math
 from typing import Any, Callable
 
 from simulator.engine.env import SimEnv
+from simulator.engine.profile import Profile
 from simulator.simulation.system import System
 from simulator.engine.recorder import Recorder
 from simulator.results.result import Result
@@ -74,7 +75,8 @@ class _Sampler:
             self._schedule_next()
 
 
-def run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | None = None) -> Result:
+def run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | None = None,
+        profile: bool = False) -> Result:
     """Simulate `scenario` once and return its `Result` (same scenario and seed: same result).
 
     With `warmup: auto` the run is made twice: a pilot with no warm-up, whose latencies (in order
@@ -82,23 +84,25 @@ def run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | None
     warm-up. The same seed makes both runs follow the same trajectory.
     """
     if scenario.warmup == "auto":
-        return _run_auto_warmup(scenario, seed, progress)
-    return _run(scenario, seed, progress)
+        return _run_auto_warmup(scenario, seed, progress, profile)
+    return _run(scenario, seed, progress, profile)
 
 
-def _run_auto_warmup(scenario: Scenario, seed: int | None, progress: ProgressFn | None) -> Result:
+def _run_auto_warmup(scenario: Scenario, seed: int | None, progress: ProgressFn | None, profile: bool) -> Result:
     from simulator.scenario.schema import with_overrides
     from simulator.statistics.warmup import BATCH, mser
 
     half = (lambda f: progress(f / 2)) if progress else None
-    pilot = _run(with_overrides(scenario, {"warmup": "0s"}), seed, half)
+    pilot = _run(with_overrides(scenario, {"warmup": "0s"}), seed, half)  # not profiled: the run itself is
     starts, latencies = pilot.ok_latencies()
+    pilot_events = pilot.extras["events"]
     pilot.records.close()
     del pilot
     cut = mser(latencies)
     chosen = float(starts[cut.observations]) if cut.observations and cut.observations < starts.size else 0.0
     rest = (lambda f: progress(0.5 + f / 2)) if progress else None
-    result = _run(with_overrides(scenario, {"warmup": f"{chosen!r}s"}), seed, rest)
+    result = _run(with_overrides(scenario, {"warmup": f"{chosen!r}s"}), seed, rest, profile)
+    result.extras["events"] += pilot_events  # the work of both runs
     result.extras["warmup_auto"] = {
         "method": f"MSER-{BATCH} on the latency of successful requests in order of arrival",
         "chosen_s": chosen, "requests_truncated": cut.observations, "steady_state": cut.steady,
@@ -109,8 +113,11 @@ def _run_auto_warmup(scenario: Scenario, seed: int | None, progress: ProgressFn 
     return result
 
 
-def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | None = None) -> Result:
+def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | None = None,
+         profile: bool = False) -> Result:
     env, system = build(scenario, seed)
+    if profile:
+        env.profile = Profile()
     warnings = system.warnings()
     windows = schedule_faults(env, system)
     bucket = scenario.metrics.bucket or (scenario.duration - scenario.warmup) / DEFAULT_BUCKETS
@@ -131,7 +138,7 @@ def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | Non
     elapsed = end - scenario.warmup
     stats = {name: comp.stats(elapsed) for name, comp in system.components.items()}
     rec = env.recorder
-    return Result(
+    result = Result(
         scenario_name=scenario.name,
         seed=env.seed,
         duration_s=end,
@@ -145,4 +152,8 @@ def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | Non
         bucket_s=bucket,
         warnings=warnings,
         effective_config=scenario.effective(),
+        extras={"events": env.events},
     )
+    if profile:
+        result.profile = env.profile.rows()
+    return result

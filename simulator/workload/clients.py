@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from heapq import heappush
 from typing import Any
 
 import numpy as np
@@ -110,7 +111,30 @@ class ClientRequest(Request):
     __slots__ = ("src",)
 
     def __call__(self, outcome: int) -> None:
-        self.src.done(self, outcome)
+        src = self.src
+        if src.closed_loop:
+            src.done(self, outcome)
+        else:  # src.done, inline: once per request
+            rec = src.rec
+            row = self.id - rec.base
+            if row >= 0:
+                rec.end[row] = src.env._now
+                rec.outcome[row] = outcome
+            else:  # answered after its chunk was sealed
+                rec.late(self.id, src.env._now, outcome)
+
+    def land(self, outcome: int, at: float) -> None:
+        """The reply arrives at `at` (open loop only: nothing follows it); recorded now, unless the
+        run ends first (events at the end time are not processed: it stays in flight)."""
+        src = self.src
+        if at < src.env.end_s:
+            rec = src.rec
+            row = self.id - rec.base
+            if row >= 0:
+                rec.end[row] = at
+                rec.outcome[row] = outcome
+            else:
+                rec.late(self.id, at, outcome)
 
 
 def _choice(values: list, weights: list[float], rng: Any) -> BlockStream:
@@ -152,6 +176,8 @@ class Workload:
         ops = list(config.mix)
         self._op_idx = {op: rec.op_index(op) for op in ops}
         self.ops = _Const(ops[0]) if len(ops) == 1 else _choice(ops, list(config.mix.values()), streams.get(f"{name}/mix"))
+        self.op = ops[0] if len(ops) == 1 else None  # the one operation, drawn from no stream
+        self.closed_loop = config.users is not None
         self.keys = config.keys.make(streams.get(f"{name}/keys")) if config.keys else None
         attrs = config.attributes or AttributesConfig()
         bounds = attrs.user_bounds()
@@ -179,6 +205,9 @@ class Workload:
         target = system.get(self.config.target)
         self.links = {r: system.network.link(ep, target) for r, ep in self._endpoints.items()}
         self.link = next(iter(self.links.values()))
+        if not self.closed_loop:  # a reply is only recorded: see `Link.sink`
+            for link in self.links.values():
+                link.sink = True
 
     def start(self) -> None:
         env = self.env
@@ -193,7 +222,9 @@ class Workload:
 
     def _issue(self, now: float, user: int | None) -> None:
         rec = self.rec
-        op = self.ops.next()
+        op = self.op
+        if op is None:
+            op = self.ops.next()
         start = rec.start
         rid = len(start)
         if rid >= rec.chunk_rows:  # the current chunk is full: seal it (kept or spilled), start the next
@@ -216,13 +247,14 @@ class Workload:
         link.send(req, req if self.deadlines is None else self.deadlines.wrap(req))
 
     def _arrive(self, timer: Timer) -> None:
-        now = self.env._now
+        env = self.env
+        now = env._now
         if now >= self.stop_s:
             return
         self._issue(now, None)
         gap = self.gen.gap(now)
-        if gap != math.inf:
-            self.env.schedule(Timer(self._arrive), NORMAL, gap)
+        if gap != math.inf:  # the same timer comes back for the next arrival: it is off the heap now
+            heappush(env._queue, (now + gap, NORMAL, next(env._eid), timer))
 
     def _user_fires(self, timer: Timer) -> None:
         now = self.env._now
