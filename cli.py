@@ -6,12 +6,49 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import click
 
 import simulator
 from simulator.language.errors import DsimError, ScenarioError
+
+
+class _Stop:
+    """SIGTERM and SIGINT stop dsim the same way: the first raises KeyboardInterrupt in the main
+    thread, so a study cancels its runs and stops its worker processes, a staged output directory
+    is removed, and the exit code is the shell's for that signal (130, 143). A second signal during
+    that clean-up is ignored; a third exits at once."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.count = 0
+
+    def install(self) -> None:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, self.handle)
+
+    def handle(self, signum: int, _frame: object) -> None:
+        self.count += 1
+        if self.count == 1:
+            self.signum = signum
+            raise KeyboardInterrupt
+        if self.count >= 3:
+            import os
+
+            os._exit(128 + signum)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.signum or 2)  # 2: SIGINT, when Ctrl-C came as Python's own KeyboardInterrupt
+
+
+_stop = _Stop()
 
 
 @contextmanager
@@ -23,29 +60,67 @@ def _errors() -> Iterator[None]:
         sys.exit(2)
     except DsimError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(getattr(exc, "exit_code", 1))  # 130 for an interrupted study, as for Ctrl-C
-    except KeyboardInterrupt:  # Ctrl-C outside a study's runs (loading, starting a cluster, one run)
+        code = getattr(exc, "exit_code", 1)
+        sys.exit(_stop.exit_code if code == 130 else code)  # an interrupted study: 130 for Ctrl-C, 143 for SIGTERM
+    except KeyboardInterrupt:  # a signal outside a study's runs (loading, starting a cluster, one run, writing)
         click.echo("error: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(_stop.exit_code)
     except OSError as exc:  # writing results (a full disk, a file removed under us)
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
 
 
-def _check_out(out: str | None) -> None:
-    """Make the --out directory now, so a path that cannot be written fails before any run."""
+@contextmanager
+def _staged(out: str | None) -> Iterator[Path | None]:
+    """The staging directory of --out (None without it): put in place whole when the block ends
+    without an error, removed otherwise (see reports/output_directory.py)."""
     if not out:
+        yield None
         return
-    from pathlib import Path
+    from reports.output_directory import staged
 
+    with _notes(), staged(out, label="--out") as stage:
+        yield stage
+
+
+@contextmanager
+def _notes() -> Iterator[None]:
+    """Chart notes (characters no font can draw) as one `note:` line each, not a Python warning."""
+    import warnings
+
+    from reports.charts import MissingGlyphs
+
+    caught: list = []
     try:
-        Path(out).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ScenarioError(f"cannot create the directory: {exc.strerror or exc}", file="--out") from None
-    import os
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", MissingGlyphs)
+            yield
+    finally:
+        for w in caught:  # outside the recording: others go to the filters as usual
+            if issubclass(w.category, MissingGlyphs):
+                click.echo(f"note: {w.message}", err=True)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
-    if not os.access(out, os.W_OK):
-        raise ScenarioError("the directory is not writable", file="--out")
+
+def _check_out(out: str | None) -> None:
+    """Check the --out directory now, so a path that cannot be written fails before any run."""
+    if out:
+        from reports.output_directory import check_target
+
+        check_target(out, label="--out")
+
+
+def _check_scheduler(scheduler: str | None) -> None:
+    """A Dask scheduler's address: [scheme://]host:port (tcp://10.0.0.5:8786, [::1]:8786)."""
+    import re
+
+    if scheduler is None:
+        return
+    if not re.fullmatch(r"([a-z][a-z0-9+.-]*://)?([A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}", scheduler) or \
+            not 0 < int(scheduler.rsplit(":", 1)[1]) < 65536:
+        raise ScenarioError(f"expected a scheduler address such as tcp://host:8786, got {scheduler!r}",
+                            file="--scheduler")
 
 
 def _load(file: str, sets: tuple[str, ...], seed: int | None, duration: str | None):
@@ -79,6 +154,7 @@ def many_runs_options(fn):
 @click.version_option(simulator.__version__, prog_name="dsim")
 def main() -> None:
     """dsim: simulate a distributed system described in a YAML scenario."""
+    _stop.install()
 
 
 @main.command()
@@ -96,36 +172,46 @@ def run(file: str, out: str | None, fmt: str, sets: tuple[str, ...], seed: int |
     with _errors():
         scenario = _load(file, sets, seed, duration)
         _check_out(out)
-        show_progress = fmt == "table" and sys.stdout.isatty()
-        if show_progress:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        with _staged(out) as stage:
+            written = _run(scenario, fmt, stage, no_charts, shown=Path(out) if out else None)
+        if out and fmt == "table":
+            click.echo(f"wrote {written} files to {out}")
 
-            with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                          TimeElapsedColumn(), transient=True) as bar:
-                task = bar.add_task("run", total=1.0)
-                result = simulator.run(scenario, progress=lambda f: bar.update(task, completed=f))
-        else:
-            result = simulator.run(scenario)
+
+def _run(scenario, fmt: str, stage: Path | None, no_charts: bool, shown: Path | None) -> int:
+    """One run; with --out its files go to `stage` (put in place when the caller's block ends).
+    Returns how many files it wrote."""
+    show_progress = fmt == "table" and sys.stdout.isatty()
+    if show_progress:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                      TimeElapsedColumn(), transient=True) as bar:
+            task = bar.add_task("run", total=1.0)
+            result = simulator.run(scenario, progress=lambda f: bar.update(task, completed=f))
+    else:
+        result = simulator.run(scenario)
+    if fmt == "json":
+        click.echo(result.to_json(), nl=False)
+    else:
+        from reports.table import print_summary
+
+        print_summary(result.summary)
+    written = 0
+    if stage is not None:
+        from reports.files import write_run_files
+
+        written = len(write_run_files(result, stage, charts=not no_charts, shown=shown))
+    for warning in result.warnings:
         if fmt == "json":
-            click.echo(result.to_json(), nl=False)
-        else:
-            from reports.table import print_summary
-
-            print_summary(result.summary)
-        if out:
-            from reports.files import write_run
-
-            paths = write_run(result, out, charts=not no_charts)
-            if fmt == "table":
-                click.echo(f"wrote {len(paths)} files to {out}")
-        for warning in result.warnings:
-            if fmt == "json":
-                click.echo(f"warning: {warning}", err=True)
+            click.echo(f"warning: {warning}", err=True)
+    return written
 
 
 def _executor_kind(executor: str | None, scheduler: str | None) -> str:
     if scheduler and executor == "local":
         raise ScenarioError("a scheduler is for --executor dask, not local", file="--scheduler")
+    _check_scheduler(scheduler)
     return executor or ("dask" if scheduler else "local")
 
 
@@ -189,12 +275,13 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
             if result.from_cache:
                 click.echo(f"{result.from_cache} of {result.total_runs} runs came from the cache "
                            f"({cache.dir}); --no-cache to compute them again")
-        if out:
-            from reports.files import write_comparison
+        with _staged(out) as stage:
+            if stage is not None:
+                from reports.files import write_comparison_files
 
-            written = write_comparison(result, out, charts=not no_charts)
-            if fmt == "table":
-                click.echo(f"wrote {len(written)} files to {out}")
+                written = write_comparison_files(result, stage, charts=not no_charts, shown=Path(out))
+        if out and fmt == "table":
+            click.echo(f"wrote {len(written)} files to {out}")
 
 
 @main.command()

@@ -33,7 +33,9 @@ class Executor:
     def __enter__(self) -> "Executor":
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        if exc_type is not None:  # an error or a signal: nobody will read the runs still going
+            self.cancel()
         self.close()
 
 
