@@ -19,11 +19,13 @@ class _Stop:
     """SIGTERM and SIGINT stop dsim the same way: the first raises KeyboardInterrupt in the main
     thread, so a study cancels its runs and stops its worker processes, a staged output directory
     is removed, and the exit code is the shell's for that signal (130, 143). A second signal during
-    that clean-up is ignored; a third exits at once."""
+    that clean-up is ignored; a third exits at once. Installed for one command, then the previous
+    handlers are put back."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
         self.count = 0
+        self.previous: dict[int, object] = {}
 
     def install(self) -> None:
         import signal
@@ -31,7 +33,13 @@ class _Stop:
 
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, self.handle)
+                self.previous[sig] = signal.signal(sig, self.handle)
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
     def handle(self, signum: int, _frame: object) -> None:
         self.count += 1
@@ -43,12 +51,13 @@ class _Stop:
 
             os._exit(128 + signum)
 
-    @property
-    def exit_code(self) -> int:
-        return 128 + (self.signum or 2)  # 2: SIGINT, when Ctrl-C came as Python's own KeyboardInterrupt
 
-
-_stop = _Stop()
+def _interrupted_code() -> int:
+    """The exit code of an interrupted command: 128 + the signal (SIGINT when it came as Python's own
+    KeyboardInterrupt, as with the library called directly)."""
+    ctx = click.get_current_context(silent=True)
+    stop = ctx.find_root().obj if ctx is not None else None
+    return 128 + ((stop.signum if isinstance(stop, _Stop) else None) or 2)
 
 
 @contextmanager
@@ -61,10 +70,10 @@ def _errors() -> Iterator[None]:
     except DsimError as exc:
         click.echo(f"error: {exc}", err=True)
         code = getattr(exc, "exit_code", 1)
-        sys.exit(_stop.exit_code if code == 130 else code)  # an interrupted study: 130 for Ctrl-C, 143 for SIGTERM
+        sys.exit(_interrupted_code() if code == 130 else code)  # an interrupted study: 130 for Ctrl-C, 143 for SIGTERM
     except KeyboardInterrupt:  # a signal outside a study's runs (loading, starting a cluster, one run, writing)
         click.echo("error: interrupted", err=True)
-        sys.exit(_stop.exit_code)
+        sys.exit(_interrupted_code())
     except OSError as exc:  # writing results (a full disk, a file removed under us)
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -154,12 +163,15 @@ def many_runs_options(fn):
 @click.version_option(simulator.__version__, prog_name="dsim")
 def main() -> None:
     """dsim: simulate a distributed system described in a YAML scenario."""
-    _stop.install()
+    ctx = click.get_current_context()
+    ctx.obj = _Stop()
+    ctx.obj.install()
+    ctx.call_on_close(ctx.obj.restore)
 
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--out", type=click.Path(file_okay=False), default=None,
+@click.option("--out", metavar="DIRECTORY", default=None,
               help="Write summary.json, requests.parquet, timeseries.csv, components.csv and charts here.")
 @format_option
 @set_option
@@ -230,7 +242,7 @@ def _progress_bar(label: str):
 @many_runs_options
 @click.option("--baseline", default=None, help="Variant the others are compared with (default: the first).")
 @click.option("--metric", "metrics", multiple=True, help="Columns of the table (e.g. latency_p999_s); repeatable.")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
+@click.option("--out", metavar="DIRECTORY", default=None,
               help="Write comparison.json, replications.csv, variants.csv, differences.csv, charts, report.html.")
 @format_option
 @set_option
