@@ -383,7 +383,7 @@ def report(directory: str) -> None:
     """Write DIRECTORY/report.html (self-contained) from what `run --out` or `compare --out` wrote there."""
     from reports.html_report import write_report
 
-    with _errors():
+    with _errors(), _notes():
         click.echo(f"wrote {write_report(directory)}")
 
 

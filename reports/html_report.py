@@ -18,7 +18,7 @@ from rich.console import Console
 from simulator.language.errors import ScenarioError
 
 from .charts import PALETTE, literal_text, plt
-from .output_directory import MANIFEST, verify, write_file
+from .output_directory import MANIFEST, REPORT_TMP, verify, write_file
 from .result_files import COMPARISON_SHAPE, RUN_SHAPE, damaged, read_config, read_json
 
 CSS = """
@@ -268,7 +268,7 @@ def write_report(directory: str | Path, shown: Path | None = None) -> Path:
     except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
         raise damaged(source, exc) from None
     path = d / "report.html"
-    tmp = d / f".report.html.{os.getpid()}.tmp"  # replaced in one step: never half a report
+    tmp = d / f"{REPORT_TMP}{os.getpid()}.tmp"  # replaced in one step: never half a report
     try:
         write_file(tmp, lambda p: p.write_text(body, encoding="utf-8"), (shown or d) / "report.html")
         os.replace(tmp, path)

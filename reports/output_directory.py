@@ -31,6 +31,7 @@ from simulator.version import __version__
 MANIFEST = "manifest.json"
 # Written from the other files and rewritten by `dsim report`: not in the manifest.
 DERIVED = ("report.html",)
+REPORT_TMP = ".report.html."  # report.html is written under this prefix, then moved in place
 # Files a dsim older than the manifest wrote (with its charts, *.png and *.svg).
 _LEGACY = {"summary.json", "requests.parquet", "timeseries.csv", "components.csv", "scenario.yaml",
            "comparison.json", "replications.csv", "variants.csv", "differences.csv", MANIFEST, *DERIVED}
@@ -81,6 +82,8 @@ def _foreign_entries(d: Path) -> list[str]:
     listed = _listed_names(d)
     out = []
     for entry in sorted(os.scandir(d), key=lambda e: e.name):
+        if entry.name.startswith(REPORT_TMP):
+            continue  # a report.html being written (or left by a killed `dsim report`)
         if not entry.is_file(follow_symlinks=False):
             out.append(entry.name + "/" if entry.is_dir(follow_symlinks=False) else entry.name)
         elif listed is not None:

@@ -79,9 +79,7 @@ def test_the_report_refuses_a_directory_mixing_two_runs(scenario, tmp_path):
     assert r.exit_code == 2, r.output
     assert r.output.strip() == (f"error: {one / 'summary.json'}: changed since manifest.json was written: the "
                                 f"directory mixes runs or was edited; write it again with --out")
-    (one / "requests.parquet").unlink()
-    r = CliRunner().invoke(main, ["report", str(two)])
-    assert r.exit_code == 0
+    assert CliRunner().invoke(main, ["report", str(two)]).exit_code == 0
     (two / "timeseries.csv").unlink()
     r = CliRunner().invoke(main, ["report", str(two)])
     assert r.exit_code == 2 and "timeseries.csv: missing since manifest.json" in r.output
