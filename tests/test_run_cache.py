@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def _entries(cache: Path) -> list[Path]:
     return sorted(cache.rglob("*.json"))
 
 
-def _record_with(change) -> callable:
+def _record_with(change: Callable[[dict], None]) -> Callable[[str], str]:
     def edit(text: str) -> str:
         rec = json.loads(text)
         change(rec)

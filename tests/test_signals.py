@@ -111,7 +111,7 @@ def snapshot(d: Path) -> dict[str, str]:
 def test_a_signal_to_compare_stops_every_worker_and_child(tmp_path, sig):
     cache = tmp_path / "cache"
     proc = start(["compare", "scenarios/three-tier.yaml", "--vary", "components.lb.algorithm=round_robin,random",
-                  "-r", "20", "--duration", "200s", "--workers", "2", "--cache-dir", str(cache),
+                  "-r", "20", "--duration", "100s", "--workers", "2", "--cache-dir", str(cache),
                   "--out", str(tmp_path / "out")])
     deadline = time.monotonic() + 120
     while not list(cache.rglob("*.json")) and proc.poll() is None and time.monotonic() < deadline:
