@@ -235,3 +235,28 @@ def test_report_of_a_directory_without_a_manifest_still_works(written, tmp_path)
     r = CliRunner().invoke(main, ["report", str(d)])
     assert r.exit_code == 0, r.output
     assert not list(d.glob(".report.html.*"))  # written under a temporary name, then moved in place
+
+
+def test_without_an_atomic_exchange_the_directory_is_still_replaced_whole(scenario, tmp_path, monkeypatch):
+    from reports import output_directory
+
+    out = tmp_path / "out"
+    assert _run(scenario, out).exit_code == 0
+    monkeypatch.setattr(output_directory, "_exchange", lambda a, b: False)  # not Linux, or a file system without it
+    assert _run(scenario, out, "--no-charts", "--seed", "6").exit_code == 0
+    assert not list(out.glob("*.png")) and json.loads((out / "summary.json").read_text())["seed"] == 6
+    assert CliRunner().invoke(main, ["report", str(out)]).exit_code == 0
+    assert not staging_left(tmp_path)
+
+
+def test_a_chart_that_cannot_be_written_is_named(scenario, tmp_path, monkeypatch):
+    from reports import charts
+
+    def savefig(fig, path, *a, **k):
+        raise OSError(errno.EDQUOT, "Disk quota exceeded", str(path))
+
+    monkeypatch.setattr(charts.plt.Figure, "savefig", savefig)
+    r = _run(scenario, tmp_path / "out")
+    assert r.exit_code == 1
+    assert r.output.strip().splitlines()[-1] == f"error: cannot write {tmp_path / 'out' / 'latency_cdf.png'}: Disk quota exceeded"
+    assert not (tmp_path / "out").exists() and not staging_left(tmp_path)
