@@ -6,12 +6,61 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import click
 
 import simulator
 from simulator.language.errors import DsimError, ScenarioError
+
+
+class SignalStop:
+    """SIGTERM and SIGINT stop dsim the same way: the first raises KeyboardInterrupt in the main
+    thread, so a study cancels its runs and stops its worker processes, a staged output directory
+    is removed, and the exit code is the shell's for that signal (130, 143). A second signal during
+    that clean-up is ignored; a third exits at once. Installed for one command, then the previous
+    handlers are put back."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.count = 0
+        self.previous: dict[int, object] = {}
+
+    def install(self) -> None:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self.handle)
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+    def handle(self, signum: int, _frame: object) -> None:
+        from simulator.study.interrupts import defer
+
+        self.count += 1
+        if self.count == 1:
+            self.signum = signum
+            if not defer():  # (a pool waiting on its runs raises it itself, at a safe point)
+                raise KeyboardInterrupt
+        if self.count >= 3:
+            import os
+
+            os._exit(128 + signum)
+
+
+def _interrupted_code() -> int:
+    """The exit code of an interrupted command: 128 + the signal (SIGINT when it came as Python's own
+    KeyboardInterrupt, as with the library called directly)."""
+    ctx = click.get_current_context(silent=True)
+    stop = ctx.find_root().obj if ctx is not None else None
+    return 128 + ((stop.signum if isinstance(stop, SignalStop) else None) or 2)
 
 
 @contextmanager
@@ -23,31 +72,67 @@ def _errors() -> Iterator[None]:
         sys.exit(2)
     except DsimError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(getattr(exc, "exit_code", 1))  # 130 for an interrupted study, as for Ctrl-C
-    except KeyboardInterrupt:  # Ctrl-C outside a study's runs (loading, starting a cluster, one run)
+        code = getattr(exc, "exit_code", 1)
+        sys.exit(_interrupted_code() if code == 130 else code)  # an interrupted study: 130 for Ctrl-C, 143 for SIGTERM
+    except KeyboardInterrupt:  # a signal outside a study's runs (loading, starting a cluster, one run, writing)
         click.echo("error: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(_interrupted_code())
     except OSError as exc:  # writing results (a full disk, a file removed under us)
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
 
 
-def _check_out(out: str | None) -> None:
-    """Make the --out directory now, so a path that cannot be written fails before any run."""
+@contextmanager
+def _staged(out: str | None) -> Iterator[Path | None]:
+    """The staging directory of --out (None without it): put in place whole when the block ends
+    without an error, removed otherwise (see reports/output_directory.py)."""
     if not out:
+        yield None
         return
-    from pathlib import Path
+    from reports.output_directory import staged
 
-    if Path(out).exists() and not Path(out).is_dir():
-        raise ScenarioError("exists and is not a directory; give a directory for the output files", file="--out")
+    with _notes(), staged(out, label="--out") as stage:
+        yield stage
+
+
+@contextmanager
+def _notes() -> Iterator[None]:
+    """Chart notes (characters no font can draw) as one `note:` line each, not a Python warning."""
+    import warnings
+
+    from reports.charts import MissingGlyphs
+
+    caught: list = []
     try:
-        Path(out).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ScenarioError(f"cannot create the directory: {exc.strerror or exc}", file="--out") from None
-    import os
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", MissingGlyphs)
+            yield
+    finally:
+        for w in caught:  # outside the recording: others go to the filters as usual
+            if issubclass(w.category, MissingGlyphs):
+                click.echo(f"note: {w.message}", err=True)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
-    if not os.access(out, os.W_OK):
-        raise ScenarioError("the directory is not writable", file="--out")
+
+def _check_out(out: str | None) -> None:
+    """Check the --out directory now, so a path that cannot be written fails before any run."""
+    if out:
+        from reports.output_directory import check_target
+
+        check_target(out, label="--out")
+
+
+def _check_scheduler(scheduler: str | None) -> None:
+    """A Dask scheduler's address: [scheme://]host:port (tcp://10.0.0.5:8786, [::1]:8786)."""
+    import re
+
+    if scheduler is None:
+        return
+    if not re.fullmatch(r"([a-z][a-z0-9+.-]*://)?([A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}", scheduler) or \
+            not 0 < int(scheduler.rsplit(":", 1)[1]) < 65536:
+        raise ScenarioError(f"expected a scheduler address such as tcp://host:8786, got {scheduler!r}",
+                            file="--scheduler")
 
 
 MAX_WORKERS = 1024  # parallel runs: processes (or Dask workers) are started for them
@@ -110,6 +195,10 @@ def many_runs_options(fn):
 @click.version_option(simulator.__version__, prog_name="dsim")
 def main() -> None:
     """dsim: simulate a distributed system described in a YAML scenario."""
+    ctx = click.get_current_context()
+    ctx.obj = SignalStop()
+    ctx.obj.install()
+    ctx.call_on_close(ctx.obj.restore)
 
 
 RUN_EPILOG = """\b
@@ -134,9 +223,9 @@ Examples:
 
 @main.command(short_help="Run a scenario and print its summary.", epilog=RUN_EPILOG)
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--out", type=click.Path(file_okay=False), default=None,
+@click.option("--out", metavar="DIRECTORY", default=None,
               help="Write summary.json, requests.parquet, timeseries.csv, components.csv, scenario.yaml, "
-                   "charts and report.html to this directory (see below).")
+                   "charts, manifest.json and report.html to this directory, replaced whole (see below).")
 @format_option
 @set_option
 @seed_option
@@ -151,8 +240,6 @@ def run(file: str, out: str | None, fmt: str, sets: tuple[str, ...], seed: int |
         duration: str | None, warmup: str | None, quiet: bool, no_charts: bool, max_requests: int | None,
         force: bool, profile: bool) -> None:
     """Run the scenario FILE and print its summary."""
-    import time
-
     from simulator.simulation.limits import preflight
 
     with _errors():
@@ -162,46 +249,59 @@ def run(file: str, out: str | None, fmt: str, sets: tuple[str, ...], seed: int |
         early = preflight(scenario, max_requests, force)
         for warning in early:
             click.echo(f"warning: {warning}", err=True)
-        show_progress = fmt == "table" and not quiet and sys.stdout.isatty()
-        started = time.perf_counter()
-        if show_progress:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        with _staged(out) as stage:
+            written = _run(scenario, fmt, stage, no_charts, Path(out) if out else None, quiet, profile, early)
+        if out and fmt == "table" and not quiet:
+            click.echo(f"wrote {written} files to {out}")
 
-            with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                          TimeElapsedColumn(), transient=True) as bar:
-                task = bar.add_task("run", total=1.0)
-                result = simulator.run(scenario, progress=lambda f: bar.update(task, completed=f), profile=profile)
-        else:
-            result = simulator.run(scenario, profile=profile)
-        wall_s = time.perf_counter() - started
-        from reports.run_speed import print_speed
 
-        if fmt == "json":
-            click.echo(result.to_json(), nl=False)
-            if profile:  # wall-clock figures stay out of the JSON, which is the same for the same seed
-                from rich.console import Console
+def _run(scenario, fmt: str, stage: Path | None, no_charts: bool, shown: Path | None, quiet: bool,
+         profile: bool, early: list[str]) -> int:
+    """One run; with --out its files go to `stage` (put in place when the caller's block ends).
+    Returns how many files it wrote."""
+    import time
 
-                print_speed(result.summary.get("events"), wall_s, result.profile, Console(stderr=True))
-        elif not quiet:
-            from reports.table import print_summary
+    from reports.run_speed import print_speed
 
-            print_summary(result.summary)
-            print_speed(result.summary.get("events"), wall_s, result.profile)
-        if out:
-            from reports.files import write_run
+    show_progress = fmt == "table" and not quiet and sys.stdout.isatty()
+    started = time.perf_counter()
+    if show_progress:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-            paths = write_run(result, out, charts=not no_charts)
-            if fmt == "table" and not quiet:
-                click.echo(f"wrote {len(paths)} files to {out}")
-        for warning in result.warnings:
-            # (the table prints its warnings under it); those found by the run itself (warmup: auto)
-            if (fmt == "json" or quiet) and warning not in early:
-                click.echo(f"warning: {warning}", err=True)
+        with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                      TimeElapsedColumn(), transient=True) as bar:
+            task = bar.add_task("run", total=1.0)
+            result = simulator.run(scenario, progress=lambda f: bar.update(task, completed=f), profile=profile)
+    else:
+        result = simulator.run(scenario, profile=profile)
+    wall_s = time.perf_counter() - started
+    if fmt == "json":
+        click.echo(result.to_json(), nl=False)
+        if profile:  # wall-clock figures stay out of the JSON, which is the same for the same seed
+            from rich.console import Console
+
+            print_speed(result.summary.get("events"), wall_s, result.profile, Console(stderr=True))
+    elif not quiet:
+        from reports.table import print_summary
+
+        print_summary(result.summary)
+        print_speed(result.summary.get("events"), wall_s, result.profile)
+    written = 0
+    if stage is not None:
+        from reports.files import write_run_files
+
+        written = len(write_run_files(result, stage, charts=not no_charts, shown=shown))
+    for warning in result.warnings:
+        # (the table prints its warnings under it); those found by the run itself (warmup: auto)
+        if (fmt == "json" or quiet) and warning not in early:
+            click.echo(f"warning: {warning}", err=True)
+    return written
 
 
 def _executor_kind(executor: str | None, scheduler: str | None) -> str:
     if scheduler and executor == "local":
         raise ScenarioError("a scheduler is for --executor dask, not local", file="--scheduler")
+    _check_scheduler(scheduler)
     return executor or ("dask" if scheduler else "local")
 
 
@@ -220,7 +320,7 @@ def _progress_bar(label: str):
 @many_runs_options
 @click.option("--baseline", default=None, help="Variant the others are compared with (default: the first).")
 @click.option("--metric", "metrics", multiple=True, help="Columns of the table (e.g. latency_p999_s); repeatable.")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
+@click.option("--out", metavar="DIRECTORY", default=None,
               help="Write comparison.json, replications.csv, variants.csv, differences.csv, charts, report.html.")
 @format_option
 @set_option
@@ -273,12 +373,13 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
             if result.from_cache:
                 click.echo(f"{result.from_cache} of {result.total_runs} runs came from the cache "
                            f"({cache.dir}); --no-cache to compute them again")
-        if out:
-            from reports.files import write_comparison
+        with _staged(out) as stage:
+            if stage is not None:
+                from reports.files import write_comparison_files
 
-            written = write_comparison(result, out, charts=not no_charts)
-            if fmt == "table" and not quiet:
-                click.echo(f"wrote {len(written)} files to {out}")
+                written = write_comparison_files(result, stage, charts=not no_charts, shown=Path(out))
+        if out and fmt == "table" and not quiet:
+            click.echo(f"wrote {len(written)} files to {out}")
 
 
 @main.command(short_help="Find the highest load (or any setting) that meets SLOs.")
@@ -378,7 +479,7 @@ def report(directory: str) -> None:
     """Write DIRECTORY/report.html (self-contained) from what `run --out` or `compare --out` wrote there."""
     from reports.html_report import write_report
 
-    with _errors():
+    with _errors(), _notes():
         click.echo(f"wrote {write_report(directory)}")
 
 

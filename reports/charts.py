@@ -1,6 +1,10 @@
 """Charts of one run (matplotlib, PNG). Reads result data only, never the model."""
 from __future__ import annotations
 
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +21,42 @@ from .registries import chart_makers  # noqa: E402
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 
 
+class MissingGlyphs(UserWarning):
+    """Characters of a name (an emoji, say) that no chart font can draw: shown as a placeholder."""
+
+
+_GLYPH_WARNING = re.compile(r"Glyph (\d+) .*missing from (?:current )?font")
+
+
+@contextmanager
+def literal_text() -> Iterator[None]:
+    """Draw names as the user wrote them, with no warning per character: a `$` is a dollar sign,
+    not matplotlib's mathtext (whose parser fails on `$\\frac{x^$`; log axes are labelled by
+    `log_scale`), and characters the font lacks (most emoji) are drawn as empty boxes with one
+    `MissingGlyphs` warning naming them, instead of matplotlib's warning at every draw. (A
+    fallback font such as matplotlib's Last Resort is no better: its tall glyphs break the layout
+    of small charts.) Wraps each entry point that makes and saves figures (a decorator too)."""
+    rc: dict[str, Any] = {"text.parse_math": False}
+    missing: set[str] = set()
+    others, caught = [], []
+    try:
+        with matplotlib.rc_context(rc), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        for w in caught:
+            glyph = _GLYPH_WARNING.search(str(w.message))
+            if glyph:
+                missing.add(chr(int(glyph.group(1))))
+            else:
+                others.append(w)
+        for w in others:  # outside the recording: the caller's filters decide
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if missing:
+        chars = ", ".join(f"{c} (U+{ord(c):04X})" for c in sorted(missing))
+        warnings.warn(MissingGlyphs(f"the chart fonts cannot draw {chars}: shown as empty boxes"), stacklevel=3)
+
+
 def save(fig: Any, path: Path) -> Path:
     """Lay out, write and close a figure."""
     fig.tight_layout()
@@ -31,10 +71,21 @@ def log_scalable(ax: Any, which: str) -> bool:
     return any(((v > 0) & np.isfinite(v)).any() for v in values)
 
 
+def log_scale(ax: Any, which: str) -> None:
+    """A log axis labelled in plain numbers (10, 20, 100): its default labels are mathtext
+    (10 with a superscript), which `literal_text` turns off for every text."""
+    from matplotlib.ticker import LogFormatter
+
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis.set_major_formatter(LogFormatter())
+    axis.set_minor_formatter(LogFormatter(minor_thresholds=(1, 0.4)))
+
+
 def dress_cdf(ax: Any, title: str) -> None:
     """Axes of a latency CDF: log latency (when anything was drawn), labels, title, grid."""
     if log_scalable(ax, "x"):
-        ax.set_xscale("log")
+        log_scale(ax, "x")
     ax.set_xlabel("latency (ms, log scale)")
     ax.set_ylabel("fraction of successful requests")
     ax.set_title(title)
@@ -81,7 +132,8 @@ def throughput_over_time(ts: pd.DataFrame, faults: list[dict[str, Any]], path: P
 
 def utilisation(components: pd.DataFrame, path: Path, title: str) -> Path:
     data = components.dropna(subset=["utilization"]) if "utilization" in components else components.iloc[0:0]
-    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * max(1, len(data))))
+    # At least 1.6 in: room for a title with tall glyphs (emoji) above a single bar.
+    fig, ax = plt.subplots(figsize=(7, max(1.6, 0.5 + 0.45 * len(data))))
     ax.barh(data["component"], data["utilization"] * 100.0 if len(data) else [], color=PALETTE[0])
     ax.set_xlim(0, 100)
     ax.set_xlabel("utilisation (%)")
@@ -95,6 +147,7 @@ def utilisation(components: pd.DataFrame, path: Path, title: str) -> Path:
 _CHART_MODULES = ("reports.cache_charts", "reports.data_charts", "reports.queue_charts")
 
 
+@literal_text()
 def run_charts(result: Any, out: Path) -> list[Path]:
     import importlib
     import importlib.util

@@ -15,7 +15,7 @@ import numpy as np
 from simulator.study.comparison import QUANTILES, Comparison, mean_curve, metric_info
 from simulator.statistics.inference import mean_interval
 
-from .charts import PALETTE, shade_faults, dress_cdf, log_scalable, plt
+from .charts import PALETTE, dress_cdf, literal_text, log_scalable, log_scale, plt, shade_faults
 
 STYLES = ["-", "--", "-.", ":"]
 LOG_BARS_RATIO = 100.0  # percentile bars get a log axis when the largest is this many times the smallest
@@ -92,7 +92,7 @@ def percentile_bars(study: Comparison, out: Path) -> list[Path]:
     # When variants differ by orders of magnitude (one overloaded), a linear axis flattens the rest.
     log = values.size > 1 and values.max() / values.min() > LOG_BARS_RATIO
     if log:
-        ax.set_yscale("log")
+        log_scale(ax, "y")
     ax.set_ylabel("latency (ms, log scale)" if log else "latency (ms)")
     ax.set_title(f"{study.scenario_name}: latency percentiles per variant (error bars: 95% CI)")
     ax.grid(True, axis="y", alpha=0.3)
@@ -198,7 +198,7 @@ def sweep_curves(study: Comparison, out: Path) -> list[Path]:
         lo, hi = min(axis.numbers), max(axis.numbers)
         ax_thr.plot([lo, hi], [lo, hi], color="#777777", ls=(0, (1, 2)), label="throughput = offered")
     if log_scalable(ax_lat, "y"):
-        ax_lat.set_yscale("log")
+        log_scale(ax_lat, "y")
     ax_lat.set_ylabel("latency (ms, log scale)")
     ax_lat.set_title("latency percentiles (band: 95% CI)")
     ax_thr.set_ylabel("throughput (requests/s)")
@@ -242,6 +242,7 @@ def heatmap(study: Comparison, out: Path, metric: str = "latency_p99_s") -> list
     return _save(fig, out, "compare_heatmap")
 
 
+@literal_text()
 def comparison_charts(study: Comparison, out: Path) -> list[Path]:
     paths = latency_cdf(study, out) + percentile_bars(study, out) + time_series(study, out)
     return paths + sweep_curves(study, out) + heatmap(study, out)

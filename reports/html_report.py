@@ -9,16 +9,17 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
+import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rich.console import Console
 
 from simulator.language.errors import ScenarioError
 
-from .charts import PALETTE, plt
+from .charts import PALETTE, literal_text, plt
+from .output_directory import MANIFEST, REPORT_TMP, verify, write_file
+from .result_files import COMPARISON_SHAPE, RUN_SHAPE, damaged, read_config, read_json
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
@@ -96,6 +97,7 @@ def edges_of(config: dict[str, Any]) -> list[tuple[str, str, str]]:
     return out
 
 
+@literal_text()
 def topology_svg(config: dict[str, Any]) -> str:
     """The components as a layered graph (workloads on the left), drawn as inline SVG."""
     comps = config.get("components") or {}
@@ -244,42 +246,39 @@ def _comparison_sections(c: dict[str, Any]) -> list[str]:
     return out
 
 
-# What the report reads from each kind of file (a file missing them was not written by dsim).
-_RUN_KEYS = ("scenario", "seed", "duration_s", "warmup_s", "requests", "throughput_rps", "availability",
-             "latency_s", "components")
-_COMPARISON_KEYS = ("scenario", "seed", "axes", "variants", "differences", "replications", "replication_seeds",
-                    "runs", "runs_from_cache", "executor", "baseline")
-
-
-def _read_json(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ScenarioError(f"not readable JSON: {exc}", file=str(path)) from None
-    missing = [k for k in keys if not isinstance(data, dict) or k not in data]
-    if missing:
-        raise ScenarioError(f"not written by dsim run/compare --out (no {', '.join(repr(k) for k in missing[:3])})",
-                            file=str(path))
-    return data
-
-
-def write_report(directory: str | Path) -> Path:
-    """Write `directory/report.html` from the files a run or a comparison left there."""
+def write_report(directory: str | Path, shown: Path | None = None) -> Path:
+    """Write `directory/report.html` from the files a run or a comparison left there (checked
+    against its manifest: only this run's charts are embedded). `shown`: the directory's name in
+    error messages (the output directory, while this one is its staging copy)."""
     d = Path(directory)
     summary_path, comparison_path = d / "summary.json", d / "comparison.json"
     if not d.is_dir() or not (summary_path.exists() or comparison_path.exists()):
         raise ScenarioError("not a run or comparison directory: it needs summary.json (dsim run --out) or "
                             "comparison.json (dsim compare --out)", file=str(directory))
+    listed = verify(d)
     is_run = summary_path.exists()
     source = summary_path if is_run else comparison_path
-    data = _read_json(source, _RUN_KEYS if is_run else _COMPARISON_KEYS)
-    cfg_text = (d / "scenario.yaml").read_text(encoding="utf-8") if (d / "scenario.yaml").exists() else ""
+    if listed is not None and source.name not in listed:
+        raise ScenarioError(f"not in {MANIFEST}: written after the directory was", file=str(source))
+    data = read_json(source, RUN_SHAPE if is_run else COMPARISON_SHAPE)
+    cfg_text, config = read_config(d / "scenario.yaml")
+    charts = sorted(p for p in d.glob("*.png") if listed is None or p.name in listed)
     try:
-        config = yaml.safe_load(cfg_text) if cfg_text else {}
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"not readable YAML: {str(exc).splitlines()[0]}", file=str(d / "scenario.yaml")) from None
-    if not isinstance(config, dict):
-        config = {}
+        body = _body(d, data, is_run, config, cfg_text, charts)
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+        raise damaged(source, exc) from None
+    path = d / "report.html"
+    tmp = d / f"{REPORT_TMP}{os.getpid()}.tmp"  # replaced in one step: never half a report
+    try:
+        write_file(tmp, lambda p: p.write_text(body, encoding="utf-8"), (shown or d) / "report.html")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _body(d: Path, data: dict[str, Any], is_run: bool, config: dict[str, Any], cfg_text: str,
+          charts: list[Path]) -> str:
     title = f"{data['scenario']}: {'run' if is_run else 'comparison'}"
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{CSS}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
@@ -293,10 +292,12 @@ def write_report(directory: str | Path) -> Path:
     if config.get("description"):
         parts.append(f"<p>{html.escape(str(config['description']))}</p>")
     if config.get("components"):
-        parts += ["<h2>Topology</h2>", topology_svg(config)]
+        try:
+            parts += ["<h2>Topology</h2>", topology_svg(config)]
+        except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+            raise damaged(d / "scenario.yaml", exc) from None
     parts += _run_sections(data) if is_run else _comparison_sections(data)
     parts += ["<h2>Fault timeline</h2>", _faults_section(data.get("faults", []))]
-    charts = sorted(d.glob("*.png"))
     if charts:
         parts += ["<h2>Charts</h2>"] + [_img(p) for p in charts]
     warnings = data.get("warnings") or []
@@ -306,6 +307,4 @@ def write_report(directory: str | Path) -> Path:
         parts += ["<h2>Effective configuration</h2><p class='meta'>Every value actually used, defaults included.</p>",
                   f"<pre>{html.escape(cfg_text)}</pre>"]
     parts.append("</body></html>")
-    path = d / "report.html"
-    path.write_text("\n".join(parts), encoding="utf-8")
-    return path
+    return "\n".join(parts)

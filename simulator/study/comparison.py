@@ -33,7 +33,7 @@ from simulator.results.result import clean
 from simulator.study.run_cache import ResultCache, file_digests, named_files, run_key
 from simulator.sampling.rng import derive_seed
 from simulator.results.metrics import METRICS, TABLE_METRICS, metric_info
-from simulator.study.run_figures import QUANTILES, component_figures, run_record
+from simulator.study.run_figures import QUANTILES, component_figures, is_record, run_record
 from simulator.scenario.schema import MAX_REPLICATIONS, Scenario
 from simulator.study.plan import Plan, baseline_index, check_metrics, compared_axis, plan, prepare
 from simulator.study.sweep import Axis, Variant
@@ -271,7 +271,7 @@ def compare(scenario: Scenario, axes: list[Axis], replications: int = 5, executo
         shipped = {name: content for name, content in contents.items() if content is not None}
         for r, seed in enumerate(seeds):
             key = run_key(data, seed, __version__, digests)
-            hit = cache.get(key) if cache is not None else None
+            hit = cache.get(key, lambda rec, seed=seed: is_record(rec, seed)) if cache is not None else None
             if hit is not None:
                 study.records[(var.index, r)] = hit
                 study.from_cache += 1

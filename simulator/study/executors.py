@@ -10,12 +10,14 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any
 
 from simulator.language.errors import DsimError
+from simulator.study.interrupts import deferred, raise_if_requested
 
 
 class Executor:
@@ -33,7 +35,9 @@ class Executor:
     def __enter__(self) -> "Executor":
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        if exc_type is not None:  # an error or a signal: nobody will read the runs still going
+            self.cancel()
         self.close()
 
 
@@ -64,7 +68,9 @@ class LocalPool(Executor):
             self.futures = {self.pool.submit(fn, p): i for i, p in enumerate(payloads)}
         pending = set(self.futures)
         while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            with deferred():  # a signal must not land inside the condition's lock (see interrupts.py)
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            raise_if_requested()
             for fut in done:
                 yield self.futures[fut], fut.result()
 
@@ -149,7 +155,18 @@ class DaskCluster(Executor):
             self._connect()
         self.futures = self.client.map(fn, payloads, pure=False)
         index = {f.key: i for i, f in enumerate(self.futures)}
-        for fut in as_completed(self.futures):
+        finished = as_completed(self.futures)
+        while not finished.is_empty():
+            with deferred():  # a signal must not land inside a lock (see interrupts.py)
+                batch = finished.next_batch(block=False)
+                if not batch:
+                    time.sleep(0.05)
+            raise_if_requested()
+            yield from self._results(batch, index)
+
+    @staticmethod
+    def _results(batch, index):
+        for fut in batch:
             try:
                 result = fut.result()
             except ImportError as exc:  # a worker without dsim (or another version of it)

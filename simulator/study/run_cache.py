@@ -7,8 +7,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+MAX_ENTRY_BYTES = 64 << 20  # a record is a few kB (a long time series: a few MB)
 
 
 def default_dir() -> Path:
@@ -64,11 +68,21 @@ class ResultCache:
     def _path(self, key: str) -> Path:
         return self.dir / key[:2] / f"{key}.json"
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def get(self, key: str, valid: Callable[[Any], bool] | None = None) -> dict[str, Any] | None:
+        """The record stored under `key`, or None: missing, unreadable, truncated, too big for a
+        record, not a regular file, or (with `valid`) not of the shape the caller needs. A bad
+        entry is a miss: the run is computed again and its entry rewritten."""
+        path = self._path(key)
         try:
-            return json.loads(self._path(key).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None  # missing or unreadable: compute it again
+            st = path.stat()
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_ENTRY_BYTES:
+                return None  # a FIFO would block the read; a huge file is not a record
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            return None
+        if not isinstance(record, dict) or (valid is not None and not valid(record)):
+            return None
+        return record
 
     def put(self, key: str, record: dict[str, Any]) -> None:
         path = self._path(key)

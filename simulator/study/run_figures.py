@@ -38,6 +38,43 @@ def component_figures(components: dict[str, dict[str, Any]]) -> dict[str, float]
 QUANTILES = np.concatenate([np.linspace(0.0, 0.99, 100), [0.995, 0.999, 1.0]])
 
 
+def _number(v: Any) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def _numbers(v: Any) -> bool:
+    return isinstance(v, list) and all(_number(x) for x in v)
+
+
+_SERIES = ("end_s", "throughput_rps", "latency_p99_s", "error_rate")
+
+
+def _series(ts: Any) -> bool:
+    return isinstance(ts, dict) and (not ts or (set(_SERIES) <= set(ts) and all(_numbers(v) for v in ts.values())
+                                                and len({len(v) for v in ts.values()}) == 1))
+
+
+def _fault(f: Any) -> bool:
+    return (isinstance(f, dict) and isinstance(f.get("description"), str) and _number(f.get("start_s"))
+            and f.get("start_s") is not None and _number(f.get("end_s")))
+
+
+def is_record(rec: Any, seed: int) -> bool:
+    """Whether `rec` has the shape `run_record` gives a run of `seed` (what a comparison reads from
+    it), so a damaged or foreign run-cache entry is a miss rather than a crash."""
+    return (isinstance(rec, dict) and rec.get("seed") == seed and not isinstance(rec.get("seed"), bool)
+            and isinstance(rec.get("metrics"), dict) and all(_number(v) for v in rec["metrics"].values())
+            and isinstance(rec.get("requests"), dict)
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in rec["requests"].values())
+            and {"generated", "ok", "in_flight"} <= set(rec["requests"])
+            and isinstance(rec.get("warmup_s"), (int, float)) and not isinstance(rec["warmup_s"], bool)
+            and _numbers(rec.get("latency_quantiles_s"))
+            and _series(rec.get("timeseries"))
+            and isinstance(rec.get("faults"), list) and all(_fault(f) for f in rec["faults"])
+            and isinstance(rec.get("warnings"), list) and all(isinstance(w, str) for w in rec["warnings"])
+            and isinstance(rec.get("figures"), dict) and all(_number(v) for v in rec["figures"].values()))
+
+
 def run_record(payload: dict[str, Any]) -> dict[str, Any]:
     """Run one (variant, replication) and keep the figures a comparison needs (small, JSON-clean).
 
@@ -92,7 +129,7 @@ def _record(payload: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         "requests": req,
         "warmup_s": s["warmup_s"],
         "latency_quantiles_s": res.latency_quantiles(QUANTILES),
-        "timeseries": {k: ts[k].tolist() for k in ("end_s", "throughput_rps", "latency_p99_s", "error_rate")}
+        "timeseries": {k: ts[k].tolist() for k in _SERIES}
         if not ts.empty else {},
         "faults": s["faults"],
         "warnings": s["warnings"],
