@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from simulator.study.comparison import QUANTILES, Comparison, mean_curve, metric_info
 from simulator.statistics.inference import mean_interval
 
 from .charts import PALETTE, shade_faults, dress_cdf, log_scalable, plt
-from .timeline import in_window, legend_beside, plain_ms_axis
+from .timeline import in_window, legend_beside, plain_number
 
 STYLES = ["-", "--", "-.", ":"]
 LOG_BARS_RATIO = 100.0  # percentile bars get a log axis when the largest is this many times the smallest
@@ -96,6 +97,8 @@ def latency_cdf(study: Comparison, out: Path) -> list[Path]:
     dress_cdf(ax_tail, "tail: fraction slower than x (1 - F, log)")
     if log_scalable(ax_tail, "y"):
         ax_tail.set_yscale("log")
+        ax_tail.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: plain_number(v)))  # 0.01, not 10^-2
+        ax_tail.yaxis.set_minor_formatter(NullFormatter())
     ax_tail.set_ylabel("fraction of successful requests slower (log)")
     fig.suptitle(f"{study.scenario_name}: latency {_per(study)} (quantiles averaged over replications)")
     _legend(ax_tail, len(study.variants))

@@ -234,6 +234,7 @@ def test_comparison_cdf_has_plain_ticks_and_a_log_tail_view(faulty_study, figure
         assert ax.get_xscale() == "log"
         assert all(PLAIN.match(t.get_text()) for t in ax.get_xticklabels() if t.get_text())
     assert tail.get_yscale() == "log" and "1 - F" in tail.get_title()
+    assert all(PLAIN.match(t.get_text()) for t in tail.get_yticklabels() if t.get_text())  # 0.01, not 10^-2
     ys = np.concatenate([ln.get_ydata() for ln in tail.lines])
     assert ys.min() > 0 and ys.max() <= 1.0  # 1 - F, the maximum (F = 1) left out
     assert len(tail.lines) == 4
