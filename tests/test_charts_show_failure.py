@@ -86,6 +86,9 @@ def test_run_chart_labels_each_fault_window_with_its_description(three_tier, fig
         assert len(_bands(ax)) == 2
         assert {t.get_text().strip() for t in ax.texts} >= {"F1", "F2"}
     _clear_of_plot(fig)
+    # report.html's fault timeline uses the same numbers, so a band can be looked up there.
+    html = (tmp_path / "report.html").read_text()
+    assert re.search(r"<td>F2</td><td[^>]*>300</td><td[^>]*>330</td><td>partition app-3 \| db</td>", html)
 
 
 def test_run_chart_shows_the_partition_as_errors_and_in_the_latency_of_all_requests(three_tier, figures, tmp_path):
