@@ -17,7 +17,7 @@ from simulator.study.comparison import QUANTILES, Comparison, mean_curve, metric
 from simulator.statistics.inference import mean_interval
 
 from .charts import PALETTE, shade_faults, dress_cdf, log_scalable, plt
-from .timeline import in_window, legend_beside, plain_number
+from .timeline import in_window, legend_beside, plain_ms_axis, plain_number
 
 STYLES = ["-", "--", "-.", ":"]
 LOG_BARS_RATIO = 100.0  # percentile bars get a log axis when the largest is this many times the smallest
@@ -129,6 +129,7 @@ def percentile_bars(study: Comparison, out: Path) -> list[Path]:
     log = values.size > 1 and values.max() / values.min() > LOG_BARS_RATIO
     if log:
         ax.set_yscale("log")
+        plain_ms_axis(ax, "y")
     ax.set_ylabel("latency (ms, log scale)" if log else "latency (ms)")
     ax.set_title(f"{study.scenario_name}: latency percentiles {_per(study)} (error bars: 95% CI)")
     ax.grid(True, axis="y", alpha=0.3)
@@ -164,7 +165,7 @@ def time_series(study: Comparison, out: Path) -> list[Path]:
     for ax in (ax1, ax_err, ax2):
         shade_faults(ax, faults, events, legend=ax is ax1)
         ax.grid(True, alpha=0.3)
-    ax_err.set_ylim(bottom=0.0)
+    ax_err.set_ylim(0.0, max(ax_err.get_ylim()[1], 1.0))  # no failure: a flat line at 0, not noise around it
     ax1.set_ylabel("throughput (requests/s)")
     ax_err.set_ylabel("failed (% of finished)")
     ax2.set_ylabel("p99 latency (ms, successful)")
@@ -251,6 +252,7 @@ def sweep_curves(study: Comparison, out: Path) -> list[Path]:
         ax_thr.plot([lo, hi], [lo, hi], color="#777777", ls=(0, (1, 2)), label="throughput = offered")
     if log_scalable(ax_lat, "y"):
         ax_lat.set_yscale("log")
+        plain_ms_axis(ax_lat, "y")
     ax_lat.set_ylabel("latency (ms, log scale)")
     ax_lat.set_title("latency percentiles (band: 95% CI)")
     ax_thr.set_ylabel("throughput (requests/s)")

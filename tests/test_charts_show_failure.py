@@ -256,3 +256,12 @@ def test_comparison_time_series_marks_faults_and_events_and_says_the_keys_once(f
     for ax in fig.axes:
         assert len(_bands(ax)) == 1
     _clear_of_plot(fig)
+
+
+def test_sweep_latency_axis_has_plain_millisecond_ticks(faulty_study, figures, tmp_path):
+    comparison_charts.sweep_curves(faulty_study, tmp_path)
+    lat = figures["compare_sweep.png"].axes[0]
+    assert lat.get_yscale() == "log"
+    labels = [t.get_text() for t in lat.get_yticklabels() if t.get_text()]
+    assert labels and all(PLAIN.match(t) for t in labels), labels
+    assert not [t.get_text() for t in lat.get_yticklabels(minor=True) if t.get_text()]
