@@ -216,6 +216,7 @@ class Replicated(ClientSide):
         super().__init__(env, name, config)
         self.names = list(config.replicas)
         self.leader = self.names.index(config.leader) if config.leader else 0
+        self.events: list[dict[str, Any]] = []  # failovers, for the charts (Result.events)
         majority = len(self.names) // 2 + 1
         self.write_quorum = config.write_quorum or majority
         self.read_quorum = config.read_quorum or majority
@@ -277,6 +278,7 @@ class Replicated(ClientSide):
                                for j in range(len(members)) if j != i]
         self.leader = i
         self.leader_set = self.replication.leaders()
+        self.events.append({"at_s": self.env.now, "kind": "failover", "description": f"failover, {name} promoted to leader"})
 
     # --- requests -------------------------------------------------------------------------------
     def route_targets(self) -> list[str]:
@@ -353,6 +355,8 @@ class Replicated(ClientSide):
         }
         out.update(self.replication.extra_stats())
         out.update(self.stale.stats())
+        if self.events:  # failovers (only then, so a run without one reports as before)
+            out["events"] = self.events
         return out
 
     def sample(self) -> dict[str, float]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .charts import PALETTE, shade_faults, plt, save
+from .charts import PALETTE, result_events, shade_faults, plt, save
 from .registries import chart_makers
+from .timeline import legend_beside
 
 MARKERS = "osD^v<>px"
 
@@ -26,11 +27,11 @@ def hit_ratio_over_time(result: Any, out: Path) -> list[Path]:
         if col in ts:
             ax.plot(ts["end_s"], ts[col] * 100.0, color=PALETTE[i % len(PALETTE)],
                     marker=MARKERS[i % len(MARKERS)], markersize=3, label=name)
-    shade_faults(ax, result.fault_windows)
+    shade_faults(ax, result.fault_windows, result_events(result))
     ax.set_ylim(0, 100)
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel("hit ratio (%)")
     ax.set_title(f"{result.scenario_name}: hit ratio over time per cache")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="best")
+    legend_beside(ax)
     return [save(fig, out / "cache_hit_ratio.png")]

@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .registries import chart_makers  # noqa: E402
+from .timeline import legend_beside, mark_timeline, plain_ms_axis  # noqa: E402
 
 # Okabe-Ito: distinguishable by colour-blind readers and in greyscale print with markers.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -31,8 +32,8 @@ _GLYPH_WARNING = re.compile(r"Glyph (\d+) .*missing from (?:current )?font")
 @contextmanager
 def literal_text() -> Iterator[None]:
     """Draw names as the user wrote them, with no warning per character: a `$` is a dollar sign,
-    not matplotlib's mathtext (whose parser fails on `$\\frac{x^$`; log axes are labelled by
-    `log_scale`), and characters the font lacks (most emoji) are drawn as empty boxes with one
+    not matplotlib's mathtext (whose parser fails on `$\\frac{x^$`; log axes are labelled in
+    plain numbers by `timeline.plain_ms_axis`), and characters the font lacks (most emoji) are drawn as empty boxes with one
     `MissingGlyphs` warning naming them, instead of matplotlib's warning at every draw. (A
     fallback font such as matplotlib's Last Resort is no better: its tall glyphs break the layout
     of small charts.) Wraps each entry point that makes and saves figures (a decorator too)."""
@@ -60,7 +61,7 @@ def literal_text() -> Iterator[None]:
 def save(fig: Any, path: Path) -> Path:
     """Lay out, write and close a figure."""
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # "tight": a legend beside the plot stays in the file
     plt.close(fig)
     return path
 
@@ -71,32 +72,21 @@ def log_scalable(ax: Any, which: str) -> bool:
     return any(((v > 0) & np.isfinite(v)).any() for v in values)
 
 
-def log_scale(ax: Any, which: str) -> None:
-    """A log axis labelled in plain numbers (10, 20, 100): its default labels are mathtext
-    (10 with a superscript), which `literal_text` turns off for every text."""
-    from matplotlib.ticker import LogFormatter
-
-    axis = ax.xaxis if which == "x" else ax.yaxis
-    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
-    axis.set_major_formatter(LogFormatter())
-    axis.set_minor_formatter(LogFormatter(minor_thresholds=(1, 0.4)))
-
-
 def dress_cdf(ax: Any, title: str) -> None:
     """Axes of a latency CDF: log latency (when anything was drawn), labels, title, grid."""
     if log_scalable(ax, "x"):
-        log_scale(ax, "x")
+        ax.set_xscale("log")
+        plain_ms_axis(ax, "x")
     ax.set_xlabel("latency (ms, log scale)")
     ax.set_ylabel("fraction of successful requests")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
 
 
-def shade_faults(ax: Any, faults: list[dict[str, Any]]) -> None:
-    """Shade each fault's window on a time chart."""
-    for i, f in enumerate(faults):
-        ax.axvspan(f["start_s"], f["end_s"], color="#D55E00", alpha=0.12, lw=0,
-                   label="fault" if i == 0 else None)
+def shade_faults(ax: Any, faults: list[dict[str, Any]], events: list[dict[str, Any]] = (),
+                 legend: bool = True) -> None:
+    """Mark each fault's window (numbered, with its description in the legend) and each instant event."""
+    mark_timeline(ax, faults, events, legend=legend)
 
 
 def latency_cdf(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title: str) -> Path:
@@ -107,27 +97,54 @@ def latency_cdf(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, ti
             ax.plot(lat * 1000.0, y, color=PALETTE[i % len(PALETTE)], label=str(name))
     dress_cdf(ax, f"{title}: latency CDF")
     if ax.get_legend_handles_labels()[0]:  # no successful request: an empty chart, no legend
-        ax.legend(loc="lower right")
+        legend_beside(ax)
     return save(fig, path)
 
 
-def throughput_over_time(ts: pd.DataFrame, faults: list[dict[str, Any]], path: Path, title: str) -> Path:
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
+# Said on the latency panel of the run chart, so nobody reads one line as the other.
+LATENCY_NOTE = ("solid: successful requests only; dashed: every finished request, failed ones included "
+                "(a failure's latency is how long it took to fail)")
+
+
+def throughput_over_time(ts: pd.DataFrame, faults: list[dict[str, Any]], path: Path, title: str,
+                         events: list[dict[str, Any]] = ()) -> Path:
+    """Three panels on one time axis: throughput (ok and offered), failed and timed-out share of the
+    finished requests, and p50/p99 latency of successful requests beside those of every finished
+    request; fault windows and instant events marked on each."""
+    return save(run_timeline_figure(ts, faults, title, events), path)
+
+
+def run_timeline_figure(ts: pd.DataFrame, faults: list[dict[str, Any]], title: str,
+                        events: list[dict[str, Any]] = ()) -> Any:
+    fig, (ax1, ax_err, ax2) = plt.subplots(3, 1, figsize=(10, 8), sharex=True,
+                                          gridspec_kw={"height_ratios": [3, 2, 3]})
     ax1.plot(ts["end_s"], ts["throughput_rps"], color=PALETTE[0], label="ok throughput")
     ax1.plot(ts["end_s"], ts["offered_rps"], color=PALETTE[1], ls="--", label="offered")
     ax1.set_ylabel("requests/s")
-    ax1.set_title(f"{title}: throughput and p99 latency over time")
-    shade_faults(ax1, faults)
-    ax1.legend(loc="best")
-    ax1.grid(True, alpha=0.3)
-    ax2.plot(ts["end_s"], ts["latency_p99_s"] * 1000.0, color=PALETTE[3], marker=".", label="p99")
-    ax2.plot(ts["end_s"], ts["latency_p50_s"] * 1000.0, color=PALETTE[2], marker=".", label="p50")
+    ax1.set_title(f"{title}: throughput, failures and latency over time")
+    if "error_rate" in ts:
+        ax_err.plot(ts["end_s"], ts["error_rate"] * 100.0, color=PALETTE[3], marker=".", label="failed (any cause)")
+    if "timeout_rate" in ts:
+        ax_err.plot(ts["end_s"], ts["timeout_rate"] * 100.0, color=PALETTE[4], ls="--", marker="x", markersize=4,
+                    label="timed out")
+    ax_err.set_ylabel("% of finished")
+    ax_err.set_ylim(0.0, max(1.0, float(np.nanmax(ts["error_rate"].to_numpy(dtype=float) * 100.0, initial=0.0)) * 1.1)
+                    if "error_rate" in ts else 1.0)
+    ax2.plot(ts["end_s"], ts["latency_p99_s"] * 1000.0, color=PALETTE[3], marker=".", label="p99 ok")
+    ax2.plot(ts["end_s"], ts["latency_p50_s"] * 1000.0, color=PALETTE[2], marker=".", label="p50 ok")
+    if "latency_all_p99_s" in ts:
+        ax2.plot(ts["end_s"], ts["latency_all_p99_s"] * 1000.0, color=PALETTE[3], ls="--", alpha=0.8,
+                 label="p99 all finished")
+        ax2.plot(ts["end_s"], ts["latency_all_p50_s"] * 1000.0, color=PALETTE[2], ls="--", alpha=0.8,
+                 label="p50 all finished")
     ax2.set_ylabel("latency (ms)")
     ax2.set_xlabel("simulated time (s)")
-    shade_faults(ax2, faults)
-    ax2.legend(loc="best")
-    ax2.grid(True, alpha=0.3)
-    return save(fig, path)
+    ax2.set_title(LATENCY_NOTE, fontsize="small", loc="left")
+    for ax in (ax1, ax_err, ax2):
+        shade_faults(ax, faults, events, legend=ax is ax1)  # described once, numbered on every panel
+        ax.grid(True, alpha=0.3)
+        legend_beside(ax)
+    return fig
 
 
 def utilisation(components: pd.DataFrame, path: Path, title: str) -> Path:
@@ -141,6 +158,13 @@ def utilisation(components: pd.DataFrame, path: Path, title: str) -> Path:
     ax.invert_yaxis()
     ax.grid(True, axis="x", alpha=0.3)
     return save(fig, path)
+
+
+def result_events(result: Any) -> list[dict[str, Any]]:
+    """The run's instant events within its measured window (a Result without `events`: none)."""
+    from .timeline import in_window
+
+    return in_window(getattr(result, "events", []), result.warmup_s, result.duration_s)
 
 
 # Modules that register charts (in `chart_makers`) for particular component types.
@@ -158,7 +182,8 @@ def run_charts(result: Any, out: Path) -> list[Path]:
     title = result.scenario_name
     paths = [
         latency_cdf(result.latency_cdf(), out / "latency_cdf.png", title),
-        throughput_over_time(result.timeseries, result.fault_windows, out / "throughput_p99.png", title),
+        throughput_over_time(result.timeseries, result.fault_windows, out / "throughput_p99.png", title,
+                             result_events(result)),
         utilisation(result.components, out / "utilization.png", title),
     ]
     for _name, fn in chart_makers.in_registration_order():

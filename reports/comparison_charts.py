@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from simulator.study.comparison import QUANTILES, Comparison, mean_curve, metric_info
 from simulator.statistics.inference import mean_interval
 
-from .charts import PALETTE, dress_cdf, literal_text, log_scalable, log_scale, plt, shade_faults
+from .charts import PALETTE, dress_cdf, literal_text, log_scalable, plt, shade_faults
+from .timeline import in_window, legend_beside, plain_ms_axis, plain_number
 
 STYLES = ["-", "--", "-.", ":"]
 LOG_BARS_RATIO = 100.0  # percentile bars get a log axis when the largest is this many times the smallest
@@ -51,23 +53,55 @@ def _records(study: Comparison, v: int) -> list[dict[str, Any]]:
     return [study.records[(v, r)] for r in range(study.replications) if (v, r) in study.records]
 
 
-def _legend(ax: Any, n: int) -> None:
-    if not ax.get_legend_handles_labels()[0]:
-        return  # nothing was drawn (no successful request anywhere)
-    if n > 6:  # many series: beside the plot, where it hides no line
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", ncol=2 if n > 16 else 1)
-    else:
-        ax.legend(loc="best", fontsize="small" if n > 4 else None)
+def _legend(ax: Any, n: int, beside: bool = True) -> None:
+    """Beside the plot, where it hides no line (nothing drawn, no successful request anywhere: none).
+    Panels side by side have no room beside them: there, where matplotlib finds the least overlap."""
+    if beside:
+        legend_beside(ax, ncol=2 if n > 16 else 1)
+    elif ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize="small")
+
+
+def axis_names(study: Comparison) -> str:
+    """The varied settings' short names (`algorithm`, `algorithm, rate`): said once in a title."""
+    return ", ".join(a.path.rsplit(".", 1)[-1] for a in study.axes)
+
+
+def labels(study: Comparison) -> dict[int, str]:
+    """Each variant's label on a chart: its values only (`least_connections, 200/s`), without the
+    `algorithm=` the table repeats on every row; the title names the settings once (`axis_names`)."""
+    if len(study.axes) < 2:
+        return {v.index: v.label for v in study.variants}
+    return {v.index: ", ".join(a.show(c) for a, c in zip(study.axes, v.coords)) for v in study.variants}
+
+
+def _per(study: Comparison) -> str:
+    names = axis_names(study)
+    return f"per {names}" if names else "per variant"
 
 
 def latency_cdf(study: Comparison, out: Path) -> list[Path]:
-    fig, ax = plt.subplots(figsize=(8 + (3 if len(study.variants) > 6 else 0), 4.6))
+    """The CDF per variant and, beside it, its tail (1 - F on a log axis): variants that differ only in
+    the last percents look the same on a CDF and apart on the tail."""
+    wide = len(study.variants) > 6
+    fig, (ax, ax_tail) = plt.subplots(1, 2, figsize=(13 + (3 if wide else 0), 4.6))
+    names = labels(study)
     for var in study.variants:
         q = mean_curve([r["latency_quantiles_s"] for r in _records(study, var.index)])
         if q.size and np.isfinite(q).any():
-            ax.plot(q * 1000.0, QUANTILES[: q.size], label=var.label, **_style(var.index, q.size))
-    dress_cdf(ax, f"{study.scenario_name}: latency CDF per variant (quantiles averaged over replications)")
-    _legend(ax, len(study.variants))
+            ax.plot(q * 1000.0, QUANTILES[: q.size], label=names[var.index], **_style(var.index, q.size))
+            tail = 1.0 - QUANTILES[: q.size]
+            keep = tail > 0  # the maximum (F = 1) has no place on a log axis
+            ax_tail.plot(q[keep] * 1000.0, tail[keep], label=names[var.index], **_style(var.index, int(keep.sum())))
+    dress_cdf(ax, f"latency CDF {_per(study)}")
+    dress_cdf(ax_tail, "tail: fraction slower than x (1 - F, log)")
+    if log_scalable(ax_tail, "y"):
+        ax_tail.set_yscale("log")
+        ax_tail.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: plain_number(v)))  # 0.01, not 10^-2
+        ax_tail.yaxis.set_minor_formatter(NullFormatter())
+    ax_tail.set_ylabel("fraction of successful requests slower (log)")
+    fig.suptitle(f"{study.scenario_name}: latency {_per(study)} (quantiles averaged over replications)")
+    _legend(ax_tail, len(study.variants))
     return _save(fig, out, "compare_latency_cdf")
 
 
@@ -86,39 +120,58 @@ def percentile_bars(study: Comparison, out: Path) -> list[Path]:
         ax.bar(x + (j - 1) * width, means, width, yerr=err, capsize=3, color=PALETTE[j], hatch=hatches[j],
                edgecolor="black", linewidth=0.5, label=label)
         drawn.append(means)
-    ax.set_xticks(x, [v.label for v in study.variants], rotation=20 if n > 3 else 0, ha="right" if n > 3 else "center")
+    names = labels(study)
+    ax.set_xticks(x, [names[v.index] for v in study.variants], rotation=20 if n > 3 else 0,
+                  ha="right" if n > 3 else "center")
     values = np.concatenate(drawn)
     values = values[np.isfinite(values) & (values > 0)]
     # When variants differ by orders of magnitude (one overloaded), a linear axis flattens the rest.
     log = values.size > 1 and values.max() / values.min() > LOG_BARS_RATIO
     if log:
-        log_scale(ax, "y")
+        ax.set_yscale("log")
+        plain_ms_axis(ax, "y")
     ax.set_ylabel("latency (ms, log scale)" if log else "latency (ms)")
-    ax.set_title(f"{study.scenario_name}: latency percentiles per variant (error bars: 95% CI)")
+    ax.set_title(f"{study.scenario_name}: latency percentiles {_per(study)} (error bars: 95% CI)")
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(loc="best")
+    _legend(ax, len(metrics))
     return _save(fig, out, "compare_percentiles")
 
 
 def time_series(study: Comparison, out: Path) -> list[Path]:
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9 + (3 if len(study.variants) > 6 else 0), 6), sharex=True)
+    """Throughput, failed share and p99 over time per variant, with the faults and instant events of
+    the first replication that has them (numbered, described in the legend)."""
+    wide = len(study.variants) > 6
+    fig, (ax1, ax_err, ax2) = plt.subplots(3, 1, figsize=(11 + (3 if wide else 0), 8), sharex=True,
+                                          gridspec_kw={"height_ratios": [3, 2, 3]})
     faults: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    names = labels(study)
+    t_lo, t_hi = math.inf, -math.inf
     for var in study.variants:
         recs = [r for r in _records(study, var.index) if r["timeseries"]]
         if not recs:
             continue
         faults = faults or recs[0]["faults"]
-        t, (thr, p99) = aligned_means(recs, ("throughput_rps", "latency_p99_s"))
-        _plot(ax1, t, thr, var.index, var.label)
-        _plot(ax2, t, p99, var.index, var.label, 1000.0)
-    for ax in (ax1, ax2):
-        shade_faults(ax, faults)
+        events = events or recs[0].get("events", [])  # records cached before events were kept have none
+        keys = ("throughput_rps", "latency_p99_s") + (("error_rate",) if "error_rate" in recs[0]["timeseries"] else ())
+        t, series = aligned_means(recs, keys)
+        if t.size:
+            t_lo, t_hi = min(t_lo, recs[0]["warmup_s"]), max(t_hi, float(t[-1]))
+        _plot(ax1, t, series[0], var.index, names[var.index])
+        _plot(ax2, t, series[1], var.index, names[var.index], 1000.0)
+        if len(series) > 2:
+            _plot(ax_err, t, series[2], var.index, names[var.index], 100.0)
+    events = in_window(events, t_lo, t_hi)
+    for ax in (ax1, ax_err, ax2):
+        shade_faults(ax, faults, events, legend=ax is ax1)
         ax.grid(True, alpha=0.3)
+    ax_err.set_ylim(0.0, max(ax_err.get_ylim()[1], 1.0))  # no failure: a flat line at 0, not noise around it
     ax1.set_ylabel("throughput (requests/s)")
-    ax2.set_ylabel("p99 latency (ms)")
+    ax_err.set_ylabel("failed (% of finished)")
+    ax2.set_ylabel("p99 latency (ms, successful)")
     ax2.set_xlabel("simulated time (s)")
-    ax1.set_title(f"{study.scenario_name}: throughput and p99 over time per variant (mean of replications)")
-    _legend(ax1, len(study.variants) + (1 if faults else 0))
+    ax1.set_title(f"{study.scenario_name}: throughput, failures and p99 over time {_per(study)} (mean of replications)")
+    _legend(ax1, len(study.variants) + len(faults) + len(events))
     return _save(fig, out, "compare_timeseries")
 
 
@@ -172,7 +225,7 @@ def sweep_curves(study: Comparison, out: Path) -> list[Path]:
     for g, (key, members) in enumerate(groups.items()):
         members.sort(key=lambda v: v.coords[k])
         x = np.array([axis.numbers[v.coords[k]] for v in members])
-        name = "" if key is None else f"{study.axes[other].path.rsplit('.', 1)[-1]}={study.axes[other].values[key]} "
+        name = "" if key is None else f"{study.axes[other].show(key)} "  # the key is said once, in the title
         style = _style(g, len(members))
         for metric, label, ls in (("latency_p50_s", "p50", ":"), ("latency_p99_s", "p99", "-")):
             ivs = [mean_interval(study.values(v.index, metric)) for v in members]
@@ -198,7 +251,8 @@ def sweep_curves(study: Comparison, out: Path) -> list[Path]:
         lo, hi = min(axis.numbers), max(axis.numbers)
         ax_thr.plot([lo, hi], [lo, hi], color="#777777", ls=(0, (1, 2)), label="throughput = offered")
     if log_scalable(ax_lat, "y"):
-        log_scale(ax_lat, "y")
+        ax_lat.set_yscale("log")
+        plain_ms_axis(ax_lat, "y")
     ax_lat.set_ylabel("latency (ms, log scale)")
     ax_lat.set_title("latency percentiles (band: 95% CI)")
     ax_thr.set_ylabel("throughput (requests/s)")
@@ -215,8 +269,9 @@ def sweep_curves(study: Comparison, out: Path) -> list[Path]:
     for ax in axes:
         ax.set_xlabel(axis.label)
         ax.grid(True, which="both", alpha=0.3)
-        _legend(ax, 5)
-    fig.suptitle(f"{study.scenario_name}: sweep over {axis.path}")
+        _legend(ax, 5, beside=False)
+    per = f", one curve per {study.axes[other].path.rsplit('.', 1)[-1]}" if other is not None else ""
+    fig.suptitle(f"{study.scenario_name}: sweep over {axis.path}{per}")
     return _save(fig, out, "compare_sweep")
 
 

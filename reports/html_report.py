@@ -145,9 +145,10 @@ def topology_svg(config: dict[str, Any]) -> str:
 def _faults_section(faults: list[dict[str, Any]]) -> str:
     if not faults:
         return "<p>No faults on the timeline.</p>"
-    rows = [[f"{f['start_s']:g}", "end" if f.get("end_s") is None else f"{f['end_s']:g}", f["description"]]
-            for f in faults]
-    return _table(["from (s)", "to (s)", "fault"], rows)
+    # Numbered as on the charts (F1, F2 …), so a shaded band can be looked up here.
+    rows = [[f"F{i + 1}", f"{f['start_s']:g}", "end" if f.get("end_s") is None else f"{f['end_s']:g}", f["description"]]
+            for i, f in enumerate(faults)]
+    return _table(["chart", "from (s)", "to (s)", "fault"], rows)
 
 
 def _run_sections(s: dict[str, Any]) -> list[str]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .charts import PALETTE, shade_faults, plt, save
+from .charts import PALETTE, result_events, shade_faults, plt, save
 from .registries import chart_makers
+from .timeline import legend_beside
 
 LINESTYLES = ["-", "--", "-.", ":"]
 
@@ -23,12 +24,12 @@ def queue_backlog(result: Any, out: Path) -> list[Path]:
                     ls=LINESTYLES[p // (len(PALETTE) - 1) % 4], label=f"partition {p}")
         if st["partitions"] > 1:
             ax.plot(ts["end_s"], ts[f"{name}.backlog"], color="#555555", lw=2.5, ls=(0, (1, 1)), label="total")
-        shade_faults(ax, result.fault_windows)
+        shade_faults(ax, result.fault_windows, result_events(result))
         ax.set_ylim(bottom=0)
         ax.set_xlabel("simulated time (s)")
         ax.set_ylabel("messages not yet processed")
         ax.set_title(f"{name}: backlog over time (slowest consumer group)")
         ax.grid(True, alpha=0.3)
-        ax.legend(loc="best", fontsize="small", ncol=2 if st["partitions"] > 6 else 1)
+        legend_beside(ax, ncol=2 if st["partitions"] > 6 else 1)
         paths.append(save(fig, out / f"queue_backlog_{name}.png"))
     return paths

@@ -16,8 +16,8 @@ CASES = {
 }
 CHARTS = {
     "cache-hierarchy": {"cache_hit_ratio.png": ["edge", "app-cache", "db-cache"]},
-    "sharding": {"shard_load_users.png": ["db-1", "db-2", "db-3", "db-4", "db-5", "reshard"]},
-    "replication": {"replication_lag_users.png": ["lag p50", "lag p99", "lag max"]},
+    "sharding": {"shard_load_users.png": ["db-1", "db-2", "db-3", "db-4", "db-5", "E1 users: reshard, add db-5 (at 100 s)"]},
+    "replication": {"replication_lag_users.png": ["lag p50", "lag p99", "lag max", "stale reads"]},
     "cdn": {"cache_hit_ratio.png": ["cdn.eu", "cdn.us", "cdn.ap"]},
     "async-queue": {"queue_backlog_orders.png": [f"partition {p}" for p in range(8)] + ["total"]},
 }

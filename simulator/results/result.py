@@ -307,15 +307,16 @@ class Result:
             if writer is not None:
                 writer.close()
 
-    def _bucket_counts(self, edges: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Per bucket: requests finished, finished ok, generated; p50 and p99 of ok latency."""
+    def _bucket_counts(self, edges: np.ndarray) -> dict[str, np.ndarray]:
+        """Per bucket: requests finished, finished ok, timed out, generated; p50 and p99 of the latency
+        of ok requests and of every finished request (failed ones included)."""
         n = edges.size
         done = np.zeros(n, dtype=np.int64)
         ok_n = np.zeros(n, dtype=np.int64)
+        timed_out = np.zeros(n, dtype=np.int64)
         gen = np.zeros(n, dtype=np.int64)
-        p50 = np.full(n, np.nan)
-        p99 = np.full(n, np.nan)
-        keys: list[np.ndarray] = []  # bucket * SPAN + sketch bin, for a run that spilled
+        pct = {k: np.full(n, np.nan) for k in ("p50", "p99", "all_p50", "all_p99")}
+        keys: dict[str, list[np.ndarray]] = {"": [], "all_": []}  # bucket * SPAN + sketch bin (a run that spilled)
         for c in self.chunks():
             end = c["end"]
             finished = ~np.isnan(end)
@@ -327,55 +328,82 @@ class Result:
             ok_mask = out_f == OK
             done += np.bincount(idx, minlength=n)
             ok_n += np.bincount(idx[ok_mask], minlength=n)
+            timed_out += np.bincount(idx[out_f == TIMED_OUT], minlength=n)
             gen_idx = np.searchsorted(edges, c["start"], side="left")
             gen += np.bincount(gen_idx[gen_idx < n], minlength=n)
-            if not ok_mask.any():
+            for prefix, sel in (("", ok_mask), ("all_", slice(None))):
+                b, lat = idx[sel], lat_f[sel]
+                if not b.size:
+                    continue
+                if self.exact:  # one chunk holding every row: exact percentiles
+                    order = np.argsort(b, kind="stable")
+                    sorted_lat = lat[order]
+                    bounds = np.searchsorted(b[order], np.arange(n + 1))
+                    for i in range(n):
+                        lo, hi = bounds[i], bounds[i + 1]
+                        if hi > lo:
+                            pct[prefix + "p50"][i], pct[prefix + "p99"][i] = np.percentile(sorted_lat[lo:hi], [50, 99])
+                else:
+                    keys[prefix].append(_with_counts(b, lat))
+                    if len(keys[prefix]) > 64:
+                        keys[prefix] = [_merge(keys[prefix])]
+        for prefix, parts in keys.items():
+            if not parts:
                 continue
-            if self.exact:  # one chunk holding every row: exact percentiles
-                order = np.argsort(idx[ok_mask], kind="stable")
-                sorted_idx = idx[ok_mask][order]
-                sorted_lat = lat_f[ok_mask][order]
-                bounds = np.searchsorted(sorted_idx, np.arange(n + 1))
-                for b in range(n):
-                    lo, hi = bounds[b], bounds[b + 1]
-                    if hi > lo:
-                        p50[b], p99[b] = np.percentile(sorted_lat[lo:hi], [50, 99])
-            else:
-                keys.append(_with_counts(idx[ok_mask], lat_f[ok_mask]))
-                if len(keys) > 64:
-                    keys = [_merge(keys)]
-        if keys:
-            merged = _merge(keys)
+            merged = _merge(parts)
             bucket = merged[0] // _SPAN
             bounds = np.searchsorted(bucket, np.arange(n + 1))
-            for b in range(n):
-                lo, hi = bounds[b], bounds[b + 1]
+            for i in range(n):
+                lo, hi = bounds[i], bounds[i + 1]
                 if hi > lo:
-                    p50[b], p99[b] = percentiles_from_counts(merged[0][lo:hi] % _SPAN, merged[1][lo:hi], [50, 99])
-        return done, ok_n, gen, p50, p99
+                    pct[prefix + "p50"][i], pct[prefix + "p99"][i] = percentiles_from_counts(
+                        merged[0][lo:hi] % _SPAN, merged[1][lo:hi], [50, 99])
+        return {"done": done, "ok": ok_n, "timed_out": timed_out, "generated": gen, **pct}
 
     @cached_property
     def timeseries(self) -> pd.DataFrame:
-        """Per time bucket: throughput, error rate, p50/p99 latency, and per-component figures."""
+        """Per time bucket: throughput, error and timeout rates, p50/p99 latency of successful requests
+        (`latency_p50_s`, `latency_p99_s`) and of every finished request, failed ones included
+        (`latency_all_p50_s`, `latency_all_p99_s`), and per-component figures."""
         edges = np.asarray(self.samples.get("time_s", []), dtype=float)
         if edges.size == 0:
             return pd.DataFrame()
         starts = np.concatenate(([self.warmup_s], edges[:-1]))
         width = edges - starts
-        done, ok_n, gen, p50, p99 = self._bucket_counts(edges)
+        b = self._bucket_counts(edges)
+        done = b["done"]
         frame = pd.DataFrame({
             "start_s": starts,
             "end_s": edges,
-            "offered_rps": gen / width,
-            "throughput_rps": ok_n / width,
-            "error_rate": np.where(done > 0, (done - ok_n) / np.maximum(done, 1), np.nan),
-            "latency_p50_s": p50,
-            "latency_p99_s": p99,
+            "offered_rps": b["generated"] / width,
+            "throughput_rps": b["ok"] / width,
+            "error_rate": np.where(done > 0, (done - b["ok"]) / np.maximum(done, 1), np.nan),
+            "timeout_rate": np.where(done > 0, b["timed_out"] / np.maximum(done, 1), np.nan),
+            "latency_p50_s": b["p50"],
+            "latency_p99_s": b["p99"],
+            "latency_all_p50_s": b["all_p50"],
+            "latency_all_p99_s": b["all_p99"],
         })
         for key, values in self.samples.items():
             if key != "time_s":
                 frame[key] = np.asarray(values, dtype=float)
         return frame
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """Instant events of the run (a reshard, a failover, a scaling step), in time order, as plain
+        data for charts: `at_s`, `kind`, `component`, `description`. Taken from the components'
+        summaries: a sharded store's `reshards`, and any component's `events` (each with `at_s`,
+        `kind` and `description`)."""
+        out = []
+        for name, st in self.component_stats.items():
+            for ev in st.get("reshards") or []:
+                out.append({"at_s": ev["at_s"], "kind": "reshard", "component": name,
+                            "description": f"{name}: reshard, {ev.get('change', '')}".rstrip(", ")})
+            for ev in st.get("events") or []:
+                out.append({"at_s": ev["at_s"], "kind": ev.get("kind", "event"), "component": name,
+                            "description": f"{name}: {ev.get('description', ev.get('kind', 'event'))}"})
+        return clean(sorted(out, key=lambda e: e["at_s"]))
 
     @cached_property
     def components(self) -> pd.DataFrame:

@@ -132,6 +132,7 @@ def _record(payload: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         "timeseries": {k: ts[k].tolist() for k in _SERIES}
         if not ts.empty else {},
         "faults": s["faults"],
+        "events": [e for e in res.events if res.warmup_s <= e["at_s"] <= res.duration_s],  # for the charts
         "warnings": s["warnings"],
         "figures": component_figures(s["components"]),
     })
