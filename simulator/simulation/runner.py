@@ -8,6 +8,7 @@ from simulator.engine.env import SimEnv
 from simulator.simulation.system import System
 from simulator.engine.recorder import Recorder
 from simulator.results.result import Result
+from simulator.resilience import reset_all as reset_policies, stats_of as policy_stats
 from simulator.scenario.schema import Scenario
 
 ProgressFn = Callable[[float], None]
@@ -53,6 +54,7 @@ class _Sampler:
         for comp in self.system.components.values():
             comp.reset_stats()
             comp.sample()
+        reset_policies(self.system)
         self._schedule_next()
 
     def _schedule_next(self) -> None:
@@ -131,6 +133,10 @@ def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | Non
     elapsed = end - scenario.warmup
     stats = {name: comp.stats(elapsed) for name, comp in system.components.items()}
     rec = env.recorder
+    extras = {}
+    resilience = policy_stats(system)
+    if resilience is not None:  # only runs with policies get the section
+        extras["resilience"] = resilience
     return Result(
         scenario_name=scenario.name,
         seed=env.seed,
@@ -145,4 +151,5 @@ def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | Non
         bucket_s=bucket,
         warnings=warnings,
         effective_config=scenario.effective(),
+        extras=extras,
     )

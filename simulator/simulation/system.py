@@ -46,6 +46,7 @@ class System:
                 for m in comp.route_targets():
                     self._member_of.setdefault(m, []).append(name)
         self.workloads = [Workload(env, name, i, cfg) for i, (name, cfg) in enumerate(scenario.workloads.items())]
+        self.guarded: list[Any] = []  # calls with resilience policies (simulator.resilience.guard)
         for comp in list(self.components.values()):
             comp.connect(self)
         for wl in self.workloads:
