@@ -8,7 +8,7 @@ from pydantic import Field, PositiveFloat, field_validator
 from simulator.language import registry
 from simulator.engine.request import ERROR, OK, Reply, Request
 from simulator.language.units import Duration
-from simulator.resilience import ResilienceConfig, guard
+from simulator.resilience import RateLimitConfig, ResilienceConfig, guard
 
 from .base import Component, ComponentConfig
 from . import lb_algorithms  # noqa: F401  (registers the algorithms)
@@ -25,6 +25,8 @@ class LoadBalancerConfig(ComponentConfig):
         None, description="Detect crashed backends after this delay and stop sending to them."
     )
 
+    rate_limit: RateLimitConfig | None = Field(
+        None, description="Admission: refuse calls beyond this rate as `rate_limited` (token bucket).")
     resilience: ResilienceConfig | None = Field(
         None, description="Policies on the calls to each backend (each its own breaker): per-attempt timeout, "
         "retry (to the same backend), circuit breaker.")

@@ -95,3 +95,4 @@ queue_ack_modes: Registry[type] = Registry("queue ack mode")
 distributions: Registry[type] = Registry("distribution")
 # Resilience policies composed around a call (models/resilience/), keyed by their YAML key.
 call_policies: Registry[type] = Registry("call policy")
+rate_limiters: Registry[type] = Registry("rate limiter")

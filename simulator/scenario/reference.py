@@ -209,6 +209,7 @@ def generate() -> str:
         ("Read policies (`read_from:` of `replicated`)", registry.read_from_policies),
         ("Cache modes (`mode:` of `cache`)", registry.cache_modes),
         ("Queue ack modes (`ack:` of `queue`)", registry.queue_ack_modes),
+        ("Rate limiters (`algorithm:` of `rate_limit`)", registry.rate_limiters),
     ) if reg is not None]
     for title, reg in policy_sections:
         out += [f"## {title}", "", "| name | behaviour |", "| --- | --- |"]

@@ -8,7 +8,7 @@ from simulator.engine.env import SimEnv
 from simulator.simulation.system import System
 from simulator.engine.recorder import Recorder
 from simulator.results.result import Result
-from simulator.resilience import reset_all as reset_policies, stats_of as policy_stats
+from simulator.resilience import ratelimit, reset_all as reset_policies, stats_of as policy_stats
 from simulator.scenario.schema import Scenario
 
 ProgressFn = Callable[[float], None]
@@ -55,6 +55,7 @@ class _Sampler:
             comp.reset_stats()
             comp.sample()
         reset_policies(self.system)
+        ratelimit.reset_all(self.system)
         self._schedule_next()
 
     def _schedule_next(self) -> None:
@@ -137,6 +138,9 @@ def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | Non
     resilience = policy_stats(system)
     if resilience is not None:  # only runs with policies get the section
         extras["resilience"] = resilience
+    limits = ratelimit.stats_of(system)
+    if limits is not None:
+        extras["rate_limits"] = limits
     return Result(
         scenario_name=scenario.name,
         seed=env.seed,
