@@ -363,3 +363,44 @@ def test_bad_policy_input_is_one_located_line(policy, expect):
         simulator.loads_scenario(text)
     msg = str(e.value)
     assert "\n" not in msg and "workloads.web.resilience" in msg and expect in msg
+
+
+# --- determinism and the warm-up ------------------------------------------------------------------
+JITTER = CRASH.format(duration="25s", budget=", jitter: full")
+
+
+def test_jitter_draws_come_from_the_seed():
+    a, b = _run(JITTER, seed=1).summary, _run(JITTER, seed=1).summary
+    assert a == b
+    c = _run(JITTER, seed=2).summary
+    assert c["resilience"] != a["resilience"]
+
+
+def test_policy_figures_count_from_the_end_of_the_warm_up():
+    text = JITTER.replace("duration: 25s", "duration: 25s\nwarmup: 5s")
+    s = _run(text).summary
+    retry = s["resilience"]["web->app"]["retry"]
+    assert retry["requests"] == s["requests"]["generated"]
+
+
+def test_no_retry_after_the_caller_gave_up():
+    """The workload's own timeout is the deadline of the whole call: a retry due after it is not sent."""
+    s = _run("""
+        name: t
+        duration: 11s
+        components:
+          app: {type: server, workers: 1, service_time: 10ms}
+        workloads:
+          web:
+            target: app
+            arrivals: constant(rate=1/s)
+            timeout: 1s
+            stop: 9.5s
+            resilience: {retry: {max_attempts: 10, backoff: constant, base: 400ms}}
+        faults:
+          - {type: crash, target: app, at: 0s}
+    """).summary
+    retry = s["resilience"]["web->app"]["retry"]
+    # Attempts at t, t + 0.4, t + 0.8; the retry due at t + 1.2 comes after the deadline (t + 1).
+    assert retry["attempts"] == 3 * retry["requests"] and retry["abandoned"] == retry["requests"]
+    assert s["requests"]["timed_out"] == retry["requests"]
