@@ -1,4 +1,5 @@
-"""The terminal table of the resilience policies on calls (summary["resilience"]), when there are any."""
+"""Tables of the resilience policies on calls (summary["resilience"]) and of the rate limits
+(summary["rate_limits"]), when a run has any: for the terminal and report.html."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,7 +10,22 @@ from reports.formatting import num
 
 
 def resilience_tables(summary: dict[str, Any]) -> list[Table]:
-    calls = summary.get("resilience")
+    """The policies on calls and the rate limits, each only when the run has any."""
+    return _calls_table(summary.get("resilience")) + _limits_table(summary.get("rate_limits"))
+
+
+def _limits_table(limits: dict[str, Any] | None) -> list[Table]:
+    if not limits:
+        return []
+    table = Table(title="Rate limits", title_justify="left")
+    for col, just in (("component", "left"), ("algorithm", "left"), ("admitted", "right"), ("rate limited", "right")):
+        table.add_column(col, justify=just)
+    for name, lim in limits.items():
+        table.add_row(name, lim["algorithm"], num(lim["admitted"]), num(lim["rate_limited"]))
+    return [table]
+
+
+def _calls_table(calls: dict[str, Any] | None) -> list[Table]:
     if not calls:
         return []
     table = Table(title="Resilience policies (per call: caller->target)", title_justify="left")

@@ -105,3 +105,28 @@ def test_bad_rate_limit_is_one_located_line(limit, expect):
         simulator.loads_scenario(textwrap.dedent(text))
     msg = str(e.value)
     assert "\n" not in msg and "components.app.rate_limit" in msg and expect in msg
+
+
+def test_reports_show_policies_and_limits_only_when_there_are_some():
+    from reports.table import summary_tables
+
+    titles = lambda s: [str(t.title) for t in summary_tables(s)]  # noqa: E731
+    with_both = _summary("""
+        name: t
+        duration: 5s
+        components:
+          app: {type: server, workers: 2, service_time: 1ms, rate_limit: {rate: 5/s, burst: 2}}
+        workloads:
+          web: {target: app, arrivals: poisson(rate=20/s), resilience: {retry: {retry_on: [rate_limited]}}}
+    """)
+    shown = titles(with_both)
+    assert "Rate limits" in shown and any(t.startswith("Resilience policies") for t in shown)
+    plain = _summary("""
+        name: t
+        duration: 5s
+        components:
+          app: {type: server, workers: 2, service_time: 1ms}
+        workloads:
+          web: {target: app, arrivals: poisson(rate=20/s)}
+    """)
+    assert not any("Resilience" in t or "Rate limits" in t for t in titles(plain))
