@@ -507,6 +507,8 @@ LIST_KINDS = {  # `dsim list KIND` -> (title, registry attribute)
     "read-from": ("read_from policies", "read_from_policies"),
     "cache-modes": ("cache modes", "cache_modes"),
     "ack-modes": ("queue ack modes", "queue_ack_modes"),
+    "policies": ("call policies (resilience:)", "call_policies"),
+    "rate-limiters": ("rate limiters (rate_limit:)", "rate_limiters"),
     "arrivals": ("arrival processes", "arrivals"),
     "keys": ("key distributions", "key_dists"),
     "faults": ("fault types", "faults"),
@@ -535,7 +537,7 @@ def list_(kind: str | None, fmt: str) -> None:
     key distributions, faults and distributions; or only those of KIND (e.g. `dsim list faults`).
 
     KIND is one of: components, algorithms, eviction, sharding, replication, read-from, cache-modes,
-    ack-modes, arrivals, keys, faults, distributions."""
+    ack-modes, policies, rate-limiters, arrivals, keys, faults, distributions."""
     import json
     import shutil
     import textwrap

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from simulator.language.config import StrictModel
 from simulator.engine.request import OK, Reply, Request, deadlines
 from simulator.language.units import Fraction, PositiveDuration
+from simulator.resilience import ResilienceConfig, guard
 
 
 class CallStep(StrictModel):
@@ -26,6 +27,9 @@ class CallStep(StrictModel):
     operation: str | None = Field(None, description="Operation of the call (default: the request's).")
     probability: Fraction = Field(1.0, description="Chance that the step happens at all.")
     timeout: PositiveDuration | None = Field(None, description="Give up on the call after this long.")
+    resilience: ResilienceConfig | None = Field(
+        None, description="Policies on the step's calls (each target its own): per-attempt timeout, retry, "
+        "circuit breaker.")
 
     @model_validator(mode="before")
     @classmethod
@@ -147,6 +151,9 @@ def bind_steps(component: Any, system: Any, steps: list[CallStep], purpose: str)
     bound = []
     for i, step in enumerate(steps):
         links = [system.network.link(component, system.get(t)) for t in step.targets()]
+        # Resilience hook: each target's call goes through the step's policies (chosen once, here).
+        links = [guard(link, step.resilience, f"{component.name}/{purpose}/{i}->{t}", system)
+                 for link, t in zip(links, step.targets())]
         rng = component.env.streams.get(f"{component.name}/{purpose}/{i}/probability")
         bound.append(Step(step, links, rng, component.env))
     return bound

@@ -8,6 +8,7 @@ from pydantic import Field, PositiveFloat, field_validator
 from simulator.language import registry
 from simulator.engine.request import ERROR, OK, Reply, Request
 from simulator.language.units import Duration
+from simulator.resilience import RateLimitConfig, ResilienceConfig, guard
 
 from .base import Component, ComponentConfig
 from . import lb_algorithms  # noqa: F401  (registers the algorithms)
@@ -23,6 +24,12 @@ class LoadBalancerConfig(ComponentConfig):
     health_check: Duration | None = Field(
         None, description="Detect crashed backends after this delay and stop sending to them."
     )
+
+    rate_limit: RateLimitConfig | None = Field(
+        None, description="Admission: refuse calls beyond this rate as `rate_limited` (token bucket).")
+    resilience: ResilienceConfig | None = Field(
+        None, description="Policies on the calls to each backend (each its own breaker): per-attempt timeout, "
+        "retry (to the same backend), circuit breaker.")
 
     @field_validator("weights")
     @classmethod
@@ -77,6 +84,9 @@ class LoadBalancer(Component):
     def connect(self, system: Any) -> None:
         self.backends = [system.get(b) for b in self.config.backends]
         self.links = [system.network.link(self, b) for b in self.backends]
+        # Resilience hook: each backend's calls go through the policies (chosen once, here).
+        self.links = [guard(link, self.config.resilience, f"{self.name}->{b.name}", system)
+                      for link, b in zip(self.links, self.backends)]
         if self.config.health_check is not None:
             for b in self.backends:
                 b.watchers.append(self)

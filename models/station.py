@@ -20,6 +20,8 @@ from pydantic import Field, NonNegativeInt, PositiveFloat
 
 from simulator.language.units import PositiveDuration
 
+from simulator.resilience import RateLimitConfig
+
 from .base import Component, ComponentConfig
 
 
@@ -33,6 +35,8 @@ class StationConfig(ComponentConfig):
         None, description="Time a request may spend here (queue + work) before it fails as timed out."
     )
     speed: PositiveFloat = Field(1.0, ge=1e-6, le=1e6, description="Vertical scaling: service times are divided by it.")
+    rate_limit: RateLimitConfig | None = Field(
+        None, description="Admission: refuse calls beyond this rate as `rate_limited` (token bucket).")
 
 
 class Station(Component):

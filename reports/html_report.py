@@ -184,6 +184,15 @@ def _run_sections(s: dict[str, Any]) -> list[str]:
         for t in tables:
             console.print(t)
         out += ["<h3>Component details</h3>", console.export_html(inline_styles=True, code_format="<pre>{code}</pre>")]
+    from .resilience_table import resilience_tables
+
+    policy_tables = resilience_tables(s)
+    if policy_tables:
+        console = Console(record=True, width=160, file=io.StringIO())
+        for t in policy_tables:
+            console.print(t)
+        out += ["<h3>Resilience policies and rate limits</h3>",
+                console.export_html(inline_styles=True, code_format="<pre>{code}</pre>")]
     if s.get("warmup_auto"):
         w = s["warmup_auto"]
         out.append(f"<p>Warm-up chosen automatically: {w['chosen_s']:.4g} s ({html.escape(w['method'])}).</p>")

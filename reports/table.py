@@ -8,6 +8,7 @@ from rich.table import Table
 
 from reports.data_tables import data_tables
 from reports.registries import type_tables
+from reports.resilience_table import resilience_tables
 from reports.formatting import duration, ms, num, pct
 from reports.layout import print_fitted
 
@@ -25,6 +26,9 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
                  num(req["errors"]), num(summary["throughput_rps"]), pct(summary["availability"], 3))
     # A caption rather than a column: the row then fits 80 columns with room to spare.
     head.caption = f"{num(req['in_flight'])} still in flight at the end"
+    for key, what in (("short_circuited", "short-circuited by a breaker"), ("rate_limited", "rate limited")):
+        if req.get(key):  # outcomes of the resilience policies, shown only when they happened
+            head.caption += f"; {num(req[key])} {what}"
     head.caption_justify = "left"
 
     lat = Table(title="Latency of successful requests (ms)", title_justify="left")
@@ -55,6 +59,7 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
     details = details_table({n: c for n, c in summary["components"].items() if c.get("type") not in type_tables})
     if details is not None:
         tables.append(details)
+    tables += resilience_tables(summary)
     if summary.get("faults"):
         ft = Table(title="Fault timeline", title_justify="left")
         for col in ("from s", "to s", "fault"):

@@ -17,6 +17,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("simulator.sampling",),
     ("simulator.engine",),
     ("simulator.results",),
+    ("simulator.resilience",),
     ("simulator.workload", "simulator.faults"),
     ("models",),
     ("simulator.scenario",),

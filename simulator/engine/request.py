@@ -18,8 +18,10 @@ REJECTED = 1  # refused for lack of room (queue full, load shed)
 TIMED_OUT = 2  # a deadline passed (client, server or network timeout)
 ERROR = 3  # failed (crashed component, refused connection, downstream failure)
 IN_FLIGHT = 4  # not finished when the run ended
+SHORT_CIRCUITED = 5  # refused by the caller's own open circuit breaker (never sent)
+RATE_LIMITED = 6  # refused by the callee's rate limiter (HTTP 429), apart from queue-full rejections
 
-OUTCOME_NAMES = ("ok", "rejected", "timed_out", "error", "in_flight")
+OUTCOME_NAMES = ("ok", "rejected", "timed_out", "error", "in_flight", "short_circuited", "rate_limited")
 
 Reply = Callable[[int], None]
 

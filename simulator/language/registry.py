@@ -93,3 +93,6 @@ read_from_policies: Registry[type] = Registry("read_from policy")
 cache_modes: Registry[type] = Registry("cache mode")
 queue_ack_modes: Registry[type] = Registry("queue ack mode")
 distributions: Registry[type] = Registry("distribution")
+# Resilience policies composed around a call (models/resilience/), keyed by their YAML key.
+call_policies: Registry[type] = Registry("call policy")
+rate_limiters: Registry[type] = Registry("rate limiter")

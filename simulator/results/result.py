@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from simulator.engine.recorder import Recorder
-from simulator.engine.request import ERROR, IN_FLIGHT, OK, OUTCOME_NAMES, REJECTED, TIMED_OUT
+from simulator.engine.request import (ERROR, IN_FLIGHT, OK, OUTCOME_NAMES, RATE_LIMITED, REJECTED, SHORT_CIRCUITED,
+                                      TIMED_OUT)
 from simulator.results.sketch import LatencySketch, bucket_of, percentiles_from_counts
 
 PERCENTILES = (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p999", 99.9))
@@ -69,13 +70,13 @@ def _merge(parts: list[np.ndarray]) -> np.ndarray:
 
 
 def outcome_counts(outcome: np.ndarray) -> dict[str, int]:
-    counts = np.bincount(outcome.astype(np.int64), minlength=len(OUTCOME_NAMES)) if outcome.size else np.zeros(5, int)
+    counts = np.bincount(outcome.astype(np.int64), minlength=len(OUTCOME_NAMES)) if outcome.size else np.zeros(len(OUTCOME_NAMES), int)
     return counts_from_bincount(counts)
 
 
 def counts_from_bincount(counts: np.ndarray) -> dict[str, int]:
     """The summary's request counts from the number of rows with each outcome code."""
-    return {
+    out = {
         "generated": int(counts.sum()),
         "ok": int(counts[OK]),
         "rejected": int(counts[REJECTED]),
@@ -83,6 +84,12 @@ def counts_from_bincount(counts: np.ndarray) -> dict[str, int]:
         "errors": int(counts[ERROR]),
         "in_flight": int(counts[IN_FLIGHT]),
     }
+    # Outcomes of the resilience policies appear only when they happened, so runs without
+    # policies keep the summary they always had.
+    for code, key in ((SHORT_CIRCUITED, "short_circuited"), (RATE_LIMITED, "rate_limited")):
+        if code < counts.size and counts[code]:
+            out[key] = int(counts[code])
+    return out
 
 
 @dataclass

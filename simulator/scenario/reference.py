@@ -163,6 +163,9 @@ def _limits() -> list[str]:
 
 
 def generate() -> str:
+    from simulator.resilience import ResilienceConfig
+    from simulator.resilience.chain import ORDER
+
     load_components()
 
     out = ["# Scenario reference", "",
@@ -176,6 +179,16 @@ def generate() -> str:
            "## compare", "", model_table(CompareConfig), "",
            "## workloads.NAME", "", model_table(WorkloadConfig), "",
            "### workloads.NAME.attributes", "", model_table(AttributesConfig), ""]
+    out += ["## Resilience policies (`resilience:`)", "",
+            "On a workload, a server's call step (`calls[]`) or a load balancer (each backend). Composed in one "
+            "order whatever the order of the keys: the caller's own `timeout` (deadline), then "
+            + ", ".join(f"`{k}`" for k in ORDER if k in registry.call_policies)
+            + ", then the send. See [resilience.md](resilience.md).", "",
+            "| policy | behaviour |", "| --- | --- |",
+            *[f"| `{k}` | {_doc(registry.call_policies.get(k))} |" for k in ORDER if k in registry.call_policies], "",
+            model_table(ResilienceConfig), ""]
+    for title, sub in _nested(ResilienceConfig, "resilience"):
+        out += [f"### `{title}`", "", model_table(sub), ""]
     out += ["## Arrival processes (`arrivals:`)", "",
             "Written compactly (`poisson(rate=40/s)`) or as a mapping with `process:`.", ""]
     for name, cls in registry.arrivals:
@@ -196,6 +209,7 @@ def generate() -> str:
         ("Read policies (`read_from:` of `replicated`)", registry.read_from_policies),
         ("Cache modes (`mode:` of `cache`)", registry.cache_modes),
         ("Queue ack modes (`ack:` of `queue`)", registry.queue_ack_modes),
+        ("Rate limiters (`algorithm:` of `rate_limit`)", registry.rate_limiters),
     ) if reg is not None]
     for title, reg in policy_sections:
         out += [f"## {title}", "", "| name | behaviour |", "| --- | --- |"]

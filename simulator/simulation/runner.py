@@ -9,6 +9,7 @@ from simulator.engine.profile import Profile
 from simulator.simulation.system import System
 from simulator.engine.recorder import Recorder
 from simulator.results.result import Result
+from simulator.resilience import ratelimit, reset_all as reset_policies, stats_of as policy_stats
 from simulator.scenario.schema import Scenario
 
 ProgressFn = Callable[[float], None]
@@ -54,6 +55,8 @@ class _Sampler:
         for comp in self.system.components.values():
             comp.reset_stats()
             comp.sample()
+        reset_policies(self.system)
+        ratelimit.reset_all(self.system)
         self._schedule_next()
 
     def _schedule_next(self) -> None:
@@ -138,6 +141,14 @@ def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | Non
     elapsed = end - scenario.warmup
     stats = {name: comp.stats(elapsed) for name, comp in system.components.items()}
     rec = env.recorder
+    extras = {}
+    resilience = policy_stats(system)
+    if resilience is not None:  # only runs with policies get the section
+        extras["resilience"] = resilience
+    limits = ratelimit.stats_of(system)
+    if limits is not None:
+        extras["rate_limits"] = limits
+    extras["events"] = env.events
     result = Result(
         scenario_name=scenario.name,
         seed=env.seed,
@@ -152,7 +163,7 @@ def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | Non
         bucket_s=bucket,
         warnings=warnings,
         effective_config=scenario.effective(),
-        extras={"events": env.events},
+        extras=extras,
     )
     if profile:
         result.profile = env.profile.rows()

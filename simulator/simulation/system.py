@@ -11,6 +11,7 @@ from typing import Any
 
 from models.base import ClientSide, LocalProxy
 from simulator.language import registry
+from simulator.resilience import ratelimit
 from simulator.language.errors import ScenarioError, did_you_mean
 from simulator.engine.network import Network
 from simulator.scenario.plugins import load_components
@@ -46,6 +47,10 @@ class System:
                 for m in comp.route_targets():
                     self._member_of.setdefault(m, []).append(name)
         self.workloads = [Workload(env, name, i, cfg) for i, (name, cfg) in enumerate(scenario.workloads.items())]
+        self.guarded: list[Any] = []  # calls with resilience policies (simulator.resilience.guard)
+        self.limited: dict[str, Any] = {}  # components behind a rate limiter
+        for comp in self.components.values():
+            ratelimit.install(comp, self)  # before any link is made or frozen
         for comp in list(self.components.values()):
             comp.connect(self)
         for wl in self.workloads:

@@ -23,6 +23,7 @@ from simulator.workload.keys import KeyConfig, parse_keys
 from simulator.language.tagged import tagged
 from simulator.engine.request import IN_FLIGHT, Request, deadlines
 from simulator.language.units import Duration, Fraction, PositiveDuration
+from simulator.resilience import ResilienceConfig, guard
 from simpy.events import NORMAL
 
 ArrivalSpec = tagged(ArrivalConfig, parse_arrivals)
@@ -82,6 +83,8 @@ class WorkloadConfig(StrictModel):
     keys: KeySpec | None = Field(None, description="Which keys requests touch.")
     attributes: AttributesConfig | None = Field(None, description="Per-request attributes: user ids, regions.")
     timeout: PositiveDuration | None = Field(None, description="Clients give up after this long.")
+    resilience: ResilienceConfig | None = Field(
+        None, description="Policies on the clients' calls: per-attempt timeout, retry, circuit breaker.")
     zone: str = Field("default", description="Zone the clients are in (unless a region is drawn).")
     start: Duration = Field(0.0, description="When the workload starts.")
     stop: PositiveDuration | None = Field(None, description="When it stops (default: the end of the run).")
@@ -203,11 +206,15 @@ class Workload:
 
     def connect(self, system: Any) -> None:
         target = system.get(self.config.target)
-        self.links = {r: system.network.link(ep, target) for r, ep in self._endpoints.items()}
+        links = {r: system.network.link(ep, target) for r, ep in self._endpoints.items()}
+        # Resilience hook: a call with policies goes through them (chosen once, here).
+        self.links = {r: guard(link, self.config.resilience, f"{self.name}->{target.name}", system)
+                      for r, link in links.items()}
         self.link = next(iter(self.links.values()))
-        if not self.closed_loop:  # a reply is only recorded: see `Link.sink`
-            for link in self.links.values():
-                link.sink = True
+        if not self.closed_loop:
+            for r, link in links.items():  # a reply is only recorded: see `Link.sink`
+                if self.links[r] is link:  # (behind policies, a reply goes to the policy first)
+                    link.sink = True
 
     def start(self) -> None:
         env = self.env

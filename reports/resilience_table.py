@@ -1,0 +1,44 @@
+"""Tables of the resilience policies on calls (summary["resilience"]) and of the rate limits
+(summary["rate_limits"]), when a run has any: for the terminal and report.html."""
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from reports.formatting import num
+
+
+def resilience_tables(summary: dict[str, Any]) -> list[Table]:
+    """The policies on calls and the rate limits, each only when the run has any."""
+    return _calls_table(summary.get("resilience")) + _limits_table(summary.get("rate_limits"))
+
+
+def _limits_table(limits: dict[str, Any] | None) -> list[Table]:
+    if not limits:
+        return []
+    table = Table(title="Rate limits", title_justify="left")
+    for col, just in (("component", "left"), ("algorithm", "left"), ("admitted", "right"), ("rate limited", "right")):
+        table.add_column(col, justify=just)
+    for name, lim in limits.items():
+        table.add_row(name, lim["algorithm"], num(lim["admitted"]), num(lim["rate_limited"]))
+    return [table]
+
+
+def _calls_table(calls: dict[str, Any] | None) -> list[Table]:
+    if not calls:
+        return []
+    table = Table(title="Resilience policies (per call: caller->target)", title_justify="left")
+    for col, just in (("call", "left"), ("requests", "right"), ("attempts/req", "right"), ("retries", "right"),
+                      ("no budget", "right"), ("breaker", "left"), ("opened", "right"), ("refused", "right")):
+        table.add_column(col, justify=just)
+    for label, policies in calls.items():
+        r, b = policies.get("retry"), policies.get("circuit_breaker")
+        per = r["attempts_per_request"] if r else None
+        table.add_row(label, num(r["requests"]) if r else "", f"{per:.3f}" if per is not None else "",
+                      num(r["retries"]) if r else "", num(r.get("refused_by_budget")) if r and "refused_by_budget" in r else "",
+                      b["state"] if b else "", num(b["opened"]) if b else "", num(b["short_circuited"]) if b else "")
+    table.caption = ("attempts/req: attempts per request (amplification); no budget: retries the budget refused; "
+                     "refused: calls short-circuited by an open breaker")
+    table.caption_justify = "left"
+    return [table]

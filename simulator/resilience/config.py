@@ -1,0 +1,90 @@
+"""The `resilience:` block: policies a caller puts around one call (per attempt timeout, retry,
+circuit breaker). Accepted wherever a caller declares a call: a workload, a server's call step,
+a load balancer (applied to each backend).
+
+The policies are composed in one fixed order whatever the order of the keys (see `chain.ORDER`):
+the caller's deadline (the existing `timeout` of the workload or step) outside, then retry, then
+circuit breaker, then the per-attempt timeout, then the network send.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+
+from simulator.language.config import StrictModel
+from simulator.language.units import Duration, Fraction, PositiveDuration, PositiveRate
+
+Outcome = Literal["timed_out", "error", "rejected", "rate_limited"]
+
+
+class RetryBudgetConfig(StrictModel):
+    """Finagle-style retry budget: retries allowed = ratio x requests + min_per_s x window, over
+    the last `window` of time."""
+
+    ratio: Fraction = Field(0.2, description="Retries allowed per request sent (20% = one retry per 5 requests).")
+    min_per_s: PositiveRate = Field(10.0, description="Retries always allowed per second, whatever the traffic.")
+    window: PositiveDuration = Field(10.0, description="How far back requests and retries are counted.")
+
+
+class RetryConfig(StrictModel):
+    """Send the call again after a failure, up to `max_attempts` in all, with backoff and jitter."""
+
+    max_attempts: PositiveInt = Field(3, le=100, description="Attempts in all, the first included (1 = no retry).")
+    retry_on: list[Outcome] = Field(
+        default_factory=lambda: ["timed_out", "error"],
+        description="Outcomes retried: timed_out, error, rejected (queue full), rate_limited.")
+    backoff: Literal["constant", "linear", "exponential"] = Field(
+        "exponential", description="Wait before retry n: base (constant), base x n (linear), base x multiplier^(n-1).")
+    base: Duration = Field(0.01, description="Backoff base (the first retry's wait before jitter).")
+    multiplier: PositiveFloat = Field(2.0, le=1000, description="Growth per retry of exponential backoff.")
+    cap: PositiveDuration = Field(10.0, description="Longest wait before a retry (after backoff, before and after jitter).")
+    jitter: Literal["none", "full", "equal", "decorrelated"] = Field(
+        "none", description="Randomisation of the wait (AWS Architecture Blog definitions; see docs/resilience.md).")
+    budget: RetryBudgetConfig | None = Field(None, description="Limit retries to a share of requests (Finagle).")
+    non_idempotent: list[str] = Field(
+        default_factory=list, description="Operations whose retries are counted as duplicates (may run twice).")
+
+    @model_validator(mode="after")
+    def _cap(self) -> "RetryConfig":
+        if self.cap < self.base:
+            raise ValueError(f"'cap' ({self.cap:g}s) must be at least 'base' ({self.base:g}s)")
+        return self
+
+
+class CircuitBreakerConfig(StrictModel):
+    """Stop calling a failing target for a while; per target (each link has its own breaker)."""
+
+    mode: Literal["consecutive", "rate"] = Field(
+        "consecutive", description="Open after `failure_threshold` failures in a row, or when the failure rate "
+        "over the last `window` calls reaches `failure_rate`.")
+    failure_threshold: PositiveInt = Field(5, le=1_000_000, description="consecutive: failures in a row that open it.")
+    failure_rate: Fraction = Field(0.5, description="rate: share of failed calls in the window that opens it.")
+    window: PositiveInt = Field(20, le=1_000_000, description="rate: calls in the count-based sliding window.")
+    minimum_calls: PositiveInt = Field(
+        10, le=1_000_000, description="rate: calls recorded before the rate is judged (at most `window`).")
+    open_for: PositiveDuration = Field(5.0, description="How long it stays open before trial calls are let through.")
+    half_open_calls: PositiveInt = Field(
+        1, le=1_000_000, description="Trial calls in half-open; all must succeed to close, one failure reopens.")
+    failure_on: list[Outcome] = Field(
+        default_factory=lambda: ["timed_out", "error"], description="Outcomes counted as failures.")
+
+    @model_validator(mode="after")
+    def _window(self) -> "CircuitBreakerConfig":
+        if self.mode == "rate":
+            if self.minimum_calls > self.window:
+                raise ValueError(f"'minimum_calls' ({self.minimum_calls}) must be at most 'window' ({self.window})")
+            if self.failure_rate <= 0:
+                raise ValueError("'failure_rate' must be above 0%")
+        return self
+
+
+class ResilienceConfig(StrictModel):
+    """Policies around one call, composed in a fixed order: retry, circuit_breaker, timeout, send."""
+
+    timeout: PositiveDuration | None = Field(None, description="Per attempt: give up on one attempt after this long.")
+    retry: RetryConfig | None = Field(None, description="Retries with backoff, jitter and an optional budget.")
+    circuit_breaker: CircuitBreakerConfig | None = Field(None, description="Fail fast while the target keeps failing.")
+
+    def active(self) -> bool:
+        return any(getattr(self, k) is not None for k in type(self).model_fields)
