@@ -385,7 +385,7 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
 @main.command(short_help="Find the highest load (or any setting) that meets SLOs.")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--slo", "slos", multiple=True, metavar="METRIC<VALUE",
-              help="An objective: p99<200ms, mean<=50ms, availability>99.9%, error_rate<1%, throughput>=400/s.")
+              help="An objective: p99<200ms (or latency_p99_s<200ms), mean<=50ms, availability>99.9%, error_rate<1%, throughput>=400/s.")
 @click.option("--vary", "path", required=True, metavar="PATH", help="The numeric setting to search, e.g. "
               "workloads.web.arrivals.rate (it starts from the scenario's value).")
 @click.option("--low", default=None, help="A value known to meet the SLOs (default: the scenario's).")

@@ -61,7 +61,7 @@ def test_capacity_command(tmp_path):
     assert r.exit_code == 0, r.output
     s = json.loads(r.output[r.output.index("{"):])
     assert s["capacity"].endswith("/s") and 60 < s["capacity_value"] < 100
-    assert set(s["at_capacity"]) == {"mean<50ms", "availability>99%"}
+    assert set(s["at_capacity"]) == {"latency_mean_s<50ms", "availability>99%"}
 
 
 @pytest.mark.parametrize("args,fragment", [
@@ -164,7 +164,7 @@ def test_when_every_load_up_to_high_passes_the_limit_is_said_to_be_beyond(tmp_pa
     r = CliRunner().invoke(main, ["capacity", str(path), "--slo", "mean<1s", "--vary", "workloads.web.arrivals.rate",
                                   "--high", "40/s", "-r", "2", "--duration", "200s", "--workers", "1", "--no-cache"])
     assert r.exit_code == 0, r.output
-    assert "capacity: workloads.web.arrivals.rate = 40/s meets every SLO (mean<1s); so does every value up to " \
+    assert "capacity: workloads.web.arrivals.rate = 40/s meets every SLO (latency_mean_s<1s); so does every value up to " \
            "--high: the limit is beyond it" in r.output
 
 

@@ -207,7 +207,7 @@ compare:
     (["--vary", "workloads.web.arrivals.rate=10,20"], ["rate"]),
     (["--vary", "components.lb.algorithm="], ["no values"]),
     (["--vary", LB, "-r", "0"], ["--replications", "at least 1"]),
-    (["--vary", LB, "--metric", "p99"], ["unknown metric 'p99'"]),
+    (["--vary", LB, "--metric", "p98"], ["unknown metric 'p98'", "did you mean"]),
     (["--vary", LB, "--baseline", "round-robin"], ["no variant 'round-robin'", "did you mean 'round_robin'"]),
     ([], ["nothing to compare"]),
     (["--vary", "seed=1,2"], ["--vary seed: the seed is not a setting to compare"]),

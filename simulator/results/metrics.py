@@ -15,10 +15,26 @@ METRICS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "availability": (("availability",), "%", "max"),
     "error_rate": ((), "%", "min"),
 }
+# The short names an SLO is written with (`p99<500ms`) are the same figures: either form is accepted
+# wherever a metric is named (--slo, --metric, compare.metrics), and outputs show the long one.
+ALIASES: dict[str, str] = {
+    **{q: f"latency_{q}_s" for q in ("mean", "p50", "p90", "p95", "p99", "p999")},
+    "throughput": "throughput_rps",
+    "offered": "offered_rps",
+}
+NAMES = sorted(set(METRICS) | set(ALIASES))  # every name a metric can be written with
 TABLE_METRICS = ["latency_mean_s", "latency_p50_s", "latency_p99_s", "throughput_rps", "availability"]
 # Component figures (`app-cache.hit_ratio`, `users.replication_lag_s.p99`) can be compared too;
 # these words in their names mean higher is better, anything else lower.
 _HIGHER_IS_BETTER = ("hit_ratio", "throughput", "availability", "served", "consumed", "produced", "keys_copied")
+
+
+def canonical_metric(name: str) -> str | None:
+    """The one name outputs use for a run metric written either way (`p99` -> `latency_p99_s`);
+    None if `name` is no run metric."""
+    if name in METRICS:
+        return name
+    return ALIASES.get(name)
 
 
 def metric_info(name: str) -> tuple[str, str]:

@@ -6,6 +6,7 @@ that need the whole file (dangling names, duplicates) -> `Scenario`. Every probl
 """
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -106,12 +107,12 @@ class CompareConfig(StrictModel):
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, v: list[str] | None) -> list[str] | None:
-        from simulator.results.metrics import METRICS
+        from simulator.results.metrics import METRICS, NAMES, canonical_metric
 
         for m in v or []:
-            if m not in METRICS and "." not in m:  # component figures (cache.hit_ratio) are checked with the model
-                raise ValueError(f"unknown metric '{m}'{did_you_mean(m, METRICS)}; known: {', '.join(METRICS)}, "
-                                 f"or a component's figure such as app-cache.hit_ratio")
+            if canonical_metric(m) is None and "." not in m:  # component figures are checked with the model
+                raise ValueError(f"unknown metric '{m}'{did_you_mean(m, NAMES)}; known: {', '.join(METRICS)} "
+                                 f"(or p99, mean, throughput, ...), or a component's figure such as app-cache.hit_ratio")
         return v
 
 
@@ -326,6 +327,30 @@ def validate(data: Any, file: str | None = None, lines: LineMap | None = None,
     return sc
 
 
+def setting_paths(data: Any, prefix: str = "") -> list[str]:
+    """Every dotted path of a scenario's settings (`workloads.web.arrivals.rate`, `faults.0.at`)."""
+    out: list[str] = []
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        path = f"{prefix}.{key}" if prefix else str(key)
+        out.append(path)
+        out.extend(setting_paths(value, path))
+    return out
+
+
+def suggest_path(data: Any, path: str) -> str:
+    """A " (did you mean 'workloads.web.arrivals.rate'?)" suffix for a --set/--vary path the scenario
+    does not have: a real path ending in the same key (`workloads.web.rate` -> the arrivals' rate),
+    else the closest real path; '' when nothing is close."""
+    paths = setting_paths(data)
+    if path in paths:
+        return ""
+    leaf = path.rsplit(".", 1)[-1]
+    same_leaf = [p for p in paths if p.rsplit(".", 1)[-1] == leaf]
+    match = difflib.get_close_matches(path, same_leaf or paths, n=1, cutoff=0.5 if same_leaf else 0.75)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
 def _set_path(data: Any, path: list[str], value: Any, label: str) -> None:
     node = data
     for depth, part in enumerate(path):
@@ -346,7 +371,8 @@ def _set_path(data: Any, path: list[str], value: Any, label: str) -> None:
                 if part in node:  # an optional section left unset: create it
                     node[part] = {}
                 else:
-                    raise ScenarioError(f"no '{part}' in {where}{did_you_mean(part, node)}; "
+                    hint = did_you_mean(part, node) or suggest_path(data, ".".join(path))
+                    raise ScenarioError(f"no '{part}' in {where}{hint}; "
                                         f"it has: {', '.join(map(str, node))}", file=label)
                 node = node[part]
             else:
@@ -388,6 +414,7 @@ def with_overrides(sc: Scenario, overrides: Iterable[str] | Mapping[str, Any] | 
     sources = sources or {}
     data = sc.model_dump(mode="json")
     flags: list[str] = []
+    hints: dict[tuple[str, ...], str] = {}  # a path the scenario lacks -> the real one it may mean
     for path, value in pairs:
         flag = sources.get(path, "--set")
         if flag not in flags:
@@ -395,11 +422,28 @@ def with_overrides(sc: Scenario, overrides: Iterable[str] | Mapping[str, Any] | 
         label = f"--set {path}" if flag == "--set" else flag
         if not path or any(not p for p in path.split(".")):
             raise ScenarioError(f"invalid path {path!r}", file=label)
+        hint = suggest_path(data, path)
+        if hint:
+            hints[tuple(path.split("."))] = hint
         _set_path(data, path.split("."), value, label)
     # The error names the key path itself: the label is only the flag(s), so the path is not said twice.
-    out = validate(data, file=", ".join(flags), base_dir=sc.base_dir)
+    try:
+        out = validate(data, file=", ".join(flags), base_dir=sc.base_dir)
+    except ScenarioError as exc:
+        raise (_with_hints(exc, hints) if hints else exc) from None
     out._source = sc.source
     return out
+
+
+def _with_hints(exc: ScenarioError, hints: dict[tuple[str, ...], str]) -> ScenarioError:
+    """The validation error of an override, with a did-you-mean for a key the scenario lacks."""
+    errors = list(getattr(exc, "errors", None) or [exc])
+    out = []
+    for e in errors:
+        hint = hints.get(tuple(str(p) for p in e.path), "")
+        out.append(ScenarioError(e.message + hint, file=e.file, path=e.path, line=e.line) if hint and
+                   "did you mean" not in e.message else e)
+    return out[0] if len(out) == 1 else ScenarioErrors(out)
 
 
 def load_scenario(path: str | Path, overrides: Iterable[str] | Mapping[str, Any] | None = None,

@@ -32,7 +32,7 @@ from simulator.statistics.inference import mean_interval, paired_difference, unp
 from simulator.results.result import clean
 from simulator.study.run_cache import ResultCache, file_digests, named_files, run_key
 from simulator.sampling.rng import derive_seed
-from simulator.results.metrics import METRICS, TABLE_METRICS, metric_info
+from simulator.results.metrics import METRICS, TABLE_METRICS, canonical_metric, metric_info
 from simulator.study.run_figures import QUANTILES, component_figures, is_record, run_record
 from simulator.scenario.schema import MAX_REPLICATIONS, Scenario
 from simulator.study.plan import Plan, baseline_index, check_metrics, compared_axis, plan, prepare
@@ -247,6 +247,7 @@ def compare(scenario: Scenario, axes: list[Axis], replications: int = 5, executo
     if replications > MAX_REPLICATIONS:
         raise ScenarioError(f"at most {MAX_REPLICATIONS:,} runs per variant, got {replications:,}",
                             file="--replications")
+    metrics = [canonical_metric(m) or m for m in metrics] if metrics else metrics  # p99 -> latency_p99_s
     prepared = prepare(scenario, axes)
     if check is not None:
         for var, sc in prepared:

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 
 from simulator.language.errors import ScenarioError, did_you_mean
-from simulator.results.metrics import METRICS
+from simulator.results.metrics import METRICS, NAMES, canonical_metric
 from simulator.study.run_figures import component_figures
 from simulator.scenario.schema import MAX_REPLICATIONS, MAX_RUNS, Scenario, with_overrides
 from simulator.study.sweep import Axis, Variant, grid
@@ -88,8 +88,10 @@ def plan(scenario: Scenario, vary: list[str] | tuple[str, ...] = (), replication
         raise ScenarioError("the same path is varied twice", file="--vary")
     reps = replications if replications is not None else (cfg.replications if cfg else 5)
     check_replications(reps, axes)
-    chosen = list(dict.fromkeys(metrics or (cfg.metrics if cfg and cfg.metrics else []))) or None  # each once
-    check_metrics(scenario, chosen or [])
+    written = list(metrics or (cfg.metrics if cfg and cfg.metrics else []))
+    check_metrics(scenario, written, where="--metric" if metrics else f"{source}: compare.metrics")
+    # p99 and latency_p99_s are one metric: shown once, by its long name
+    chosen = list(dict.fromkeys(canonical_metric(m) or m for m in written)) or None
     base = baseline or (cfg.baseline if cfg else None)
     baseline_index(axes, [v for v, _ in prepare(scenario, axes)], base)
     return Plan(axes, reps, chosen, base)
@@ -108,15 +110,17 @@ def check_replications(reps: int, axes: list[Axis]) -> None:
                             f"makes at most {MAX_RUNS:,}", file="--replications")
 
 
-def check_metrics(scenario: Scenario, metrics: list[str]) -> None:
-    """Each metric is a run metric or `component.figure` of a component this scenario has."""
+def check_metrics(scenario: Scenario, metrics: list[str], where: str = "--metric") -> None:
+    """Each metric is a run metric (by either of its names: p99 or latency_p99_s) or
+    `component.figure` of a component this scenario has."""
     figures: dict[str, float] | None = None
     for m in metrics:
-        if m in METRICS:
+        if canonical_metric(m) is not None:
             continue
         if "." not in m:
-            raise ScenarioError(f"unknown metric '{m}'{did_you_mean(m, METRICS)}; run metrics: {', '.join(METRICS)}; "
-                                f"or a component's figure such as app-cache.hit_ratio", file="--metric")
+            raise ScenarioError(f"unknown metric '{m}'{did_you_mean(m, NAMES)}; run metrics: {', '.join(METRICS)} "
+                                f"(or p99, mean, throughput, ...); or a component's figure such as "
+                                f"app-cache.hit_ratio", file=where)
         if figures is None:  # what each component reports, read off a system built but not run
             from simulator.simulation.runner import build
 
@@ -126,9 +130,9 @@ def check_metrics(scenario: Scenario, metrics: list[str]) -> None:
             comp = m.split(".", 1)[0]
             known = [f for f in figures if f.startswith(comp + ".")]
             hint = did_you_mean(m, known or figures)
-            where = f"; {comp} reports: {', '.join(k.split('.', 1)[1] for k in known)}" if known else \
+            known_where = f"; {comp} reports: {', '.join(k.split('.', 1)[1] for k in known)}" if known else \
                 f"; no component '{comp}'{did_you_mean(comp, {f.split('.', 1)[0] for f in figures})}"
-            raise ScenarioError(f"unknown metric '{m}'{hint}{where}", file="--metric")
+            raise ScenarioError(f"unknown metric '{m}'{hint}{known_where}", file=where)
 
 
 def compared_axis(axes: list[Axis]) -> int | None:

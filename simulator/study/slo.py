@@ -1,7 +1,9 @@
 """Service-level objectives and the capacity search: the highest load that meets every SLO.
 
 An SLO is written `METRIC OP VALUE`: `p99<200ms`, `mean<=50ms`, `availability>99.9%`,
-`error_rate<1%`, `throughput>=400/s`. Latency metrics are mean, p50, p90, p95, p99, p999.
+`error_rate<1%`, `throughput>=400/s`. Latency metrics are mean, p50, p90, p95, p99, p999; each
+metric may also be written with the name `--metric` uses (`latency_p99_s<200ms`), which is the one
+the outputs show.
 
 The search varies one numeric setting (usually a workload's rate): starting from the scenario's
 value it doubles until some SLO fails (or halves until all pass), then bisects the bracket until
@@ -18,18 +20,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from simulator.results.metrics import METRICS, NAMES, canonical_metric
 from simulator.study.comparison import Comparison, compare
 from simulator.language.errors import ScenarioError, did_you_mean
 from simulator.statistics.inference import mean_interval
-from simulator.scenario.schema import Scenario
+from simulator.scenario.schema import Scenario, suggest_path
 from simulator.study.sweep import Axis, format_value, quantity
 from simulator.language.units import UnitError, parse_duration, parse_fraction, parse_rate
 
 _SLO = re.compile(r"^\s*(?P<metric>[a-z_0-9]+)\s*(?P<op><=|>=|<|>)\s*(?P<value>\S+)\s*$")
 _OPS: dict[str, Callable[[float, float], bool]] = {"<": operator.lt, "<=": operator.le, ">": operator.gt,
                                                     ">=": operator.ge}
-_LATENCY = {"mean", "p50", "p90", "p95", "p99", "p999"}
-NAMES = sorted(_LATENCY | {"availability", "error_rate", "throughput"})
 
 
 @dataclass(frozen=True)
@@ -49,22 +50,20 @@ def parse_slo(text: str) -> SLO:
         raise ScenarioError(f"cannot read {text!r}: write METRIC OP VALUE, e.g. p99<200ms or availability>99.9%",
                             file="--slo")
     name, op, raw = m.group("metric"), m.group("op"), m.group("value")
+    metric = canonical_metric(name)  # p99 and latency_p99_s are the same figure
+    if metric is None or metric == "offered_rps":
+        raise ScenarioError(f"unknown metric '{name}' in {text!r}{did_you_mean(name, NAMES)}; one of: "
+                            f"{', '.join(n for n in NAMES if n not in ('offered', 'offered_rps'))}", file="--slo")
+    unit = METRICS[metric][1]
     try:
-        if name in _LATENCY:
-            slo = SLO(text, f"latency_{name}_s", op, parse_duration(raw))
-        elif name in ("availability", "error_rate"):
-            slo = SLO(text, name, op, parse_fraction(raw))
-        elif name == "throughput":
-            slo = SLO(text, "throughput_rps", op, parse_rate(raw))
-        else:
-            raise ScenarioError(f"unknown metric '{name}' in {text!r}{did_you_mean(name, NAMES)}; one of: "
-                                f"{', '.join(NAMES)}", file="--slo")
+        threshold = parse_duration(raw) if unit == "ms" else parse_fraction(raw) if unit == "%" else parse_rate(raw)
     except UnitError as exc:
         raise ScenarioError(f"{text!r}: {exc}", file="--slo") from None
+    slo = SLO(f"{metric}{op}{raw}", metric, op, threshold)  # shown with the metric's one (long) name
     if slo.threshold < 0:
         raise ScenarioError(f"{text!r}: the threshold cannot be negative", file="--slo")
     # Objectives no run can meet, or that every run meets, would only send the search to its limits.
-    top = 1.0 if name in ("availability", "error_rate") else math.inf  # the figure lies in [0, top]
+    top = 1.0 if unit == "%" else math.inf  # the figure lies in [0, top]
     t = slo.threshold
     possible = {"<": t > 0, "<=": True, ">": t < top, ">=": t <= top}[op]
     certain = {"<": t > top, "<=": t >= top, ">": False, ">=": t == 0}[op]
@@ -124,7 +123,8 @@ def _significant(slo: SLO, mean: float, half: float) -> bool:
 
 
 def _setting(scenario: Scenario, path: str) -> Any:
-    node: Any = scenario.model_dump(mode="json")
+    data = scenario.model_dump(mode="json")
+    node: Any = data
     for part in path.split("."):
         if isinstance(node, dict) and part in node:
             node = node[part]
@@ -132,7 +132,8 @@ def _setting(scenario: Scenario, path: str) -> Any:
             node = node[int(part)]
         else:
             keys = list(node) if isinstance(node, dict) else []
-            raise ScenarioError(f"no '{part}' in the scenario at {path}{did_you_mean(part, keys)}", file="--vary")
+            hint = did_you_mean(part, keys) or suggest_path(data, path)
+            raise ScenarioError(f"no '{part}' in the scenario at {path}{hint}", file="--vary")
     return node
 
 
