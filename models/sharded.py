@@ -5,6 +5,11 @@ placement); every call to a shard still crosses the network. On a reshard the ke
 owner are counted, and with a `migration_rate` they are copied in the background (a read on the
 old shard and a write on the new one per key) while reads of keys not yet copied miss on the new
 shard and go on to the old one: the migration load shows up in the shards' own figures.
+
+The copy has back-pressure: at most `migration_in_flight` keys are being copied at once, and the
+next is sent when one is acknowledged (and no sooner than the rate allows), so the copy never
+pushes faster than the target takes it; its real duration (first copy sent to last acknowledged)
+is reported, which is longer than keys / rate when the shards (or the network) are the bottleneck.
 """
 from __future__ import annotations
 
@@ -60,7 +65,11 @@ class ShardedConfig(ComponentConfig):
     default: str | None = Field(None, description="geo strategy: shard of requests from unlisted regions.")
     reshard: list[ReshardConfig] = Field(default_factory=list, description="Shards added or removed over time.")
     migration_rate: PositiveRate | None = Field(
-        None, description="Keys copied per second after a reshard (unset: they move at once, no copy load)."
+        None, description="Keys copied per second at most after a reshard (unset: they move at once, no copy load)."
+    )
+    migration_in_flight: PositiveInt = Field(
+        8, le=10_000, description="Keys being copied at once at most: the next copy starts when one is "
+                                  "acknowledged (back-pressure: the copy never outruns the new shard)."
     )
 
     @model_validator(mode="after")
@@ -156,6 +165,7 @@ class _Copy:
         if outcome == OK:
             router.migrating.pop(self.key, None)
             router.keys_copied += 1
+            router.copy_acknowledged()
         else:
             router.migration_failures += 1
             router.env.call_later(1.0, lambda _t: self.start())
@@ -176,6 +186,10 @@ class Sharded(ClientSide):
         self.events: list[dict[str, Any]] = []
         self.sources: dict[str, Any] = {}  # filled only if something in front asks (see version_source)
         self._copies: list[tuple[int, str, str]] = []
+        self._in_flight = 0  # copies sent and not yet acknowledged (a failed one is retried in its slot)
+        self._next_send = 0.0  # the rate's pacing: no copy is sent before this time
+        self._pacing = False  # a timer waits for `_next_send`
+        self._record: dict[str, Any] | None = None  # the reshard whose keys are being copied
         self.write_ops: frozenset = frozenset()
         self.reset_stats()
 
@@ -273,9 +287,12 @@ class Sharded(ClientSide):
         if rate is not None and moved.any():
             moving = list(zip(keys[moved].tolist(), before[moved].tolist(), after[moved].tolist()))
             self.migrating.update((k, names[old]) for k, old, _new in moving)
-            record["migration_s"] = len(moving) / rate
+            # The nominal time (keys / rate) is what the rate alone allows; migration_s is what happened.
+            record.update(migration_nominal_s=len(moving) / rate, migration_s=None, copy_started_s=None,
+                          copy_finished_s=None)
             self._copies = [(k, names[old], names[new_]) for k, old, new_ in moving]
-            self._next_copy(None)
+            self._record = record
+            self._send_copies()
         self.events.append(record)
 
     def copy_link(self, src: str, dst: str) -> Any:
@@ -285,15 +302,43 @@ class Sharded(ClientSide):
             link = self.links[(src, dst)] = self.system.network.link(self.system.get(src), self.system.get(dst))
         return link
 
-    def _next_copy(self, _timer: Any) -> None:
-        """Starts one key's copy, then schedules the next at the migration rate (one timer at a time)."""
-        while self._copies:
-            key, old, new = self._copies.pop()
-            if key in self.migrating:  # not already superseded by a write on the new shard
-                _Copy(self, key, old, new).start()
-                if self._copies:
-                    self.env.call_later(1.0 / self.config.migration_rate, self._next_copy)
+    def _send_copies(self, _timer: Any = None) -> None:
+        """Sends copies while a slot is free and the rate allows; a full window waits for an
+        acknowledgement (`copy_acknowledged`), a rate-limited one for a timer (one at a time)."""
+        if _timer is not None:
+            self._pacing = False
+        limit, gap = self.config.migration_in_flight, 1.0 / self.config.migration_rate
+        while self._copies and self._in_flight < limit:
+            now = self.env.now
+            if now < self._next_send:
+                if not self._pacing:
+                    self._pacing = True
+                    self.env.call_later(self._next_send - now, self._send_copies)
                 return
+            key, old, new = self._copies.pop()
+            if key not in self.migrating:  # superseded by a write on the new shard: nothing to copy
+                continue
+            if self._record is not None and self._record["copy_started_s"] is None:
+                self._record["copy_started_s"] = now
+            self._in_flight += 1
+            self._next_send = now + gap
+            _Copy(self, key, old, new).start()
+        self._finish_if_done()
+
+    def copy_acknowledged(self) -> None:
+        """A copy's write on the new shard succeeded: its slot is free for the next key."""
+        self._in_flight -= 1
+        if self._record is not None:
+            self._record["copy_finished_s"] = self.env.now
+        self._send_copies()
+
+    def _finish_if_done(self) -> None:
+        rec = self._record
+        if rec is None or self._copies or self._in_flight:
+            return
+        if rec["copy_started_s"] is not None and rec["copy_finished_s"] is not None:
+            rec["migration_s"] = rec["copy_finished_s"] - rec["copy_started_s"]
+        self._record = None
 
     # --- metrics --------------------------------------------------------------------------------
     def stats(self, elapsed_s: float) -> dict[str, Any]:

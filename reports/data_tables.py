@@ -44,6 +44,11 @@ def shards(comps: dict[str, dict[str, Any]]) -> list[Table]:
                           num(ev["keys_moved"]), pct(ev["fraction_moved"], 1), duration(ev.get("migration_s")))
             r.caption = (f"copied {num(c['keys_copied'])} keys, {num(c['keys_waiting_copy'])} waiting; "
                          f"{num(c['migration_misses'])} reads missed on the new shard during migration")
+            nominal = [ev for ev in c["reshards"] if ev.get("migration_nominal_s") is not None]
+            if nominal:  # what the copy time means, and how it compares with the rate alone
+                r.caption += ("; copy time: first copy sent to last acknowledged (keys / rate alone: "
+                              f"{', '.join(duration(ev['migration_nominal_s']) for ev in nominal)}; "
+                              "'-': still copying at the end)")
             out.append(r)
     return out
 
