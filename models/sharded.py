@@ -138,7 +138,7 @@ class _MigrationRead:
         self.proxy.links[self.old].send(self.req, self.reply)
 
 
-class _Copy:
+class KeyCopy:
     """One key's migration, run by the old shard: read the key there, then send that version to the
     new shard over the network between them (so a partition between the shards holds the copy up)."""
 
@@ -186,7 +186,7 @@ class Sharded(ClientSide):
         self.events: list[dict[str, Any]] = []
         self.sources: dict[str, Any] = {}  # filled only if something in front asks (see version_source)
         self._copies: list[tuple[int, str, str]] = []
-        self._in_flight = 0  # copies sent and not yet acknowledged (a failed one is retried in its slot)
+        self.copies_in_flight = 0  # copies sent and not yet acknowledged (a failed one is retried in its slot)
         self._next_send = 0.0  # the rate's pacing: no copy is sent before this time
         self._pacing = False  # a timer waits for `_next_send`
         self._record: dict[str, Any] | None = None  # the reshard whose keys are being copied
@@ -308,7 +308,7 @@ class Sharded(ClientSide):
         if _timer is not None:
             self._pacing = False
         limit, gap = self.config.migration_in_flight, 1.0 / self.config.migration_rate
-        while self._copies and self._in_flight < limit:
+        while self._copies and self.copies_in_flight < limit:
             now = self.env.now
             if now < self._next_send:
                 if not self._pacing:
@@ -320,21 +320,21 @@ class Sharded(ClientSide):
                 continue
             if self._record is not None and self._record["copy_started_s"] is None:
                 self._record["copy_started_s"] = now
-            self._in_flight += 1
+            self.copies_in_flight += 1
             self._next_send = now + gap
-            _Copy(self, key, old, new).start()
+            KeyCopy(self, key, old, new).start()
         self._finish_if_done()
 
     def copy_acknowledged(self) -> None:
         """A copy's write on the new shard succeeded: its slot is free for the next key."""
-        self._in_flight -= 1
+        self.copies_in_flight -= 1
         if self._record is not None:
             self._record["copy_finished_s"] = self.env.now
         self._send_copies()
 
     def _finish_if_done(self) -> None:
         rec = self._record
-        if rec is None or self._copies or self._in_flight:
+        if rec is None or self._copies or self.copies_in_flight:
             return
         if rec["copy_started_s"] is not None and rec["copy_finished_s"] is not None:
             rec["migration_s"] = rec["copy_finished_s"] - rec["copy_started_s"]

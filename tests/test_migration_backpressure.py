@@ -4,7 +4,7 @@ bounded; the reported copy time is what happened (first copy sent to last acknow
 between the shards stalls the copy, which resumes when it heals."""
 import pytest
 
-from models.sharded import _Copy
+from models.sharded import KeyCopy
 from tests.helpers import run
 from tests.test_data_tier_partitions import Run, client, db, scenario_text
 
@@ -37,7 +37,7 @@ def copies(monkeypatch):
     """When each copy was sent and acknowledged, seen from the copies themselves."""
     seen = {"sent": [], "acked": []}
     tried: set[int] = set()  # keys whose copy was sent (a retry is not a new copy)
-    start, done = _Copy.start, _Copy.write_done
+    start, done = KeyCopy.start, KeyCopy.write_done
 
     def spy_start(self):
         if self.key not in tried:
@@ -50,8 +50,8 @@ def copies(monkeypatch):
             seen["acked"].append(self.router.env.now)
         done(self, outcome)
 
-    monkeypatch.setattr(_Copy, "start", spy_start)
-    monkeypatch.setattr(_Copy, "write_done", spy_done)
+    monkeypatch.setattr(KeyCopy, "start", spy_start)
+    monkeypatch.setattr(KeyCopy, "write_done", spy_done)
     return seen
 
 
@@ -109,7 +109,7 @@ def test_a_partition_between_the_shards_stalls_the_copy_which_resumes_after():
 
     def probe(system):
         users = system.components["users"]
-        return users.keys_copied, users._in_flight
+        return users.keys_copied, users.copies_in_flight
 
     r = Run(scenario_text(comps, client("web", "users", mix="{read: 1}", keys="uniform(n=2000)"),
                           duration="60s"), at=(12.0, 19.9, 29.9), probe=probe)
