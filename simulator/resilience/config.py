@@ -1,9 +1,9 @@
 """The `resilience:` block: policies a caller puts around one call (per attempt timeout, retry,
-circuit breaker). Accepted wherever a caller declares a call: a workload, a server's call step,
+circuit breaker, fallback). Accepted wherever a caller declares a call: a workload, a server's call step,
 a load balancer (applied to each backend).
 
 The policies are composed in one fixed order whatever the order of the keys (see `chain.ORDER`):
-the caller's deadline (the existing `timeout` of the workload or step) outside, then retry, then
+the caller's deadline (the existing `timeout` of the workload or step) outside, then fallback, then retry, then
 circuit breaker, then the per-attempt timeout, then the network send.
 """
 from __future__ import annotations
@@ -79,12 +79,38 @@ class CircuitBreakerConfig(StrictModel):
         return self
 
 
+FallbackOutcome = Literal["timed_out", "error", "rejected", "rate_limited", "short_circuited"]
+
+
+class FallbackConfig(StrictModel):
+    """Graceful degradation: when the call fails, call another target or answer `degraded`."""
+
+    on: list[FallbackOutcome] = Field(
+        default_factory=lambda: ["timed_out", "error", "rejected", "rate_limited", "short_circuited"],
+        description="Outcomes that fall back: timed_out, error, rejected, rate_limited, short_circuited.")
+    target: str | None = Field(
+        None, description="Component called instead (one call, no policies); its answer is the call's answer.")
+    degraded: bool = Field(
+        False, description="Answer at once with the outcome `degraded` (a default or stale answer) instead.")
+
+    @model_validator(mode="after")
+    def _one(self) -> "FallbackConfig":
+        if (self.target is None) == (not self.degraded):
+            raise ValueError("a fallback needs exactly one of 'target' (a component to call instead) "
+                             "or 'degraded: true' (answer with a degraded result)")
+        if not self.on:
+            raise ValueError("'on' needs at least one outcome (a fallback that never runs is a mistake)")
+        return self
+
+
 class ResilienceConfig(StrictModel):
-    """Policies around one call, composed in a fixed order: retry, circuit_breaker, timeout, send."""
+    """Policies around one call, composed in a fixed order: fallback, retry, circuit_breaker, timeout, send."""
 
     timeout: PositiveDuration | None = Field(None, description="Per attempt: give up on one attempt after this long.")
     retry: RetryConfig | None = Field(None, description="Retries with backoff, jitter and an optional budget.")
     circuit_breaker: CircuitBreakerConfig | None = Field(None, description="Fail fast while the target keeps failing.")
+    fallback: FallbackConfig | None = Field(
+        None, description="On failure, call another target or answer `degraded` (graceful degradation).")
 
     def active(self) -> bool:
         return any(getattr(self, k) is not None for k in type(self).model_fields)
