@@ -29,16 +29,22 @@ def _calls_table(calls: dict[str, Any] | None) -> list[Table]:
     if not calls:
         return []
     table = Table(title="Resilience policies (per call: caller->target)", title_justify="left")
-    for col, just in (("call", "left"), ("requests", "right"), ("attempts/req", "right"), ("retries", "right"),
-                      ("no budget", "right"), ("breaker", "left"), ("opened", "right"), ("refused", "right")):
+    fallback = any("fallback" in p for p in calls.values())  # a column only when a call has one
+    cols = [("call", "left"), ("requests", "right"), ("attempts/req", "right"), ("retries", "right"),
+            ("no budget", "right"), ("breaker", "left"), ("opened", "right"), ("refused", "right")]
+    for col, just in cols + ([("fallbacks", "right")] if fallback else []):
         table.add_column(col, justify=just)
     for label, policies in calls.items():
-        r, b = policies.get("retry"), policies.get("circuit_breaker")
+        r, b, f = policies.get("retry"), policies.get("circuit_breaker"), policies.get("fallback")
         per = r["attempts_per_request"] if r else None
-        table.add_row(label, num(r["requests"]) if r else "", f"{per:.3f}" if per is not None else "",
-                      num(r["retries"]) if r else "", num(r.get("refused_by_budget")) if r and "refused_by_budget" in r else "",
-                      b["state"] if b else "", num(b["opened"]) if b else "", num(b["short_circuited"]) if b else "")
+        row = [label, num(r["requests"]) if r else "", f"{per:.3f}" if per is not None else "",
+               num(r["retries"]) if r else "", num(r.get("refused_by_budget")) if r and "refused_by_budget" in r else "",
+               b["state"] if b else "", num(b["opened"]) if b else "", num(b["short_circuited"]) if b else ""]
+        if fallback:
+            row.append(num(f["fallbacks"]) if f else "")
+        table.add_row(*row)
     table.caption = ("attempts/req: attempts per request (amplification); no budget: retries the budget refused; "
-                     "refused: calls short-circuited by an open breaker")
+                     "refused: calls short-circuited by an open breaker"
+                     + ("; fallbacks: failures answered by the fallback" if fallback else ""))
     table.caption_justify = "left"
     return [table]

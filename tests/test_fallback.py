@@ -260,3 +260,28 @@ def test_go_to_backing_needs_cache_aside():
             fault="{type: crash, target: cache, at: 2s}", cache_extra=", mode: read_through, when_down: go_to_backing",
             wl_extra="")))
     assert "components.cache" in str(e.value) and "needs mode cache_aside" in str(e.value)
+
+
+def test_a_degraded_step_answers_the_server_degraded_and_ends_its_steps():
+    res = simulator.run(simulator.loads_scenario(textwrap.dedent("""
+        name: t
+        duration: 30s
+        components:
+          app:
+            type: server
+            service_time: 1ms
+            calls: [{target: primary, resilience: {fallback: {degraded: true}}}, other]
+          primary: {type: server, service_time: 1ms}
+          other: {type: server, service_time: 1ms}
+        workloads:
+          web: {target: app, arrivals: constant(rate=10/s)}
+        faults:
+          - {type: crash, target: primary, at: 10s, duration: 5s}
+    """)))
+    req = res.summary["requests"]
+    assert (req["degraded"], req["ok"], req["errors"]) == (50, 249, 0)
+    assert res.summary["components"]["other"]["served"] == 249  # not called after a degraded step
+    from reports.table import summary_tables
+    from reports.resilience_table import resilience_tables
+    assert "50 answered degraded by a fallback" in summary_tables(res.summary)[0].caption
+    assert [c.header for c in resilience_tables(res.summary)[-1].columns][-1] == "fallbacks"
