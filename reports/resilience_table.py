@@ -30,8 +30,10 @@ def _calls_table(calls: dict[str, Any] | None) -> list[Table]:
         return []
     table = Table(title="Resilience policies (per call: caller->target)", title_justify="left")
     fallback = any("fallback" in p for p in calls.values())  # a column only when a call has one
+    bulkhead = any("bulkhead" in p for p in calls.values())
     cols = [("call", "left"), ("requests", "right"), ("attempts/req", "right"), ("retries", "right"),
             ("no budget", "right"), ("breaker", "left"), ("opened", "right"), ("refused", "right")]
+    cols += [("bulkhead rej.", "right")] if bulkhead else []
     for col, just in cols + ([("fallbacks", "right")] if fallback else []):
         table.add_column(col, justify=just)
     for label, policies in calls.items():
@@ -40,11 +42,15 @@ def _calls_table(calls: dict[str, Any] | None) -> list[Table]:
         row = [label, num(r["requests"]) if r else "", f"{per:.3f}" if per is not None else "",
                num(r["retries"]) if r else "", num(r.get("refused_by_budget")) if r and "refused_by_budget" in r else "",
                b["state"] if b else "", num(b["opened"]) if b else "", num(b["short_circuited"]) if b else ""]
+        if bulkhead:
+            bh = policies.get("bulkhead")
+            row.append(num(bh["rejected"]) if bh else "")
         if fallback:
             row.append(num(f["fallbacks"]) if f else "")
         table.add_row(*row)
     table.caption = ("attempts/req: attempts per request (amplification); no budget: retries the budget refused; "
                      "refused: calls short-circuited by an open breaker"
+                     + ("; bulkhead rej.: calls a full bulkhead rejected" if bulkhead else "")
                      + ("; fallbacks: failures answered by the fallback" if fallback else ""))
     table.caption_justify = "left"
     return [table]

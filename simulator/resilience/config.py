@@ -1,16 +1,16 @@
 """The `resilience:` block: policies a caller puts around one call (per attempt timeout, retry,
-circuit breaker, fallback). Accepted wherever a caller declares a call: a workload, a server's call step,
+circuit breaker, bulkhead, fallback). Accepted wherever a caller declares a call: a workload, a server's call step,
 a load balancer (applied to each backend).
 
 The policies are composed in one fixed order whatever the order of the keys (see `chain.ORDER`):
 the caller's deadline (the existing `timeout` of the workload or step) outside, then fallback, then retry, then
-circuit breaker, then the per-attempt timeout, then the network send.
+circuit breaker, then bulkhead, then the per-attempt timeout, then the network send.
 """
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from simulator.language.config import StrictModel
 from simulator.language.units import Duration, Fraction, PositiveDuration, PositiveRate
@@ -79,6 +79,22 @@ class CircuitBreakerConfig(StrictModel):
         return self
 
 
+class BulkheadConfig(StrictModel):
+    """At most `max_concurrent` calls in flight to the target; others wait (bounded) or are rejected."""
+
+    max_concurrent: PositiveInt = Field(le=1_000_000, description="Calls in flight at once through this call site to this target.")
+    queue: NonNegativeInt = Field(
+        0, le=1_000_000_000, description="Calls that may wait for a slot (FIFO); beyond, a call is rejected at once.")
+    max_wait: PositiveDuration | None = Field(
+        None, description="Longest wait for a slot, then the call is rejected; unset: as long as it takes.")
+
+    @model_validator(mode="after")
+    def _wait(self) -> "BulkheadConfig":
+        if self.max_wait is not None and self.queue == 0:
+            raise ValueError("'max_wait' needs a 'queue' (with queue: 0 no call ever waits)")
+        return self
+
+
 FallbackOutcome = Literal["timed_out", "error", "rejected", "rate_limited", "short_circuited"]
 
 
@@ -104,11 +120,13 @@ class FallbackConfig(StrictModel):
 
 
 class ResilienceConfig(StrictModel):
-    """Policies around one call, composed in a fixed order: fallback, retry, circuit_breaker, timeout, send."""
+    """Policies around one call, composed in a fixed order: fallback, retry, circuit_breaker, bulkhead, timeout, send."""
 
     timeout: PositiveDuration | None = Field(None, description="Per attempt: give up on one attempt after this long.")
     retry: RetryConfig | None = Field(None, description="Retries with backoff, jitter and an optional budget.")
     circuit_breaker: CircuitBreakerConfig | None = Field(None, description="Fail fast while the target keeps failing.")
+    bulkhead: BulkheadConfig | None = Field(
+        None, description="At most N calls in flight to the target, an optional bounded wait; refusals are `rejected`.")
     fallback: FallbackConfig | None = Field(
         None, description="On failure, call another target or answer `degraded` (graceful degradation).")
 
