@@ -285,3 +285,18 @@ def test_a_degraded_step_answers_the_server_degraded_and_ends_its_steps():
     from reports.resilience_table import resilience_tables
     assert "50 answered degraded by a fallback" in summary_tables(res.summary)[0].caption
     assert [c.header for c in resilience_tables(res.summary)[-1].columns][-1] == "fallbacks"
+
+
+def test_a_fetch_in_flight_when_the_cache_crashes_is_read_again_by_the_caller():
+    """With 10 ms hops: r1 misses at 1.01, the cache's fetch is in flight when it crashes at 1.03;
+    the caller hears the failure at 1.04, reads the database itself (there at 1.05, served at 1.10)
+    and has its answer at 1.11. The cache's own fetch is still served (1.07), its answer dropped."""
+    from tests.unit.test_unit_cache import CACHE as UNIT_CACHE
+    p = Probe(UNIT_CACHE.format(options="capacity: 2") + """
+    faults:
+      - {type: crash, target: cache, at: 1.03s, duration: 10s}
+""")
+    p.watch_cache("cache")
+    p.watch_service("db")
+    p.send(1.0, "r1", key=1)
+    assert p.run() == [(1.01, "cache miss r1"), (1.07, "db served r1"), (1.1, "db served r1"), (1.11, "r1 ok")]
