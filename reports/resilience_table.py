@@ -1,5 +1,5 @@
 """Tables of the resilience policies on calls (summary["resilience"]) and of the rate limits
-(summary["rate_limits"]), when a run has any: for the terminal and report.html."""
+(summary["rate_limits"]) and the wasted work (summary["wasted_work"]), when a run has any: for the terminal and report.html."""
 from __future__ import annotations
 
 from typing import Any
@@ -11,7 +11,20 @@ from reports.formatting import num
 
 def resilience_tables(summary: dict[str, Any]) -> list[Table]:
     """The policies on calls and the rate limits, each only when the run has any."""
-    return _calls_table(summary.get("resilience")) + _limits_table(summary.get("rate_limits"))
+    return (_calls_table(summary.get("resilience")) + _limits_table(summary.get("rate_limits"))
+            + _wasted_table(summary.get("wasted_work")))
+
+
+def _wasted_table(wasted: dict[str, Any] | None) -> list[Table]:
+    if not wasted:
+        return []
+    table = Table(title=f"Wasted work (served after the caller gave up): {wasted['service_s']:.4g} s of service",
+                  title_justify="left")
+    for col, just in (("component", "left"), ("requests", "right"), ("service s", "right"), ("dropped", "right")):
+        table.add_column(col, justify=just)
+    for name, w in wasted["components"].items():
+        table.add_row(name, num(w["requests"]), f"{w['service_s']:.4g}", num(w.get("dropped_on_arrival")) if "dropped_on_arrival" in w else "")
+    return [table]
 
 
 def _limits_table(limits: dict[str, Any] | None) -> list[Table]:

@@ -122,6 +122,9 @@ class FallbackConfig(StrictModel):
 class ResilienceConfig(StrictModel):
     """Policies around one call, composed in a fixed order: fallback, retry, circuit_breaker, bulkhead, timeout, send."""
 
+    propagate_deadline: bool = Field(
+        False, description="Send the caller's deadline (its `timeout`) with the call: components below can tell "
+        "when it gave up (wasted work; `abandoned_requests: drop`).")
     timeout: PositiveDuration | None = Field(None, description="Per attempt: give up on one attempt after this long.")
     retry: RetryConfig | None = Field(None, description="Retries with backoff, jitter and an optional budget.")
     circuit_breaker: CircuitBreakerConfig | None = Field(None, description="Fail fast while the target keeps failing.")
@@ -130,5 +133,10 @@ class ResilienceConfig(StrictModel):
     fallback: FallbackConfig | None = Field(
         None, description="On failure, call another target or answer `degraded` (graceful degradation).")
 
+    @property
+    def deadline(self) -> bool | None:
+        """The chain's "deadline" place (`chain.ORDER`): propagating it, or nothing."""
+        return True if self.propagate_deadline else None
+
     def active(self) -> bool:
-        return any(getattr(self, k) is not None for k in type(self).model_fields)
+        return any(getattr(self, k) not in (None, False) for k in type(self).model_fields)
