@@ -3,6 +3,7 @@ such requests is counted as wasted; `abandoned_requests: drop` skips it. Exact t
 and a crash, the deadline crossing a server that does not propagate it, and bad input."""
 from __future__ import annotations
 
+import math
 import textwrap
 
 import pytest
@@ -129,3 +130,27 @@ def test_bad_abandoned_requests_is_one_located_line():
         simulator.loads_scenario(textwrap.dedent(ONE.format(extra=", abandoned_requests: discard",
                                                             fault="{type: crash, target: app, at: 1s}")))
     assert "components.app.abandoned_requests" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_wasted_share_follows_the_service_time_tail():
+    """No queueing (many workers), exponential service of mean S, client timeout T, no network
+    delay: a request is wasted iff its service exceeds T, with probability exp(-T/S), and its
+    wasted service has mean T + S. Tolerances from the binomial and exponential variances."""
+    s_mean, t_out, lam, dur = 0.1, 0.15, 200.0, 60.0
+    res = simulator.run(simulator.loads_scenario(textwrap.dedent(f"""
+        name: tail
+        duration: {dur:g}s
+        components:
+          app: {{type: server, workers: 1000, service_time: exponential(mean={s_mean * 1000:g}ms)}}
+        workloads:
+          web: {{target: app, arrivals: poisson(rate={lam:g}/s), timeout: {t_out * 1000:g}ms,
+                resilience: {{propagate_deadline: true}}}}
+    """)), seed=11)
+    req = res.summary["requests"]
+    w = res.summary["wasted_work"]["components"]["app"]
+    finished = req["generated"] - req["in_flight"]
+    p = math.exp(-t_out / s_mean)
+    assert w["requests"] == pytest.approx(finished * p, abs=4 * math.sqrt(finished * p * (1 - p)))
+    assert req["timed_out"] >= w["requests"]  # each wasted request timed out (the last may still be in service)
+    # Given X > T, X = T + Exp(S) (memorylessness): mean T + S, standard deviation S.
+    assert w["service_s"] / w["requests"] == pytest.approx(t_out + s_mean, abs=4 * s_mean / math.sqrt(w["requests"]))
