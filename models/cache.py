@@ -69,6 +69,9 @@ class CacheConfig(StationConfig):
         0.8, description="refresh_ahead mode: refresh a hit entry older than this fraction of its TTL."
     )
     flush_interval: PositiveDuration = Field(1.0, description="write_behind mode: how often dirty entries are flushed.")
+    when_down: Literal["go_to_backing", "fail"] | None = Field(
+        None, description="cache_aside mode: when a caller cannot reach the cache (down, paused, cut off), it "
+        "reads the backing store itself (go_to_backing, the default) or fails (fail). Other modes: fail.")
 
     @model_validator(mode="before")
     @classmethod
@@ -91,12 +94,20 @@ class CacheConfig(StationConfig):
             raise ValueError("a cache needs a 'capacity': a number of items (e.g. 10000) or a size (e.g. 64MB)")
         if self.mode == "refresh_ahead" and self.ttl is None:
             raise ValueError("mode 'refresh_ahead' needs a 'ttl' (entries are refreshed before they expire)")
+        if self.when_down == "go_to_backing" and self.mode != "cache_aside":
+            raise ValueError(f"'when_down: go_to_backing' needs mode cache_aside (in mode {self.mode} the "
+                             "application does not talk to the backing store itself)")
         if self.mode == "refresh_ahead" and not 0.0 < self.refresh_ahead < 1.0:
             raise ValueError("'refresh_ahead' must be strictly between 0 and 1 (a fraction of the TTL)")
         return self
 
     def refs(self):
         return [(("backing",), self.backing)]
+
+    @property
+    def goes_to_backing_when_down(self) -> bool:
+        """Callers read the backing store themselves when they cannot reach the cache (cache_aside default)."""
+        return self.mode == "cache_aside" and self.when_down != "fail"
 
 
 class _Fetch:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from heapq import heappush
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from simulator.sampling.distributions import Sampler
 from simulator.engine.env import Timer
@@ -37,6 +37,9 @@ class StationConfig(ComponentConfig):
     speed: PositiveFloat = Field(1.0, ge=1e-6, le=1e6, description="Vertical scaling: service times are divided by it.")
     rate_limit: RateLimitConfig | None = Field(
         None, description="Admission: refuse calls beyond this rate as `rate_limited` (token bucket).")
+    abandoned_requests: Literal["serve", "drop"] = Field(
+        "serve", description="A request whose caller gave up (known when a caller sets `propagate_deadline`): "
+        "serve it anyway, as real servers usually do, or drop it (answered timed_out, not served if still queued).")
 
 
 class Station(Component):

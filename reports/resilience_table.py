@@ -1,5 +1,5 @@
 """Tables of the resilience policies on calls (summary["resilience"]) and of the rate limits
-(summary["rate_limits"]), when a run has any: for the terminal and report.html."""
+(summary["rate_limits"]) and the wasted work (summary["wasted_work"]), when a run has any: for the terminal and report.html."""
 from __future__ import annotations
 
 from typing import Any
@@ -11,7 +11,20 @@ from reports.formatting import num
 
 def resilience_tables(summary: dict[str, Any]) -> list[Table]:
     """The policies on calls and the rate limits, each only when the run has any."""
-    return _calls_table(summary.get("resilience")) + _limits_table(summary.get("rate_limits"))
+    return (_calls_table(summary.get("resilience")) + _limits_table(summary.get("rate_limits"))
+            + _wasted_table(summary.get("wasted_work")))
+
+
+def _wasted_table(wasted: dict[str, Any] | None) -> list[Table]:
+    if not wasted:
+        return []
+    table = Table(title=f"Wasted work (served after the caller gave up): {wasted['service_s']:.4g} s of service",
+                  title_justify="left")
+    for col, just in (("component", "left"), ("requests", "right"), ("service s", "right"), ("dropped", "right")):
+        table.add_column(col, justify=just)
+    for name, w in wasted["components"].items():
+        table.add_row(name, num(w["requests"]), f"{w['service_s']:.4g}", num(w.get("dropped_on_arrival")) if "dropped_on_arrival" in w else "")
+    return [table]
 
 
 def _limits_table(limits: dict[str, Any] | None) -> list[Table]:
@@ -29,16 +42,28 @@ def _calls_table(calls: dict[str, Any] | None) -> list[Table]:
     if not calls:
         return []
     table = Table(title="Resilience policies (per call: caller->target)", title_justify="left")
-    for col, just in (("call", "left"), ("requests", "right"), ("attempts/req", "right"), ("retries", "right"),
-                      ("no budget", "right"), ("breaker", "left"), ("opened", "right"), ("refused", "right")):
+    fallback = any("fallback" in p for p in calls.values())  # a column only when a call has one
+    bulkhead = any("bulkhead" in p for p in calls.values())
+    cols = [("call", "left"), ("requests", "right"), ("attempts/req", "right"), ("retries", "right"),
+            ("no budget", "right"), ("breaker", "left"), ("opened", "right"), ("refused", "right")]
+    cols += [("bulkhead rej.", "right")] if bulkhead else []
+    for col, just in cols + ([("fallbacks", "right")] if fallback else []):
         table.add_column(col, justify=just)
     for label, policies in calls.items():
-        r, b = policies.get("retry"), policies.get("circuit_breaker")
+        r, b, f = policies.get("retry"), policies.get("circuit_breaker"), policies.get("fallback")
         per = r["attempts_per_request"] if r else None
-        table.add_row(label, num(r["requests"]) if r else "", f"{per:.3f}" if per is not None else "",
-                      num(r["retries"]) if r else "", num(r.get("refused_by_budget")) if r and "refused_by_budget" in r else "",
-                      b["state"] if b else "", num(b["opened"]) if b else "", num(b["short_circuited"]) if b else "")
+        row = [label, num(r["requests"]) if r else "", f"{per:.3f}" if per is not None else "",
+               num(r["retries"]) if r else "", num(r.get("refused_by_budget")) if r and "refused_by_budget" in r else "",
+               b["state"] if b else "", num(b["opened"]) if b else "", num(b["short_circuited"]) if b else ""]
+        if bulkhead:
+            bh = policies.get("bulkhead")
+            row.append(num(bh["rejected"]) if bh else "")
+        if fallback:
+            row.append(num(f["fallbacks"]) if f else "")
+        table.add_row(*row)
     table.caption = ("attempts/req: attempts per request (amplification); no budget: retries the budget refused; "
-                     "refused: calls short-circuited by an open breaker")
+                     "refused: calls short-circuited by an open breaker"
+                     + ("; bulkhead rej.: calls a full bulkhead rejected" if bulkhead else "")
+                     + ("; fallbacks: failures answered by the fallback" if fallback else ""))
     table.caption_justify = "left"
     return [table]

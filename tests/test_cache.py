@@ -257,11 +257,13 @@ def test_hierarchy_levels_report_their_own_hit_ratio_and_upper_levels_serve_stal
 
 
 def test_crashed_cache_errors_then_restarts_cold():
+    # when_down: fail: the callers do not read the database themselves (the cache-aside default;
+    # see tests/test_fallback.py), so every call during the crash fails.
     res = run("""
         name: crash
         duration: 40s
         components:
-          cache: {type: cache, capacity: 1000, backing: db}
+          cache: {type: cache, capacity: 1000, backing: db, when_down: fail}
           db: {type: database, connections: 10, read_time: 1ms, write_time: 1ms}
         workloads:
           w: {arrivals: constant(rate=100/s), target: cache, keys: uniform(n=10)}

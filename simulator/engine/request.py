@@ -20,8 +20,10 @@ ERROR = 3  # failed (crashed component, refused connection, downstream failure)
 IN_FLIGHT = 4  # not finished when the run ended
 SHORT_CIRCUITED = 5  # refused by the caller's own open circuit breaker (never sent)
 RATE_LIMITED = 6  # refused by the callee's rate limiter (HTTP 429), apart from queue-full rejections
+DEGRADED = 7  # answered by a caller's fallback with a degraded result (graceful degradation), apart from ok
 
-OUTCOME_NAMES = ("ok", "rejected", "timed_out", "error", "in_flight", "short_circuited", "rate_limited")
+OUTCOME_NAMES = ("ok", "rejected", "timed_out", "error", "in_flight", "short_circuited", "rate_limited",
+                 "degraded")
 
 Reply = Callable[[int], None]
 

@@ -2,12 +2,13 @@
 
 `config.py` holds the YAML keys (`resilience:` wherever a caller declares a call); `chain.py`
 composes the policies once, at build time, around a link's `send`. Each policy is one class
-registered in `registry.call_policies` (`retry.py`, `breaker.py`, `timeout.py`). `ratelimit.py`
+registered in `registry.call_policies` (`retry.py`, `breaker.py`, `timeout.py`,
+`fallback.py`, `bulkhead.py`, `deadline.py`). `ratelimit.py`
 is admission on the callee's side (`rate_limit:` of a component), registered in `registry.rate_limiters`.
 """
-from . import breaker, retry, timeout  # noqa: F401  (register the policies)
-from .chain import guard, reset_all, stats_of
+from . import breaker, bulkhead, deadline, fallback, retry, timeout  # noqa: F401  (register the policies)
+from .chain import connect_all, finalize_all, guard, reset_all, stats_of
 from .config import ResilienceConfig
 from .ratelimit import RateLimitConfig
 
-__all__ = ["RateLimitConfig", "ResilienceConfig", "guard", "reset_all", "stats_of"]
+__all__ = ["RateLimitConfig", "ResilienceConfig", "connect_all", "finalize_all", "guard", "reset_all", "stats_of"]

@@ -1,16 +1,16 @@
 """The `resilience:` block: policies a caller puts around one call (per attempt timeout, retry,
-circuit breaker). Accepted wherever a caller declares a call: a workload, a server's call step,
+circuit breaker, bulkhead, fallback). Accepted wherever a caller declares a call: a workload, a server's call step,
 a load balancer (applied to each backend).
 
 The policies are composed in one fixed order whatever the order of the keys (see `chain.ORDER`):
-the caller's deadline (the existing `timeout` of the workload or step) outside, then retry, then
-circuit breaker, then the per-attempt timeout, then the network send.
+the caller's deadline (the existing `timeout` of the workload or step) outside, then fallback, then retry, then
+circuit breaker, then bulkhead, then the per-attempt timeout, then the network send.
 """
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from simulator.language.config import StrictModel
 from simulator.language.units import Duration, Fraction, PositiveDuration, PositiveRate
@@ -79,12 +79,64 @@ class CircuitBreakerConfig(StrictModel):
         return self
 
 
-class ResilienceConfig(StrictModel):
-    """Policies around one call, composed in a fixed order: retry, circuit_breaker, timeout, send."""
+class BulkheadConfig(StrictModel):
+    """At most `max_concurrent` calls in flight to the target; others wait (bounded) or are rejected."""
 
+    max_concurrent: PositiveInt = Field(le=1_000_000, description="Calls in flight at once through this call site to this target.")
+    queue: NonNegativeInt = Field(
+        0, le=1_000_000_000, description="Calls that may wait for a slot (FIFO); beyond, a call is rejected at once.")
+    max_wait: PositiveDuration | None = Field(
+        None, description="Longest wait for a slot, then the call is rejected; unset: as long as it takes.")
+
+    @model_validator(mode="after")
+    def _wait(self) -> "BulkheadConfig":
+        if self.max_wait is not None and self.queue == 0:
+            raise ValueError("'max_wait' needs a 'queue' (with queue: 0 no call ever waits)")
+        return self
+
+
+FallbackOutcome = Literal["timed_out", "error", "rejected", "rate_limited", "short_circuited"]
+
+
+class FallbackConfig(StrictModel):
+    """Graceful degradation: when the call fails, call another target or answer `degraded`."""
+
+    on: list[FallbackOutcome] = Field(
+        default_factory=lambda: ["timed_out", "error", "rejected", "rate_limited", "short_circuited"],
+        description="Outcomes that fall back: timed_out, error, rejected, rate_limited, short_circuited.")
+    target: str | None = Field(
+        None, description="Component called instead (one call, no policies); its answer is the call's answer.")
+    degraded: bool = Field(
+        False, description="Answer at once with the outcome `degraded` (a default or stale answer) instead.")
+
+    @model_validator(mode="after")
+    def _one(self) -> "FallbackConfig":
+        if (self.target is None) == (not self.degraded):
+            raise ValueError("a fallback needs exactly one of 'target' (a component to call instead) "
+                             "or 'degraded: true' (answer with a degraded result)")
+        if not self.on:
+            raise ValueError("'on' needs at least one outcome (a fallback that never runs is a mistake)")
+        return self
+
+
+class ResilienceConfig(StrictModel):
+    """Policies around one call, composed in a fixed order: fallback, retry, circuit_breaker, bulkhead, timeout, send."""
+
+    propagate_deadline: bool = Field(
+        False, description="Send the caller's deadline (its `timeout`) with the call: components below can tell "
+        "when it gave up (wasted work; `abandoned_requests: drop`).")
     timeout: PositiveDuration | None = Field(None, description="Per attempt: give up on one attempt after this long.")
     retry: RetryConfig | None = Field(None, description="Retries with backoff, jitter and an optional budget.")
     circuit_breaker: CircuitBreakerConfig | None = Field(None, description="Fail fast while the target keeps failing.")
+    bulkhead: BulkheadConfig | None = Field(
+        None, description="At most N calls in flight to the target, an optional bounded wait; refusals are `rejected`.")
+    fallback: FallbackConfig | None = Field(
+        None, description="On failure, call another target or answer `degraded` (graceful degradation).")
+
+    @property
+    def deadline(self) -> bool | None:
+        """The chain's "deadline" place (`chain.ORDER`): propagating it, or nothing."""
+        return True if self.propagate_deadline else None
 
     def active(self) -> bool:
-        return any(getattr(self, k) is not None for k in type(self).model_fields)
+        return any(getattr(self, k) not in (None, False) for k in type(self).model_fields)

@@ -9,7 +9,7 @@ from simulator.engine.profile import Profile
 from simulator.simulation.system import System
 from simulator.engine.recorder import Recorder
 from simulator.results.result import Result
-from simulator.resilience import ratelimit, reset_all as reset_policies, stats_of as policy_stats
+from simulator.resilience import deadline, ratelimit, reset_all as reset_policies, stats_of as policy_stats
 from simulator.scenario.schema import Scenario
 
 ProgressFn = Callable[[float], None]
@@ -57,6 +57,7 @@ class _Sampler:
             comp.sample()
         reset_policies(self.system)
         ratelimit.reset_all(self.system)
+        deadline.reset_all(self.system)
         self._schedule_next()
 
     def _schedule_next(self) -> None:
@@ -148,6 +149,9 @@ def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | Non
     limits = ratelimit.stats_of(system)
     if limits is not None:
         extras["rate_limits"] = limits
+    wasted = deadline.stats_of(system)
+    if wasted is not None:  # only runs where some call propagates its deadline
+        extras["wasted_work"] = wasted
     extras["events"] = env.events
     result = Result(
         scenario_name=scenario.name,

@@ -11,7 +11,7 @@ from typing import Any
 
 from models.base import ClientSide, LocalProxy
 from simulator.language import registry
-from simulator.resilience import ratelimit
+from simulator.resilience import connect_all, deadline, finalize_all, ratelimit
 from simulator.language.errors import ScenarioError, did_you_mean
 from simulator.engine.network import Network
 from simulator.scenario.plugins import load_components
@@ -59,7 +59,10 @@ class System:
         self._fault_names: dict[int, frozenset[str]] = {}
         for token, fault in enumerate(self.faults):  # a fault's token is its place in the list
             fault.prepare(self, token)
+        connect_all(self)  # the fallbacks' links: after the faults, before the links are frozen
+        deadline.install(self)  # wasted work and dropping, where some call propagates its deadline
         self.network.finalize()
+        finalize_all(self)
         self.load_estimate: dict[str, float] = {}
         self.offer_mix: dict[str, float] | None = None  # operation shares of the load being offered
         self.traffic = Traffic(self)

@@ -215,6 +215,8 @@ class Workload:
             for r, link in links.items():  # a reply is only recorded: see `Link.sink`
                 if self.links[r] is link:  # (behind policies, a reply goes to the policy first)
                     link.sink = True
+                elif self.links[r].implicit:  # a sink too if its cache-aside fallback is dropped
+                    self.links[r].sink_if_bare = True
 
     def start(self) -> None:
         env = self.env

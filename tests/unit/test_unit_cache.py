@@ -84,9 +84,11 @@ def test_cache_aside_write_goes_to_the_store_and_invalidates():
 def test_a_crash_fails_a_fetch_in_flight_at_once_in_every_mode():
     """r1 misses at 1.01 and its fetch is in flight (the database serves it at 1.07) when the cache
     crashes at 1.03: the caller loses its connection then, as a caller waiting in a queue does, in
-    cache_aside as in read_through, and the failure is counted. The fetch's late answer is dropped."""
+    cache_aside as in read_through, and the failure is counted. The fetch's late answer is dropped.
+    (`when_down: fail`: a cache-aside caller would otherwise read the database itself, see
+    tests/test_fallback.py.)"""
     for mode in ("cache_aside", "read_through"):
-        p = Probe(CACHE.format(options="capacity: 2").replace("cache_aside", mode) + """
+        p = Probe(CACHE.format(options="capacity: 2, when_down: fail").replace("cache_aside", mode) + """
     faults:
       - {type: crash, target: cache, at: 1.03s, duration: 10s}
 """)
