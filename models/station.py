@@ -16,6 +16,8 @@ from simulator.engine.env import Timer
 from simulator.engine.request import ERROR, OK, REJECTED, Deadlines, Once, Reply, Request
 from simpy.events import NORMAL
 
+_new = object.__new__
+
 from pydantic import Field, NonNegativeInt, PositiveFloat
 
 from simulator.language.units import PositiveDuration
@@ -144,7 +146,9 @@ class Station(Component):
             self.busy = busy + 1
             self.waited += 1  # a wait of zero still counts in the mean wait
             if self._active is None:  # self._start(req, reply, now), inline: nothing can crash or pause it
-                timer = Timer(self._serviced_fn, (req, reply, now))
+                timer = _new(Timer)  # Timer(self._serviced_fn, (req, reply, now)), without an __init__ frame
+                timer.fn = self._serviced_fn
+                timer._value = (req, reply, now)
                 draw = self.draw_service
                 delay = (draw() if draw is not None else self.service_time(req)) * self.slowdown
                 heappush(env._queue, (now + delay, NORMAL, next(env._eid), timer))
@@ -206,7 +210,9 @@ class Station(Component):
             self.wait_sum += now - t_enq
             self.waited += 1
             if self._active is None:  # self._start(req, reply, now), inline, as in `handle`
-                timer = Timer(self._serviced_fn, (req, reply, now))
+                timer = _new(Timer)  # Timer(self._serviced_fn, (req, reply, now)), without an __init__ frame
+                timer.fn = self._serviced_fn
+                timer._value = (req, reply, now)
                 draw = self.draw_service
                 delay = (draw() if draw is not None else self.service_time(req)) * self.slowdown
                 env = self.env
