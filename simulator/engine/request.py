@@ -15,6 +15,8 @@ from typing import Any, Callable
 from simulator.engine.env import Timer
 from simpy.events import NORMAL
 
+_new = object.__new__
+
 OK = 0
 REJECTED = 1  # refused for lack of room (queue full, load shed)
 TIMED_OUT = 2  # a deadline passed (client, server or network timeout)
@@ -112,7 +114,10 @@ class Deadlines:
         """`reply`, to be answered with TIMED_OUT if no outcome comes within `timeout_s`."""
         env = self.env
         at = env._now + self.timeout_s
-        once = Once(reply, at)
+        once = _new(Once)  # Once(reply, at), without an __init__ frame: once per request
+        once.reply = reply
+        once.done = False
+        once.deadline = at
         eid = next(env._eid)  # env.reserve(self.timeout_s), inline: (at, eid) is the slot
         self.entries.append((at, eid, once))
         if not self.armed:
