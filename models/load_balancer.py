@@ -43,6 +43,9 @@ class LoadBalancerConfig(ComponentConfig):
         return [(("backends", i), b) for i, b in enumerate(self.backends)]
 
 
+_new = object.__new__
+
+
 class _Pending:
     __slots__ = ("lb", "i", "reply", "t0")
 
@@ -107,7 +110,12 @@ class LoadBalancer(Component):
         i = self.algo.choose(req, self)
         self.outstanding[i] += 1
         self.sent[i] += 1
-        self.links[i].send(req, _Pending(self, i, reply, self.env._now))
+        p = _new(_Pending)  # _Pending(self, i, reply, now), without an __init__ frame: once per request
+        p.lb = self
+        p.i = i
+        p.reply = reply
+        p.t0 = self.env._now
+        self.links[i].send(req, p)
 
     def reset_stats(self) -> None:
         self.sent = [0] * len(self.sent)

@@ -15,6 +15,8 @@ import numpy as np
 
 from simulator.engine.request import Request
 
+_new = object.__new__
+
 HISTORY = 64  # commit times kept per key; staleness older than this many versions is a lower bound
 
 
@@ -26,10 +28,19 @@ class VersionedWrite(Request):
 
 def sub_request(req: Request, op: str | None = None, version: int | None = None) -> Request:
     """A private copy of `req` (same id, key and attributes) for one downstream call."""
-    cls = Request if version is None else VersionedWrite
-    sub = cls(req.id, req.t0, req.wl, op or req.op, req.key, req.user, req.region)
-    if version is not None:
-        sub.version = version
+    if version is None:  # Request(...), inline: no __init__ frame (once per cache miss or store call)
+        sub = _new(Request)
+        sub.id = req.id
+        sub.t0 = req.t0
+        sub.wl = req.wl
+        sub.op = op or req.op
+        sub.key = req.key
+        sub.user = req.user
+        sub.region = req.region
+        sub.meta = None
+        return sub
+    sub = VersionedWrite(req.id, req.t0, req.wl, op or req.op, req.key, req.user, req.region)
+    sub.version = version
     return sub
 
 

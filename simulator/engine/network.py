@@ -19,6 +19,8 @@ from simulator.engine.faultable import Faultable, any_active, independent_chance
 from simulator.engine.request import TIMED_OUT, Once, Reply, Request
 from simulator.language.units import PositiveDuration
 
+_new = object.__new__  # makes a slotted object whose fields the caller sets (no __init__ frame)
+
 
 class LinkLatencyConfig(StrictModel):
     """Latency between two places; each end is a component, a workload or a zone name."""
@@ -116,7 +118,11 @@ class Link(Faultable):
             self.send = self._send_general
 
     def _send_hop(self, req: Request, reply: Reply) -> None:
-        hop = self.hop(self, req, reply)
+        hop = _new(self.hop)  # _Hop(self, req, reply), inline: no __init__ frame, once per hop
+        hop.fn = _hop_arrive
+        hop.link = self
+        hop.req = req
+        hop.reply = reply
         env = self.env
         delay = self.lat.next()
         if delay > 0.0:

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from heapq import heappush
 from typing import Any, Callable
 
 from simulator.engine.env import Timer
+from simpy.events import NORMAL
+
+_new = object.__new__
 
 OK = 0
 REJECTED = 1  # refused for lack of room (queue full, load shed)
@@ -89,7 +93,7 @@ class Deadlines:
     """The timeouts of one source (a workload's clients, a component, a call step), all `timeout_s` long.
 
     Timeouts of equal length expire in the order they were set, so they wait in a FIFO queue of
-    `(slot, Once)` and a single timer is pending at a time, on the oldest entry not yet answered.
+    `(time, event id, Once)` and a single timer is pending at a time, on the oldest entry not yet answered.
     When it fires it expires that entry if its reply has not come, drops the answered entries
     behind it and arms itself for the next unanswered one. A request answered in time (the usual
     case) costs no event of its own.
@@ -111,23 +115,28 @@ class Deadlines:
     def wrap(self, reply: Reply) -> "Once":
         """`reply`, to be answered with TIMED_OUT if no outcome comes within `timeout_s`."""
         env = self.env
-        slot = (env._now + self.timeout_s, next(env._eid))  # env.reserve(self.timeout_s), inline
-        once = Once(reply, slot[0])
-        self.entries.append((slot, once))
+        at = env._now + self.timeout_s
+        once = _new(Once)  # Once(reply, at), without an __init__ frame: once per request
+        once.reply = reply
+        once.done = False
+        once.deadline = at
+        eid = next(env._eid)  # env.reserve(self.timeout_s), inline: (at, eid) is the slot
+        self.entries.append((at, eid, once))
         if not self.armed:
             self.armed = True
-            self.env.schedule_reserved(Timer(self._fire), slot)
+            heappush(env._queue, (at, NORMAL, eid, Timer(self._fire)))  # env.schedule_reserved, inline
         return once
 
     def _fire(self, _timer: Any) -> None:
         entries = self.entries
         # The entry the timer was armed for: its deadline is now. Expiring it may set new timeouts
         # of this source; they queue behind, and the timer is re-armed below.
-        entries.popleft()[1].expire(None)
-        while entries and entries[0][1].done:
+        entries.popleft()[2].expire(None)
+        while entries and entries[0][2].done:
             entries.popleft()
         if entries:
-            self.env.schedule_reserved(Timer(self._fire), entries[0][0])
+            at, eid, _once = entries[0]
+            self.env.schedule_reserved(Timer(self._fire), (at, eid))
         else:
             self.armed = False
 
