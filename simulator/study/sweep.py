@@ -184,6 +184,20 @@ class Variant:
     label: str = ""
 
 
+def shown(value: Any) -> str:
+    """A varied value as YAML writes it, for a variant's label: `none`, `true`, `{ratio: 10%}`
+    (Python's `None`, `True` and `{'ratio': '10%'}` are not what the user wrote)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {shown(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(shown(v) for v in value) + "]"
+    return str(value)
+
+
 def grid(axes: list[Axis]) -> list[Variant]:
     """The cartesian product of the axes (no axis: one variant, the scenario as written)."""
     if not axes:
@@ -192,8 +206,8 @@ def grid(axes: list[Axis]) -> list[Variant]:
     for i, coords in enumerate(itertools.product(*(range(len(a.values)) for a in axes))):
         overrides = [(a.path, a.values[c]) for a, c in zip(axes, coords)]
         if len(axes) == 1:
-            label = str(axes[0].values[coords[0]])
+            label = shown(axes[0].values[coords[0]])
         else:
-            label = ", ".join(f"{a.path.rsplit('.', 1)[-1]}={a.values[c]}" for a, c in zip(axes, coords))
+            label = ", ".join(f"{a.path.rsplit('.', 1)[-1]}={shown(a.values[c])}" for a, c in zip(axes, coords))
         variants.append(Variant(i, coords, overrides, label))
     return variants
