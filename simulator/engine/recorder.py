@@ -31,7 +31,7 @@ class Recorder:
 
     The hot path (simulator/workload/clients.py) appends to `start`, `end`, `wl`, `op`, `outcome`
     directly; `base` is the id of the current chunk's first row; when `len(start)` reaches
-    `chunk_rows` it calls `seal()`. An answer for an id below `base` goes to `late()`.
+    `chunk_rows` it calls `seal()`. Answers go through `answer()`: an id below `base` goes to the late log.
     """
 
     def __init__(self, workloads: list[str], chunk_rows: int | None = None, memory_chunks: int | None = None) -> None:
@@ -84,6 +84,15 @@ class Recorder:
             self.spilled.append((offset, rows))
         self.base += rows
         self._new_chunk()
+
+    def answer(self, rid: int, end_s: float, outcome: int) -> None:
+        """Request `rid` was answered at `end_s`: in its chunk's row, or in the late log if sealed."""
+        row = rid - self.base
+        if row >= 0:
+            self.end[row] = end_s
+            self.outcome[row] = outcome
+        else:
+            self.late(rid, end_s, outcome)
 
     def late(self, rid: int, end_s: float, outcome: int) -> None:
         """An answer to a request whose chunk is already sealed."""

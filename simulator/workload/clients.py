@@ -131,27 +131,15 @@ class ClientRequest(Request):
         src = self.src
         if src.closed_loop:
             src.done(self, outcome)
-        else:  # src.done, inline: once per request
-            rec = src.rec
-            row = self.id - rec.base
-            if row >= 0:
-                rec.end[row] = src.env._now
-                rec.outcome[row] = outcome
-            else:  # answered after its chunk was sealed
-                rec.late(self.id, src.env._now, outcome)
+        else:  # nothing follows an open-loop answer: only recorded
+            src.rec.answer(self.id, src.env._now, outcome)
 
     def land(self, outcome: int, at: float) -> None:
         """The reply arrives at `at` (open loop only: nothing follows it); recorded now, unless the
         run ends first (events at the end time are not processed: it stays in flight)."""
         src = self.src
         if at < src.env.end_s:
-            rec = src.rec
-            row = self.id - rec.base
-            if row >= 0:
-                rec.end[row] = at
-                rec.outcome[row] = outcome
-            else:
-                rec.late(self.id, at, outcome)
+            src.rec.answer(self.id, at, outcome)
 
 
 def _choice(values: list, weights: list[float], rng: Any) -> BlockStream:
@@ -295,13 +283,7 @@ class Workload:
             self._issue(now, timer._value)
 
     def done(self, req: ClientRequest, outcome: int) -> None:
-        rec = self.rec
-        row = req.id - rec.base
-        if row >= 0:
-            rec.end[row] = self.env._now
-            rec.outcome[row] = outcome
-        else:  # answered after its chunk was sealed
-            rec.late(req.id, self.env._now, outcome)
+        self.rec.answer(req.id, self.env._now, outcome)
         if self.config.users is not None:
             delay = self.think() if self.think else 0.0
             self.env.schedule(Timer(self._user_fires, req.user), NORMAL, delay)
