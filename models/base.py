@@ -7,7 +7,7 @@ from pydantic import Field
 
 from simulator.language.config import StrictModel
 from simulator.engine.faultable import Faultable, any_active, product
-from simulator.engine.request import ERROR, Reply, Request
+from simulator.engine.request import ERROR, OK, Reply, Request
 
 
 class ComponentConfig(StrictModel):
@@ -28,7 +28,8 @@ class Component(Faultable):
     component with `hasattr`: faults (`prepare_for_crash`, `crash`, `recover`, `prepare_for_pause`,
     `pause`, `resume`, `refuse`, `unavailable_call`), stale-read
     tracking (`version_source`, `latest_version`, `stale_since`), load estimation (`offered`,
-    `capacity_per_s`), routing (`route`), metrics (`reset_stats`, `stats`, `sample`).
+    `capacity_per_s`), routing (`route`), metrics (`reset_stats`, `stats`, `sample`), health
+    probes (`probe`, `dependencies`).
     """
 
     Config: ClassVar[type[ComponentConfig]] = ComponentConfig
@@ -80,6 +81,16 @@ class Component(Faultable):
 
     def handle(self, req: Request, reply: Reply) -> None:
         raise NotImplementedError
+
+    # --- health checks --------------------------------------------------------------------------
+    def probe(self, req: Request, reply: Reply) -> None:
+        """A load balancer's health probe reached the component (it is up: the link checked):
+        answer `reply(OK)` when the component would serve it. Default: at once."""
+        reply(OK)
+
+    def dependencies(self) -> list[str]:
+        """The components it calls (what a `deep` health probe also checks). Default: none."""
+        return []
 
     # --- faults ---------------------------------------------------------------------------------
     def fault_expect(self, kind: str) -> None:

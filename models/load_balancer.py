@@ -7,10 +7,10 @@ from pydantic import Field, PositiveFloat, field_validator
 
 from simulator.language import registry
 from simulator.engine.request import ERROR, OK, Reply, Request
-from simulator.language.units import Duration
 from simulator.resilience import RateLimitConfig, ResilienceConfig, guard
 
 from .base import Component, ComponentConfig
+from .health import ActiveChecker, BackendHealth, HealthCheckConfig, OutlierEjectionConfig
 from . import lb_algorithms  # noqa: F401  (registers the algorithms)
 
 
@@ -21,9 +21,12 @@ class LoadBalancerConfig(ComponentConfig):
     weights: list[PositiveFloat] | None = Field(
         None, description="Per-backend weights (weighted_round_robin, least_connections)."
     )
-    health_check: Duration | None = Field(
-        None, description="Detect crashed backends after this delay and stop sending to them."
+    health_check: HealthCheckConfig | None = Field(
+        None, description="A duration (the oracle shorthand: told of crashes and pauses, acts this much later) "
+        "or a block with `active:` probes over the network (docs/health-checks.md)."
     )
+    outlier_ejection: OutlierEjectionConfig | None = Field(
+        None, description="Passive health checking: eject a backend after consecutive failed responses, for a while.")
 
     rate_limit: RateLimitConfig | None = Field(
         None, description="Admission: refuse calls beyond this rate as `rate_limited` (token bucket).")
@@ -63,6 +66,17 @@ class _Pending:
         self.reply(outcome)
 
 
+class _Watched(_Pending):
+    """A `_Pending` whose outcome also goes to the balancer's outlier detector."""
+
+    __slots__ = ()
+
+    def __call__(self, outcome: int) -> None:
+        lb = self.lb
+        lb.health.response(self.i, outcome, lb.config.outlier_ejection)
+        _Pending.__call__(self, outcome)
+
+
 @registry.components.register("load_balancer")
 class LoadBalancer(Component):
     """Forwards each request to one backend chosen by the algorithm (round robin, least connections…)."""
@@ -83,6 +97,18 @@ class LoadBalancer(Component):
         self.backends: list = []
         self.failed = 0
         self.answered = 0
+        # Health checks (active probes, outlier ejection): none unless configured, so a balancer
+        # without them runs exactly the code it always did.
+        hc = config.health_check
+        self.oracle_s = hc.oracle if hc is not None else None
+        self.health: BackendHealth | None = None
+        self.checker: ActiveChecker | None = None
+        if (hc is not None and hc.active is not None) or config.outlier_ejection is not None:
+            self.health = BackendHealth(self, n, hc.panic_threshold if hc is not None else 0.0)
+            if hc is not None and hc.active is not None:
+                self.checker = ActiveChecker(self.health, hc.active)
+            if config.outlier_ejection is not None:
+                self.handle = self._handle_watched  # each answer also goes to the outlier detector
 
     def connect(self, system: Any) -> None:
         self.backends = [system.get(b) for b in self.config.backends]
@@ -90,13 +116,15 @@ class LoadBalancer(Component):
         # Resilience hook: each backend's calls go through the policies (chosen once, here).
         self.links = [guard(link, self.config.resilience, f"{self.name}->{b.name}", system)
                       for link, b in zip(self.links, self.backends)]
-        if self.config.health_check is not None:
+        if self.oracle_s is not None:
             for b in self.backends:
                 b.watchers.append(self)
+        if self.checker is not None:
+            self.checker.connect(self, system)
 
     def component_changed(self, backend: Any) -> None:
         i = self.backends.index(backend)
-        self.env.call_later(self.config.health_check, self._apply_health, (i, backend.unavailable))
+        self.env.call_later(self.oracle_s, self._apply_health, (i, backend.unavailable))
 
     def _apply_health(self, timer: Any) -> None:
         i, down = timer._value
@@ -117,7 +145,16 @@ class LoadBalancer(Component):
         p.t0 = self.env._now
         self.links[i].send(req, p)
 
+    def _handle_watched(self, req: Request, reply: Reply) -> None:
+        """`handle` with outlier ejection: the same, with a reply that also reports its outcome."""
+        i = self.algo.choose(req, self)
+        self.outstanding[i] += 1
+        self.sent[i] += 1
+        self.links[i].send(req, _Watched(self, i, reply, self.env._now))
+
     def reset_stats(self) -> None:
+        if self.health is not None:
+            self.health.reset_stats()
         self.sent = [0] * len(self.sent)
         self.ok = [0] * len(self.ok)
         self.failed = 0
@@ -125,7 +162,7 @@ class LoadBalancer(Component):
 
     def stats(self, elapsed_s: float) -> dict[str, Any]:
         total = sum(self.sent)
-        return {
+        out = {
             "type": self.type_name,
             "algorithm": self.config.algorithm,
             "served": self.answered,
@@ -134,6 +171,11 @@ class LoadBalancer(Component):
             "failed": self.failed,
             "share": {b.name: (s / total if total else 0.0) for b, s in zip(self.backends, self.sent)},
         }
+        if self.health is not None:
+            out.update(self.health.stats())
+            if self.health.events:
+                out["events"] = list(self.health.events)
+        return out
 
     def sample(self) -> dict[str, float]:
         return {"outstanding": float(sum(self.outstanding))}

@@ -110,6 +110,13 @@ class Server(Station):
             for op, oc in cfg.operations.items() if oc.calls is not None
         }
 
+    def dependencies(self) -> list[str]:
+        """Every component its call steps name (default and per operation), once each, in order."""
+        names = [t for step in self.config.calls for t in step.targets()]
+        for oc in self.config.operations.values():
+            names += [t for step in oc.calls or [] for t in step.targets()]
+        return list(dict.fromkeys(names))
+
     def service_time(self, req: Request) -> float:
         fn = self._service.get(req.op) if self._service else None
         return (fn or self._service_default)()

@@ -17,6 +17,7 @@ from simulator.engine.request import ERROR, OK, REJECTED, Deadlines, Once, Reply
 from simpy.events import NORMAL
 
 _new = object.__new__
+PROBE = Request(-1, 0.0, -1, "health")  # marks a health probe's place in a station's queue
 
 from pydantic import Field, NonNegativeInt, PositiveFloat
 
@@ -225,6 +226,47 @@ class Station(Component):
             return
         self.busy -= 1
 
+    # --- health probes --------------------------------------------------------------------------
+    def probe(self, req: Request, reply: Reply) -> None:
+        """A health probe is answered on the same workers as requests, as a real server answers
+        `/health`: at once if a worker is free, else when a worker would take it, behind the requests
+        waiting before it (FIFO), in zero service time; refused (`rejected`) when the queue is full.
+        A paused station's waiting probe waits out the pause; a crash fails it with the queue.
+        A queued probe counts in the queue length while it waits."""
+        if self.busy < self.workers:
+            reply(OK)
+        elif self.capacity is not None and len(self.queue) >= self.capacity:
+            reply(REJECTED)
+        else:
+            # Only a station that has had a probe queued pays for telling them apart when a worker is
+            # freed: `release` becomes `_release_probing` on this instance.
+            self.release = self._release_probing
+            now = self.env._now
+            self._account(now)
+            self.queue.append((PROBE, reply, now))
+            if len(self.queue) > self.queue_max:
+                self.queue_max = len(self.queue)
+
+    def _release_probing(self) -> None:
+        """`release` where the queue may hold probes: a probe at the head is answered and the freed
+        worker goes on to the next entry (a probe takes no service time)."""
+        now = self.env._now
+        self._account(now)
+        q = self.queue
+        while q:
+            req, reply, t_enq = q.popleft()
+            if req is PROBE:
+                reply(OK)
+                continue
+            if type(reply) is Once and reply.done:
+                self.expired += 1
+                continue
+            self.wait_sum += now - t_enq
+            self.waited += 1
+            self._start(req, reply, now)
+            return
+        self.busy -= 1
+
     # --- faults ---------------------------------------------------------------------------------
     def prepare_for_crash(self) -> None:
         if self._active is None:
@@ -264,7 +306,7 @@ class Station(Component):
         self.queue.clear()
         self.busy = 0
         self.epoch += 1
-        self.failed += len(lost)
+        self.failed += sum(1 for req, _reply in lost if req is not PROBE)  # a probe is not a call
         super().crash()
         for _req, reply in lost:
             reply(ERROR)
