@@ -133,10 +133,12 @@ class BackendHealth:
         self.returns = 0
         self.panics = 0
 
-    def stats(self) -> dict[str, Any]:
-        return {"probes_sent": self.probes_sent, "probes_failed": self.probes_failed,
-                "ejections": self.ejections, "returns": self.returns, "panics": self.panics,
-                "ejected_now": sum(1 for i in range(len(self.ejected)) if not self.usable(i))}
+    def stats(self, probing: bool) -> dict[str, Any]:
+        """Counts over the measured window (`probing`: with the active checker's probe counts)."""
+        out = {"probes_sent": self.probes_sent, "probes_failed": self.probes_failed} if probing else {}
+        out.update(ejections=self.ejections, returns=self.returns, panics=self.panics,
+                   unusable_at_end=sum(1 for i in range(len(self.ejected)) if not self.usable(i)))
+        return out
 
     def usable(self, i: int) -> bool:
         return not (self.probe_down[i] or self.ejected[i])

@@ -172,7 +172,7 @@ class LoadBalancer(Component):
             "share": {b.name: (s / total if total else 0.0) for b, s in zip(self.backends, self.sent)},
         }
         if self.health is not None:
-            out.update(self.health.stats())
+            out.update(self.health.stats(self.checker is not None))
             if self.health.events:
                 out["events"] = list(self.health.events)
         return out
