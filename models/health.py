@@ -221,6 +221,7 @@ class ActiveChecker:
         self.cfg = cfg
         self.env = health.env
         self.links: list[Any] = []
+        self.rounds = 0
 
     def connect(self, lb: Any, system: Any) -> None:
         """One probe link per backend (made after the balancer's own links, so theirs keep their
@@ -240,7 +241,9 @@ class ActiveChecker:
             once = Once(_ProbeResult(self, i))
             env.call_later(cfg.timeout, once.expire)
             link.send(Request(-1, env.now, -1, "health"), once)
-        env.at(cfg.interval, timer)
+        # Round k at exactly k x interval (no drift from adding the interval up).
+        self.rounds += 1
+        env.at(self.rounds * cfg.interval - env.now, timer)
 
     def result(self, i: int, outcome: int) -> None:
         self.health.probe_result(i, outcome == OK, self.cfg.unhealthy_after, self.cfg.healthy_after)
