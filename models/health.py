@@ -106,6 +106,7 @@ class BackendHealth:
         self.lb = lb
         self.env = lb.env
         self.panic_threshold = panic_threshold
+        self.oracle_down: list[bool] = []  # `{oracle: delay}` with outlier ejection: told, then acted on
         self.probe_down: list[bool] = []
         self.probe_fails: list[int] = []
         self.probe_oks: list[int] = []
@@ -119,6 +120,7 @@ class BackendHealth:
 
     def add_backend(self) -> int:
         """One more backend (usable at once); returns its index."""
+        self.oracle_down.append(False)
         self.probe_down.append(False)
         self.probe_fails.append(0)
         self.probe_oks.append(0)
@@ -141,7 +143,7 @@ class BackendHealth:
         return out
 
     def usable(self, i: int) -> bool:
-        return not (self.probe_down[i] or self.ejected[i])
+        return not (self.probe_down[i] or self.ejected[i] or self.oracle_down[i])
 
     def event(self, kind: str, description: str) -> None:
         self.events.append({"at_s": self.env.now, "kind": kind, "description": description})
@@ -162,6 +164,12 @@ class BackendHealth:
 
     def name(self, i: int) -> str:
         return self.lb.backends[i].name
+
+    def oracle(self, i: int, down: bool) -> None:
+        """The oracle's news about backend `i`, `delay` after the change (with outlier ejection)."""
+        if self.oracle_down[i] != down:
+            self.oracle_down[i] = down
+            self.refresh()
 
     # --- active checks ---------------------------------------------------------------------------
     def probe_result(self, i: int, ok: bool, after: int, back_after: int) -> None:

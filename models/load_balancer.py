@@ -128,6 +128,9 @@ class LoadBalancer(Component):
 
     def _apply_health(self, timer: Any) -> None:
         i, down = timer._value
+        if self.health is not None:  # with outlier ejection: one state, rebuilt (panic included)
+            self.health.oracle(i, down)
+            return
         if down and i in self.healthy and len(self.healthy) > 1:
             self.healthy.remove(i)
         elif not down and i not in self.healthy:

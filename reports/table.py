@@ -68,6 +68,18 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
         for f in summary["faults"]:
             ft.add_row(num(f["start_s"]), num(f["end_s"]) if f["end_s"] is not None else "end", f["description"])
         tables.append(ft)
+    events = sorted(((ev["at_s"], name, ev.get("description", ev.get("kind", "")))
+                     for name, c in summary["components"].items() if c.get("type") not in type_tables
+                     for ev in c.get("events") or []), key=lambda e: e[0])
+    if events:  # instant events of components without a table of their own (a balancer's ejections)
+        et = Table(title="Event timeline", title_justify="left")
+        for col in ("at s", "component", "event"):
+            et.add_column(col)
+        for at, name, what in events[:20]:
+            et.add_row(num(at), name, what)
+        if len(events) > 20:  # a flapping backend: the charts and summary.json have them all
+            et.caption, et.caption_justify = f"... and {len(events) - 20} more (summary.json, charts)", "left"
+        tables.append(et)
     return tables
 
 
@@ -90,6 +102,8 @@ def details_table(components: dict[str, Any]) -> Table | None:
     rows = []
     for name, c in components.items():
         extra = {k: v for k, v in c.items() if k not in STANDARD_KEYS and v is not None}
+        if isinstance(extra.get("events"), list):  # listed in the event timeline instead
+            extra["events"] = f"{len(extra['events'])} (event timeline)"
         if extra:
             rows.append((name, "; ".join(f"{k}: {_fmt_detail(k, v)}" for k, v in extra.items())))
     if not rows:

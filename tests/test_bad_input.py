@@ -167,3 +167,26 @@ def test_flow_mapping_with_commas_needs_no_quotes(tmp_path):
     result, _ = run_validate(tmp_path, GOOD.replace("exponential(mean=100ms)}\n  app-2",
                                             "lognormal(median=80ms, p99=400ms)}\n  app-2"))
     assert result.exit_code == 0, result.output
+
+
+# --- load balancer health checks (models/health.py) ---------------------------------------------
+LB_LINE = "    backends: [app-1, app-2]\n"
+
+
+@pytest.mark.parametrize("setting,fragments", [
+    ("health_check: {active: {unhealthy_after: 0}}", ("components.lb.health_check.active.unhealthy_after", "greater than 0")),
+    ("health_check: {active: {healthy_after: 0}}", ("components.lb.health_check.active.healthy_after", "greater than 0")),
+    ("health_check: {active: {interval: 1s, timeout: 2s}}", ("'timeout' (2s) must be at most 'interval' (1s)",)),
+    ("health_check: {active: {path: medium}}", ("health_check.active.path", "'shallow' or 'deep'")),
+    ("health_check: {active: {intervl: 1s}}", ("did you mean 'interval'",)),
+    ("health_check: {}", ("exactly one of 'oracle' (a delay) or 'active' (probes)",)),
+    ("health_check: {oracle: 1s, active: {}}", ("exactly one of 'oracle'",)),
+    ("health_check: {active: {}, panic_threshold: 150%}", ("health_check.panic_threshold", "between 0 and 1")),
+    ("health_check: banana", ("expected a duration",)),
+    ("outlier_ejection: {max_ejected: 150%}", ("outlier_ejection.max_ejected", "between 0 and 1")),
+    ("outlier_ejection: {max_ejected: 0%}", ("'max_ejected' must be above 0%",)),
+    ("outlier_ejection: {consecutive_errors: 0}", ("outlier_ejection.consecutive_errors", "greater than 0")),
+    ("outlier_ejection: {eject_for: 0s}", ("outlier_ejection.eject_for",)),
+])
+def test_bad_health_check_settings(tmp_path, setting, fragments):
+    assert_bad(tmp_path, GOOD.replace(LB_LINE, LB_LINE + f"    {setting}\n"), *fragments, line=10)
