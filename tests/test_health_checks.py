@@ -265,3 +265,53 @@ def test_max_ejected_keeps_the_rest_in_the_pool():
     assert [t for t, w in p.log if w.endswith("error")][:5] == [10.25, 11.25, 13.25, 15.25, 16.25]
     st = p.system.get("lb").stats(p.env.now)
     assert st["ejections"] == st["returns"] and st["unusable_at_end"] == 0
+
+
+def test_a_deep_probe_ejects_only_the_backend_cut_off_from_the_database():
+    """A partition between b and db (b stays reachable from the balancer): only b's deep probes fail."""
+    calls = ", calls: [db]"
+    hc = ", health_check: {active: {interval: 1s, timeout: 500ms, unhealthy_after: 2, healthy_after: 2, path: deep}}"
+    p = build(hc, ["{type: partition, groups: [[b], [db]], at: 10.3s, duration: 20s}"], backends="a, b, c",
+              a=calls, b=calls)
+    # b's probe of db sent at s + 5 ms is cut: the probe fails at its own 500 ms timeout (s + 0.5).
+    # Back: the probe at 31 s reaches db at 31.01 (the partition ended at 30.3): back at 32 + 4 x 5 ms.
+    assert events(p) == [(12.5, "ejection", "b"), (32.02, "return", "b")]
+
+
+def test_oracle_with_outlier_ejection_shares_one_state_and_fails_open():
+    """The oracle (1 s) with outlier ejection: a crashes at 10.2 s, b at 12.2 s (20 s each). The oracle
+    takes a out at 11.2, b at 13.2: none left, so the balancer panics and sends to both (no 'never the
+    last' rule in the shared state). a is up at 30.2 and serves its turn at 30.25 even before the
+    oracle says so (31.2: panic over, a alone); b is listed again at 33.2."""
+    lb = ", health_check: 1s, outlier_ejection: {consecutive_errors: 100, eject_for: 1s, max_ejected: 50%}"
+    p = build(lb, ["{type: crash, target: a, at: 10.2s, duration: 20s}",
+                   "{type: crash, target: b, at: 12.2s, duration: 20s}"], latency="0s")
+    p.watch_service("a", "b")
+    send_every_second(p, 0.25, 40)
+    assert events(p) == [(13.2, "panic", "panic:"), (31.2, "panic_end", "panic")]
+    served = [(round(t - 0.01, 2), w.split()[0]) for t, w in p.log if "served" in w and 10 < t < 36]
+    assert served == [(11.25, "b"), (30.25, "a"), (31.25, "a"), (32.25, "a"), (33.25, "b"), (34.25, "a"), (35.25, "b")]
+    assert [t for t, w in p.log if w.endswith("error")] == [10.25] + [12.25 + k for k in range(18)]
+
+
+def test_short_circuited_calls_do_not_count_as_backend_failures():
+    """A circuit breaker on the balancer (opens after 1 failure, for 100 s): after a's first error its
+    calls are short-circuited by the balancer's own breaker, which says nothing about a: with
+    `consecutive_errors: 2`, a is never ejected."""
+    lb = (", resilience: {circuit_breaker: {failure_threshold: 1, open_for: 100s}}"
+          ", outlier_ejection: {consecutive_errors: 2, eject_for: 5s, max_ejected: 50%}")
+    p = build(lb, ["{type: crash, target: a, at: 10.2s, duration: 20s}"], latency="0s")
+    send_every_second(p, 0.25, 40)
+    assert events(p) == []
+    outcomes = [w.split()[1] for _t, w in p.log]
+    assert outcomes.count("error") == 1 and outcomes.count("short_circuited") > 5
+
+
+def test_ejections_reach_result_events_for_the_charts():
+    scenario = simulator.load_scenario("scenarios/health-checks.yaml", overrides=["duration=100s"])
+    result = simulator.run(scenario, seed=1)
+    kinds = [(e["kind"], e["component"]) for e in result.events]
+    assert kinds == [("ejection", "lb"), ("return", "lb")]
+    assert 30 < result.events[0]["at_s"] < 32 and 90 < result.events[1]["at_s"] < 92
+    lb = result.summary["components"]["lb"]
+    assert lb["ejections"] == lb["returns"] == 1 and lb["probes_failed"] >= 60
