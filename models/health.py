@@ -134,6 +134,16 @@ class BackendHealth:
         self.ejections = 0
         self.returns = 0
         self.panics = 0
+        self._sampled_failed = 0
+
+    def sample(self, probing: bool) -> dict[str, float]:
+        """Per time bucket: backends usable at the bucket's end (all of them while panicking) and,
+        with active checks, the probes that failed in the bucket."""
+        out = {"usable_backends": float(sum(1 for i in range(len(self.ejected)) if self.usable(i)))}
+        if probing:
+            out["probes_failed"] = float(self.probes_failed - self._sampled_failed)
+            self._sampled_failed = self.probes_failed
+        return out
 
     def stats(self, probing: bool) -> dict[str, Any]:
         """Counts over the measured window (`probing`: with the active checker's probe counts)."""

@@ -181,6 +181,8 @@ class LoadBalancer(Component):
         return out
 
     def sample(self) -> dict[str, float]:
+        if self.health is not None:
+            return {"outstanding": float(sum(self.outstanding)), **self.health.sample(self.checker is not None)}
         return {"outstanding": float(sum(self.outstanding))}
 
     def offered(self, rate_per_s: float, system: Any) -> None:

@@ -315,3 +315,6 @@ def test_ejections_reach_result_events_for_the_charts():
     assert 30 < result.events[0]["at_s"] < 32 and 90 < result.events[1]["at_s"] < 92
     lb = result.summary["components"]["lb"]
     assert lb["ejections"] == lb["returns"] == 1 and lb["probes_failed"] >= 60
+    ts = result.timeseries
+    assert ts["lb.probes_failed"].sum() == lb["probes_failed"]  # per bucket, adding up to the run's count
+    assert ts["lb.usable_backends"].min() == 3 and ts["lb.usable_backends"].iloc[-1] == 4
