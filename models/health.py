@@ -137,8 +137,8 @@ class BackendHealth:
         self._sampled_failed = 0
 
     def sample(self, probing: bool) -> dict[str, float]:
-        """Per time bucket: backends usable at the bucket's end (all of them while panicking) and,
-        with active checks, the probes that failed in the bucket."""
+        """Per time bucket: backends usable at the bucket's end (those no mechanism holds out, whether
+        or not the balancer panics) and, with active checks, the probes that failed in the bucket."""
         out = {"usable_backends": float(sum(1 for i in range(len(self.ejected)) if self.usable(i)))}
         if probing:
             out["probes_failed"] = float(self.probes_failed - self._sampled_failed)
