@@ -25,6 +25,8 @@ from simulator.language.units import PositiveDuration
 from simulator.resilience import RateLimitConfig
 
 from .base import Component, ComponentConfig
+from .shedding import CodelConfig, Shedder, wanted as wants_shedding
+from .slowdown import ConcurrencySlowdownConfig, install as install_slowdown
 
 
 class StationConfig(ComponentConfig):
@@ -42,6 +44,16 @@ class StationConfig(ComponentConfig):
     abandoned_requests: Literal["serve", "drop"] = Field(
         "serve", description="A request whose caller gave up (known when a caller sets `propagate_deadline`): "
         "serve it anyway, as real servers usually do, or drop it (answered timed_out, not served if still queued).")
+    queue_discipline: Literal["fifo", "lifo", "adaptive_lifo"] = Field(
+        "fifo", description="Which waiting request a freed worker takes: oldest (fifo), newest (lifo), or oldest "
+        "unless the queue is congested, then newest (adaptive_lifo).")
+    max_queue_wait: PositiveDuration | None = Field(
+        None, description="Load shedding: a request still waiting after this long is dropped (outcome `shed`).")
+    codel: CodelConfig | None = Field(
+        None, description="Load shedding (Facebook's CoDel): while the queue is congested, drop requests that "
+        "waited over `target` (outcome `shed`).")
+    concurrency_slowdown: ConcurrencySlowdownConfig | None = Field(
+        None, description="Service time multiplied by f(N), N the busy workers at its start: usl, linear or exponential.")
 
 
 class Station(Component):
@@ -58,6 +70,7 @@ class Station(Component):
     # A service time that does not depend on the request: a draw with no argument, used instead of
     # `service_time(req)` (one call less per request). Set by subclasses when it applies.
     draw_service: Callable[[], float] | None = None
+    _shedder: Shedder | None = None  # load shedding (models/shedding.py), made by `prepare_admission`
 
     def __init__(self, env: Any, name: str, config: Any) -> None:
         super().__init__(env, name, config)
@@ -86,6 +99,8 @@ class Station(Component):
         self._sample_busy = 0.0
         self._sample_queue = 0.0
         self._sample_t = self._t
+        if self._shedder is not None:
+            self._shedder.reset_stats()
 
     def _account(self, now: float) -> None:
         dt = now - self._t
@@ -108,7 +123,7 @@ class Station(Component):
             "rejected": self.rejected,
             "failed": self.failed,
             "expired": self.expired,
-        }
+        } | (self._shedder.stats() if self._shedder is not None else {})
 
     def sample(self) -> dict[str, float]:
         now = self.env.now
@@ -126,6 +141,17 @@ class Station(Component):
         speed = getattr(self.config, "speed", 1.0)
         return Sampler(dist if speed == 1.0 else dist.scaled(1.0 / speed),
                        self.env.streams.get(f"{self.name}/{stream}")).next
+
+    def prepare_admission(self) -> None:
+        """Choose the code paths of the queue once, at build time (called by `System` when every
+        component is built, before rate limiters and links): a station without load shedding or a
+        concurrency slowdown keeps this class's own code, untouched."""
+        cfg = self.config
+        slowdown = getattr(cfg, "concurrency_slowdown", None)
+        if slowdown is not None:
+            install_slowdown(self, slowdown)
+        if wants_shedding(cfg):
+            self._shedder = Shedder(self, cfg)
 
     # --- requests -------------------------------------------------------------------------------
     def service_time(self, req: Request) -> float:
@@ -250,6 +276,8 @@ class Station(Component):
             self._active[timer] = value[:2]
             self._ends[timer] = now + left
             self.env.schedule(timer, NORMAL, left)
+        if self._shedder is not None:
+            self._shedder.resumed()
 
     def crash(self) -> None:
         self._account(self.env.now)

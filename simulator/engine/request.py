@@ -25,9 +25,10 @@ IN_FLIGHT = 4  # not finished when the run ended
 SHORT_CIRCUITED = 5  # refused by the caller's own open circuit breaker (never sent)
 RATE_LIMITED = 6  # refused by the callee's rate limiter (HTTP 429), apart from queue-full rejections
 DEGRADED = 7  # answered by a caller's fallback with a degraded result (graceful degradation), apart from ok
+SHED = 8  # dropped from a server's queue by load shedding (max_queue_wait, CoDel), apart from queue-full rejections
 
 OUTCOME_NAMES = ("ok", "rejected", "timed_out", "error", "in_flight", "short_circuited", "rate_limited",
-                 "degraded")
+                 "degraded", "shed")
 
 Reply = Callable[[int], None]
 

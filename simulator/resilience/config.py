@@ -15,7 +15,7 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_va
 from simulator.language.config import StrictModel
 from simulator.language.units import Duration, Fraction, PositiveDuration, PositiveRate
 
-Outcome = Literal["timed_out", "error", "rejected", "rate_limited"]
+Outcome = Literal["timed_out", "error", "rejected", "rate_limited", "shed"]
 
 
 class RetryBudgetConfig(StrictModel):
@@ -95,7 +95,7 @@ class BulkheadConfig(StrictModel):
         return self
 
 
-FallbackOutcome = Literal["timed_out", "error", "rejected", "rate_limited", "short_circuited"]
+FallbackOutcome = Literal["timed_out", "error", "rejected", "rate_limited", "short_circuited", "shed"]
 
 
 class FallbackConfig(StrictModel):
