@@ -59,11 +59,14 @@ class RateLimitConfig(StrictModel):
         if getattr(self, required) is None:
             raise ValueError(f"'{required}' is required by algorithm '{self.algorithm}' "
                              f"(it takes {' and '.join(repr(k) for k in uses)})")
-        stray = [k for k in other if k in self.model_fields_set]
+        # a key of the other kind is refused when it differs from its default (a config written back
+        # with every key, as `--set` and `compare` do, still loads)
+        fields = type(self).model_fields
+        stray = [k for k in other if getattr(self, k) != fields[k].default]
         if stray:
             raise ValueError(f"'{stray[0]}' does not apply to algorithm '{self.algorithm}' "
                              f"(it takes {' and '.join(repr(k) for k in uses)})")
-        if "max_keys" in self.model_fields_set and self.per == "global":
+        if self.max_keys != fields["max_keys"].default and self.per == "global":
             raise ValueError("'max_keys' applies only with 'per: client', 'user' or 'key'")
         return self
 
