@@ -26,7 +26,8 @@ class LoadBalancerConfig(ComponentConfig):
     )
 
     rate_limit: RateLimitConfig | None = Field(
-        None, description="Admission: refuse calls beyond this rate as `rate_limited` (token bucket).")
+        None, description="Admission: refuse calls beyond a rate as `rate_limited` (token or leaky bucket, fixed or "
+        "sliding window; global, or per client, user or key).")
     resilience: ResilienceConfig | None = Field(
         None, description="Policies on the calls to each backend (each its own breaker): per-attempt timeout, "
         "retry (to the same backend), circuit breaker.")

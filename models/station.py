@@ -40,7 +40,8 @@ class StationConfig(ComponentConfig):
     )
     speed: PositiveFloat = Field(1.0, ge=1e-6, le=1e6, description="Vertical scaling: service times are divided by it.")
     rate_limit: RateLimitConfig | None = Field(
-        None, description="Admission: refuse calls beyond this rate as `rate_limited` (token bucket).")
+        None, description="Admission: refuse calls beyond a rate as `rate_limited` (token or leaky bucket, fixed or "
+        "sliding window; global, or per client, user or key).")
     abandoned_requests: Literal["serve", "drop"] = Field(
         "serve", description="A request whose caller gave up (known when a caller sets `propagate_deadline`): "
         "serve it anyway, as real servers usually do, or drop it (answered timed_out, not served if still queued).")
