@@ -192,6 +192,25 @@ def test_lifo_and_shedding_keep_goodput_where_fifo_collapses_under_a_client_time
     assert fifo < 0.5 and 0.85 < lifo < 0.91 and 0.8 < codel < 0.91
 
 
+def test_reports_show_the_shedding_table_and_the_shed_outcome_only_when_there_is_shedding():
+    from reports.table import summary_tables
+
+    def tables(extra: str) -> list:
+        return summary_tables(simulator.run(simulator.loads_scenario(textwrap.dedent(f"""
+            name: t
+            duration: 5s
+            components:
+              app: {{type: server, workers: 1, service_time: 20ms{extra}}}
+            workloads:
+              web: {{target: app, arrivals: poisson(rate=80/s)}}
+        """))).summary)
+
+    shed = tables(", max_queue_wait: 30ms")
+    assert "Load shedding" in [str(t.title) for t in shed] and "shed by load shedding" in str(shed[0].caption)
+    plain = tables("")
+    assert "Load shedding" not in [str(t.title) for t in plain] and "shed" not in str(plain[0].caption)
+
+
 # --- bad input -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("extra, expect", [
