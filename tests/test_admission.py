@@ -239,3 +239,14 @@ def test_bad_shedding_and_slowdown_input_is_one_located_line(extra, expect):
         simulator.loads_scenario(textwrap.dedent(text))
     msg = str(e.value)
     assert "\n" not in msg and "components.app" in msg and expect in msg, msg
+
+
+def test_capacity_estimates_use_the_peak_of_the_slowdown_law():
+    """The overload warnings read each station's capacity: with the USL it is the curve's peak at
+    <= workers busy (sigma 0.03, kappa 0.002, 64 workers: the peak is at N = 22, sqrt(0.97 / 0.002)
+    = 22.0), C(22) / S, not workers / S."""
+    p = _probe("concurrency_slowdown: {usl: {sigma: 0.03, kappa: 0.002}}", workers=64)
+    app = p.system.get("app")
+    x = 22 / (1 + 0.03 * 21 + 0.002 * 22 * 21) / 1.0  # service_time: 1s in _probe
+    assert app.capacity_per_s() == pytest.approx(x)
+    assert _probe("", workers=64).system.get("app").capacity_per_s() == 64.0
