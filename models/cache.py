@@ -472,4 +472,7 @@ class Cache(Station):
 
     def capacity_per_s(self) -> float:
         mean = self.config.service_time.mean / self.config.speed
+        slowdown = self.config.concurrency_slowdown
+        if slowdown is not None and mean > 0:  # the peak of the law's curve, at <= workers busy
+            return slowdown.peak(self.workers, mean)
         return self.workers / mean if mean > 0 else float("inf")

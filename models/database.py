@@ -95,4 +95,7 @@ class Database(Station):
 
     def capacity_per_s(self) -> float:
         mean = max(self.config.read_time.mean, 1e-12) / self.config.speed
+        slowdown = self.config.concurrency_slowdown
+        if slowdown is not None:  # the peak of the law's curve, at <= workers busy
+            return slowdown.peak(self.workers, mean)
         return self.workers / mean

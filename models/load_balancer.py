@@ -29,7 +29,8 @@ class LoadBalancerConfig(ComponentConfig):
         None, description="Passive health checking: eject a backend after consecutive failed responses, for a while.")
 
     rate_limit: RateLimitConfig | None = Field(
-        None, description="Admission: refuse calls beyond this rate as `rate_limited` (token bucket).")
+        None, description="Admission: refuse calls beyond a rate as `rate_limited` (token or leaky bucket, fixed or "
+        "sliding window; global, or per client, user or key).")
     resilience: ResilienceConfig | None = Field(
         None, description="Policies on the calls to each backend (each its own breaker): per-attempt timeout, "
         "retry (to the same backend), circuit breaker.")

@@ -13,11 +13,10 @@ from typing import Any, Callable, Literal
 
 from simulator.sampling.distributions import Sampler
 from simulator.engine.env import Timer
-from simulator.engine.request import ERROR, OK, REJECTED, Deadlines, Once, Reply, Request
+from simulator.engine.request import ERROR, OK, PROBE, REJECTED, Deadlines, Once, Reply, Request
 from simpy.events import NORMAL
 
 _new = object.__new__
-PROBE = Request(-1, 0.0, -1, "health")  # marks a health probe's place in a station's queue
 
 from pydantic import Field, NonNegativeInt, PositiveFloat
 
@@ -26,6 +25,8 @@ from simulator.language.units import PositiveDuration
 from simulator.resilience import RateLimitConfig
 
 from .base import Component, ComponentConfig
+from .shedding import CodelConfig, Shedder, wanted as wants_shedding
+from .slowdown import ConcurrencySlowdownConfig, install as install_slowdown
 
 
 class StationConfig(ComponentConfig):
@@ -39,10 +40,21 @@ class StationConfig(ComponentConfig):
     )
     speed: PositiveFloat = Field(1.0, ge=1e-6, le=1e6, description="Vertical scaling: service times are divided by it.")
     rate_limit: RateLimitConfig | None = Field(
-        None, description="Admission: refuse calls beyond this rate as `rate_limited` (token bucket).")
+        None, description="Admission: refuse calls beyond a rate as `rate_limited` (token or leaky bucket, fixed or "
+        "sliding window; global, or per client, user or key).")
     abandoned_requests: Literal["serve", "drop"] = Field(
         "serve", description="A request whose caller gave up (known when a caller sets `propagate_deadline`): "
         "serve it anyway, as real servers usually do, or drop it (answered timed_out, not served if still queued).")
+    queue_discipline: Literal["fifo", "lifo", "adaptive_lifo"] = Field(
+        "fifo", description="Which waiting request a freed worker takes: oldest (fifo), newest (lifo), or oldest "
+        "unless the queue is congested, then newest (adaptive_lifo).")
+    max_queue_wait: PositiveDuration | None = Field(
+        None, description="Load shedding: a request still waiting after this long is dropped (outcome `shed`).")
+    codel: CodelConfig | None = Field(
+        None, description="Load shedding (Facebook's CoDel): while the queue is congested, drop requests that "
+        "waited over `target` (outcome `shed`).")
+    concurrency_slowdown: ConcurrencySlowdownConfig | None = Field(
+        None, description="Service time multiplied by f(N), N the busy workers at its start: usl, linear or exponential.")
 
 
 class Station(Component):
@@ -59,6 +71,7 @@ class Station(Component):
     # A service time that does not depend on the request: a draw with no argument, used instead of
     # `service_time(req)` (one call less per request). Set by subclasses when it applies.
     draw_service: Callable[[], float] | None = None
+    _shedder: Shedder | None = None  # load shedding (models/shedding.py), made by `prepare_admission`
 
     def __init__(self, env: Any, name: str, config: Any) -> None:
         super().__init__(env, name, config)
@@ -87,6 +100,8 @@ class Station(Component):
         self._sample_busy = 0.0
         self._sample_queue = 0.0
         self._sample_t = self._t
+        if self._shedder is not None:
+            self._shedder.reset_stats()
 
     def _account(self, now: float) -> None:
         dt = now - self._t
@@ -109,7 +124,7 @@ class Station(Component):
             "rejected": self.rejected,
             "failed": self.failed,
             "expired": self.expired,
-        }
+        } | (self._shedder.stats() if self._shedder is not None else {})
 
     def sample(self) -> dict[str, float]:
         now = self.env.now
@@ -127,6 +142,17 @@ class Station(Component):
         speed = getattr(self.config, "speed", 1.0)
         return Sampler(dist if speed == 1.0 else dist.scaled(1.0 / speed),
                        self.env.streams.get(f"{self.name}/{stream}")).next
+
+    def prepare_admission(self) -> None:
+        """Choose the code paths of the queue once, at build time (called by `System` when every
+        component is built, before rate limiters and links): a station without load shedding or a
+        concurrency slowdown keeps this class's own code, untouched."""
+        cfg = self.config
+        slowdown = getattr(cfg, "concurrency_slowdown", None)
+        if slowdown is not None:
+            install_slowdown(self, slowdown)
+        if wants_shedding(cfg):
+            self._shedder = Shedder(self, cfg)
 
     # --- requests -------------------------------------------------------------------------------
     def service_time(self, req: Request) -> float:
@@ -240,7 +266,8 @@ class Station(Component):
         else:
             # Only a station that has had a probe queued pays for telling them apart when a worker is
             # freed: `release` becomes `_release_probing` on this instance.
-            self.release = self._release_probing
+            if "release" not in self.__dict__:  # a shedding station's own `release` knows probes already
+                self.release = self._release_probing
             now = self.env._now
             self._account(now)
             self.queue.append((PROBE, reply, now))
@@ -292,6 +319,8 @@ class Station(Component):
             self._active[timer] = value[:2]
             self._ends[timer] = now + left
             self.env.schedule(timer, NORMAL, left)
+        if self._shedder is not None:
+            self._shedder.resumed()
 
     def crash(self) -> None:
         self._account(self.env.now)

@@ -1,5 +1,6 @@
 """Tables of the resilience policies on calls (summary["resilience"]) and of the rate limits
-(summary["rate_limits"]) and the wasted work (summary["wasted_work"]), when a run has any: for the terminal and report.html."""
+(summary["rate_limits"]), the load shedding (components with `shed` figures) and the wasted work
+(summary["wasted_work"]), when a run has any: for the terminal and report.html."""
 from __future__ import annotations
 
 from typing import Any
@@ -12,7 +13,24 @@ from reports.formatting import num
 def resilience_tables(summary: dict[str, Any]) -> list[Table]:
     """The policies on calls and the rate limits, each only when the run has any."""
     return (_calls_table(summary.get("resilience")) + _limits_table(summary.get("rate_limits"))
-            + _wasted_table(summary.get("wasted_work")))
+            + _shedding_table(summary.get("components", {})) + _wasted_table(summary.get("wasted_work")))
+
+
+def _shedding_table(components: dict[str, Any]) -> list[Table]:
+    shedding = {name: c for name, c in components.items() if "shed" in c}
+    if not shedding:
+        return []
+    table = Table(title="Load shedding", title_justify="left")
+    for col, just in (("component", "left"), ("discipline", "left"), ("shed", "right"), ("max wait", "right"),
+                      ("codel", "right"), ("taken lifo", "right"), ("rejected", "right")):
+        table.add_column(col, justify=just)
+    for name, c in shedding.items():
+        table.add_row(name, c["queue_discipline"], num(c["shed"]), num(c["shed_max_queue_wait"]), num(c["shed_codel"]),
+                      num(c["taken_lifo"]), num(c.get("rejected")))
+    table.caption = ("shed: dropped from the queue (max wait: waited max_queue_wait; codel: waited over the target "
+                     "while congested); rejected: refused by a full queue; taken lifo: served newest-first")
+    table.caption_justify = "left"
+    return [table]
 
 
 def _wasted_table(wasted: dict[str, Any] | None) -> list[Table]:
@@ -31,10 +49,17 @@ def _limits_table(limits: dict[str, Any] | None) -> list[Table]:
     if not limits:
         return []
     table = Table(title="Rate limits", title_justify="left")
-    for col, just in (("component", "left"), ("algorithm", "left"), ("admitted", "right"), ("rate limited", "right")):
+    keyed = any("per" in lim for lim in limits.values())  # columns only when a limiter is per client/user/key
+    cols = [("component", "left"), ("algorithm", "left"), ("admitted", "right"), ("rate limited", "right")]
+    cols += [("per", "left"), ("keys", "right"), ("forgotten", "right")] if keyed else []
+    for col, just in cols:
         table.add_column(col, justify=just)
     for name, lim in limits.items():
-        table.add_row(name, lim["algorithm"], num(lim["admitted"]), num(lim["rate_limited"]))
+        row = [name, lim["algorithm"], num(lim["admitted"]), num(lim["rate_limited"])]
+        if keyed:
+            row += ([lim["per"], num(lim["keys_tracked"]), num(lim["keys_forgotten"])] if "per" in lim
+                    else ["global", "", ""])
+        table.add_row(*row)
     return [table]
 
 

@@ -27,7 +27,7 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
     # A caption rather than a column: the row then fits 80 columns with room to spare.
     head.caption = f"{num(req['in_flight'])} still in flight at the end"
     for key, what in (("short_circuited", "short-circuited by a breaker"), ("rate_limited", "rate limited"),
-                      ("degraded", "answered degraded by a fallback")):
+                      ("degraded", "answered degraded by a fallback"), ("shed", "shed by load shedding")):
         if req.get(key):  # outcomes of the resilience policies, shown only when they happened
             head.caption += f"; {num(req[key])} {what}"
     head.caption_justify = "left"

@@ -190,3 +190,18 @@ LB_LINE = "    backends: [app-1, app-2]\n"
 ])
 def test_bad_health_check_settings(tmp_path, setting, fragments):
     assert_bad(tmp_path, GOOD.replace(LB_LINE, LB_LINE + f"    {setting}\n"), *fragments, line=10)
+@pytest.mark.parametrize("setting, frags", [
+    ("rate_limit: {rate: -5/s}", ("components.app-1.rate_limit.rate", "greater than 0")),
+    ("rate_limit: {algorithm: sliding_windw, limit: 5}", ("rate_limit.algorithm", "did you mean 'sliding_window'")),
+    ("rate_limit: {algorithm: fixed_window, limit: 0}", ("rate_limit.limit", "greater than 0")),
+    ("rate_limit: {rate: 5/s, per: clients}", ("rate_limit.per", "did you mean 'client'")),
+    ("queue_discipline: lifi", ("components.app-1.queue_discipline", "did you mean 'lifo'")),
+    ("max_queue_wait: -2s", ("components.app-1.max_queue_wait", "greater than 0")),
+    ("codel: {target: 1s, interval: 100ms}", ("components.app-1.codel", "must be at most 'interval'")),
+    ("concurrency_slowdown: {usl: {sigma: 0.1, kappa: -0.5}}", ("concurrency_slowdown.usl.kappa", "greater than or equal to 0")),
+    ("concurrency_slowdown: {linear: 0.1, usl: {sigma: 0.1}}", ("components.app-1.concurrency_slowdown", "exactly one")),
+])
+def test_bad_admission_settings(tmp_path, setting, frags):
+    """Rate limits, load shedding and the concurrency slowdown: one located line, exit 2."""
+    bad = GOOD.replace("app-1: {type: server, workers: 2,", f"app-1: {{type: server, workers: 2, {setting},")
+    assert_bad(tmp_path, bad, *frags)

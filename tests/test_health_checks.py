@@ -164,6 +164,20 @@ def test_a_probe_waits_behind_queued_requests_on_the_same_workers():
     assert st["served"] == 4 and st["failed"] == 0  # probes are not requests
 
 
+def test_a_probe_at_a_lifo_server_is_answered_by_the_lifo_queue():
+    """The same backend with `queue_discipline: lifo` (models/shedding.py owns its queue): each probe
+    is the newest entry when the worker frees (1.1, 2.1, 3.1, 4.1 s), so it is answered at once and
+    the worker goes on newest-first: r4, r3, r2. No ejection; probes are not requests or shed work."""
+    p = build(ACTIVE, [], latency="0s", backends="a", a_service="1s", duration="10s", a=", queue_discipline: lifo")
+    for t, label in [(0.1, "r1"), (0.2, "r2"), (0.3, "r3"), (0.4, "r4")]:
+        p.send(t, label)
+    assert events(p) == []
+    assert [w for _t, w in p.log] == ["r1 ok", "r4 ok", "r3 ok", "r2 ok"]
+    st = p.system.get("a").stats(10.0)
+    assert st["served"] == 4 and st["failed"] == 0 and st.get("shed", 0) == 0
+    assert p.system.get("lb").stats(10.0)["probes_failed"] == 0
+
+
 # --- deep probes and panic -----------------------------------------------------------------------
 def test_a_deep_probe_ejects_every_backend_when_their_database_dies_and_the_balancer_panics():
     """a, b, c all call db. db crashes 10.3-30.3 s. Deep probes (each backend probes db) fail from

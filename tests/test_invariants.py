@@ -12,7 +12,9 @@ THREE_TIER = "scenarios/three-tier.yaml"
 
 def _conserved(summary):
     r = summary["requests"]
-    assert r["generated"] == r["ok"] + r["rejected"] + r["timed_out"] + r["errors"] + r["in_flight"]
+    # the policies' outcomes appear only when they happened
+    extra = sum(r.get(k, 0) for k in ("short_circuited", "rate_limited", "degraded", "shed"))
+    assert r["generated"] == r["ok"] + r["rejected"] + r["timed_out"] + r["errors"] + r["in_flight"] + extra
     assert r["generated"] > 0
 
 
@@ -49,6 +51,36 @@ def test_conservation_with_bounded_queue_and_client_timeout():
     s = res.summary
     _conserved(s)
     assert s["requests"]["rejected"] > 0 and s["requests"]["timed_out"] > 0
+
+
+@pytest.mark.parametrize("discipline", ["fifo", "lifo", "adaptive_lifo"])
+def test_conservation_with_shedding_rate_limits_and_faults(discipline):
+    """Every request ends with exactly one outcome when shedding, a limiter, a bounded queue, client
+    timeouts, a crash and overlapping pauses all act on the same server."""
+    res = run(f"""
+        name: shed
+        duration: 60s
+        components:
+          app: {{type: server, workers: 2, queue_capacity: 50, service_time: exponential(mean=100ms),
+                queue_discipline: {discipline}, max_queue_wait: 400ms, codel: {{target: 50ms, interval: 200ms}},
+                concurrency_slowdown: {{usl: {{sigma: 0.1, kappa: 0.01}}}}, rate_limit: {{rate: 30/s, burst: 10}}}}
+        workloads:
+          clients: {{arrivals: poisson(rate=35/s), target: app, timeout: 1s}}
+        faults:
+          - {{type: crash, target: app, at: 10s, duration: 3s}}
+          - {{type: pause, target: app, at: 20s, duration: 2s}}
+          - {{type: pause, target: app, at: 21s, duration: 2s}}
+    """)
+    s = res.summary
+    _conserved(s)
+    r = s["requests"]
+    assert r["shed"] > 0 and r["rate_limited"] > 0 and r["errors"] > 0
+    app = s["components"]["app"]
+    assert app["shed"] == app["shed_max_queue_wait"] + app["shed_codel"]
+    # the server sheds, at the pauses' end, requests whose clients gave up during the 3 s pause: those
+    # end timed_out for the client, so the server's count may exceed the requests' outcome count
+    assert r["shed"] <= app["shed"]
+    assert len(res.requests) == r["generated"]
 
 
 def test_same_seed_gives_byte_identical_summary(tmp_path):

@@ -25,9 +25,10 @@ IN_FLIGHT = 4  # not finished when the run ended
 SHORT_CIRCUITED = 5  # refused by the caller's own open circuit breaker (never sent)
 RATE_LIMITED = 6  # refused by the callee's rate limiter (HTTP 429), apart from queue-full rejections
 DEGRADED = 7  # answered by a caller's fallback with a degraded result (graceful degradation), apart from ok
+SHED = 8  # dropped from a server's queue by load shedding (max_queue_wait, CoDel), apart from queue-full rejections
 
 OUTCOME_NAMES = ("ok", "rejected", "timed_out", "error", "in_flight", "short_circuited", "rate_limited",
-                 "degraded")
+                 "degraded", "shed")
 
 Reply = Callable[[int], None]
 
@@ -147,3 +148,8 @@ class Deadlines:
 def deadlines(env: Any, timeout_s: float | None) -> Deadlines | None:
     """A deadline queue for timeouts of `timeout_s`, or None if there is no timeout."""
     return None if timeout_s is None else Deadlines(env, timeout_s)
+
+
+# Marks a health probe's place in a station's queue (models/station.py, models/shedding.py): a probe
+# waits its turn like a request but takes no service time.
+PROBE = Request(-1, 0.0, -1, "health")

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from simulator.language.errors import ScenarioError, ScenarioErrors
+from simulator.language.errors import ScenarioError, ScenarioErrors, did_you_mean
 
 
 def error_at(loc: Sequence[str | int], message: str, value: Any = None) -> ValidationError:
@@ -37,7 +37,10 @@ def _message(err: dict) -> str:
     value = err.get("input")
     if isinstance(value, (str, int, float, bool)) or value is None:
         shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:40] + f"... ({len(repr(value)):,} characters)"
-        return f"{msg[:1].lower()}{msg[1:]}; got {shown}"
+        hint = ""
+        if kind == "literal_error" and isinstance(value, str):  # a misspelt choice: name the nearest
+            hint = did_you_mean(value, re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", ""))))
+        return f"{msg[:1].lower()}{msg[1:]}; got {shown}{hint}"
     return msg[:1].lower() + msg[1:]
 
 

@@ -15,7 +15,7 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_va
 from simulator.language.config import StrictModel
 from simulator.language.units import Duration, Fraction, PositiveDuration, PositiveRate
 
-Outcome = Literal["timed_out", "error", "rejected", "rate_limited"]
+Outcome = Literal["timed_out", "error", "rejected", "rate_limited", "shed"]
 
 
 class RetryBudgetConfig(StrictModel):
@@ -33,7 +33,7 @@ class RetryConfig(StrictModel):
     max_attempts: PositiveInt = Field(3, le=100, description="Attempts in all, the first included (1 = no retry).")
     retry_on: list[Outcome] = Field(
         default_factory=lambda: ["timed_out", "error"],
-        description="Outcomes retried: timed_out, error, rejected (queue full), rate_limited.")
+        description="Outcomes retried: timed_out, error, rejected (queue full), rate_limited, shed.")
     backoff: Literal["constant", "linear", "exponential"] = Field(
         "exponential", description="Wait before retry n: base (constant), base x n (linear), base x multiplier^(n-1).")
     base: Duration = Field(0.01, description="Backoff base (the first retry's wait before jitter).")
@@ -95,7 +95,7 @@ class BulkheadConfig(StrictModel):
         return self
 
 
-FallbackOutcome = Literal["timed_out", "error", "rejected", "rate_limited", "short_circuited"]
+FallbackOutcome = Literal["timed_out", "error", "rejected", "rate_limited", "short_circuited", "shed"]
 
 
 class FallbackConfig(StrictModel):
@@ -103,7 +103,7 @@ class FallbackConfig(StrictModel):
 
     on: list[FallbackOutcome] = Field(
         default_factory=lambda: ["timed_out", "error", "rejected", "rate_limited", "short_circuited"],
-        description="Outcomes that fall back: timed_out, error, rejected, rate_limited, short_circuited.")
+        description="Outcomes that fall back: timed_out, error, rejected, rate_limited, short_circuited (shed may be added).")
     target: str | None = Field(
         None, description="Component called instead (one call, no policies); its answer is the call's answer.")
     degraded: bool = Field(

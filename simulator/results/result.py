@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.engine.recorder import Recorder
-from simulator.engine.request import (DEGRADED, ERROR, IN_FLIGHT, OK, OUTCOME_NAMES, RATE_LIMITED, REJECTED, SHORT_CIRCUITED,
+from simulator.engine.request import (DEGRADED, ERROR, IN_FLIGHT, OK, OUTCOME_NAMES, RATE_LIMITED, REJECTED, SHED, SHORT_CIRCUITED,
                                       TIMED_OUT)
 from simulator.results.sketch import LatencySketch, bucket_of, percentiles_from_counts
 
@@ -87,7 +87,7 @@ def counts_from_bincount(counts: np.ndarray) -> dict[str, int]:
     # Outcomes of the resilience policies appear only when they happened, so runs without
     # policies keep the summary they always had.
     for code, key in ((SHORT_CIRCUITED, "short_circuited"), (RATE_LIMITED, "rate_limited"),
-                      (DEGRADED, "degraded")):
+                      (DEGRADED, "degraded"), (SHED, "shed")):
         if code < counts.size and counts[code]:
             out[key] = int(counts[code])
     return out

@@ -50,6 +50,9 @@ class System:
         self.guarded: list[Any] = []  # calls with resilience policies (simulator.resilience.guard)
         self.limited: dict[str, Any] = {}  # components behind a rate limiter
         for comp in self.components.values():
+            prepare = getattr(comp, "prepare_admission", None)  # a station's shedding and slowdown
+            if prepare is not None:
+                prepare()
             ratelimit.install(comp, self)  # before any link is made or frozen
         for comp in list(self.components.values()):
             comp.connect(self)
