@@ -61,6 +61,7 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
     if details is not None:
         tables.append(details)
     tables += resilience_tables(summary)
+    tables += scaling_tables(summary)
     if summary.get("faults"):
         ft = Table(title="Fault timeline", title_justify="left")
         for col in ("from s", "to s", "fault"):
@@ -89,7 +90,8 @@ def details_table(components: dict[str, Any]) -> Table | None:
     """Figures particular to some component types (hit ratio, replication lag, backlog, ...)."""
     rows = []
     for name, c in components.items():
-        extra = {k: v for k, v in c.items() if k not in STANDARD_KEYS and v is not None}
+        extra = {k: v for k, v in c.items() if k not in STANDARD_KEYS and v is not None
+                 and not (k == "events" and _only_scaling(v))}  # scaling steps have their own table
         if extra:
             rows.append((name, "; ".join(f"{k}: {_fmt_detail(k, v)}" for k, v in extra.items())))
     if not rows:
@@ -100,6 +102,36 @@ def details_table(components: dict[str, Any]) -> Table | None:
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def _only_scaling(events: Any) -> bool:
+    return isinstance(events, list) and all(isinstance(e, dict) and e.get("kind") == "scale" for e in events)
+
+
+def scaling_tables(summary: dict[str, Any]) -> list[Table]:
+    """Autoscaling steps (components' `scale` events) and the cost section, when the run has them."""
+    tables = []
+    steps = [(e["at_s"], name, e["description"]) for name, c in summary["components"].items()
+             for e in c.get("events") or [] if isinstance(e, dict) and e.get("kind") == "scale"]
+    if steps:
+        t = Table(title="Scaling steps", title_justify="left")
+        for col, just in (("at s", "right"), ("component", "left"), ("step", "left")):
+            t.add_column(col, justify=just)
+        for at, name, what in sorted(steps, key=lambda x: x[0]):
+            t.add_row(num(at), name, what)
+        tables.append(t)
+    cost = summary.get("cost")
+    if cost:
+        t = Table(title=f"Cost ({cost['currency']}, measured window)", title_justify="left")
+        for col, just in (("part", "left"), ("quantity", "right"), ("cost", "right")):
+            t.add_column(col, justify=just)
+        for name, c in cost["by_component"].items():
+            t.add_row(f"replicas of {name}", f"{num(cost['replica_hours'][name])} replica-h", f"{c:.4g}")
+        t.add_row("egress", f"{num(cost['egress_gb'])} GB", f"{cost['egress']:.4g}")
+        t.add_row("requests", "", f"{cost['requests']:.4g}")
+        t.add_row("total", "", f"{cost['total']:.4g}")
+        tables.append(t)
+    return tables
 
 
 def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
