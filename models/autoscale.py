@@ -56,6 +56,7 @@ class AutoscaleConfig(StrictModel):
                           "at most 100%), a count for queue_length (> 0), a duration for latency_p99 (200ms).")
     min_replicas: PositiveInt = Field(1, le=1000, description="Never fewer replicas (serving or provisioning).")
     max_replicas: PositiveInt = Field(le=1000, description="Never more; the pool of slots built before the run.")
+    initial_replicas: PositiveInt | None = Field(None, le=1000, description="Serving at the start (default min_replicas).")
     interval: PositiveDuration = Field(15.0, description="Evaluation period: the metric is measured over it.")
     provision_delay: Duration = Field(30.0, description="A new replica serves only this long after the decision "
                                       "(billed from the decision).")
@@ -75,7 +76,9 @@ class AutoscaleConfig(StrictModel):
     @field_validator("target", mode="before")
     @classmethod
     def _target(cls, v: Any, info: Any) -> float:
-        metric = METRIC_NAMES.get(info.data.get("metric", "utilization"), "utilization")
+        if "metric" not in info.data:  # the metric itself is wrong: that is the one error to report
+            return 1.0
+        metric = info.data["metric"]
         if isinstance(v, bool):
             raise ValueError(f"expected a number, got {v!r}")
         if metric == "utilization":
@@ -104,6 +107,9 @@ class AutoscaleConfig(StrictModel):
     def _bounds(self) -> "AutoscaleConfig":
         if self.min_replicas > self.max_replicas:
             raise ValueError(f"min_replicas ({self.min_replicas}) must not exceed max_replicas ({self.max_replicas})")
+        if self.initial_replicas is not None and not self.min_replicas <= self.initial_replicas <= self.max_replicas:
+            raise ValueError(f"initial_replicas ({self.initial_replicas}) must be within min_replicas "
+                             f"({self.min_replicas}) and max_replicas ({self.max_replicas})")
         return self
 
 

@@ -36,15 +36,14 @@ class ServerConfig(StationConfig):
     replicas: PositiveInt = Field(1, le=1000, description="Horizontal scaling: N identical servers behind this name.")
     balancer: registry.name_in(registry.lb_algorithms) = Field("round_robin", description="Load-balancing algorithm across replicas.")
     autoscale: AutoscaleConfig | None = Field(
-        None, description="Scale the replicas on a metric (`replicas` is then the initial count, default "
-        "min_replicas); see docs/resilience.md, Autoscaling.")
+        None, description="Scale the replicas on a metric (then leave `replicas` out); see docs/resilience.md, "
+        "Autoscaling.")
 
     @model_validator(mode="after")
-    def _initial_within_bounds(self) -> "ServerConfig":
-        a = self.autoscale
-        if a is not None and "replicas" in self.model_fields_set and not a.min_replicas <= self.replicas <= a.max_replicas:
-            raise ValueError(f"replicas ({self.replicas}) is the initial count of an autoscaled server: it must be "
-                             f"within min_replicas ({a.min_replicas}) and max_replicas ({a.max_replicas})")
+    def _one_count(self) -> "ServerConfig":
+        if self.autoscale is not None and self.replicas != 1:
+            raise ValueError(f"an autoscaled server starts with autoscale.initial_replicas (default min_replicas), "
+                             f"not replicas ({self.replicas}): leave replicas out")
         return self
 
     def refs(self):
@@ -124,7 +123,7 @@ class Server(Station):
         a = config.autoscale
         members = [f"{name}[{i}]" for i in range(1, a.max_replicas + 1)]
         member_cfg = config.model_copy(update={"replicas": 1, "autoscale": None})
-        initial = config.replicas if "replicas" in config.model_fields_set else a.min_replicas
+        initial = a.initial_replicas if a.initial_replicas is not None else a.min_replicas
         front = AutoscaledBalancerConfig(type="load_balancer", algorithm=config.balancer, backends=members,
                                          zone=config.zone, autoscale=a, initial=initial)
         return [(m, cls, member_cfg) for m in members] + [(name, AutoscaledBalancer, front)]
