@@ -23,7 +23,7 @@ from simulator.language.config import StrictModel
 from simulator.language.units import Duration, Fraction, PositiveDuration, parse_duration, parse_fraction
 from simulator.engine.request import OK, Reply, Request
 
-from .load_balancer import LoadBalancer, LoadBalancerConfig, _Pending
+from .load_balancer import LoadBalancer, LoadBalancerConfig
 
 _new = object.__new__
 
@@ -157,10 +157,11 @@ class AutoscaledBalancerConfig(LoadBalancerConfig):
     initial: PositiveInt
 
 
-class _ScaledPending(_Pending):
-    """`_Pending` that also keeps the response time (latency metric) and notices a drained replica."""
+class _ScaledPending:
+    """A call the balancer forwarded (as load_balancer's own pending reply), which also keeps the response
+    time (latency metric) and notices a draining replica's last answer."""
 
-    __slots__ = ()
+    __slots__ = ("lb", "i", "reply", "t0")
 
     def __call__(self, outcome: int) -> None:
         lb = self.lb
