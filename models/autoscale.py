@@ -41,8 +41,12 @@ class CooldownConfig(StrictModel):
 
 
 def _cooldown(value: Any) -> Any:
-    """`cooldown: 60s` is shorthand for the same quiet time in both directions."""
-    return value if isinstance(value, dict) else {"up": value, "down": value}
+    """`cooldown: 60s` is shorthand for the same quiet time in both directions (checked here, once)."""
+    if isinstance(value, dict):
+        return value
+    if parse_duration(value) < 0:
+        raise ValueError(f"must not be negative, got {value}")
+    return {"up": value, "down": value}
 
 
 class AutoscaleConfig(StrictModel):

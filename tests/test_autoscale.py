@@ -288,3 +288,40 @@ def test_compare_on_cost(tmp_path):
                                        "--replications", "1", "--metric", "cost.total", "--format", "json"])
     assert result.exit_code == 0, result.output
     assert "cost.total" in result.output
+
+
+def test_load_balancer_rotation_api_with_a_health_check():
+    # add_backend/remove_backend compose with the health check: a backend out of rotation is not brought
+    # back by its recovery; one put back while down waits for the check to see it up.
+    from simulator.simulation.runner import build, schedule_faults
+    from tests.helpers import scenario
+
+    sc = scenario("""
+name: rot
+duration: 100s
+components:
+  lb: {type: load_balancer, backends: [a, b, c], health_check: 1s}
+  a: {type: server, service_time: 1ms}
+  b: {type: server, service_time: 1ms}
+  c: {type: server, service_time: 1ms}
+workloads:
+  web: {arrivals: constant(rate=1/s), target: lb}
+faults:
+  - {type: crash, target: b, at: 10s, duration: 10s}
+  - {type: crash, target: c, at: 30s, duration: 10s}
+""")
+    env, system = build(sc)
+    schedule_faults(env, system)
+    lb = system.components["lb"]
+    seen = {}
+    for at, action in ((5, lambda: lb.remove_backend(1)), (15, lambda: lb.add_backend(1)),
+                       (35, lambda: lb.remove_backend(2)), (45, lambda: lb.add_backend(2))):
+        env.call_later(at, lambda _t, f=action: f())
+    for at in (6, 12, 16, 22, 32, 36, 42, 46):
+        env.call_later(at, lambda _t, a=at: seen.__setitem__(a, list(lb.healthy)))
+    env.run(until=50)
+    assert seen == {6: [0, 2], 12: [0, 2], 16: [0, 2],  # b put back while down: not used yet
+                    22: [0, 1, 2],                      # b up at 20s, seen by the check at 21s
+                    32: [0, 1],                         # c ejected at 31s
+                    36: [0, 1], 42: [0, 1],             # c out of rotation: its recovery (40s, 41s) does not bring it back
+                    46: [0, 1, 2]}                      # put back, up: at once
