@@ -325,3 +325,10 @@ faults:
                     32: [0, 1],                         # c ejected at 31s
                     36: [0, 1], 42: [0, 1],             # c out of rotation: its recovery (40s, 41s) does not bring it back
                     46: [0, 1, 2]}                      # put back, up: at once
+
+
+def test_replicas_chart_is_written(tmp_path):
+    from reports.charts import run_charts
+
+    paths = run_charts(_step(), tmp_path)
+    assert tmp_path / "replicas_app.png" in paths and (tmp_path / "replicas_app.png").stat().st_size > 0
