@@ -332,3 +332,24 @@ def test_replicas_chart_is_written(tmp_path):
 
     paths = run_charts(_step(), tmp_path)
     assert tmp_path / "replicas_app.png" in paths and (tmp_path / "replicas_app.png").stat().st_size > 0
+
+
+def test_retries_move_to_another_replica_while_a_new_one_is_down():
+    # Neighbours: the clients retry errors. app[2] comes into service (115s) crashed (a crash of
+    # app[2] from 112s to 135s); each call the balancer sends it is refused at once and the retry, sent
+    # 10ms later (the default backoff), gets the next replica in the round robin; the other request
+    # of the pair may have taken app[1] meanwhile, so a retry can hit app[2] once more (with 2 attempts
+    # `extra`'s retries all do: a pair's second request and the first's retry alternate); the third
+    # attempt, 20ms later with nobody else choosing, gets app[1]. So nothing fails and the retries are
+    # exactly the calls app[2] refused.
+    retry = ", resilience: {{retry: {{max_attempts: 3, retry_on: [error]}}}}}}"
+    text = (STEP.replace("target: app}}\n  extra", "target: app" + retry + "\n  extra")
+            .replace("stop: 140s}}", "stop: 140s" + retry))
+    res = run(text, warmup="0s", extra='faults:\n  - {type: crash, target: "app[2]", at: 112s, duration: 23s}')
+    req = res.summary["requests"]
+    assert req["ok"] == req["generated"] == 1199 + 159
+    pol = res.summary["resilience"]
+    retries = pol["base->app"]["retry"]["retries"] + pol["extra->app"]["retry"]["retries"]
+    refused = res.summary["components"]["app[2]"]["failed"]
+    assert retries == refused > 0
+    assert [e["at_s"] for e in res.events][0] == 110.0
