@@ -16,11 +16,11 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, PositiveInt, field_validator, model_validator
+from pydantic import BeforeValidator, Field, PositiveInt, field_serializer, field_validator, model_validator
 
 from simulator.language import registry
 from simulator.language.config import StrictModel
-from simulator.language.units import Duration, Fraction, PositiveDuration, parse_duration, parse_fraction
+from simulator.language.units import Duration, Fraction, PositiveDuration, fmt_duration, parse_duration, parse_fraction
 from simulator.engine.request import OK, Reply, Request
 
 from .load_balancer import LoadBalancer, LoadBalancerConfig
@@ -106,6 +106,11 @@ class AutoscaleConfig(StrictModel):
         if not x > 0 or not math.isfinite(x):
             raise ValueError(f"a queue_length target must be above 0, got {v!r}")
         return x
+
+    @field_serializer("target")
+    def _show_target(self, v: float) -> float | str:
+        """Written back as it is read: a latency target with its unit (the effective config reloads)."""
+        return fmt_duration(v) if self.metric == "latency_p99" else v
 
     @model_validator(mode="after")
     def _bounds(self) -> "AutoscaleConfig":

@@ -353,3 +353,17 @@ def test_retries_move_to_another_replica_while_a_new_one_is_down():
     refused = res.summary["components"]["app[2]"]["failed"]
     assert retries == refused > 0
     assert [e["at_s"] for e in res.events][0] == 110.0
+
+
+def test_effective_config_reloads_with_every_metric():
+    # The configuration written next to the results (and each variant of a study) validates again.
+    import simulator
+    from simulator.scenario.schema import validate
+
+    for metric, target in (("utilization", "70%"), ("queue_length", "3"), ("latency_p99", "250ms")):
+        sc = simulator.with_overrides(simulator.load_scenario("scenarios/autoscaling.yaml"),
+                                      [f"components.app.autoscale.metric={metric}",
+                                       f"components.app.autoscale.target={target}"])
+        again = validate(sc.effective(), file="effective")
+        assert again.components["app"].autoscale == sc.components["app"].autoscale
+        assert again.cost == sc.cost
