@@ -9,7 +9,7 @@ from rich.table import Table
 from reports.data_tables import data_tables
 from reports.registries import type_tables
 from reports.resilience_table import resilience_tables
-from reports.formatting import duration, ms, num, pct
+from reports.formatting import duration, ms, num, pct, significant
 from reports.layout import print_fitted
 
 
@@ -104,6 +104,11 @@ def details_table(components: dict[str, Any]) -> Table | None:
     return table
 
 
+def money(x: float) -> str:
+    """A price: four significant digits, down to a millionth (no e-notation)."""
+    return significant(x, 4, max_decimals=6)
+
+
 def _only_scaling(events: Any) -> bool:
     return isinstance(events, list) and all(isinstance(e, dict) and e.get("kind") == "scale" for e in events)
 
@@ -126,10 +131,10 @@ def scaling_tables(summary: dict[str, Any]) -> list[Table]:
         for col, just in (("part", "left"), ("quantity", "right"), ("cost", "right")):
             t.add_column(col, justify=just)
         for name, c in cost["by_component"].items():
-            t.add_row(f"replicas of {name}", f"{num(cost['replica_hours'][name])} replica-h", f"{c:.4g}")
-        t.add_row("egress", f"{num(cost['egress_gb'])} GB", f"{cost['egress']:.4g}")
-        t.add_row("requests", "", f"{cost['requests']:.4g}")
-        t.add_row("total", "", f"{cost['total']:.4g}")
+            t.add_row(f"replicas of {name}", f"{num(cost['replica_hours'][name])} replica-h", money(c))
+        t.add_row("egress", f"{num(cost['egress_gb'])} GB", money(cost["egress"]))
+        t.add_row("requests", "", money(cost["requests"]))
+        t.add_row("total", "", money(cost["total"]))
         tables.append(t)
     return tables
 
