@@ -290,9 +290,9 @@ class AutoscaledBalancer(LoadBalancer):
         now = env.now
         a = self.scaling
         value = self.measure(now)
-        if value is not None:
+        ready = sum(1 for i, s in enumerate(self.state) if s == SERVING and not self.replicas[i].unavailable)
+        if value is not None and ready:  # no ready replica: nothing to base a step on (fast refusals are no load)
             current = self._serving + self._pending_count()
-            ready = sum(1 for i, s in enumerate(self.state) if s == SERVING and not self.replicas[i].unavailable)
             desired = min(a.max_replicas, max(a.min_replicas, self.rule.desired(current, ready, value)))
             if desired > current and now - self.last_scale >= a.cooldown.up:
                 self._scale_up(current, desired, value, now)

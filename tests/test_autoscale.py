@@ -367,3 +367,27 @@ def test_effective_config_reloads_with_every_metric():
         again = validate(sc.effective(), file="effective")
         assert again.components["app"].autoscale == sc.components["app"].autoscale
         assert again.cost == sc.cost
+
+
+def test_no_step_while_no_replica_is_ready():
+    # Both replicas crashed from 5s to 35s: the calls answered meanwhile are instant refusals (a p99
+    # of 0, far below the 150ms target), which would ask for min_replicas; with no ready replica the
+    # autoscaler takes no step. After the crash, 4/s of 100ms work on two replicas: p99 100ms is
+    # below target × (1 − 10%): ceil(2 × 100/150) = 2, no change.
+    res = run("""
+name: dark
+duration: 60s
+components:
+  app:
+    type: server
+    workers: 1
+    service_time: 100ms
+    autoscale: {metric: latency_p99, target: 150ms, max_replicas: 3, initial_replicas: 2, interval: 10s,
+                cooldown: 0s}
+workloads:
+  web: {arrivals: constant(rate=4/s), target: app}
+faults:
+  - {type: crash, target: app, at: 5s, duration: 30s}
+""")
+    assert res.summary["requests"]["errors"] == 30 * 4
+    assert res.events == []
