@@ -509,6 +509,7 @@ LIST_KINDS = {  # `dsim list KIND` -> (title, registry attribute)
     "ack-modes": ("queue ack modes", "queue_ack_modes"),
     "policies": ("call policies (resilience:)", "call_policies"),
     "rate-limiters": ("rate limiters (rate_limit:)", "rate_limiters"),
+    "scaling-rules": ("scaling rules (autoscale: rule)", "scaling_rules"),
     "arrivals": ("arrival processes", "arrivals"),
     "keys": ("key distributions", "key_dists"),
     "faults": ("fault types", "faults"),

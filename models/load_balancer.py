@@ -94,6 +94,7 @@ class LoadBalancer(Component):
         self.sent = [0] * n
         self.ok = [0] * n
         self.healthy = list(range(n))
+        self.retired: set[int] = set()  # backends out of rotation (remove_backend): no health check brings them back
         self.links: list = []
         self.backends: list = []
         self.failed = 0
@@ -134,9 +135,25 @@ class LoadBalancer(Component):
             return
         if down and i in self.healthy and len(self.healthy) > 1:
             self.healthy.remove(i)
-        elif not down and i not in self.healthy:
+        elif not down and i not in self.healthy and i not in self.retired:
             self.healthy.append(i)
             self.healthy.sort()
+
+    def add_backend(self, i: int) -> None:
+        """Put backend `i` (back) in rotation: new calls may go to it (with a health check, once it is up)."""
+        self.retired.discard(i)
+        usable = self.config.health_check is None or not self.backends or not self.backends[i].unavailable
+        if usable and i not in self.healthy:
+            self.healthy.append(i)
+            self.healthy.sort()
+
+    def remove_backend(self, i: int) -> None:
+        """Take backend `i` out of rotation: no new calls go to it; the calls it holds finish (a drain)."""
+        self.retired.add(i)
+        if i in self.healthy:
+            self.healthy.remove(i)
+        if not self.healthy:  # every other backend in rotation was ejected: send to them rather than nowhere
+            self.healthy = [j for j in range(len(self.outstanding)) if j not in self.retired]
 
     def handle(self, req: Request, reply: Reply) -> None:
         i = self.algo.choose(req, self)

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, model_validator
 
 from simulator.language import registry
 from simulator.language.config import StrictModel
 from simulator.sampling.distributions import DurationDist
 from simulator.engine.request import Reply, Request
 
+from .autoscale import AutoscaleConfig
 from .calls import CallPath, CallStep, bind_steps, step_refs
 from .station import Station, StationConfig
 
@@ -34,6 +35,16 @@ class ServerConfig(StationConfig):
     )
     replicas: PositiveInt = Field(1, le=1000, description="Horizontal scaling: N identical servers behind this name.")
     balancer: registry.name_in(registry.lb_algorithms) = Field("round_robin", description="Load-balancing algorithm across replicas.")
+    autoscale: AutoscaleConfig | None = Field(
+        None, description="Scale the replicas on a metric (then leave `replicas` out); see docs/resilience.md, "
+        "Autoscaling.")
+
+    @model_validator(mode="after")
+    def _one_count(self) -> "ServerConfig":
+        if self.autoscale is not None and self.replicas != 1:
+            raise ValueError(f"an autoscaled server starts with autoscale.initial_replicas (default min_replicas), "
+                             f"not replicas ({self.replicas}): leave replicas out")
+        return self
 
     def refs(self):
         out = step_refs(self.calls, ("calls",))
@@ -92,6 +103,8 @@ class Server(Station):
 
     @classmethod
     def expand(cls, name: str, config: ServerConfig):
+        if config.autoscale is not None:
+            return cls._expand_autoscaled(name, config)
         if config.replicas == 1:
             return [(name, cls, config)]
         from .load_balancer import LoadBalancer, LoadBalancerConfig
@@ -101,6 +114,19 @@ class Server(Station):
         front = LoadBalancerConfig(type="load_balancer", algorithm=config.balancer, backends=members,
                                    zone=config.zone)
         return [(m, cls, member_cfg) for m in members] + [(name, LoadBalancer, front)]
+
+    @classmethod
+    def _expand_autoscaled(cls, name: str, config: ServerConfig):
+        """A pool of `max_replicas` slots behind a balancer that scales (models/autoscale.py)."""
+        from .autoscale import AutoscaledBalancer, AutoscaledBalancerConfig
+
+        a = config.autoscale
+        members = [f"{name}[{i}]" for i in range(1, a.max_replicas + 1)]
+        member_cfg = config.model_copy(update={"replicas": 1, "autoscale": None})
+        initial = a.initial_replicas if a.initial_replicas is not None else a.min_replicas
+        front = AutoscaledBalancerConfig(type="load_balancer", algorithm=config.balancer, backends=members,
+                                         zone=config.zone, autoscale=a, initial=initial)
+        return [(m, cls, member_cfg) for m in members] + [(name, AutoscaledBalancer, front)]
 
     def connect(self, system: Any) -> None:
         cfg = self.config

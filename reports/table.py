@@ -9,7 +9,7 @@ from rich.table import Table
 from reports.data_tables import data_tables
 from reports.registries import type_tables
 from reports.resilience_table import resilience_tables
-from reports.formatting import duration, ms, num, pct
+from reports.formatting import duration, ms, num, pct, significant
 from reports.layout import print_fitted
 
 
@@ -61,6 +61,7 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
     if details is not None:
         tables.append(details)
     tables += resilience_tables(summary)
+    tables += cost_tables(summary)
     if summary.get("faults"):
         ft = Table(title="Fault timeline", title_justify="left")
         for col in ("from s", "to s", "fault"):
@@ -114,6 +115,28 @@ def details_table(components: dict[str, Any]) -> Table | None:
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def money(x: float) -> str:
+    """A price: four significant digits, down to a millionth (no e-notation)."""
+    return significant(x, 4, max_decimals=6)
+
+
+def cost_tables(summary: dict[str, Any]) -> list[Table]:
+    """The cost section, when the scenario prices the run (scaling steps are in the event timeline)."""
+    tables = []
+    cost = summary.get("cost")
+    if cost:
+        t = Table(title=f"Cost ({cost['currency']}, measured window)", title_justify="left")
+        for col, just in (("part", "left"), ("quantity", "right"), ("cost", "right")):
+            t.add_column(col, justify=just)
+        for name, c in cost["by_component"].items():
+            t.add_row(f"replicas of {name}", f"{num(cost['replica_hours'][name])} replica-h", money(c))
+        t.add_row("egress", f"{num(cost['egress_gb'])} GB", money(cost["egress"]))
+        t.add_row("requests", "", money(cost["requests"]))
+        t.add_row("total", "", money(cost["total"]))
+        tables.append(t)
+    return tables
 
 
 def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:

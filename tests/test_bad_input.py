@@ -190,6 +190,8 @@ LB_LINE = "    backends: [app-1, app-2]\n"
 ])
 def test_bad_health_check_settings(tmp_path, setting, fragments):
     assert_bad(tmp_path, GOOD.replace(LB_LINE, LB_LINE + f"    {setting}\n"), *fragments, line=10)
+
+
 @pytest.mark.parametrize("setting, frags", [
     ("rate_limit: {rate: -5/s}", ("components.app-1.rate_limit.rate", "greater than 0")),
     ("rate_limit: {algorithm: sliding_windw, limit: 5}", ("rate_limit.algorithm", "did you mean 'sliding_window'")),
@@ -205,3 +207,48 @@ def test_bad_admission_settings(tmp_path, setting, frags):
     """Rate limits, load shedding and the concurrency slowdown: one located line, exit 2."""
     bad = GOOD.replace("app-1: {type: server, workers: 2,", f"app-1: {{type: server, workers: 2, {setting},")
     assert_bad(tmp_path, bad, *frags)
+
+
+AUTOSCALED = GOOD.replace("  app-2: {type: server, workers: 2, service_time: exponential(mean=100ms)}\n",
+                          "  app-2:\n    type: server\n    service_time: 10ms\n"
+                          "    autoscale: {target: 70%, max_replicas: 4}\n")
+
+
+@pytest.mark.parametrize("old, new, frags", [
+    ("target: 70%, max_replicas: 4", "target: 70%, min_replicas: 5, max_replicas: 4",
+     ("components.app-2.autoscale", "min_replicas (5) must not exceed max_replicas (4)")),
+    ("target: 70%", "target: 150%", ("components.app-2.autoscale.target", "at most 100%", "'150%'")),
+    ("target: 70%", "target: 0%", ("components.app-2.autoscale.target", "above 0")),
+    ("max_replicas: 4", "max_replicas: 4, provision_delay: -5s",
+     ("components.app-2.autoscale.provision_delay", "must not be negative")),
+    ("max_replicas: 4", "max_replicas: 4, cooldown: -1s", ("components.app-2.autoscale.cooldown", "must not be negative")),
+    ("max_replicas: 4", "max_replicas: 4, cooldown: {down: -1s}", ("components.app-2.autoscale.cooldown.down", "must not be negative")),
+    ("max_replicas: 4", "max_replicas: 4, interval: 0s", ("components.app-2.autoscale.interval", "greater than 0")),
+    ("target: 70%", "metric: cpu, target: 70%", ("components.app-2.autoscale.metric", "'queue_length'")),
+    ("target: 70%", "metric: latency_p99, target: 70%", ("components.app-2.autoscale.target", "duration")),
+    ("target: 70%", "metric: queue_length, target: -2", ("components.app-2.autoscale.target", "above 0")),
+    ("max_replicas: 4", "max_replicas: 4, rule: stepp", ("components.app-2.autoscale.rule", "did you mean 'step'")),
+    ("max_replicas: 4", "max_replicas: 4, initial_replicas: 9", ("initial_replicas (9) must be within",)),
+    ("    service_time: 10ms\n", "    service_time: 10ms\n    replicas: 3\n", ("leave replicas out",)),
+    ("target: 70%, max_replicas: 4", "target: 70%", ("components.app-2.autoscale.max_replicas", "missing")),
+])
+def test_bad_autoscale(tmp_path, old, new, frags):
+    assert AUTOSCALED.count(old) == 1
+    out = assert_bad(tmp_path, AUTOSCALED.replace(old, new), *frags)
+    assert out.count("\n") == 1, out  # one line
+
+
+@pytest.mark.parametrize("cost, frags", [
+    ("cost: {replica_hour: {servr: 0.1}}", ("cost.replica_hour.servr", "did you mean 'server'")),
+    ("cost: {per_gb_egress: -1}", ("cost.per_gb_egress", "greater than or equal to 0")),
+    ("cost: {response_size: 5}", ("cost.response_size", "a size with a unit")),
+    ("cost: {per_million_requests: 0.2, price: 3}", ("cost.price", "unknown key")),
+])
+def test_bad_cost(tmp_path, cost, frags):
+    out = assert_bad(tmp_path, AUTOSCALED + cost + "\n", *frags)
+    assert out.count("\n") == 1, out
+
+
+def test_good_autoscale_and_cost_validate(tmp_path):
+    result, _ = run_validate(tmp_path, AUTOSCALED + "cost: {replica_hour: {server: 0.1, lb: 0.02}, response_size: 4KB}\n")
+    assert result.exit_code == 0, result.output

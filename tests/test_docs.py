@@ -18,7 +18,7 @@ def test_reference_covers_every_registered_name():
     text = generate()
     for reg in (registry.components, registry.lb_algorithms, registry.arrivals, registry.key_dists, registry.faults,
                 registry.replication_modes, registry.read_from_policies, registry.cache_modes, registry.queue_ack_modes, registry.call_policies,
-                registry.rate_limiters):
+                registry.rate_limiters, registry.scaling_rules):
         for name in reg.names():
             assert f"`{name}`" in text, name
     for name in registry.distributions.names():

@@ -96,3 +96,5 @@ distributions: Registry[type] = Registry("distribution")
 # Resilience policies composed around a call (models/resilience/), keyed by their YAML key.
 call_policies: Registry[type] = Registry("call policy")
 rate_limiters: Registry[type] = Registry("rate limiter")
+# How an autoscaler turns a measured metric into a replica count (models/autoscale.py).
+scaling_rules: Registry[type] = Registry("scaling rule")

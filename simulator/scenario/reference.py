@@ -168,6 +168,8 @@ def generate() -> str:
 
     load_components()
 
+    from simulator.results.cost import CostConfig
+
     out = ["# Scenario reference", "",
            "Generated from the schema by `python -m simulator.scenario.reference`; do not edit by hand.",
            "Units: durations `us ms s m h`, rates `/s /m /h`, sizes `B KB MB GB` (and `KiB MiB GiB`),",
@@ -177,6 +179,8 @@ def generate() -> str:
            "## network", "", model_table(NetworkConfig), "", "### network.links[]", "", model_table(LinkLatencyConfig), "",
            "## metrics", "", model_table(MetricsConfig), "",
            "## compare", "", model_table(CompareConfig), "",
+           "## cost", "", "Prices of a run; the summary gains `cost` (formulas in resilience.md, \"cost\").", "",
+           model_table(CostConfig), "",
            "## workloads.NAME", "", model_table(WorkloadConfig), "",
            "### workloads.NAME.attributes", "", model_table(AttributesConfig), ""]
     out += ["## Resilience policies (`resilience:`)", "",
@@ -210,6 +214,7 @@ def generate() -> str:
         ("Cache modes (`mode:` of `cache`)", registry.cache_modes),
         ("Queue ack modes (`ack:` of `queue`)", registry.queue_ack_modes),
         ("Rate limiters (`algorithm:` of `rate_limit`)", registry.rate_limiters),
+        ("Scaling rules (`rule:` of a server's `autoscale`)", registry.scaling_rules),
     ) if reg is not None]
     for title, reg in policy_sections:
         out += [f"## {title}", "", "| name | behaviour |", "| --- | --- |"]

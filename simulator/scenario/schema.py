@@ -27,6 +27,7 @@ from simulator.engine.network import NetworkConfig
 from simulator.language.units import PositiveDuration, Quantity, UnitError, fmt_duration, fmt_limit, parse_duration
 from simulator.language.validation import error_at, to_scenario_error
 from simulator.workload.clients import WorkloadConfig
+from simulator.results.cost import CostConfig
 from simulator.language.yamlio import LineMap, load_yaml, parse_scalar
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
@@ -138,6 +139,7 @@ class Scenario(StrictModel):
     faults: list[FaultSpec] = Field(default_factory=list, description="Timeline of faults and events (by `type:`).")
     metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="How figures are collected.")
     compare: CompareConfig | None = Field(None, description="A committed comparison study (dsim compare); see below.")
+    cost: CostConfig | None = Field(None, description="Prices: the summary gains `cost` (docs/resilience.md, Cost).")
 
     _source: str | None = PrivateAttr(None)
     _base_dir: Path | None = PrivateAttr(None)
@@ -300,6 +302,12 @@ def _cross_check(sc: Scenario) -> list[tuple[tuple, str]]:
     problems += _clock_resolution(sc)
     for i, f in enumerate(sc.faults):
         check(("faults", i), f.refs(), names if f.refers_to == "component" else endpoints, f.refers_to)
+    if sc.cost is not None:  # a price names a component (as written in the file) or a component type
+        priced = set(sc.components) | set(registry.components.names())
+        for key in sc.cost.replica_hour:
+            if key not in priced:
+                problems.append((("cost", "replica_hour", key), f"unknown component or component type "
+                                 f"'{key}'{did_you_mean(key, priced)}"))
     return problems
 
 

@@ -11,6 +11,8 @@ from simulator.engine.recorder import Recorder
 from simulator.results.result import Result
 from simulator.resilience import deadline, ratelimit, reset_all as reset_policies, stats_of as policy_stats
 from simulator.scenario.schema import Scenario
+from simulator.results.cost import SECONDS_PER_HOUR, cost_summary
+from simulator.engine.request import IN_FLIGHT
 
 ProgressFn = Callable[[float], None]
 DEFAULT_BUCKETS = 100
@@ -169,6 +171,26 @@ def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | Non
         effective_config=scenario.effective(),
         extras=extras,
     )
+    if scenario.cost is not None:  # only runs with prices get the section
+        result.extras["cost"] = _cost(scenario, result)
     if profile:
         result.profile = env.profile.rows()
     return result
+
+
+def _cost(scenario: Scenario, result: Result) -> dict[str, Any]:
+    """The summary's `cost`: each YAML component's replica-hours over the measured window (an autoscaled
+    server's billed hours, else its instance count × the hours), the requests generated and finished."""
+    hours_measured = result.measured_s / SECONDS_PER_HOUR
+    usage = {}
+    for name, cfg in scenario.components.items():
+        st = result.component_stats.get(name, {})
+        if "replica_hours" in st:
+            usage[name] = (cfg.type, st["replica_hours"])
+        else:
+            usage[name] = (cfg.type, getattr(cfg, "replicas", 1) * hours_measured)
+    generated = finished = 0
+    for c in result.chunks():
+        generated += int(c["outcome"].size)
+        finished += int((c["outcome"] != IN_FLIGHT).sum())
+    return cost_summary(scenario.cost, usage, generated, finished)
