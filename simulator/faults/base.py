@@ -19,6 +19,9 @@ FINAL = ("prepare", "start", "stop")
 
 class FaultConfig(StrictModel):
     refers_to: ClassVar[str] = "component"
+    # An instant fault (cache_flush) happens at `at` and has no window: its contribution is never
+    # removed, and what it did shows as an instant event of the component, not as a shaded window.
+    instant: ClassVar[bool] = False
     type: str
     at: Duration = Field(description="When the fault begins.")
     duration: PositiveDuration | None = Field(None, description="How long it lasts (default: to the end).")
@@ -36,6 +39,20 @@ class FaultConfig(StrictModel):
 
     def describe(self) -> str:
         return self.type
+
+    def check(self, scenario: Any) -> list[tuple[tuple, str]]:
+        """Problems only visible with the whole scenario: (path below the fault, message)."""
+        return []
+
+    def expand(self, system: Any, index: int) -> list["FaultConfig"]:
+        """The faults it stands for in a run (a generator such as chaos draws them; others: itself).
+        `index` is its place in the scenario's `faults:` list."""
+        return [self]
+
+    def stream(self, system: Any, what: str) -> Any:
+        """The fault's own random stream `faults/<i>/<what>` (i: its place in the run's fault list)."""
+        index = next(i for i, f in enumerate(system.faults) if f is self)
+        return system.env.streams.get(f"faults/{index}/{what}")
 
     # --- what a fault type says -----------------------------------------------------------------
     def node_effects(self, system: Any) -> list[tuple[Any, str, Any]]:
