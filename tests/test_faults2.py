@@ -337,6 +337,7 @@ faults:
     ("{type: chaos, target: app, mtbf: 0s, mttr: 1s}", ["'mtbf' must have a positive mean"]),
     ("{type: chaos, target: app, fault: crsh, mtbf: 10s, mttr: 1s}", ["unknown fault type 'crsh'"]),
     ("{type: chaos, target: app, fault: partition, mtbf: 10s, mttr: 1s}", ["must be a node fault"]),
+    ("{type: chaos, target: app, fault: load_spike, mtbf: 10s, mttr: 1s}", ["must be a node fault"]),
     ("{type: chaos, target: app, fault: {type: slow}, mtbf: 10s, mttr: 1s}", ["factor"]),
     ("{type: chaos, target: ap, mtbf: 10s, mttr: 1s}", ["unknown component 'ap'"]),
 ])

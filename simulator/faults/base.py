@@ -89,3 +89,22 @@ def _names(v: Any) -> Any:
 
 
 Targets = Annotated[list[str], BeforeValidator(_names)]
+
+
+def validate_fault(data: dict[str, Any]) -> FaultConfig:
+    """One fault from plain data (as in YAML), by its registered type; a problem is a ValueError of one
+    line naming the key (`factor: this key is required but missing`)."""
+    from pydantic import ValidationError
+
+    from simulator.language import registry
+    from simulator.language.errors import ScenarioErrors, format_path
+    from simulator.language.validation import to_scenario_error
+
+    cls = registry.faults.get(data.get("type"))  # UnknownName: a ValueError naming the known ones
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        err = to_scenario_error(exc, None)
+        err = err.errors[0] if isinstance(err, ScenarioErrors) else err
+        where = format_path(err.path)
+        raise ValueError(f"{where}: {err.message}" if where else err.message) from None

@@ -123,7 +123,7 @@ def _delay_out(value: float | Distribution) -> Any:
 
 
 Delay = Annotated[float | Distribution, BeforeValidator(_delay), PlainSerializer(_delay_out),
-                  Quantity("positive duration or duration distribution")]
+                  Quantity("positive duration (or a distribution)")]
 
 
 @registry.faults.register("latency")

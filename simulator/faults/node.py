@@ -6,10 +6,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from simulator.faults.base import FaultConfig, Targets
+from simulator.faults.base import FaultConfig, Targets, validate_fault
 from simulator.language import registry
 from simulator.language.errors import ScenarioError
-from simulator.language.units import Duration, Fraction, SignedDuration
+from simulator.language.units import Duration, Fraction, PositiveDuration, SignedDuration
+from simulator.language.validation import error_at
 from simulator.sampling.distributions import DurationDist, Sampler
 
 
@@ -126,6 +127,7 @@ class CacheFlushFault(NodeFault):
     type: Literal["cache_flush"] = "cache_flush"
     instant: ClassVar[bool] = True
     target: Targets = Field(min_length=1, description="Cache or CDN (or list); a CDN flushes every edge.")
+    duration: PositiveDuration | None = Field(None, description="Not allowed: a flush happens at `at`.")
 
     @model_validator(mode="after")
     def _no_duration(self):
@@ -196,6 +198,8 @@ class ChaosFault(FaultConfig):
 
     type: Literal["chaos"] = "chaos"
     at: Duration = Field(0.0, description="When failures may start.")
+    duration: PositiveDuration | None = Field(
+        None, description="How long failures may start for (default: to the end of the run); a repair may end later.")
     target: Targets = Field(min_length=1, description="Component (or list); each member fails on its own.")
     fault: str | dict[str, Any] = Field(
         "crash", description="The fault drawn: a node fault's type (crash, pause, ...) or a mapping of its "
@@ -208,20 +212,21 @@ class ChaosFault(FaultConfig):
         for name, dist in (("mtbf", self.mtbf), ("mttr", self.mttr)):
             if not dist.mean > 0:
                 raise ValueError(f"'{name}' must have a positive mean (got {dist.mean:g}s)")
-        self.make(self.target[0], 0.0, 1.0)  # a bad template fails here, with the scenario
+        try:
+            self.make(self.target[0], 0.0, 1.0)  # a bad template fails here, with the scenario
+        except ValueError as exc:
+            raise error_at(("fault",), str(exc)) from None
         return self
 
     def refs(self):
         return [(("target", i), t) for i, t in enumerate(self.target)]
 
     def make(self, target: str, at: float, duration: float) -> FaultConfig:
-        from simulator.faults.catalog import validate_fault
-
         template = {"type": self.fault} if isinstance(self.fault, str) else dict(self.fault)
         for key in ("target", "at", "duration"):
             if key in template:
                 raise ValueError(f"'fault' must not set '{key}': chaos draws it")
-        if template.get("type") in ("chaos", None) or "groups" in registry.faults.get(template["type"]).model_fields:
+        if template.get("type") in ("chaos", None) or not issubclass(registry.faults.get(template["type"]), NodeFault):
             raise ValueError("'fault' must be a node fault (crash, pause, slow, error, ...)")
         return validate_fault({**template, "target": [target], "at": f"{at!r}s", "duration": f"{duration!r}s"})
 

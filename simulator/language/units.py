@@ -167,4 +167,4 @@ def _signed_duration(value: Any) -> float:
 
 
 SignedDuration = Annotated[float, BeforeValidator(_signed_duration), PlainSerializer(fmt_duration, return_type=str),
-                           Quantity("duration (may be negative)")]
+                           Quantity("signed duration")]
