@@ -426,9 +426,10 @@ class Cache(Station):
         for key in list(self.entries):
             if key not in self.dirty:
                 self.remove(key)
+        # (Result.events puts the component's name in front)
         self.events.append({"at_s": self.env.now, "kind": "cache_flush",
-                            "description": f"{self.name}: cache flush, {len(self.entries)} dirty keys kept"
-                            if self.entries else f"{self.name}: cache flush"})
+                            "description": f"cache flush, {len(self.entries)} dirty keys kept"
+                            if self.entries else "cache flush"})
 
     def prepare_for_crash(self) -> None:
         super().prepare_for_crash()

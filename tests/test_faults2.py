@@ -407,3 +407,30 @@ def test_state_is_the_combination_of_the_active_faults(faults):
         assert (app.down, app.slowdown, app.error_p, app.skew, wl.rate_factor, link.cut, link.loss, link.dup,
                 link.jitter) == (False, 1.0, 0.0, None, 1.0, False, 0.0, 0.0, ())
         assert app.clock() == env.now
+
+
+# --- cache_flush in a whole run --------------------------------------------------------------------------
+def test_cache_flush_is_an_instant_event_of_the_run_not_a_window():
+    sc = simulator.loads_scenario("""
+name: flush
+seed: 1
+duration: 60s
+warmup: 0s
+components:
+  c: {type: cache, capacity: 1000, backing: db}
+  db: {type: server, workers: 4, service_time: 5ms}
+workloads:
+  web: {arrivals: poisson(rate=100/s), target: c, keys: uniform(n=50)}
+faults:
+  - {type: cache_flush, target: c, at: 30s}
+  - {type: crash, target: db, at: 40s, duration: 5s}
+""")
+    res = simulator.run(sc)
+    assert [w["type"] for w in res.fault_windows] == ["crash"]
+    assert res.events == [{"at_s": 30.0, "kind": "cache_flush", "component": "c", "description": "c: cache flush"}]
+    assert res.component_stats["c"]["flushed_keys"] == 50  # every key was cached by then
+    # Each key misses when cold and once more after the flush (the db crash comes later, when every key
+    # is cached again: no misses then); a few more when a second lookup of a key comes within the 5 ms
+    # of its fetch (cache_aside does not coalesce).
+    misses = res.component_stats["c"]["misses"]
+    assert 100 <= misses <= 110, misses

@@ -197,7 +197,7 @@ def test_cache_flush_loses_every_key_at_its_instant():
     assert p.run() == [(1.0, "c miss r1"), (2.0, "r1 ok"), (3.0, "c hit r2"), (3.0, "r2 ok"),
                        (5.0, "c miss r3"), (6.0, "r3 ok"), (7.0, "c hit r4"), (7.0, "r4 ok")]
     assert p.system.get("c").stats(200.0)["events"] == [
-        {"at_s": 4.0, "kind": "cache_flush", "description": "c: cache flush"}]
+        {"at_s": 4.0, "kind": "cache_flush", "description": "cache flush"}]
 
 
 def test_two_flushes_and_a_flush_inside_a_crash():
