@@ -434,3 +434,18 @@ faults:
     # of its fetch (cache_aside does not coalesce).
     misses = res.component_stats["c"]["misses"]
     assert 100 <= misses <= 110, misses
+
+
+def test_the_pre_run_estimate_counts_load_spikes(tmp_path):
+    from simulator.simulation.limits import estimate_run
+
+    # 50/s for 100s, x2 from 10s to 30s, x3 from 20s to the end: 50 x (10 + 10 x 2 + 10 x 6 + 70 x 3).
+    faults = ("{type: load_spike, target: web, factor: 2, at: 10s, duration: 20s}, "
+              "{type: load_spike, target: web, factor: 3, at: 20s}")
+    sc = simulator.loads_scenario(ONE_SERVER.format(arrivals="poisson(rate=50/s)", faults=faults, duration="100s"))
+    _env, system = simulator.build(sc)
+    assert estimate_run(system).requests == pytest.approx(50 * (10 + 20 + 60 + 210))
+    path = tmp_path / "s.yaml"
+    path.write_text(ONE_SERVER.format(arrivals="poisson(rate=50/s)", faults="", duration="100s"))
+    out = CliRunner().invoke(main, ["run", str(path), "--fault", "load_spike web at 1s factor=1000000"])
+    assert out.exit_code == 2 and "requests" in out.output and "--max-requests" in out.output

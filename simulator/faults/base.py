@@ -44,6 +44,10 @@ class FaultConfig(StrictModel):
         """Problems only visible with the whole scenario: (path below the fault, message)."""
         return []
 
+    def rate_window(self, workload: str) -> tuple[float, float, float] | None:
+        """(start, end, factor) if it multiplies `workload`'s arrival rate (for the pre-run estimate)."""
+        return None
+
     def expand(self, system: Any, index: int) -> list["FaultConfig"]:
         """The faults it stands for in a run (a generator such as chaos draws them; others: itself).
         `index` is its place in the scenario's `faults:` list."""

@@ -2,6 +2,7 @@
 and the chaos generator that draws node faults from MTBF/MTTR distributions."""
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -175,6 +176,11 @@ class LoadSpikeFault(FaultConfig):
 
     def node_effects(self, system):
         return [(w, "spike", self.factor) for w in system.workloads if w.name in self.target]
+
+    def rate_window(self, workload: str) -> tuple[float, float, float] | None:
+        if workload not in self.target:
+            return None
+        return float(self.at), math.inf if self.duration is None else float(self.at + self.duration), self.factor
 
     def describe(self) -> str:
         return f"load spike x{self.factor:g} {', '.join(self.target)}"
