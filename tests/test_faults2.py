@@ -205,6 +205,7 @@ workloads:
 faults:
   - {type: crash, target: db, at: 100s, duration: 50s}
   - {type: chaos, target: [app], mtbf: exponential(mean=20s), mttr: 2s, at: 1000s}
+  - {type: crash, target: app, at: 1200s, duration: 30s}
   - {type: chaos, target: db, fault: {type: slow, factor: 4}, mtbf: 100s, mttr: 10s, duration: 500s}
 """
 
@@ -234,11 +235,16 @@ def test_chaos_faults_reach_the_run_and_overlap_declared_ones():
     env, system = simulator.build(sc, 4)
     windows = schedule_faults(env, system)
     assert len(windows) == len(system.faults)
-    app1 = system.get("app[1]")
-    crashes = [(f.at, f.at + f.duration) for f in system.faults if f.target == ["app[1]"]]
-    for t in np.arange(1000.5, 1500, 0.75):
+    app1, db = system.get("app[1]"), system.get("db")
+    crashes = [(f.at, f.at + f.duration) for f in system.faults if f.target in (["app[1]"], ["app"])]
+    slow = [(f.at, f.at + f.duration) for f in system.faults if f.type == "slow"]
+    assert (1200.0, 1230.0) in crashes and slow[0] == (100.0, 110.0)  # drawn inside the declared db crash
+    for t in np.arange(0.3, 1500, 0.75):  # never on a whole second (where the constant windows change)
         env.run(until=float(t))
+        # app[1]: down while a drawn or the declared crash holds it (they overlap around 1200-1230).
         assert app1.down == any(a < t < b for a, b in crashes), t
+        # db: the declared crash (100-150) and the drawn slow windows compose.
+        assert db.down == (100 < t < 150) and db.slowdown == (4.0 if any(a < t < b for a, b in slow) else 1.0), t
     res = simulator.run(sc, seed=4)
     assert len(res.fault_windows) == len(system.faults)
 
