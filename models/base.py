@@ -203,18 +203,18 @@ class ErrorGate:
     the active faults (`error_p`), a call fails at once with outcome error instead of being handled.
     Draws come from the component's own stream `<name>/error`, only while some fault is active."""
 
-    __slots__ = ("comp", "inner", "rng", "errors")
+    __slots__ = ("comp", "inner", "rng")
 
     def __init__(self, comp: Component, inner: Any) -> None:
         self.comp = comp
         self.inner = inner
         self.rng = comp.env.streams.get(f"{comp.name}/error")
-        self.errors = 0
 
     def __call__(self, *call: Any) -> None:  # (req, reply), or (proxy, req, reply) for `handle_at`
-        p = self.comp.error_p
+        comp = self.comp
+        p = comp.error_p
         if p and self.rng.random() < p:
-            self.errors += 1
+            comp.failed += 1  # reported with the component's other failures
             call[-1](ERROR)
         else:
             self.inner(*call)

@@ -37,6 +37,7 @@ def test_error_fails_calls_only_within_its_window():
     # r2 fails on arrival (no service); before and after the window app serves normally.
     assert p.run() == [(6.0, "app served r1"), (6.0, "r1 ok"), (15.0, "r2 error"),
                        (26.0, "app served r3"), (26.0, "r3 ok")]
+    assert p.system.get("app").failed == 1  # reported with the component's failures
 
 
 def test_error_and_a_pause_inside_its_window():
