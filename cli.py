@@ -143,13 +143,18 @@ def _check_workers(workers: int | None) -> None:
         raise ScenarioError(f"must be between 1 and {MAX_WORKERS}, got {workers:,}", file="--workers")
 
 
-def _load(file: str, sets: tuple[str, ...], seed: int | None, duration: str | None, warmup: str | None = None):
-    return simulator.load_scenario(file, overrides=list(sets), seed=seed, duration=duration, warmup=warmup)
+def _load(file: str, sets: tuple[str, ...], seed: int | None, duration: str | None, warmup: str | None = None,
+          faults: tuple[str, ...] = ()):
+    return simulator.load_scenario(file, overrides=list(sets), seed=seed, duration=duration, warmup=warmup,
+                                   faults=faults)
 
 
 set_option = click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
                           help="Override any scenario value, e.g. --set components.app.workers=4.")
 seed_option = click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
+fault_option = click.option("--fault", "faults", multiple=True, metavar="TEXT",
+                            help='Add a fault, e.g. --fault "crash app-1 at 30s for 10s"; repeatable. Grammar: '
+                                 '<type> <targets> at <time> [for <duration>] [key=value ...] (docs/faults.md).')
 format_option = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
                              show_default=True)
 duration_option = click.option("--duration", default=None, help="Override the simulated duration, e.g. 60s.")
@@ -228,6 +233,7 @@ Examples:
                    "charts, manifest.json and report.html to this directory, replaced whole (see below).")
 @format_option
 @set_option
+@fault_option
 @seed_option
 @duration_option
 @warmup_option
@@ -238,12 +244,12 @@ Examples:
               help="Show where the run's time went: events and wall-clock time by kind of event.")
 def run(file: str, out: str | None, fmt: str, sets: tuple[str, ...], seed: int | None,
         duration: str | None, warmup: str | None, quiet: bool, no_charts: bool, max_requests: int | None,
-        force: bool, profile: bool) -> None:
+        force: bool, profile: bool, faults: tuple[str, ...] = ()) -> None:
     """Run the scenario FILE and print its summary."""
     from simulator.simulation.limits import preflight
 
     with _errors():
-        scenario = _load(file, sets, seed, duration, warmup)
+        scenario = _load(file, sets, seed, duration, warmup, faults)
         _check_out(out)
         # Before a run that may take long: what `dsim validate` would warn about (overload, loops).
         early = preflight(scenario, max_requests, force)
@@ -324,6 +330,7 @@ def _progress_bar(label: str):
               help="Write comparison.json, replications.csv, variants.csv, differences.csv, charts, report.html.")
 @format_option
 @set_option
+@fault_option
 @seed_option
 @duration_option
 @warmup_option
@@ -333,7 +340,8 @@ def _progress_bar(label: str):
 def compare(file: str, vary: tuple[str, ...], replications: int | None, workers: int | None, executor: str | None,
             scheduler: str | None, baseline: str | None, metrics: tuple[str, ...], out: str | None, fmt: str,
             sets: tuple[str, ...], seed: int | None, duration: str | None, warmup: str | None, quiet: bool,
-            no_cache: bool, cache_dir: str | None, no_charts: bool, max_requests: int | None, force: bool) -> None:
+            no_cache: bool, cache_dir: str | None, no_charts: bool, max_requests: int | None, force: bool,
+            faults: tuple[str, ...] = ()) -> None:
     """Run variants of the scenario FILE, each several times, and compare them with confidence intervals."""
     from simulator.study.plan import plan
     from simulator.study.comparison import compare as run_comparison
@@ -342,7 +350,7 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
     from simulator.study.run_cache import ResultCache
 
     with _errors():
-        scenario = _load(file, sets, seed, duration, warmup)
+        scenario = _load(file, sets, seed, duration, warmup, faults)
         study = plan(scenario, vary, replications, metrics, baseline, source=file)
         _check_workers(workers)
         _check_out(out)

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from simulator.language.config import StrictModel
-from simulator.engine.faultable import Faultable, any_active, product
+from simulator.engine.faultable import Faultable, any_active, independent_chance, linear_clock, product
 from simulator.engine.request import ERROR, OK, Reply, Request
 
 
@@ -36,7 +36,10 @@ class Component(Faultable):
     type_name: ClassVar[str] = "component"
     # Faults act through counted contributions: down while a crash holds it, paused while a pause
     # does, slowed by the product of the active slowdowns (see simulator.engine.faultable).
-    FAULT_KINDS = {"crash": ("down", any_active), "slow": ("slowdown", product), "pause": ("paused", any_active)}
+    # An `error` fault fails a share of the calls it handles (independent chances combine); a
+    # `clock_skew` makes `clock()` read offset + drift from the true time (their sums).
+    FAULT_KINDS = {"crash": ("down", any_active), "slow": ("slowdown", product), "pause": ("paused", any_active),
+                   "error": ("error_p", independent_chance), "clock": ("skew", linear_clock)}
     # What a call that arrives while the component is down gets back.
     refuse_outcome: ClassVar[int] = ERROR
 
@@ -52,6 +55,8 @@ class Component(Faultable):
         self.slowdown = 1.0  # service-time multiplier: the product of the active `slow` faults
         self.may_be_unavailable = False  # set before the run when a fault may crash or pause it
         self.failed = 0  # calls refused while down (components that report it add more causes)
+        self.error_p = 0.0  # share of calls failed on arrival (the `error` faults active)
+        self.skew: tuple[float, float] | None = None  # (a, b): clock() = now + a + b * now (clock_skew)
         self._contrib = None
         # Listeners told when it becomes unavailable or available again (load balancers' health checks).
         self.watchers: list[Any] = []
@@ -93,9 +98,24 @@ class Component(Faultable):
         return []
 
     # --- faults ---------------------------------------------------------------------------------
+    def clock(self) -> float:
+        """The component's own clock: the true time, or the time a `clock_skew` fault makes it read
+        (now + offset + drift x (now - start), summed over the active skews). Cache TTLs read it;
+        leases and last-writer-wins timestamps are meant to read the same clock."""
+        now = self.env._now
+        skew = self.skew
+        return now if skew is None else now + skew[0] + skew[1] * now
+
     def fault_expect(self, kind: str) -> None:
         super().fault_expect(kind)
-        if kind == "crash":
+        if kind == "error" and "_error_gate" not in self.__dict__:
+            # In front of `handle` (and of a rate limiter already there), before any link is frozen:
+            # components no `error` fault names keep their bare `handle`. A client library (sharded or
+            # replicated store) is entered through `handle_at` from each caller's proxy.
+            entry = "handle_at" if isinstance(self, ClientSide) else "handle"
+            self._error_gate = ErrorGate(self, getattr(self, entry))
+            setattr(self, entry, self._error_gate)
+        elif kind == "crash":
             self.may_be_unavailable = True
             self.prepare_for_crash()
         elif kind == "pause":
@@ -187,6 +207,28 @@ class Component(Faultable):
     def capacity_per_s(self) -> float:
         """The highest request rate it can sustain (infinite unless it queues for workers)."""
         return float("inf")
+
+
+class ErrorGate:
+    """A component's `handle` while an `error` fault may act on it: with the combined probability of
+    the active faults (`error_p`), a call fails at once with outcome error instead of being handled.
+    Draws come from the component's own stream `<name>/error`, only while some fault is active."""
+
+    __slots__ = ("comp", "inner", "rng")
+
+    def __init__(self, comp: Component, inner: Any) -> None:
+        self.comp = comp
+        self.inner = inner
+        self.rng = comp.env.streams.get(f"{comp.name}/error")
+
+    def __call__(self, *call: Any) -> None:  # (req, reply), or (proxy, req, reply) for `handle_at`
+        comp = self.comp
+        p = comp.error_p
+        if p and self.rng.random() < p:
+            comp.failed += 1  # reported with the component's other failures
+            call[-1](ERROR)
+        else:
+            self.inner(*call)
 
 
 class LocalProxy:

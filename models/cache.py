@@ -22,6 +22,7 @@ from pydantic import Field, PositiveInt, model_validator
 
 from simulator.language import registry
 from simulator.sampling.distributions import Constant, DurationDist, Sampler, SizeDist, parse_distribution
+from simulator.engine.faultable import count
 from simulator.engine.request import ERROR, OK, Reply, Request
 from simulator.language.units import Fraction, PositiveDuration, PositiveSize, parse_size, UnitError
 
@@ -226,6 +227,7 @@ class Cache(Station):
         self._flush_timer = False
         self.link: Any = None
         self.source: Any = None
+        self.events: list[dict[str, Any]] = []  # cache flushes, for the charts (Result.events)
 
     def reset_stats(self) -> None:
         super().reset_stats()
@@ -241,6 +243,7 @@ class Cache(Station):
         self.flushed = 0
         self.flush_failures = 0
         self.lost_writes = 0
+        self.flushed_keys = 0
         self.hit_bytes = 0.0
         self.miss_bytes = 0.0
         self.fetched_bytes = 0.0
@@ -266,8 +269,9 @@ class Cache(Station):
         return size
 
     def fill(self, key: Any, version: Any) -> None:
-        """Store (or refresh) `key` as fetched now, evicting as needed."""
-        now = self.env._now
+        """Store (or refresh) `key` as fetched now, evicting as needed (times by the cache's own clock,
+        which a clock_skew fault moves: see `Component.clock`)."""
+        now = self.env._now if self.skew is None else self.clock()
         e = self.entries.get(key)
         if e is not None:
             e[VERSION], e[EXPIRES], e[FETCHED] = version, now + self.ttl, now
@@ -319,8 +323,9 @@ class Cache(Station):
             self.write(req, reply)
             return
         now = self.env._now
+        clock = now if self.skew is None else self.clock()  # TTLs read the cache's own clock
         e = self.entries.get(key)
-        if e is not None and e[EXPIRES] <= now:
+        if e is not None and e[EXPIRES] <= clock:
             self.expired_entries += 1
             self.remove(key)
             e = None
@@ -337,7 +342,7 @@ class Cache(Station):
                     self.stale.record(version, latest, source.stale_since(key, version), now)
                 else:  # self.stale.record(version, latest, None, now), inline: the usual case
                     self.stale.reads += 1
-            if now - e[FETCHED] > self.refresh_after and key not in self.pending:
+            if clock - e[FETCHED] > self.refresh_after and key not in self.pending:
                 self.refreshes += 1
                 self.pending[key] = []
                 sub = sub_request(req)
@@ -404,6 +409,28 @@ class Cache(Station):
         self.link.send(sub, _Flush(self, key, count, sub))
 
     # --- faults ---------------------------------------------------------------------------------
+    # A cache_flush fault is instant: each adds one contribution for good, and each new one flushes.
+    FAULT_KINDS = {**Station.FAULT_KINDS, "flush": ("flushes", count)}
+    flushes = 0
+
+    def fault_changed(self, kind: str, before: Any, after: Any) -> None:
+        if kind == "flush":
+            self.flush_keys()
+        else:
+            super().fault_changed(kind, before, after)
+
+    def flush_keys(self) -> None:
+        """Lose every key (a cache_flush): entries go, fetches in flight still fill when they return;
+        writes acknowledged but not flushed (write_behind) stay to be flushed."""
+        self.flushed_keys += len(self.entries)
+        for key in list(self.entries):
+            if key not in self.dirty:
+                self.remove(key)
+        # (Result.events puts the component's name in front)
+        self.events.append({"at_s": self.env.now, "kind": "cache_flush",
+                            "description": f"cache flush, {len(self.entries)} dirty keys kept"
+                            if self.entries else "cache flush"})
+
     def prepare_for_crash(self) -> None:
         super().prepare_for_crash()
         self.calls = {}
@@ -452,6 +479,9 @@ class Cache(Station):
             out["byte_hit_ratio"] = (self.hit_bytes / (self.hit_bytes + self.miss_bytes)
                                      if self.hit_bytes + self.miss_bytes else None)
         out.update(self.access.extra_stats())
+        if self.events:  # only a run with a cache_flush reports them (others' summaries stay as they were)
+            out["flushed_keys"] = self.flushed_keys
+            out["events"] = self.events
         if self.source is not None:
             out.update(self.stale.stats())
         return out

@@ -151,6 +151,20 @@ def test_unknown_fault_and_fault_target(tmp_path):
          "unknown component 'app-9'")
 
 
+def test_newer_faults_bad_probability_target_and_fault_string(tmp_path):
+    # (more cases, one per fault type, in tests/test_faults2.py)
+    assert_bad(tmp_path, GOOD + "faults:\n  - {type: error, target: app-1, probability: 150%, at: 10s}\n",
+               "faults[0].probability", "between 0 and 1", line=18)
+    assert_bad(tmp_path, GOOD + "faults:\n  - {type: load_spike, target: app-1, factor: 2, at: 10s}\n",
+               "faults[0].target[0]", "unknown workload 'app-1'")
+    path = tmp_path / "good.yaml"
+    path.write_text(GOOD)
+    result = CliRunner().invoke(main, ["run", str(path), "--fault", "crash app-1 from 10s"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output == "error: --fault 'crash app-1 from 10s': unexpected 'from'; expected <type> <targets> " \
+                            "at <time> [for <duration>] [key=value ...]\n"
+
+
 def test_bad_override(tmp_path):
     assert_bad(tmp_path, GOOD, "did you mean 'components'", args=["--set", "componets.lb.algorithm=random"])
     assert_bad(tmp_path, GOOD, "did you mean 'least_connections'", args=["--set", "components.lb.algorithm=least_conn"])

@@ -36,6 +36,19 @@ def independent_chance(values: list[float]) -> float:
     return 1.0 - math.prod(1.0 - p for p in values) if values else 0.0
 
 
+def linear_clock(values: list[tuple[float, float, float]]) -> tuple[float, float] | None:
+    """Clock skews (offset, drift, start) combined as one linear map of the true time t:
+    t + sum(offset + drift * (t - start)) = t + a + b * t. None (the true clock) when none is active."""
+    if not values:
+        return None
+    return (math.fsum(o - d * s for o, d, s in values), math.fsum(d for _o, d, _s in values))
+
+
+def count(values: list[Any]) -> int:
+    """How many contributions were ever added and are still held (instant faults: one per event)."""
+    return len(values)
+
+
 class Faultable:
     """Mixin for anything a fault can act on. Subclasses set `FAULT_KINDS` and give `_contrib` a slot or
     an instance attribute (a dict made on first use)."""

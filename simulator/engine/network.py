@@ -8,6 +8,7 @@ network timeout; latency faults add delay.
 """
 from __future__ import annotations
 
+from copy import copy
 from heapq import heappush
 from typing import Any, Callable, Hashable
 
@@ -43,6 +44,10 @@ class NetworkConfig(StrictModel):
     )
 
 
+def _dropped(outcome: int) -> None:
+    """The reply to a duplicated message: its caller already has one."""
+
+
 def _deliver(timer: Any) -> None:
     reply, outcome = timer._value
     reply(outcome)
@@ -68,10 +73,14 @@ class Link(Faultable):
         "cut": ("cut", any_active), "cut_back": ("cut_back", any_active),
         "latency": ("extra_s", total), "latency_back": ("extra_back_s", total),
         "loss": ("loss", independent_chance), "loss_back": ("loss_back", independent_chance),
+        # latency drawn per message: the samplers of the active faults, each adds its own draw
+        "jitter": ("jitter", tuple), "jitter_back": ("jitter_back", tuple),
+        "duplicate": ("dup", independent_chance),
     }
     __slots__ = (
         "net", "env", "src", "dst", "lat", "back", "cut", "cut_back", "extra_s", "extra_back_s",
         "loss", "loss_back", "loss_rng", "faultable", "send", "_contrib", "sink", "hop",
+        "jitter", "jitter_back", "dup", "dup_rng",
     )
 
     def __init__(self, net: "Network", src: Endpoint, dst: Any, lat: Sampler | None,
@@ -89,6 +98,10 @@ class Link(Faultable):
         self.loss = 0.0  # probability that a request is lost (loss faults)
         self.loss_back = 0.0  # probability that a reply is lost
         self.loss_rng = None
+        self.jitter: tuple = ()  # samplers of the active latency faults with a distribution
+        self.jitter_back: tuple = ()
+        self.dup = 0.0  # probability that a request is delivered twice (duplicate faults)
+        self.dup_rng = None
         self.faultable = False
         self._contrib = None
         # The replies it carries are the last step of their requests (set by an open-loop workload's
@@ -135,6 +148,11 @@ class Link(Faultable):
             self.loss_rng = self.env.streams.get(f"net/loss/{self.src.name}->{self.dst.name}")
         return self.loss_rng.random() < p
 
+    def _duplicated(self) -> bool:
+        if self.dup_rng is None:
+            self.dup_rng = self.env.streams.get(f"net/duplicate/{self.src.name}->{self.dst.name}")
+        return self.dup_rng.random() < self.dup
+
     def _send_general(self, req: Request, reply: Reply) -> None:
         env = self.env
         if self.cut or (self.loss and self._lost(self.loss)):
@@ -142,6 +160,14 @@ class Link(Faultable):
             return
         back = _Return(self, reply, env.now)
         delay = (self.lat.next() if self.lat is not None else 0.0) + self.extra_s
+        if self.jitter:
+            for sampler in self.jitter:
+                delay += sampler.next()
+        if self.dup and self._duplicated():
+            # a second delivery, just after the first, whose reply nobody waits for
+            env.call_later(delay, self._arrive, (req, back))
+            env.call_later(delay, self._arrive, (copy(req), _dropped))
+            return
         if delay > 0.0:
             env.call_later(delay, self._arrive, (req, back))
         else:
@@ -244,6 +270,9 @@ class _Return:
             env.call_later(wait, _deliver, (self.reply, TIMED_OUT))
             return
         delay = (link.back.next() if link.back is not None else 0.0) + link.extra_back_s
+        if link.jitter_back:
+            for sampler in link.jitter_back:
+                delay += sampler.next()
         if delay > 0.0:
             env.call_later(delay, _deliver, (self.reply, outcome))
         else:

@@ -19,6 +19,9 @@ FINAL = ("prepare", "start", "stop")
 
 class FaultConfig(StrictModel):
     refers_to: ClassVar[str] = "component"
+    # An instant fault (cache_flush) happens at `at` and has no window: its contribution is never
+    # removed, and what it did shows as an instant event of the component, not as a shaded window.
+    instant: ClassVar[bool] = False
     type: str
     at: Duration = Field(description="When the fault begins.")
     duration: PositiveDuration | None = Field(None, description="How long it lasts (default: to the end).")
@@ -36,6 +39,24 @@ class FaultConfig(StrictModel):
 
     def describe(self) -> str:
         return self.type
+
+    def check(self, scenario: Any) -> list[tuple[tuple, str]]:
+        """Problems only visible with the whole scenario: (path below the fault, message)."""
+        return []
+
+    def rate_window(self, workload: str) -> tuple[float, float, float] | None:
+        """(start, end, factor) if it multiplies `workload`'s arrival rate (for the pre-run estimate)."""
+        return None
+
+    def expand(self, system: Any, index: int) -> list["FaultConfig"]:
+        """The faults it stands for in a run (a generator such as chaos draws them; others: itself).
+        `index` is its place in the scenario's `faults:` list."""
+        return [self]
+
+    def stream(self, system: Any, what: str) -> Any:
+        """The fault's own random stream `faults/<i>/<what>` (i: its place in the run's fault list)."""
+        index = next(i for i, f in enumerate(system.faults) if f is self)
+        return system.env.streams.get(f"faults/{index}/{what}")
 
     # --- what a fault type says -----------------------------------------------------------------
     def node_effects(self, system: Any) -> list[tuple[Any, str, Any]]:
@@ -72,3 +93,22 @@ def _names(v: Any) -> Any:
 
 
 Targets = Annotated[list[str], BeforeValidator(_names)]
+
+
+def validate_fault(data: dict[str, Any]) -> FaultConfig:
+    """One fault from plain data (as in YAML), by its registered type; a problem is a ValueError of one
+    line naming the key (`factor: this key is required but missing`)."""
+    from pydantic import ValidationError
+
+    from simulator.language import registry
+    from simulator.language.errors import ScenarioErrors, format_path
+    from simulator.language.validation import to_scenario_error
+
+    cls = registry.faults.get(data.get("type"))  # UnknownName: a ValueError naming the known ones
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        err = to_scenario_error(exc, None)
+        err = err.errors[0] if isinstance(err, ScenarioErrors) else err
+        where = format_path(err.path)
+        raise ValueError(f"{where}: {err.message}" if where else err.message) from None

@@ -8,3 +8,4 @@ from simulator.language.tagged import tagged, tagged_validator
 
 FaultSpec = tagged(FaultConfig, tagged_validator(registry.faults, "type", FaultConfig,
                                                  "a fault like {type: crash, target: app, at: 10s}", compact=False))
+

@@ -155,3 +155,16 @@ PositiveRate = _quantity(parse_rate, fmt_rate, True, "rate")
 Size = _quantity(parse_size, fmt_size, False, "size")
 PositiveSize = _quantity(parse_size, fmt_size, True, "size")
 Fraction = Annotated[float, BeforeValidator(parse_fraction), Quantity("probability")]
+
+
+def _signed_duration(value: Any) -> float:
+    """A duration that may be negative ('-2s': a clock behind the true time)."""
+    if isinstance(value, str) and value.strip().startswith("-"):
+        return -parse_duration(value.strip()[1:])
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+        return -parse_duration(-value)
+    return parse_duration(value)
+
+
+SignedDuration = Annotated[float, BeforeValidator(_signed_duration), PlainSerializer(fmt_duration, return_type=str),
+                           Quantity("signed duration")]

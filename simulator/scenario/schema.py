@@ -301,7 +301,9 @@ def _cross_check(sc: Scenario) -> list[tuple[tuple, str]]:
                              f"({sc.duration:g}s): it would send nothing"))
     problems += _clock_resolution(sc)
     for i, f in enumerate(sc.faults):
-        check(("faults", i), f.refs(), names if f.refers_to == "component" else endpoints, f.refers_to)
+        allowed = names if f.refers_to == "component" else set(sc.workloads) if f.refers_to == "workload" else endpoints
+        check(("faults", i), f.refs(), allowed, f.refers_to)
+        problems += [(("faults", i) + rel, msg) for rel, msg in f.check(sc)]
     if sc.cost is not None:  # a price names a component (as written in the file) or a component type
         priced = set(sc.components) | set(registry.components.names())
         for key in sc.cost.replica_hour:
@@ -454,11 +456,41 @@ def _with_hints(exc: ScenarioError, hints: dict[tuple[str, ...], str]) -> Scenar
     return out[0] if len(out) == 1 else ScenarioErrors(out)
 
 
+def with_faults(sc: Scenario, texts: Iterable[str]) -> Scenario:
+    """A new scenario with faults added, each written as on the command line (`--fault "crash app-1
+    at 30s for 10s"`, grammar in simulator/faults/text.py), validated as a `faults:` entry would be;
+    a problem is one error naming the string."""
+    from simulator.faults.text import FaultTextError, parse_fault_text
+
+    texts = list(texts)
+    if not texts:
+        return sc
+    data = sc.model_dump(mode="json")
+    first = len(data["faults"])
+    for text in texts:
+        label = f"--fault {text!r}"
+        try:
+            data["faults"].append(parse_fault_text(text))
+        except FaultTextError as exc:
+            raise ScenarioError(str(exc), file=label) from None
+    try:
+        out = validate(data, file="--fault", base_dir=sc.base_dir)
+    except ScenarioError as exc:
+        err = exc.errors[0] if isinstance(exc, ScenarioErrors) else exc
+        path = err.path
+        if len(path) >= 2 and path[0] == "faults" and isinstance(path[1], int) and path[1] >= first:
+            raise ScenarioError(err.message, file=f"--fault {texts[path[1] - first]!r}", path=path[2:]) from None
+        raise
+    out._source = sc.source
+    return out
+
+
 def load_scenario(path: str | Path, overrides: Iterable[str] | Mapping[str, Any] | None = None,
                   seed: int | None = None, duration: str | float | None = None,
-                  warmup: str | float | None = None) -> Scenario:
+                  warmup: str | float | None = None, faults: Iterable[str] = ()) -> Scenario:
     """Read, validate and apply overrides to a scenario file (`seed`, `duration` and `warmup` as the
-    command line's flags give them, applied together with the overrides)."""
+    command line's flags give them, applied together with the overrides), then add `faults` written as
+    on the command line (see `with_faults`)."""
     p = Path(path)
     if not p.exists():
         raise ScenarioError("no such file", file=str(path))
@@ -494,7 +526,8 @@ def load_scenario(path: str | Path, overrides: Iterable[str] | Mapping[str, Any]
             pairs.append((key, f"{secs!r}s"))
         except UnitError as exc:
             raise ScenarioError(str(exc) + (" (or 'auto')" if key == "warmup" else ""), file=f"--{key}") from None
-    return with_overrides(sc, pairs, flags) if pairs else sc
+    sc = with_overrides(sc, pairs, flags) if pairs else sc
+    return with_faults(sc, faults)
 
 
 def loads_scenario(text: str, name: str = "<string>", overrides: Sequence[str] | None = None) -> Scenario:

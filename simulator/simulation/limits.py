@@ -56,6 +56,15 @@ def _closed_loop_rate(system: Any, wl: Any) -> float:
     return min(cfg.users * per_user, bottleneck)
 
 
+def _spiked_span(system: Any, name: str, lo: float, hi: float) -> float:
+    """The integral from lo to hi of the product of the rate factors of the load_spike faults active."""
+    windows = [w for w in (f.rate_window(name) for f in system.faults) if w is not None]
+    if not windows:
+        return hi - lo
+    edges = sorted({lo, hi} | {min(max(t, lo), hi) for a, b, _f in windows for t in (a, b)})
+    return sum((b - a) * math.prod(f for s, e, f in windows if s <= a and b <= e) for a, b in zip(edges, edges[1:]))
+
+
 def estimate_run(system: Any) -> RunEstimate:
     """Requests, heap events and time-series samples one run of `system`'s scenario will take."""
     sc = system.scenario
@@ -65,6 +74,8 @@ def estimate_run(system: Any) -> RunEstimate:
         cfg = wl.config
         span = max(0.0, min(cfg.stop if cfg.stop is not None else sc.duration, sc.duration) - cfg.start)
         rate = cfg.arrivals.mean_rate() if cfg.arrivals is not None else _closed_loop_rate(system, wl)
+        if span > 0:  # load_spike faults: the time the workload is active, weighted by its rate factor
+            span = _spiked_span(system, wl.name, cfg.start, cfg.start + span)
         n = rate * span if rate > 0 and span > 0 else 0.0  # inf * 0 is not a number
         requests += n
         if n > 0:

@@ -38,6 +38,8 @@ def schedule_faults(env: SimEnv, system: System) -> list[dict[str, Any]]:
         env.call_later(fault.at, lambda _t, f=fault, k=token: f.start(system, k))
         if end < env.end_s:
             env.call_later(end, lambda _t, f=fault, k=token: f.stop(system, k))
+        if fault.instant:  # no window: the component lists what it did among its instant events
+            continue
         windows.append({"type": fault.type, "start_s": fault.at, "end_s": min(end, env.end_s),
                         "description": fault.describe()})
     return windows

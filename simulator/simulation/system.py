@@ -58,8 +58,10 @@ class System:
             comp.connect(self)
         for wl in self.workloads:
             wl.connect(self)
-        self.faults = list(scenario.faults)
+        # A generator (chaos) stands for the faults it draws; each fault's token is its place in this list.
+        self.faults = [g for i, f in enumerate(scenario.faults) for g in f.expand(self, i)]
         self._fault_names: dict[int, frozenset[str]] = {}
+        self.fault_state: dict[int, Any] = {}  # per fault, what it makes once per run (a latency sampler)
         for token, fault in enumerate(self.faults):  # a fault's token is its place in the list
             fault.prepare(self, token)
         connect_all(self)  # the fallbacks' links: after the faults, before the links are frozen
@@ -98,7 +100,7 @@ class System:
     def warnings(self) -> list[str]:
         """Things that are legal but probably not meant: overload, faults after the end."""
         out = self.capacity_warnings() + self.loop_warnings()
-        for i, f in enumerate(self.faults):
+        for i, f in enumerate(self.scenario.faults):  # as declared (a chaos generator once)
             if f.at >= self.scenario.duration:
                 out.append(f"faults[{i}] ({f.describe()}) starts at {f.at:g}s, after the run ends "
                            f"({self.scenario.duration:g}s): it never happens")

@@ -37,12 +37,18 @@ def _unit_exponentials(rng: Any) -> BlockStream:
 
 class _Renewal:
     __slots__ = ("next_gap",)
+    # A rate multiplied by f (a load_spike) is the same process with time sped up f times: the same
+    # draws, every gap divided by f; an arrival already drawn keeps its share of the gap left.
+    time_change = True
 
     def __init__(self, next_gap) -> None:
         self.next_gap = next_gap
 
     def gap(self, now: float) -> float:
         return self.next_gap()
+
+    def scaled_gap(self, now: float, factor: float) -> float:
+        return self.next_gap() / factor
 
 
 @registry.arrivals.register("poisson")
@@ -91,14 +97,18 @@ class RenewalArrivals(ArrivalConfig):
 class _Piecewise:
     """Exact non-homogeneous Poisson process for a piecewise-constant rate."""
 
+    # A rate multiplied by f (a load_spike) multiplies the curve; when f changes, the next arrival is
+    # drawn again from that instant (exact: the process is memoryless).
+    time_change = False
+
     def __init__(self, rate_at, next_change, rng) -> None:
         self.rate_at, self.next_change, self.exp = rate_at, next_change, _unit_exponentials(rng)
 
-    def gap(self, now: float) -> float:
+    def scaled_gap(self, now: float, factor: float = 1.0) -> float:
         work = self.exp.next()
         t = now
         while True:
-            r = self.rate_at(t)
+            r = self.rate_at(t) * factor
             tc = self.next_change(t)
             if r > 0 and t + work / r <= tc:
                 return t + work / r - now
@@ -106,6 +116,8 @@ class _Piecewise:
                 return math.inf
             work -= r * (tc - t)
             t = tc
+
+    gap = scaled_gap
 
 
 @registry.arrivals.register("onoff")
@@ -182,16 +194,22 @@ class ScheduledArrivals(ArrivalConfig):
 
 
 class _Thinning:
+    time_change = False  # as `_Piecewise`
+
     def __init__(self, rate_fn, peak: float, rng) -> None:
         self.rate_fn, self.peak = rate_fn, peak
         self.exp, self.uniform = _unit_exponentials(rng), BlockStream(rng.random)
 
-    def gap(self, now: float) -> float:
+    def scaled_gap(self, now: float, factor: float = 1.0) -> float:
+        # factor x rate(t) thinned from factor x peak: the acceptance test is unchanged.
         t = now
+        peak = self.peak * factor
         while True:
-            t += self.exp.next() / self.peak
+            t += self.exp.next() / peak
             if self.uniform.next() * self.peak <= self.rate_fn(t):
                 return t - now
+
+    gap = scaled_gap
 
 
 @registry.arrivals.register("diurnal")

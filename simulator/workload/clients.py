@@ -19,6 +19,7 @@ from simulator.sampling.blocks import BlockStream
 from simulator.language.config import StrictModel
 from simulator.sampling.distributions import DurationDist, Sampler
 from simulator.engine.env import Timer
+from simulator.engine.faultable import Faultable, product
 from simulator.workload.keys import KeyConfig, parse_keys
 from simulator.language.tagged import tagged
 from simulator.engine.request import IN_FLIGHT, Request, deadlines
@@ -167,8 +168,17 @@ class _Source:
         self.name, self.zone = name, zone
 
 
-class Workload:
-    """Generates a workload's requests and records their replies."""
+class Workload(Faultable):
+    """Generates a workload's requests and records their replies.
+
+    A `load_spike` fault multiplies its arrival rate (`rate_factor`: the product of the active
+    spikes); only a workload some spike names pays for it (its arrivals go through `_arrive_spiked`)."""
+
+    FAULT_KINDS = {"spike": ("rate_factor", product)}
+    rate_factor = 1.0
+    spiked = False
+    _contrib = None
+    _pending: Timer | None = None
 
     def __init__(self, env: Any, name: str, index: int, config: WorkloadConfig) -> None:
         self.env = env
@@ -223,7 +233,10 @@ class Workload:
 
     def start(self) -> None:
         env = self.env
-        if self.config.arrivals is not None:
+        if self.spiked:
+            self._pending = Timer(self._arrive_spiked)
+            self._schedule_spiked(self.config.start, self.gen.scaled_gap(self.config.start, self.rate_factor))
+        elif self.config.arrivals is not None:
             first = self.gen.gap(self.config.start)
             if not math.isinf(first):
                 env.schedule(Timer(self._arrive), NORMAL, self.config.start + first - env.now)
@@ -276,6 +289,41 @@ class Workload:
         gap = self.gen.gap(now)
         if gap != math.inf:  # the same timer comes back for the next arrival: it is off the heap now
             heappush(env._queue, (now + gap, NORMAL, next(env._eid), timer))
+
+    # --- load_spike -----------------------------------------------------------------------------
+    def fault_expect(self, kind: str) -> None:
+        super().fault_expect(kind)
+        self.spiked = True
+
+    def _schedule_spiked(self, t: float, gap: float) -> None:
+        if gap != math.inf:
+            timer = self._pending
+            timer._value = t + gap  # when it is due (a timer replaced by a rescaling is dropped)
+            self.env.schedule(timer, NORMAL, t + gap - self.env.now)
+
+    def _arrive_spiked(self, timer: Timer) -> None:
+        if timer is not self._pending:
+            return  # replaced when the rate factor changed
+        now = self.env._now
+        if now >= self.stop_s:
+            return
+        self._issue(now, None)
+        self._pending = Timer(self._arrive_spiked)
+        self._schedule_spiked(now, self.gen.scaled_gap(now, self.rate_factor))
+
+    def fault_changed(self, kind: str, before: float, after: float) -> None:
+        """The rate factor changed: the arrival already drawn is moved to the new rate."""
+        env = self.env
+        old = self._pending
+        if old is None:  # before `start`: the first arrival is drawn with the factor of its time
+            return
+        self._pending = Timer(self._arrive_spiked)
+        t = max(env.now, self.config.start)
+        due = old._value
+        if self.gen.time_change:  # the gap left, in the process's own time, is kept: time runs `after` fast
+            self._schedule_spiked(t, (due - t) * before / after if due is not None else math.inf)
+        else:  # memoryless: draw the next arrival again from now at the new rate
+            self._schedule_spiked(t, self.gen.scaled_gap(t, after))
 
     def _user_fires(self, timer: Timer) -> None:
         now = self.env._now
