@@ -52,8 +52,8 @@ class FailoverConfig(StrictModel):
         3.0, description="A follower declares the leader dead after this long without a heartbeat (more than `interval`).")
     promotion_delay: Duration = Field(0.0, description="Time from the declaration to the new leader taking writes.")
     quorum: PositiveInt | None = Field(
-        None, description="Replicas (the declaring one included) that must agree the leader is dead and be reachable "
-                          "for a failover (default: a majority of the replicas).")
+        None, description="Followers (the declaring one included) that must agree the leader is dead and be reachable "
+                          "for a failover (default: a majority of the replicas, at most the number of followers).")
     fencing: bool = Field(
         False, description="Epochs with a leader lease: a leader whose lease expired (no quorum acknowledged its "
                            "heartbeats for `timeout`) refuses writes, and a promotion waits for the old lease to end.")
@@ -113,12 +113,22 @@ class _BeatInbox(_Inbox):
 
 
 class _ReplicationInbox(_Inbox):
-    """Replication from the leader of epoch `epoch`: refused once the replica knows a newer epoch."""
+    """Replication from replica `source`, leader of epoch `epoch`: refused once the replica knows a
+    newer epoch. A message that arrives while its source is down is dropped: the crash reset the
+    connection before the follower received it (what a follower has received, it keeps)."""
 
-    __slots__ = ()
+    __slots__ = ("source",)
+
+    def __init__(self, fo: "Failover", index: int, epoch: int, source: int) -> None:
+        super().__init__(fo, index, epoch)
+        self.source = source
 
     def handle(self, req: Request, reply: Reply) -> None:
         fo = self.fo
+        if fo.router.members[self.source].down:
+            fo.replication_dropped += 1
+            reply(ERROR)
+            return
         if self.epoch < fo.epoch_of[self.index]:
             fo.replication_rejected += 1
             reply(ERROR)
@@ -177,7 +187,10 @@ class Failover:
         self.router, self.config, self.env = router, config, router.env
         n = len(router.names)
         self.n = n
-        self.quorum = config.quorum or n // 2 + 1
+        # Agreement for a failover: a majority of the replicas, but never more followers than there
+        # are (with 2 replicas the follower decides alone: it cannot tell a dead leader from a cut link).
+        self.quorum = config.quorum or min(n // 2 + 1, n - 1)
+        self.lease_quorum = n // 2 + 1  # replicas (the leader included) whose acknowledgement renews a lease
         self.fencing = config.fencing
         self.wait = config.writes_during_failover == "wait"
         self.timeout = config.timeout
@@ -194,6 +207,7 @@ class Failover:
         self.writes_not_leader = 0
         self.writes_fenced = 0
         self.replication_rejected = 0
+        self.replication_dropped = 0
         self.aborted = 0
 
     # --- build ----------------------------------------------------------------------------------
@@ -225,7 +239,7 @@ class Failover:
 
     def make_streams(self, leader: int, epoch: int) -> list:
         router = self.router
-        return [router.new_stream(router.env.network.link(router.members[leader], _ReplicationInbox(self, j, epoch)), j)
+        return [router.new_stream(router.env.network.link(router.members[leader], _ReplicationInbox(self, j, epoch, leader)), j)
                 for j in range(self.n) if j != leader]
 
     # --- heartbeats -------------------------------------------------------------------------------
@@ -262,7 +276,7 @@ class Failover:
             self.learn(i, self.epoch)  # on contact: it learns of the newer epoch and steps down
         elif outcome == OK and self.leads[i] and self.epoch_of[i] == beat.epoch:
             round_[0] += 1
-            if round_[0] == self.quorum:
+            if round_[0] == self.lease_quorum:
                 self.lease_until[i] = max(self.lease_until[i], beat.sent_at + self.timeout)
 
     def learn(self, j: int, epoch: int) -> None:
@@ -282,7 +296,7 @@ class Failover:
         self.pending[j] = []
         for key, version in discarded:
             self._lose(key, version)
-        for s in self.router.streams.pop(j, ()):  # its unshipped writes are discarded with it
+        for s in self.router.streams.get(j, ()):  # its unshipped writes are discarded with it
             s.backlog.clear()
             s.retired = True
         name = self.router.names[j]
@@ -473,6 +487,7 @@ class Failover:
                 "writes_refused_not_leader": self.writes_not_leader,
                 "writes_fenced": self.writes_fenced,
                 "replication_rejected": self.replication_rejected,
+                "replication_dropped": self.replication_dropped,
                 "split_brain_writes": self.split_brain_writes,
                 "unreconciled_writes": pending,
             },
