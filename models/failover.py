@@ -180,6 +180,16 @@ class _Tagged:
         self.reply(outcome)
 
 
+class _CopyDone:
+    __slots__ = ("fo", "round")
+
+    def __init__(self, fo: "Failover", round_: int) -> None:
+        self.fo, self.round = fo, round_
+
+    def __call__(self, outcome: int) -> None:
+        self.fo.part_done(self.round)
+
+
 class Failover:
     """The failure detector and failover coordinator of one replicated store (see the module doc)."""
 
@@ -209,6 +219,7 @@ class Failover:
         self.replication_rejected = 0
         self.replication_dropped = 0
         self.aborted = 0
+        self.catch_up_copies = 0
 
     # --- build ----------------------------------------------------------------------------------
     def connect(self, system: Any) -> None:
@@ -230,6 +241,7 @@ class Failover:
                            for i in range(n) for j in range(n) if i != j}
         self.write_inbox = [_WriteInbox(self, i) for i in range(n)]
         self.write_links: dict[tuple[int, int], Any] = {}
+        self.copy_links: dict[tuple[int, int, int], Any] = {}
         for m in members:
             m.watchers.append(self)
         router.streams = {first: self.make_streams(first, 0)}
@@ -342,7 +354,7 @@ class Failover:
         if onset is None:  # not down: unreachable (a partition): since the first heartbeat that did not arrive
             onset = self.last_sent[i] + self.config.interval
         self.promoting = {"agree": agree, "detected_at": now, "onset": onset, "old": old, "detector": i,
-                          "candidate": None, "timer": None}
+                          "candidate": None, "round": 0, "parts": 0}
         self._choose()
         return True
 
@@ -354,11 +366,51 @@ class Failover:
             return
         best = max(ok, key=lambda j: (self._held_acknowledged(j), -j))
         p["candidate"] = best
+        p["round"] += 1
+        p["parts"] = 1  # the delay, plus one per catch-up copy
+        self._catch_up(p, best, [j for j in ok if j != best])
         now = self.env._now
         at = now + self.config.promotion_delay
         if self.fencing:
             at = max(at, self.lease_until[p["old"]])  # never two leaders with a valid lease
-        p["timer"] = self.env.call_later(at - now, self._complete, best)
+        self.env.call_later(at - now, self._part_timer, p["round"])
+
+    def _catch_up(self, p: dict[str, Any], best: int, others: list[int]) -> None:
+        """Before it leads, the candidate copies from the other agreeing replicas the newest version
+        of each key it lacks (as MHA applies the differential relay logs): a write that reached any
+        of them survives. Each copy crosses the network; the promotion waits for them."""
+        router = self.router
+        store = router.members[best]
+        now = self.env._now
+        for key in router.acked.latest:
+            have = top = store.latest_version(key) or 0
+            src = None
+            for j in others:
+                v = router.members[j].latest_version(key) or 0
+                if v > top:
+                    src, top = j, v
+            if src is None:
+                continue
+            link = self.copy_links.get((src, best, self.next_epoch))
+            if link is None:
+                link = self.copy_links[(src, best, self.next_epoch)] = self.env.network.link(
+                    router.members[src], _ReplicationInbox(self, best, self.next_epoch, src))
+            p["parts"] += 1
+            self.catch_up_copies += 1
+            req = sub_request(Request(-1, now, -1, router.write_op, key), version=top)
+            link.send(req, _CopyDone(self, p["round"]))
+
+    def _part_timer(self, timer: Any) -> None:
+        self.part_done(timer._value)
+
+    def part_done(self, round_: int) -> None:
+        """The promotion delay ended or a catch-up copy was answered: the last of them completes it."""
+        p = self.promoting
+        if p is None or p["round"] != round_:
+            return  # an aborted promotion's
+        p["parts"] -= 1
+        if p["parts"] == 0:
+            self._complete(p["candidate"])
 
     def _held_acknowledged(self, j: int) -> int:
         store = self.router.members[j]
@@ -377,7 +429,6 @@ class Failover:
             p = self.promoting
             if p is not None and p["candidate"] == j:
                 self.aborted += 1  # the candidate died during its promotion: choose again
-                p["timer"].fn = _ignore
                 self.router.events.append({"at_s": now, "kind": "failover", "description":
                                            f"promotion of {member.name} aborted: it became unavailable"})
                 self._choose()
@@ -386,8 +437,7 @@ class Failover:
             if not self.leads[j]:
                 self.last_heard[j] = now  # back: its detector gives the leader a fresh timeout
 
-    def _complete(self, timer: Any) -> None:
-        c = timer._value
+    def _complete(self, c: int) -> None:
         p, self.promoting = self.promoting, None
         router, env = self.router, self.env
         now = env._now
@@ -483,6 +533,7 @@ class Failover:
                 "detection_s": [f["detection_s"] for f in self.failovers],
                 "unavailable_s": sum(f["unavailable_s"] for f in self.failovers),
                 "aborted_promotions": self.aborted,
+                "catch_up_copies": self.catch_up_copies,
                 "writes_refused_during_failover": self.writes_refused,
                 "writes_refused_not_leader": self.writes_not_leader,
                 "writes_fenced": self.writes_fenced,
@@ -495,6 +546,3 @@ class Failover:
             "lost_write_keys": sorted(set(self.lost_keys))[:100],
         }
 
-
-def _ignore(_timer: Any) -> None:
-    """A cancelled timer's callback."""
