@@ -11,20 +11,23 @@ The protocol (the exact rules are in docs/data-tier.md, "Automatic failover"):
 - **Detection.** Each follower declares the leader dead when it has heard no heartbeat for `timeout`
   (measured from the receipt of the last one). A failover needs agreement, as Redis Sentinel's
   quorum does: the declaring follower must reach (network links not cut, replica up and not paused)
-  at least `quorum` replicas, itself included, that have all heard nothing for `timeout` (default: a
-  majority of the replicas). The agreeing replicas adopt the next epoch at once, so they reject the
-  old leader's heartbeats and replication from then on.
-- **Promotion.** Among the agreeing replicas the most up-to-date one (holding the most acknowledged
-  writes; ties: the first in `replicas`) becomes leader after `promotion_delay`. A candidate that
-  crashes or pauses meanwhile aborts the promotion, and the next best is chosen at once.
-- **Lost writes.** At a promotion, writes acknowledged to clients that the new leader has not
-  applied are lost (`lost_writes`, with their keys): asynchronous replication loses its lag.
+  at least `quorum` followers, itself included, that have all heard nothing for `timeout` (default:
+  a majority of the replicas, at most the followers). The agreeing followers adopt the next epoch at
+  once, so they reject the old leader's heartbeats and replication from then on.
+- **Promotion.** Among the agreeing followers the most up-to-date one (holding the most acknowledged
+  writes; ties: the first in `replicas`) first copies from the others the newest version of each
+  key it lacks (as MHA applies the differential relay logs), then leads once the copies are answered
+  and `promotion_delay` has passed. A candidate that crashes or pauses meanwhile aborts the
+  promotion, and the next best is chosen at once.
+- **Lost writes.** At a promotion, writes acknowledged to clients that the new leader does not hold
+  are lost (`lost_writes`, with their keys). Replication in flight from a leader that crashed is
+  dropped (the connection was reset), so an asynchronous failover loses its replication lag.
 - **Split brain and fencing.** Clients follow a failover when they can reach the new leader; the
   others keep writing to the leader they know. Without fencing, an old leader that was only
   partitioned keeps accepting (and, asynchronously, acknowledging) those writes until it learns of
-  the newer epoch; when it does it is demoted and its writes since the promotion are discarded (the
-  reconciliation: counted as `split_brain_writes` and `lost_writes`). With `fencing: true` the leader
-  holds a lease, renewed by each heartbeat round that a quorum acknowledged (until the round's send
+  the newer epoch on contact; it is then demoted and its writes since the promotion are discarded
+  (the reconciliation: `split_brain_writes`, added to `lost_writes`). With `fencing: true` the
+  leader holds a lease, extended by each heartbeat round a majority acknowledged (to the round's send
   time + `timeout`), and refuses writes once it has expired; a promotion never completes before the
   old leader's lease has expired, so two leaders never accept writes at once.
 """
@@ -363,6 +366,7 @@ class Failover:
         ok = [j for j in p["agree"] if not self.router.members[j].unavailable]
         if not ok:  # nobody left to promote: wait for the detectors to try again
             self.promoting = None
+            self._release_waiting()  # the writes that waited go where their clients think the leader is
             return
         best = max(ok, key=lambda j: (self._held_acknowledged(j), -j))
         p["candidate"] = best
@@ -467,6 +471,9 @@ class Failover:
         router.events.append({"at_s": now, "kind": "failover", "description":
                               f"failover, {router.names[c]} promoted to leader (epoch {self.epoch}, {lost} writes lost)"})
         env.call_later(0.0, self._tick, c)
+        self._release_waiting()
+
+    def _release_waiting(self) -> None:
         waiting, self.waiting = self.waiting, deque()
         for proxy, req, reply in waiting:
             self.write(proxy, req, reply)
