@@ -209,12 +209,12 @@ class Failover:
         self.timeout = config.timeout
         self.epoch = 0  # the newest epoch any leader was promoted in
         self.next_epoch = 0  # the epoch replicas agreed on at the last declaration
+        self.lost: set = set()  # (key, version) counted as lost: state, kept at the warm-up (never counted twice)
         self.reset_stats()
 
     def reset_stats(self) -> None:
         self.failovers: list[dict[str, Any]] = []
-        self.lost: set = set()  # (key, version) counted as lost (never twice)
-        self.lost_keys: list = []
+        self.lost_keys: list = []  # the key of each write lost since the warm-up
         self.split_brain_writes = 0
         self.writes_refused = 0  # refused by a client library during a promotion
         self.writes_not_leader = 0

@@ -311,3 +311,33 @@ def test_failover_is_deterministic_with_random_latencies():
     one, two = three(**kw), three(**kw)
     assert store(one) == store(two) and one.events == two.events
     assert store(one)["failover"]["failovers"]
+
+
+def test_two_replicas_fail_over_on_the_follower_alone_and_a_warmup_keeps_only_later_figures():
+    # With two replicas the follower cannot ask anyone: it promotes itself (quorum 1 by default).
+    # The first failover (a crashes at 10.5 s) is in the warm-up; the second (b, leading, crashes
+    # at 40.5 s while a is back) is measured.
+    res = run("""
+        name: two
+        duration: 60s
+        warmup: 30s
+        network: {default_latency: 1ms}
+        components:
+          store: {type: replicated, replicas: [a, b], mode: async, failover: {interval: 1s, timeout: 3s}}
+          a: {type: database, connections: 8, read_time: 1ms, write_time: 2ms}
+          b: {type: database, connections: 8, read_time: 1ms, write_time: 2ms}
+        workloads:
+          w: {arrivals: constant(rate=100/s), target: store, keys: uniform(n=1000), mix: {write: 1}}
+        faults:
+          - {type: crash, target: a, at: 10.5s, duration: 10s}
+          - {type: crash, target: b, at: 40.5s, duration: 100s}
+    """)
+    st = store(res)
+    (record,) = st["failover"]["failovers"]  # the warm-up's is not reported
+    assert (record["old_leader"], record["new_leader"], record["epoch"]) == ("b", "a", 2)
+    # b's heartbeats started at its promotion (13.001 s): the last before its crash left at 40.001 s
+    assert record["at_s"] == pytest.approx(40.001 + L + 3.0, abs=1e-9)
+    assert st["leader"] == "a"
+    # the timeline keeps every instant event, warm-up included (as the charts draw the whole run)
+    assert [e["description"].split(", ")[1].split(" (")[0] if "promoted" in e["description"] else "rejoined"
+            for e in failover_events(res)] == ["b promoted to leader", "rejoined", "a promoted to leader"]
