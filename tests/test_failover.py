@@ -159,8 +159,8 @@ def test_async_failover_loses_writes_in_proportion_to_replication_lag():
             res = run(THREE.replace("network: {{", "network: {{links: [{{between: [eu, us], latency: "
                                     + f"{d_ms}ms" + "}}], "),
                       mode="async", extra="", interval="1s", timeout="3s", delay="0s", fo="", latency="1ms",
-                      bzone="us", czone="us", seed=seed, duration="12s", workloads=workloads,
-                      faults="  - {type: crash, target: a, at: 5.5s, duration: 100s}")
+                      bzone="us", czone="us", seed=seed, duration="5s", workloads=workloads,
+                      faults="  - {type: crash, target: a, at: 1.5s, duration: 100s}")
             st = store(res)
             assert st["failover"]["failovers"][0]["lost_writes"] == st["lost_writes"]
             lost += st["lost_writes"]
@@ -177,7 +177,7 @@ def test_sync_and_semi_sync_failovers_lose_no_acknowledged_write(mode, extra):
     links = "network: {{links: [{{between: [eu, us], latency: 40ms}}], "
     workloads = "  w: {arrivals: poisson(rate=2000/s), target: store, keys: uniform(n=1000000), mix: {write: 1}, zone: eu}"
     kw = dict(extra=extra, interval="1s", timeout="3s", delay="0s", fo="", latency="1ms", bzone="eu", czone="us",
-              seed=1, duration="12s", workloads=workloads, faults="  - {type: crash, target: a, at: 5.5s, duration: 100s}")
+              seed=1, duration="5s", workloads=workloads, faults="  - {type: crash, target: a, at: 1.5s, duration: 100s}")
     safe = run(THREE.replace("network: {{", links), mode=mode, **kw)
     unsafe = run(THREE.replace("network: {{", links), mode="async", **kw)
     assert store(unsafe)["lost_writes"] > 0
