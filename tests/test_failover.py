@@ -341,3 +341,20 @@ def test_two_replicas_fail_over_on_the_follower_alone_and_a_warmup_keeps_only_la
     # the timeline keeps every instant event, warm-up included (as the charts draw the whole run)
     assert [e["description"].split(", ")[1].split(" (")[0] if "promoted" in e["description"] else "rejoined"
             for e in failover_events(res)] == ["b promoted to leader", "rejoined", "a promoted to leader"]
+
+
+def test_an_old_leader_back_during_the_promotion_is_demoted_on_contact():
+    # a is down 20.5-24.5 s, inside the promotion (declared 23.001 s, b leads at 25.001 s). Its
+    # heartbeat of 25 s reaches b and c, which adopted epoch 1 at the declaration: answered "stale"
+    # at 25.002 s, it steps down; meanwhile the clients (who reach b) were told to wait.
+    res = three("  - {type: crash, target: a, at: 20.5s, duration: 4s}")
+    st = store(res)
+    (record,) = st["failover"]["failovers"]
+    assert (record["new_leader"], record["at_s"]) == ("b", pytest.approx(25.001, abs=1e-9))
+    (rejoin,) = [e for e in failover_events(res) if "rejoined" in e["description"]]
+    assert rejoin["at_s"] == pytest.approx(25.002, abs=1e-9)
+    assert "0 split-brain writes discarded" in rejoin["description"]
+    assert st["lost_writes"] == 0 and st["failover"]["split_brain_writes"] == 0
+    start, outcome = _outcomes_by_start(res)
+    assert (outcome[start > 25.01] == 0).all()
+    assert st["replicas"]["a"]["backlog"] == 0  # a caught up from b
