@@ -248,7 +248,8 @@ class Failover:
         for m in members:
             m.watchers.append(self)
         router.streams = {first: self.make_streams(first, 0)}
-        self.env.call_later(0.0, self._tick, first)
+        self.terms = [0] * n  # leaderships of each replica: one heartbeat ticker per leadership
+        self.env.call_later(0.0, self._tick, (first, 0))
         for i in range(n):
             self.env.call_later(self.timeout, self._check, i)
 
@@ -259,11 +260,11 @@ class Failover:
 
     # --- heartbeats -------------------------------------------------------------------------------
     def _tick(self, timer: Any) -> None:
-        i = timer._value
-        if not self.leads[i]:
-            return  # stepped down: its heartbeats stop
+        i, term = timer._value
+        if not self.leads[i] or term != self.terms[i]:
+            return  # stepped down (or led again since, with a ticker of its own): these heartbeats stop
         env = self.env
-        env.call_later(self.config.interval, self._tick, i)
+        env.call_later(self.config.interval, self._tick, timer._value)
         if self.router.members[i].unavailable:
             return  # a crashed or paused node sends nothing
         round_ = [1]  # acknowledgements of this round (the leader counts itself)
@@ -287,7 +288,7 @@ class Failover:
 
     def heartbeat_answered(self, beat: _Beat, round_: list, outcome: int) -> None:
         i = beat.sender
-        if beat.stale:
+        if beat.stale and outcome == ERROR:  # the answer came back (a cut reply teaches nothing)
             self.learn(i, self.epoch)  # on contact: it learns of the newer epoch and steps down
         elif outcome == OK and self.leads[i] and self.epoch_of[i] == beat.epoch:
             round_[0] += 1
@@ -470,7 +471,8 @@ class Failover:
         self.failovers.append(record)
         router.events.append({"at_s": now, "kind": "failover", "description":
                               f"failover, {router.names[c]} promoted to leader (epoch {self.epoch}, {lost} writes lost)"})
-        env.call_later(0.0, self._tick, c)
+        self.terms[c] += 1
+        env.call_later(0.0, self._tick, (c, self.terms[c]))
         self._release_waiting()
 
     def _release_waiting(self) -> None:
