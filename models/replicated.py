@@ -26,6 +26,7 @@ from simulator.language.units import PositiveDuration
 
 from .base import ClientSide, ComponentConfig
 from .calls import FanIn
+from .failover import Failover, FailoverConfig
 from . import replication_modes  # noqa: F401  (registers the modes and read_from policies)
 from .versions import StaleReads, VersionLog, percentiles, sub_request
 
@@ -51,6 +52,9 @@ class ReplicatedConfig(ComponentConfig):
     retry_interval: PositiveDuration = Field(
         1.0, description="A follower that missed writes (crash, partition) is retried this often."
     )
+    failover: FailoverConfig | None = Field(
+        None, description="Automatic failover (sync, semi_sync, async): heartbeats over the network, detection, "
+                          "promotion of the most up-to-date follower, optional fencing (docs/data-tier.md).")
 
     @model_validator(mode="after")
     def _consistent(self) -> "ReplicatedConfig":
@@ -73,6 +77,15 @@ class ReplicatedConfig(ComponentConfig):
                 raise ValueError(f"{key}={value} is more than the {len(self.replicas)} replicas")
         if self.leaders is not None and self.mode != "multi_leader":
             raise ValueError("'leaders' is for mode multi_leader only (single-leader modes use 'leader')")
+        if self.failover is not None:
+            if self.mode in ("multi_leader", "quorum"):
+                raise ValueError(f"'failover' is for the single-leader modes (sync, semi_sync, async), not {self.mode}")
+            if len(self.replicas) < 2:
+                raise ValueError("'failover' needs at least 2 replicas (a leader and a follower to promote)")
+            q = self.failover.quorum
+            if q is not None and q > len(self.replicas) - 1:
+                raise ValueError(f"failover.quorum={q} can never be met: at most {len(self.replicas) - 1} "
+                                 "followers can agree that the leader is dead")
         return self
 
     def refs(self):
@@ -82,12 +95,13 @@ class ReplicatedConfig(ComponentConfig):
 class _Stream:
     """Replication from one leader to one follower; holds a backlog while the follower is unreachable."""
 
-    __slots__ = ("router", "link", "follower", "backlog", "broken")
+    __slots__ = ("router", "link", "follower", "backlog", "broken", "retired")
 
     def __init__(self, router: "Replicated", link: Any, follower: int) -> None:
         self.router, self.link, self.follower = router, link, follower
         self.backlog: deque = deque()
         self.broken = False
+        self.retired = False  # its leader was replaced (failover): it stops retrying
 
     def ship(self, req: Request, version: int, t_commit: float, ack: Reply | None) -> None:
         if self.broken:
@@ -113,6 +127,8 @@ class _Stream:
             self.link.send(sub, _Shipped(self, sub, t_commit, None))
 
     def retry(self, _timer: Any = None) -> None:
+        if self.retired:
+            self.backlog.clear()
         if not self.backlog:
             self.broken = False
             return
@@ -226,6 +242,12 @@ class Replicated(ClientSide):
         self.replication = registry.replication_modes.get(config.mode)(self)
         self.read_policy = registry.read_from_policies.get(config.read_from)(self)
         self.need_acks = self.replication.follower_acks()
+        # Automatic failover: built only when configured; it takes over the write path (and leader reads).
+        self.failover = Failover(self, config.failover) if config.failover is not None else None
+        if self.failover is not None:
+            self.write = self.failover.write
+            if config.read_from == "leader":
+                self.read = self.failover.read
         self.reset_stats()
 
     def reset_stats(self) -> None:
@@ -240,6 +262,8 @@ class Replicated(ClientSide):
         self.read_repairs = 0
         self._lag_mark = 0
         self._stale_mark = 0
+        if self.failover is not None:
+            self.failover.reset_stats()
 
     def connect(self, system: Any) -> None:
         members = [system.get(n) for n in self.names]
@@ -255,6 +279,8 @@ class Replicated(ClientSide):
         self.members = members
         self.network = system.network
         self._nearest: dict[tuple[str, bool], int] = {}
+        if self.failover is not None:
+            self.failover.connect(system)  # heartbeats, detectors, epoch-checked replication streams
 
     def version_source(self, system: Any) -> "Replicated":
         return self
@@ -268,6 +294,14 @@ class Replicated(ClientSide):
     def acknowledge(self, key: Any, version: int, now: float) -> None:
         if key is not None:
             self.acked.commit(key, version, now)
+
+    def new_stream(self, link: Any, follower: int) -> _Stream:
+        """A replication stream over `link` to replica `follower` (the failover makes its own links)."""
+        return _Stream(self, link, follower)
+
+    def leader_write(self, req: Request, reply: Reply, leader: int, version: int) -> "_Write":
+        """The reply a leader's commit of `req` goes to: replicate, then acknowledge as the mode says."""
+        return _Write(self, req, reply, leader, version)
 
     def promote(self, name: str) -> None:
         """Make `name` the leader (the failover hook: later writes go to it and ship from it)."""
@@ -354,6 +388,8 @@ class Replicated(ClientSide):
             "replication_failures": self.replication_failures,
         }
         out.update(self.replication.extra_stats())
+        if self.failover is not None:
+            out.update(self.failover.stats())
         out.update(self.stale.stats())
         if self.events:  # failovers (only then, so a run without one reports as before)
             out["events"] = self.events

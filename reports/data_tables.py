@@ -70,7 +70,23 @@ def replicas(comps: dict[str, dict[str, Any]]) -> list[Table]:
         for rep, r in c["replicas"].items():
             per.add_row(rep, name, num(r["reads"]), num(r["writes_led"]), ms(r["lag_s"]["p50"]),
                         ms(r["lag_s"]["p99"]), num(r["backlog"]))
-    return [t, per]
+    out = [t, per]
+    with_failover = {name: c for name, c in comps.items() if c.get("failover")}
+    if with_failover:  # only stores with `failover:` (the others' output stays as it was)
+        fo = _table("Failovers", ["store", "at", "old leader", "new leader", "epoch", "detection",
+                                  "unavailable", "lost writes"])
+        totals = _table("Failover totals", ["store", "leader", "failovers", "unavailable", "lost writes",
+                                            "split-brain writes", "fenced writes", "refused in failover"])
+        for name, c in with_failover.items():
+            f = c["failover"]
+            for ev in f["failovers"]:
+                fo.add_row(name, duration(ev["at_s"]), ev["old_leader"], ev["new_leader"], num(ev["epoch"]),
+                           duration(ev["detection_s"]), duration(ev["unavailable_s"]), num(ev["lost_writes"]))
+            totals.add_row(name, c["leader"], num(len(f["failovers"])), duration(f["unavailable_s"]),
+                           num(c["lost_writes"]), num(f["split_brain_writes"]), num(f["writes_fenced"]),
+                           num(f["writes_refused_during_failover"]))
+        out += [fo, totals] if any(c["failover"]["failovers"] for c in with_failover.values()) else [totals]
+    return out
 
 
 @type_tables.register("cdn")

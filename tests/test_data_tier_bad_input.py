@@ -26,6 +26,7 @@ GOOD = [
     "{type: sharded, strategy: consistent_hash, shards: [db-1], reshard: [{at: 10s, add: db-2}]}",
     "{type: replicated, replicas: [db-1, db-2], mode: semi_sync, acks: 1, read_from: nearest}",
     "{type: cdn, origin: db-1, regions: [eu, us], capacity: 10GB}",
+    "{type: replicated, replicas: [db-1, db-2], failover: {interval: 1s, timeout: 3s, fencing: true}}",
 ]
 
 
@@ -62,6 +63,18 @@ def test_good_data_tier_components_validate(tmp_path, component):
     ("{type: replicated, replicas: [db-1, db-2], mode: quorum, write_quorum: 3}", ["write_quorum=3 is more than the 2"]),
     ("{type: replicated, replicas: [db-1, db-2], read_quorum: 1}", ["'read_quorum' is for mode quorum only"]),
     ("{type: replicated, replicas: [db-1, db-2], read_from: closest}", ["components.front.read_from", "nearest"]),
+    ("{type: replicated, replicas: [db-1, db-2], failover: {interval: 2s, timeout: 2s}}",
+     ["components.front.failover", "timeout (2s) must be longer than interval (2s)"]),
+    ("{type: replicated, replicas: [db-1, db-2], failover: {promotion_delay: -1s}}",
+     ["components.front.failover.promotion_delay", "must not be negative"]),
+    ("{type: replicated, replicas: [db-1, db-2], failover: {interval: 0s}}",
+     ["components.front.failover.interval", "greater than 0"]),
+    ("{type: replicated, replicas: [db-1, db-2], failover: {quorum: 2}}", ["failover.quorum=2 can never be met"]),
+    ("{type: replicated, replicas: [db-1, db-2], mode: quorum, failover: {}}", ["'failover' is for the single-leader modes"]),
+    ("{type: replicated, replicas: [db-1, db-2], failover: {fencing: maybe}}", ["components.front.failover.fencing"]),
+    ("{type: replicated, replicas: [db-1, db-2], failover: {writes_during_failover: queue}}",
+     ["components.front.failover.writes_during_failover", "wait"]),
+    ("{type: replicated, replicas: [db-1, db-2], failover: {timout: 3s}}", ["unknown key 'timout'", "did you mean 'timeout'"]),
     ("{type: cdn, origin: db-1, regions: [eu, eu], capacity: 10GB}", ["region 'eu' is listed twice"]),
     ("{type: cdn, origin: db-1, regions: [eu], capacity: 0}", ["greater than 0"]),
     ("{type: cdn, origin: nowhere, regions: [eu], capacity: 100}", ["unknown component 'nowhere'"]),
