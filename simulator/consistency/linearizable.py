@@ -1,0 +1,288 @@
+"""Linearizability: Wing & Gong's search with Lowe's memoisation, per key.
+
+The history of one partition becomes a doubly linked list of call and return entries in real-time
+order. The search walks it from the front: a call entry whose operation the model accepts in the
+current state is *linearized* (taken out of the list with its return: dancing links) unless the pair
+(set of linearized operations, new state) was seen before, in which case that branch is known to fail
+(Lowe's memoisation, which is what makes the search practical). Reaching a return entry means an
+operation that has already returned was not linearized before it: backtrack, undoing the last
+linearization and trying the next call. The list empty means every operation was linearized.
+
+An `info` operation's return is placed after every other entry: it may be linearized at any time after
+its invocation, and one linearized after all the others is one that never took effect. A `fail`ed
+operation did not take effect and is left out, as is an `info` read (it constrains nothing).
+
+The history is split first into independent partitions (P-compositionality: a history is
+linearizable when each key's sub-history is): operations on different keys, unless a transaction joins
+them. On a violation the deepest point the search reached gives the counterexample: the longest
+linearizable prefix, the state after it, the operation that could not be linearized before its
+return, and the window of operations around it.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Hashable
+
+from .history import FAIL, INFO, History, HistoryError, Op
+from .models import ILLEGAL, Model
+
+CHECK_EVERY = 2048  # search steps between two looks at the clock
+
+
+@dataclass
+class Counterexample:
+    """Where the search got stuck in one partition.
+
+    `prefix`: the longest linearizable prefix found (operations in linearization order); `state`: the
+    model's state after it; `blocked`: the operation that returned before any order could place it;
+    `candidates`: the operations that could have gone next, none of which the state allowed (or each of
+    which led to a dead end); `window`: every operation overlapping the time from the earliest
+    candidate's invocation to the blocked operation's return: the smallest stretch of history that
+    shows the violation."""
+
+    key: Hashable
+    prefix: list[Op]
+    state: Hashable
+    state_text: str
+    blocked: Op
+    candidates: list[Op]
+    window: list[Op]
+    partition_ops: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": _plain(self.key),
+            "linearized_ops": len(self.prefix),
+            "partition_ops": self.partition_ops,
+            "state": self.state_text,
+            "last_linearized": [op_dict(o) for o in self.prefix[-3:]],
+            "blocked": op_dict(self.blocked),
+            "candidates": [op_dict(o) for o in self.candidates],
+            "window": [op_dict(o) for o in self.window],
+        }
+
+    def lines(self) -> list[str]:
+        key = "" if self.key is None else f" on key {_show_key(self.key)}"
+        out = [f"no linearization{key}: {len(self.prefix)} of its {self.partition_ops} operations linearized "
+               f"at most, then stuck",
+               f"  state after them: {self.state_text}"]
+        if self.prefix:
+            out.append("  the last ones linearized:")
+            out += [f"    {o.describe()}" for o in self.prefix[-3:]]
+        out.append("  cannot be linearized before it returned:")
+        out.append(f"    {self.blocked.describe()}")
+        others = [o for o in self.candidates if o is not self.blocked]
+        if others:
+            out.append("  nor could any other pending operation go first:")
+            out += [f"    {o.describe()}" for o in others]
+        out.append(f"  window (operations overlapping events {self.window_span()}):")
+        out += [f"    {o.describe()}" for o in self.window]
+        return out
+
+    def window_span(self) -> str:
+        start = min(o.invoke_index for o in self.candidates)
+        return f"{start}-{self.blocked.complete_index}"
+
+
+def op_dict(op: Op) -> dict[str, Any]:
+    """An operation as plain JSON data."""
+    return {"process": op.process, "f": op.f, "key": _plain(op.key), "value": _plain(op.value), "type": op.type,
+            "invoke_index": op.invoke_index, "complete_index": op.complete_index,
+            "invoke_time": op.invoke_time, "complete_time": op.complete_time}
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
+
+
+def _show_key(k: Hashable) -> str:
+    from .history import format_value
+    return format_value(k)
+
+
+@dataclass
+class PartitionResult:
+    key: Hashable
+    ops: int
+    valid: bool | None  # None: the budget ran out
+    counterexample: Counterexample | None = None
+    steps: int = 0
+
+
+@dataclass
+class Linearizability:
+    """The verdict on a whole history: `valid` True, False, or None (undecided within the budget)."""
+
+    model: str
+    valid: bool | None
+    ops: int  # operations checked (fail and open reads left out)
+    partitions: int
+    elapsed_s: float
+    counterexample: Counterexample | None = None
+    undecided: list[Hashable] = field(default_factory=list)  # keys the budget ran out on
+
+
+def partitions(model: Model, ops: list[Op]) -> list[tuple[Hashable, list[Op]]]:
+    """Independent sub-histories: operations grouped by key, keys joined when an operation touches
+    several (union-find), each group in invocation order."""
+    parent: dict[Hashable, Hashable] = {}
+
+    def find(k: Hashable) -> Hashable:
+        root = k
+        while parent[root] != root:
+            root = parent[root]
+        while parent[k] != root:
+            parent[k], k = root, parent[k]
+        return root
+
+    op_keys = []
+    for op in ops:
+        ks = model.keys(op)
+        op_keys.append(ks)
+        for k in ks:
+            parent.setdefault(k, k)
+        for k in ks[1:]:
+            a, b = find(ks[0]), find(k)
+            if a != b:
+                parent[b] = a
+    groups: dict[Hashable, list[Op]] = {}
+    names: dict[Hashable, list[Hashable]] = {}
+    for op, ks in zip(ops, op_keys):
+        root = find(ks[0]) if ks else None
+        groups.setdefault(root, []).append(op)
+    for k in parent:
+        names.setdefault(find(k), []).append(k)
+    return [(root if len(names.get(root, [root])) == 1 else tuple(names[root]), group)
+            for root, group in groups.items()]
+
+
+def check_partition(model: Model, ops: list[Op], key: Hashable = None, deadline: float | None = None
+                    ) -> PartitionResult:
+    """Search for a linearization of `ops` (one partition). `deadline` is a time.monotonic() value."""
+    steppers = []
+    kept: list[Op] = []
+    for op in ops:
+        if op.type == FAIL:
+            continue
+        s = model.stepper(op)
+        if s is None:
+            continue
+        kept.append(op)
+        steppers.append(s)
+    n = len(kept)
+    if n == 0:
+        return PartitionResult(key, 0, True)
+    # Entries: 2i is op i's call, 2i+1 its return. An open operation returns after everything.
+    inf = float("inf")
+    positions = []
+    for i, op in enumerate(kept):
+        positions.append((op.invoke_index, 0, 2 * i))
+        positions.append((inf if op.type == INFO or op.complete_index is None else op.complete_index, 1, 2 * i + 1))
+    positions.sort()
+    head, tail = 2 * n, 2 * n + 1
+    nxt = [0] * (2 * n + 2)
+    prv = [0] * (2 * n + 2)
+    last = head
+    for _, _, e in positions:
+        nxt[last] = e
+        prv[e] = last
+        last = e
+    nxt[last] = tail
+    prv[tail] = last
+
+    state = model.init()
+    linearized = 0  # bit i set: op i is linearized
+    seen: set[tuple[int, Hashable]] = set()
+    stack: list[tuple[int, Hashable]] = []  # (call entry, state before it)
+    best_depth = -1
+    best: tuple[list[int], Hashable, int] | None = None
+    steps = 0
+    e = nxt[head]
+    check_at = CHECK_EVERY
+    while nxt[head] != tail:
+        steps += 1
+        if steps >= check_at:
+            check_at += CHECK_EVERY
+            if deadline is not None and time.monotonic() > deadline:
+                return PartitionResult(key, n, None, steps=steps)
+        if not e & 1:  # a call
+            i = e >> 1
+            new = steppers[i](state)
+            if new is not ILLEGAL:
+                bits = linearized | (1 << i)
+                memo = (bits, new)
+                if memo not in seen:
+                    seen.add(memo)
+                    stack.append((e, state))
+                    state, linearized = new, bits
+                    # lift the call and its return out of the list
+                    r = e + 1
+                    nxt[prv[e]] = nxt[e]
+                    prv[nxt[e]] = prv[e]
+                    nxt[prv[r]] = nxt[r]
+                    prv[nxt[r]] = prv[r]
+                    e = nxt[head]
+                    continue
+            e = nxt[e]
+            continue
+        # A return whose operation is not linearized: undo the last linearization.
+        if len(stack) > best_depth:
+            best_depth = len(stack)
+            best = ([c >> 1 for c, _ in stack], state, e >> 1)
+        if not stack:
+            break
+        e, state = stack.pop()
+        linearized &= ~(1 << (e >> 1))
+        r = e + 1
+        nxt[prv[r]] = r
+        prv[nxt[r]] = r
+        nxt[prv[e]] = e
+        prv[nxt[e]] = e
+        e = nxt[e]
+    else:
+        return PartitionResult(key, n, True, steps=steps)
+    assert best is not None
+    return PartitionResult(key, n, False, _counterexample(model, kept, ops, key, *best), steps)
+
+
+def _counterexample(model: Model, kept: list[Op], everything: list[Op], key: Hashable, prefix: list[int],
+                    state: Hashable, blocked: int) -> Counterexample:
+    done = set(prefix)
+    stop = kept[blocked].complete_index
+    assert stop is not None
+    # The operations that could have been linearized next: invoked before the blocked one returned.
+    candidates = [op for i, op in enumerate(kept) if i not in done and op.invoke_index < stop]
+    start = min(op.invoke_index for op in candidates)
+    window = [op for op in everything
+              if op.invoke_index <= stop and (op.complete_index is None or op.type == INFO
+                                              or op.complete_index >= start)]
+    return Counterexample(key, [kept[i] for i in prefix], state, model.describe_state(state), kept[blocked],
+                          candidates, window, len(kept))
+
+
+def check(model: Model, history: History, budget_s: float | None = None) -> Linearizability:
+    """Check that `history` is linearizable against `model`, within `budget_s` seconds of search."""
+    started = time.monotonic()
+    deadline = None if budget_s is None else started + budget_s
+    for op in history.ops:
+        bad = model.expect(op)
+        if bad is not None:
+            raise HistoryError(f"{bad}", file=history.source, line=op.line)
+    parts = partitions(model, history.ops)
+    # Smallest first: a violation in a small key is found before the budget goes on a large one.
+    parts.sort(key=lambda kv: len(kv[1]))
+    undecided: list[Hashable] = []
+    checked = 0
+    for key, ops in parts:
+        result = check_partition(model, ops, key, deadline)
+        checked += result.ops
+        if result.valid is False:
+            return Linearizability(model.name, False, checked, len(parts), time.monotonic() - started,
+                                   result.counterexample)
+        if result.valid is None:
+            undecided.append(key)
+    valid = None if undecided else True
+    return Linearizability(model.name, valid, checked, len(parts), time.monotonic() - started, undecided=undecided)
