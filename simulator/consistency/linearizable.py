@@ -28,6 +28,7 @@ from .history import FAIL, INFO, History, HistoryError, Op
 from .models import ILLEGAL, Model
 
 CHECK_EVERY = 2048  # search steps between two looks at the clock
+MAX_REFUSED = 12  # states listed in a counterexample
 
 
 @dataclass
@@ -49,40 +50,46 @@ class Counterexample:
     candidates: list[Op]
     window: list[Op]
     partition_ops: int
+    failing_prefix_end: int | None = None  # the history up to this event is already not linearizable
+    refused_in: list[str] = field(default_factory=list)  # states the blocked operation was tried in
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "key": _plain(self.key),
             "linearized_ops": len(self.prefix),
             "partition_ops": self.partition_ops,
+            "failing_prefix_end": self.failing_prefix_end,
             "state": self.state_text,
             "last_linearized": [op_dict(o) for o in self.prefix[-3:]],
             "blocked": op_dict(self.blocked),
+            "blocked_refused_in": self.refused_in,
             "candidates": [op_dict(o) for o in self.candidates],
             "window": [op_dict(o) for o in self.window],
         }
 
     def lines(self) -> list[str]:
         key = "" if self.key is None else f" on key {_show_key(self.key)}"
-        out = [f"no linearization{key}: {len(self.prefix)} of its {self.partition_ops} operations linearized "
-               f"at most, then stuck",
-               f"  state after them: {self.state_text}"]
+        out = [f"no linearization{key}: at most {len(self.prefix)} operations linearized, then stuck"]
+        if self.failing_prefix_end is not None:
+            out[0] += (f" (the history is linearizable up to event {self.failing_prefix_end - 1} and not "
+                       f"up to event {self.failing_prefix_end})")
+        out.append(f"  state after them: {self.state_text}")
         if self.prefix:
             out.append("  the last ones linearized:")
             out += [f"    {o.describe()}" for o in self.prefix[-3:]]
         out.append("  cannot be linearized before it returned:")
         out.append(f"    {self.blocked.describe()}")
+        if self.refused_in:
+            more = "" if len(self.refused_in) < MAX_REFUSED else ", ..."
+            out.append(f"    every order of the operations before it left the state at one of: "
+                       f"{', '.join(self.refused_in)}{more}; none allows it")
         others = [o for o in self.candidates if o is not self.blocked]
         if others:
             out.append("  nor could any other pending operation go first:")
             out += [f"    {o.describe()}" for o in others]
-        out.append(f"  window (operations overlapping events {self.window_span()}):")
-        out += [f"    {o.describe()}" for o in self.window]
+        out.append("  window (the operations overlapping it, and the last ones completed before it):")
+        out += [f"  {'>' if o is self.blocked else ' '} {o.describe()}" for o in self.window]
         return out
-
-    def window_span(self) -> str:
-        start = min(o.invoke_index for o in self.candidates)
-        return f"{start}-{self.blocked.complete_index}"
 
 
 def op_dict(op: Op) -> dict[str, Any]:
@@ -159,9 +166,10 @@ def partitions(model: Model, ops: list[Op]) -> list[tuple[Hashable, list[Op]]]:
             for root, group in groups.items()]
 
 
-def check_partition(model: Model, ops: list[Op], key: Hashable = None, deadline: float | None = None
-                    ) -> PartitionResult:
-    """Search for a linearization of `ops` (one partition). `deadline` is a time.monotonic() value."""
+def check_partition(model: Model, ops: list[Op], key: Hashable = None, deadline: float | None = None,
+                    watch: int | None = None) -> PartitionResult:
+    """Search for a linearization of `ops` (one partition). `deadline` is a time.monotonic() value.
+    `watch`: the id of an operation whose refusals to record (the states it was tried in)."""
     steppers = []
     kept: list[Op] = []
     for op in ops:
@@ -175,6 +183,8 @@ def check_partition(model: Model, ops: list[Op], key: Hashable = None, deadline:
     n = len(kept)
     if n == 0:
         return PartitionResult(key, 0, True)
+    watched = next((i for i, op in enumerate(kept) if op.id == watch), -1)
+    refused: dict[Hashable, None] = {}  # the states the watched operation was refused in, in order
     # Entries: 2i is op i's call, 2i+1 its return. An open operation returns after everything.
     inf = float("inf")
     positions = []
@@ -211,6 +221,8 @@ def check_partition(model: Model, ops: list[Op], key: Hashable = None, deadline:
         if not e & 1:  # a call
             i = e >> 1
             new = steppers[i](state)
+            if new is ILLEGAL and i == watched and len(refused) < MAX_REFUSED:
+                refused[state] = None
             if new is not ILLEGAL:
                 bits = linearized | (1 << i)
                 memo = (bits, new)
@@ -245,7 +257,10 @@ def check_partition(model: Model, ops: list[Op], key: Hashable = None, deadline:
     else:
         return PartitionResult(key, n, True, steps=steps)
     assert best is not None
-    return PartitionResult(key, n, False, _counterexample(model, kept, ops, key, *best), steps)
+    example = _counterexample(model, kept, ops, key, *best)
+    if watched >= 0:
+        example.refused_in = [model.describe_state(st) for st in refused]
+    return PartitionResult(key, n, False, example, steps)
 
 
 def _counterexample(model: Model, kept: list[Op], everything: list[Op], key: Hashable, prefix: list[int],
@@ -255,12 +270,72 @@ def _counterexample(model: Model, kept: list[Op], everything: list[Op], key: Has
     assert stop is not None
     # The operations that could have been linearized next: invoked before the blocked one returned.
     candidates = [op for i, op in enumerate(kept) if i not in done and op.invoke_index < stop]
-    start = min(op.invoke_index for op in candidates)
-    window = [op for op in everything
-              if op.invoke_index <= stop and (op.complete_index is None or op.type == INFO
-                                              or op.complete_index >= start)]
     return Counterexample(key, [kept[i] for i in prefix], state, model.describe_state(state), kept[blocked],
-                          candidates, window, len(kept))
+                          candidates, window(everything, kept[blocked]), len(kept))
+
+
+def window(ops: list[Op], blocked: Op, before: int = 3) -> list[Op]:
+    """The operations that explain `blocked`: those whose interval overlaps it (an open one from its
+    invocation on), and the last `before` that completed before it was invoked."""
+    start, stop = blocked.invoke_index, blocked.complete_index
+    assert stop is not None
+    earlier = [op for op in ops if op.type != FAIL and op.type != INFO and op.complete_index is not None
+               and op.complete_index < start]
+    earlier.sort(key=lambda op: op.complete_index)
+    shown = {id(op) for op in earlier[-before:]}
+    return [op for op in ops if id(op) in shown or (op.invoke_index <= stop and (
+        op.type == INFO or op.complete_index is None or op.complete_index >= start))]
+
+
+def truncated(ops: list[Op], end: int) -> list[Op]:
+    """The operations as they stood just after event `end`: later invocations left out, operations still
+    in flight open (they may or may not take effect)."""
+    out = []
+    for op in ops:
+        if op.invoke_index > end:
+            continue
+        if op.complete_index is not None and op.complete_index > end and op.type != INFO:
+            op = Op(op.id, op.process, op.f, op.key, op.value if op.f not in ("read", "get") else None, INFO,
+                    op.invoke_index, None, op.invoke_time, None, op.line)
+        out.append(op)
+    return out
+
+
+def shortest_failing_prefix(model: Model, ops: list[Op], key: Hashable, found: PartitionResult,
+                            deadline: float | None) -> PartitionResult:
+    """The counterexample of the shortest prefix of `ops` that is already not linearizable (binary
+    search over completion events: a prefix of a linearizable history is linearizable). Falls back to
+    `found` when the budget runs out."""
+    ends = sorted({op.complete_index for op in ops if op.complete_index is not None and op.type != INFO})
+    lo, hi = 0, len(ends) - 1  # ends[hi] fails (the whole history does)
+    best = found
+    while lo < hi:
+        mid = (lo + hi) // 2
+        result = check_partition(model, truncated(ops, ends[mid]), key, deadline)
+        if result.valid is None:
+            return best
+        if result.valid is False:
+            hi, best = mid, result
+        else:
+            lo = mid + 1
+    if best is found and ends and ends[hi] < max(ends):
+        result = check_partition(model, truncated(ops, ends[hi]), key, deadline)
+        if result.valid is False:
+            best = result
+    if best.counterexample is not None:  # once more, recording the states the blocked operation met
+        again = check_partition(model, truncated(ops, ends[hi]), key, deadline, watch=best.counterexample.blocked.id)
+        if again.valid is False:
+            best = again
+    if best.counterexample is not None:
+        c = best.counterexample  # shown with the operations as they completed, not as truncated
+        orig = {op.id: op for op in ops}
+        c.prefix = [orig[o.id] for o in c.prefix]
+        c.blocked = orig[c.blocked.id]
+        c.candidates = [orig[o.id] for o in c.candidates]
+        c.window = [orig[o.id] for o in c.window]
+        c.partition_ops = found.ops
+        best.counterexample.failing_prefix_end = ends[hi] if ends else None
+    return best
 
 
 def check(model: Model, history: History, budget_s: float | None = None) -> Linearizability:
@@ -280,6 +355,7 @@ def check(model: Model, history: History, budget_s: float | None = None) -> Line
         result = check_partition(model, ops, key, deadline)
         checked += result.ops
         if result.valid is False:
+            result = shortest_failing_prefix(model, ops, key, result, deadline)
             return Linearizability(model.name, False, checked, len(parts), time.monotonic() - started,
                                    result.counterexample)
         if result.valid is None:
