@@ -256,7 +256,7 @@ def _elle(ops: list[Op], result: Anomalies) -> None:
                 if len(seen) > len(longest.get(k, ())):
                     longest[k] = seen
     for op, k, seen in reads:
-        order = longest[k]
+        order = longest.get(k, ())
         if order[:len(seen)] != seen:
             result.found.append(Anomaly("incompatible-order", k, op.process, [op],
                                         f"read {format_value(list(seen))} of key {format_value(k)}, not a prefix of "
