@@ -1,0 +1,131 @@
+"""Property tests: any history of a real (sequential, in-memory) register run by concurrent processes
+is linearizable; injecting one stale read makes it not. Plus the CLI's verdicts and exit codes."""
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cli import main
+from simulator.consistency import check, events_of, to_jsonl
+from simulator.consistency.history import Event, pair
+
+
+@st.composite
+def register_runs(draw):
+    """Processes run operations on one in-memory register. Each operation takes effect atomically at
+    one step between its invocation and its completion (its linearization point) — or, for one that
+    ends `info`, possibly never. Writes use unique values."""
+    n_proc = draw(st.integers(1, 4))
+    phase = [0] * n_proc  # 0 idle, 1 invoked, 2 took effect
+    current: list = [None] * n_proc
+    register = None
+    next_value = 1
+    events: list[Event] = []
+    for _ in range(draw(st.integers(0, 60))):
+        p = draw(st.integers(0, n_proc - 1))
+        if phase[p] == 0:
+            if draw(st.booleans()):
+                f, v = "write", next_value
+                next_value += 1
+            else:
+                f, v = "read", None
+            current[p] = [f, v]
+            events.append(Event(p, "invoke", f, v, None, None, len(events)))
+            phase[p] = 1
+        elif phase[p] == 1:
+            f, v = current[p]
+            if f == "write":
+                register = v
+            else:
+                current[p][1] = register
+            phase[p] = 2
+            if f == "write" and draw(st.integers(0, 5)) == 0:  # times out before hearing back
+                events.append(Event(p, "info", f, v, None, None, len(events)))
+                phase[p] = 0
+        else:
+            f, v = current[p]
+            outcome = "info" if draw(st.integers(0, 9)) == 0 else "ok"
+            events.append(Event(p, outcome, f, v, None, None, len(events)))
+            phase[p] = 0
+    return pair(events, "generated")
+
+
+@settings(max_examples=150, deadline=None)
+@given(register_runs())
+def test_a_real_registers_history_is_linearizable(history):
+    report = check(history, "register")
+    assert report.valid is True
+    assert not report.anomalies.found
+
+
+@settings(max_examples=150, deadline=None)
+@given(register_runs(), st.data())
+def test_one_injected_stale_read_is_not_linearizable(history, data):
+    # A read by a new process, after everything, of a value that was definitely overwritten: written
+    # by W1, which completed before an acknowledged W2 began. Without such a pair, append two writes.
+    events = events_of(history)
+    acked = [o for o in history.ops if o.f == "write" and o.type == "ok"]
+    pairs = [(a, b) for a in acked for b in acked if a.complete_index < b.invoke_index]
+    n = len(events)
+    if pairs:
+        old, _ = data.draw(st.sampled_from(pairs))
+        stale = old.value
+    else:
+        events += [Event(98, "invoke", "write", -1, None, None, n), Event(98, "ok", "write", -1, None, None, n + 1),
+                   Event(98, "invoke", "write", -2, None, None, n + 2), Event(98, "ok", "write", -2, None, None, n + 3)]
+        stale, n = -1, n + 4
+    events += [Event(99, "invoke", "read", None, None, None, n), Event(99, "ok", "read", stale, None, None, n + 1)]
+    report = check(pair(events, "injected"), "register")
+    assert report.valid is False
+    assert report.linearizability.counterexample.blocked.process == 99
+    assert "stale-read" in report.anomalies.counts()
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+STALE = [Event(0, "invoke", "write", 1, "x", 0.0, 0), Event(0, "ok", "write", 1, "x", 0.1, 1),
+         Event(0, "invoke", "write", 2, "x", 0.2, 2), Event(0, "ok", "write", 2, "x", 0.3, 3),
+         Event(1, "invoke", "read", None, "x", 0.5, 4), Event(1, "ok", "read", 1, "x", 0.6, 5)]
+
+
+def test_cli_json_report(tmp_path):
+    path = _write(tmp_path, "history.jsonl", to_jsonl(STALE))
+    result = CliRunner().invoke(main, ["check", path, "--model", "register", "--format", "json"])
+    assert result.exit_code == 1, result.output
+    out = json.loads(result.output)
+    assert out["verdict"] == "not linearizable" and out["valid"] is False
+    assert out["anomalies"] == {"stale-read": 1}
+    assert out["counterexample"]["blocked"]["value"] == 1 and out["counterexample"]["key"] == "x"
+    assert abs(out["anomaly_list"][0]["staleness_s"] - 0.2) < 1e-9
+
+
+def test_cli_unknown_within_budget_exits_3(tmp_path):
+    events = [Event(p, "invoke", "write", p, None, None, p) for p in range(16)]
+    events += [Event(99, "invoke", "read", None, None, None, 16), Event(99, "ok", "read", 1000, None, None, 17)]
+    path = _write(tmp_path, "hard.jsonl", to_jsonl(events))
+    result = CliRunner().invoke(main, ["check", path, "--model", "register", "--budget", "50ms"])
+    assert result.exit_code == 3, result.output
+    assert "unknown" in result.output and "raise --budget" in result.output
+
+
+def test_cli_bad_input_exits_2_with_one_line(tmp_path):
+    cases = [
+        (_write(tmp_path, "a.jsonl", '{"process": 0, "type": "invoke", "f": "read"}\n{"oops"\n'),
+         ["--model", "register"], "a.jsonl:2: not JSON"),
+        (_write(tmp_path, "b.edn", '{:process 0, :type :invoke, :f :cas, :value [1 2]}\n'),
+         ["--model", "register"], "b.edn:1: function 'cas': the register model takes read, write"),
+        (str(tmp_path / "missing.jsonl"), ["--model", "register"], "missing.jsonl: no such file"),
+        (_write(tmp_path, "c.jsonl", ""), ["--model", "register", "--budget", "soon"], "--budget 'soon'"),
+    ]
+    for path, args, expect in cases:
+        result = CliRunner().invoke(main, ["check", path, *args])
+        assert result.exit_code == 2, (expect, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and expect in lines[0] and "Traceback" not in result.output, result.output
