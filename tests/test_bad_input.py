@@ -167,3 +167,23 @@ def test_flow_mapping_with_commas_needs_no_quotes(tmp_path):
     result, _ = run_validate(tmp_path, GOOD.replace("exponential(mean=100ms)}\n  app-2",
                                             "lognormal(median=80ms, p99=400ms)}\n  app-2"))
     assert result.exit_code == 0, result.output
+
+
+def test_bad_histories_for_dsim_check(tmp_path):
+    # dsim check: one line naming the history file and line and what was expected, exit 2
+    cases = [
+        ("h.jsonl", '{"process": 0, "type": "invoke", "f": "write", "value": 1}\n{"process": 0, "type": "done", '
+                    '"f": "write"}\n', "h.jsonl:2: type 'done': expected one of invoke, ok, fail, info"),
+        ("h.edn", "{:process 0, :type :invoke, :f :write, :value 1}\n{:process 1, :type :ok, :f :read, :value 1}\n",
+         "h.edn:2: process 1 completes read (ok) with no operation in flight"),
+        ("h.log", "INFO  jepsen.util - 0\t:invoke\n", "h.log:1: expected process, type, function and value"),
+        ("h.jsonl", '{"process": 0, "type": "invoke", "f": "put", "key": "k", "value": 3}\n',
+         "h.jsonl:1: put value 3: expected a string"),
+    ]
+    for name, text, expect in cases:
+        path = tmp_path / name
+        path.write_text(text)
+        model = "kv" if "put" in text else "register"
+        result = CliRunner().invoke(main, ["check", str(path), "--model", model])
+        assert result.exit_code == 2, result.output
+        assert result.output.count("\n") == 1 and expect in result.output, result.output
