@@ -142,9 +142,30 @@ def test_the_budget_gives_unknown_rather_than_hanging():
     rows = []
     for p in range(16):
         rows.append((p, "invoke", "write", p))
-    rows += [(99, "invoke", "read", None), (99, "ok", "read", 1000)]
+    rows += [(99, "invoke", "read", None), (99, "ok", "read", 15)]  # 15 may well have been written
+    rows += [(98, "invoke", "read", None), (98, "ok", "read", 1000)]  # but 1000 never was
+    r = check(hist(*rows[:-2]), "register", budget_s=0.05)
+    assert r.valid is True  # the read of 15 is fine
     r = check(hist(*rows), "register", budget_s=0.05)
-    assert r.valid is None and r.exit_code == 3 and r.verdict == "unknown"
+    assert r.linearizability.valid is None  # the search alone could not decide in 50 ms ...
+    assert r.valid is False and r.decided_by == "anomalies" and r.exit_code == 1  # ... the garbage read does
+    assert "the anomalies below prove" in "\n".join(r.lines())
+
+
+def hard_history(open_writes: int = 16) -> list:
+    """Open writes of 0..n-1, then one process reads 3, 5 and 3 again: not linearizable (3 was written
+    once), but every write is open, so no anomaly can prove it and the search must try the subsets of
+    the open writes: far more than 50 ms of work."""
+    rows = [(p, "invoke", "write", p) for p in range(open_writes)]
+    for v in (3, 5, 3):
+        rows += [(99, "invoke", "read", None), (99, "ok", "read", v)]
+    return rows
+
+
+def test_undecided_within_the_budget_is_unknown_never_a_guess():
+    r = check(hist(*hard_history()), "register", budget_s=0.05)
+    assert r.valid is None and r.exit_code == 3 and r.verdict == "unknown" and not r.anomalies.found
+    assert check(hist(*hard_history(4)), "register").valid is False  # small enough to decide
 
 
 # ---- kv and list-append

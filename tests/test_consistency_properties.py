@@ -16,8 +16,9 @@ from simulator.consistency.history import Event, pair
 @st.composite
 def register_runs(draw):
     """Processes run operations on one in-memory register. Each operation takes effect atomically at
-    one step between its invocation and its completion (its linearization point) — or, for one that
-    ends `info`, possibly never. Writes use unique values."""
+    one step between its invocation and its completion (its linearization point), or never for a write
+    that ends `fail` or `info` before that step; one that ends `info` after it did take effect. Writes
+    use unique values."""
     n_proc = draw(st.integers(1, 4))
     phase = [0] * n_proc  # 0 idle, 1 invoked, 2 took effect
     current: list = [None] * n_proc
@@ -37,6 +38,11 @@ def register_runs(draw):
             phase[p] = 1
         elif phase[p] == 1:
             f, v = current[p]
+            fate = draw(st.integers(0, 9))
+            if f == "write" and fate < 2:  # refused (fail) or lost (info) before it could take effect
+                events.append(Event(p, "fail" if fate == 0 else "info", f, v, None, None, len(events)))
+                phase[p] = 0
+                continue
             if f == "write":
                 register = v
             else:
@@ -108,7 +114,9 @@ def test_cli_json_report(tmp_path):
 
 def test_cli_unknown_within_budget_exits_3(tmp_path):
     events = [Event(p, "invoke", "write", p, None, None, p) for p in range(16)]
-    events += [Event(99, "invoke", "read", None, None, None, 16), Event(99, "ok", "read", 1000, None, None, 17)]
+    for i, v in enumerate((3, 5, 3)):  # 3 written once, read twice around a 5: see test_consistency.hard_history
+        events += [Event(99, "invoke", "read", None, None, None, 16 + 2 * i),
+                   Event(99, "ok", "read", v, None, None, 17 + 2 * i)]
     path = _write(tmp_path, "hard.jsonl", to_jsonl(events))
     result = CliRunner().invoke(main, ["check", path, "--model", "register", "--budget", "50ms"])
     assert result.exit_code == 3, result.output
@@ -129,3 +137,53 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path):
         assert result.exit_code == 2, (expect, result.output)
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and expect in lines[0] and "Traceback" not in result.output, result.output
+
+
+@st.composite
+def list_append_runs(draw):
+    """Processes run transactions of micro-ops (append a unique element, read a list) over 3 keys on a
+    real in-memory store; each transaction takes effect atomically at one step inside its interval
+    (or, ending `info` early, never)."""
+    n_proc = draw(st.integers(1, 4))
+    phase = [0] * n_proc
+    current: list = [None] * n_proc
+    store: dict[str, list[int]] = {}
+    element = 0
+    events: list[Event] = []
+    for _ in range(draw(st.integers(0, 40))):
+        p = draw(st.integers(0, n_proc - 1))
+        if phase[p] == 0:
+            micro = []
+            for _ in range(draw(st.integers(1, 3))):
+                key = draw(st.sampled_from("xyz"))
+                if draw(st.booleans()):
+                    element += 1
+                    micro.append(["append", key, element])
+                else:
+                    micro.append(["r", key, None])
+            current[p] = micro
+            events.append(Event(p, "invoke", "txn", [list(m) for m in micro], None, None, len(events)))
+            phase[p] = 1
+        elif phase[p] == 1:
+            if draw(st.integers(0, 9)) == 0:
+                events.append(Event(p, "info", "txn", current[p], None, None, len(events)))
+                phase[p] = 0
+                continue
+            for m in current[p]:
+                if m[0] == "append":
+                    store.setdefault(m[1], []).append(m[2])
+                else:
+                    m[2] = list(store.get(m[1], []))
+            phase[p] = 2
+        else:
+            events.append(Event(p, "ok", "txn", current[p], None, None, len(events)))
+            phase[p] = 0
+    return pair(events, "generated")
+
+
+@settings(max_examples=100, deadline=None)
+@given(list_append_runs())
+def test_a_real_list_stores_transactions_are_linearizable_without_anomalies(history):
+    report = check(history, "list-append")
+    assert report.valid is True
+    assert not report.anomalies.found

@@ -38,8 +38,16 @@ class Report:
 
     @property
     def valid(self) -> bool | None:
-        """True: linearizable; False: not; None: undecided within the budget."""
+        """True: linearizable; False: not; None: undecided within the budget. Every anomaly proves the
+        history is not linearizable, so one decides a search that ran out of time."""
+        if self.linearizability.valid is None and self.anomalies.found:
+            return False
         return self.linearizability.valid
+
+    @property
+    def decided_by(self) -> str:
+        """What decided the verdict: `search` (the linearizability search) or `anomalies`."""
+        return "anomalies" if self.linearizability.valid is None and self.anomalies.found else "search"
 
     @property
     def verdict(self) -> str:
@@ -56,6 +64,7 @@ class Report:
             "model": lin.model,
             "verdict": self.verdict,
             "valid": self.valid,
+            "decided_by": self.decided_by,
             "operations": self.history_ops,
             "operations_checked": lin.ops,
             "partitions": lin.partitions,
@@ -74,7 +83,11 @@ class Report:
                f"{self.elapsed_s:.2f} s)"]
         if lin.valid is None:
             keys = ", ".join(str(k) for k in lin.undecided[:5])
-            out.append(f"  the time budget ran out before deciding key(s) {keys}; raise --budget")
+            if self.anomalies.found:
+                out.append(f"  the search ran out of time on key(s) {keys}, but the anomalies below prove "
+                           "the history is not linearizable")
+            else:
+                out.append(f"  the time budget ran out before deciding key(s) {keys}; raise --budget")
         if lin.counterexample is not None:
             out += ["  " + line for line in lin.counterexample.lines()]
         counts = self.anomalies.counts()
