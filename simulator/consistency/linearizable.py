@@ -172,8 +172,9 @@ def check_partition(model: Model, ops: list[Op], key: Hashable = None, deadline:
     `watch`: the id of an operation whose refusals to record (the states it was tried in)."""
     steppers = []
     kept: list[Op] = []
+    unobserved = model.unobserved(ops)
     for op in ops:
-        if op.type == FAIL:
+        if op.type == FAIL or op.id in unobserved:
             continue
         s = model.stepper(op)
         if s is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Hashable
 
-from .history import INFO, Op
+from .history import FAIL, INFO, OK, Op
 
 ILLEGAL = object()  # a step whose result is impossible in the state
 
@@ -40,6 +40,12 @@ class Model:
         """The keys `op` touches: operations on disjoint keys are checked separately."""
         return (op.key,)
 
+    def unobserved(self, ops: list[Op]) -> set[int]:
+        """Ids of open operations whose effect no operation of `ops` (one partition) could observe:
+        taking effect never is then always at least as good as taking effect, so the checker may
+        leave them out (exact, and the search no longer tries every subset of them). None by default."""
+        return set()
+
     def describe_state(self, state: Hashable) -> str:
         from .history import format_value
         return format_value(state)
@@ -66,6 +72,28 @@ class Register(Model):
         if op.type == INFO:  # a read of unknown result changes nothing
             return None
         return _read(op.value)
+
+    def unobserved(self, ops: list[Op]) -> set[int]:
+        # An open write (or cas) of v that no read returns and no cas compares with: the state v it may
+        # leave is seen by nobody; an ok cas cannot run in it, an open one can be moved to "never".
+        try:
+            seen = {_observed(op) for op in ops if op.type != FAIL}
+            return {op.id for op in ops if op.type == INFO and op.f in ("write", "cas")
+                    and _set_value(op) not in seen}
+        except TypeError:  # unhashable values: leave everything in
+            return set()
+
+
+def _observed(op: Op) -> Hashable:
+    if op.f in ("read", "get"):
+        return ("v", op.value) if op.type != INFO else None
+    if op.f == "cas":
+        return ("v", op.value[0])
+    return None
+
+
+def _set_value(op: Op) -> Hashable:
+    return ("v", op.value[1] if op.f == "cas" else op.value)
 
 
 def _cas(old: Any, new: Any, unknown: bool) -> Callable[[Hashable], Any]:
@@ -127,6 +155,12 @@ class KeyValue(Model):
             return None
         return _read(_text(op.value))
 
+    def unobserved(self, ops: list[Op]) -> set[int]:
+        if any(op.f == "append" and op.type != FAIL for op in ops):
+            return set()  # a later append builds on the state: every put may be observed
+        seen = {_text(op.value) for op in ops if op.f in ("get", "read") and op.type == OK}
+        return {op.id for op in ops if op.type == INFO and op.f in ("put", "write") and op.value not in seen}
+
 
 class ListAppend(Model):
     """Lists per key: `append` adds an element, `read` returns the whole list (an absent key reads as
@@ -176,6 +210,16 @@ class ListAppend(Model):
                     return ILLEGAL
             return tuple(sorted(lists.items(), key=lambda kv: repr(kv[0])))
         return step
+
+    def unobserved(self, ops: list[Op]) -> set[int]:
+        # An open operation none of whose appended elements any read contains: lists only grow, so had
+        # it taken effect every later read would show them.
+        try:
+            seen = {(k, x) for op in ops if op.type == OK for f, k, v in micro_ops(op) if f == "r" for x in (v or ())}
+            return {op.id for op in ops if op.type == INFO
+                    and not any(f == "append" and (k, v) in seen for f, k, v in micro_ops(op))}
+        except TypeError:
+            return set()
 
     def describe_state(self, state: Hashable) -> str:
         from .history import format_value
