@@ -14,9 +14,12 @@ operation did not take effect and is left out, as is an `info` read (it constrai
 
 The history is split first into independent partitions (P-compositionality: a history is
 linearizable when each key's sub-history is): operations on different keys, unless a transaction joins
-them. On a violation the deepest point the search reached gives the counterexample: the longest
-linearizable prefix, the state after it, the operation that could not be linearized before its
-return, and the window of operations around it.
+them. Open operations whose effect nobody could observe are left out (`Model.unobserved`).
+
+On a violation the counterexample comes from the shortest prefix of the history that already fails
+(found by binary search over completion events, operations in flight at the cut being open): the
+operation whose return ends that prefix could not be placed; the states it was tried in, the deepest
+partial linearization the search reached and the operations around the blocked one explain why.
 """
 from __future__ import annotations
 
@@ -35,12 +38,12 @@ MAX_REFUSED = 12  # states listed in a counterexample
 class Counterexample:
     """Where the search got stuck in one partition.
 
-    `prefix`: the longest linearizable prefix found (operations in linearization order); `state`: the
-    model's state after it; `blocked`: the operation that returned before any order could place it;
-    `candidates`: the operations that could have gone next, none of which the state allowed (or each of
-    which led to a dead end); `window`: every operation overlapping the time from the earliest
-    candidate's invocation to the blocked operation's return: the smallest stretch of history that
-    shows the violation."""
+    `prefix`: the deepest partial linearization found (operations in linearization order); `state`:
+    the model's state after it; `blocked`: the operation that returned before any order could place
+    it; `candidates`: the operations that could have gone next there; `window`: the operations that
+    overlap the blocked one and the last few completed before it; `failing_prefix_end`: the event
+    (the blocked operation's completion) up to which the history is already not linearizable;
+    `refused_in`: the states the blocked operation was tried in."""
 
     key: Hashable
     prefix: list[Op]
@@ -125,7 +128,7 @@ class Linearizability:
 
     model: str
     valid: bool | None
-    ops: int  # operations checked (fail and open reads left out)
+    ops: int  # operations searched (fail, open reads and unobserved open operations left out)
     partitions: int
     elapsed_s: float
     counterexample: Counterexample | None = None
@@ -309,33 +312,36 @@ def shortest_failing_prefix(model: Model, ops: list[Op], key: Hashable, found: P
     `found` when the budget runs out."""
     ends = sorted({op.complete_index for op in ops if op.complete_index is not None and op.type != INFO})
     lo, hi = 0, len(ends) - 1  # ends[hi] fails (the whole history does)
-    best = found
+    best, complete = found, True
     while lo < hi:
         mid = (lo + hi) // 2
         result = check_partition(model, truncated(ops, ends[mid]), key, deadline)
-        if result.valid is None:
-            return best
+        if result.valid is None:  # out of time: keep the shortest failing prefix found so far
+            complete = False
+            break
         if result.valid is False:
             hi, best = mid, result
         else:
             lo = mid + 1
-    if best is found and ends and ends[hi] < max(ends):
-        result = check_partition(model, truncated(ops, ends[hi]), key, deadline)
-        if result.valid is False:
-            best = result
-    if best.counterexample is not None:  # once more, recording the states the blocked operation met
-        again = check_partition(model, truncated(ops, ends[hi]), key, deadline, watch=best.counterexample.blocked.id)
+    orig = {op.id: op for op in ops}  # shown as the operations completed, not as truncated
+    culprit = None
+    if complete:
+        # Up to ends[hi] - 1 the history is linearizable (what lies between ends[hi - 1] and ends[hi]
+        # are invocations, which cannot break it), so the operation completing at ends[hi] is the one
+        # no order can place: search once more, recording the states it was tried in.
+        culprit = next(op for op in ops if op.complete_index == ends[hi] and op.type != INFO)
+        again = check_partition(model, truncated(ops, ends[hi]), key, deadline, watch=culprit.id)
         if again.valid is False:
             best = again
-    if best.counterexample is not None:
-        c = best.counterexample  # shown with the operations as they completed, not as truncated
-        orig = {op.id: op for op in ops}
-        c.prefix = [orig[o.id] for o in c.prefix]
-        c.blocked = orig[c.blocked.id]
-        c.candidates = [orig[o.id] for o in c.candidates]
-        c.window = [orig[o.id] for o in c.window]
-        c.partition_ops = found.ops
-        best.counterexample.failing_prefix_end = ends[hi] if ends else None
+    c = best.counterexample
+    assert c is not None
+    c.prefix = [orig[o.id] for o in c.prefix]
+    c.candidates = [orig[o.id] for o in c.candidates]
+    c.blocked = orig[c.blocked.id] if culprit is None else culprit
+    c.window = window(ops, c.blocked) if culprit is not None else [orig[o.id] for o in c.window]
+    c.partition_ops = found.ops
+    if culprit is not None:
+        c.failing_prefix_end = ends[hi]
     return best
 
 
