@@ -124,9 +124,9 @@ def _registers(model: Model, ops: list[Op], result: Anomalies) -> None:
             suffix[j] = acked[j] if nxt is None or acked[j].complete_index < nxt.complete_index else nxt
 
         def source(v: Any) -> tuple[str, Op | None]:
-            if v is INITIAL:
-                return "initial", None
             ws = writers.get(v, [])
+            if v is INITIAL:  # unless a write (of nil, or of "" in kv) wrote it again
+                return ("initial", None) if not ws else ("many", None)
             if len(ws) == 1:
                 return "one", ws[0]
             return ("none" if not ws else "many"), None
