@@ -59,7 +59,11 @@ def test_lost_write_a_later_read_sees_the_initial_value():
     h = hist((0, "invoke", "write", 1), (0, "ok", "write", 1), (1, "invoke", "read", None), (1, "ok", "read", None))
     r = check(h, "register")
     assert r.valid is False
-    assert kinds(r) == {"stale-read": 1}
+    assert kinds(r) == {"stale-read": 1, "lost-write": 1}
+    # read later: not lost, only seen late (the first read was stale)
+    seen = hist((0, "invoke", "write", 1), (0, "ok", "write", 1), (1, "invoke", "read", None), (1, "ok", "read", None),
+                (1, "invoke", "read", None), (1, "ok", "read", 1))
+    assert kinds(check(seen, "register")) == {"stale-read": 1}
 
 
 def test_info_write_taking_effect_late_is_linearizable():
@@ -102,7 +106,7 @@ def test_a_failed_write_did_not_take_effect():
 def test_read_your_writes_and_monotonic_reads():
     ryw = hist((0, "invoke", "write", 1), (0, "ok", "write", 1), (0, "invoke", "write", 2), (0, "ok", "write", 2),
                (0, "invoke", "read", None), (0, "ok", "read", 1))
-    assert kinds(check(ryw, "register")) == {"stale-read": 1, "read-your-writes": 1}
+    assert kinds(check(ryw, "register")) == {"stale-read": 1, "read-your-writes": 1, "lost-write": 1}
     mono = hist((1, "invoke", "write", 1), (1, "ok", "write", 1), (1, "invoke", "write", 2), (1, "ok", "write", 2),
                 (0, "invoke", "read", None), (0, "ok", "read", 2), (0, "invoke", "read", None), (0, "ok", "read", 1))
     r = check(mono, "register")

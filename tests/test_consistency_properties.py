@@ -107,7 +107,7 @@ def test_cli_json_report(tmp_path):
     assert result.exit_code == 1, result.output
     out = json.loads(result.output)
     assert out["verdict"] == "not linearizable" and out["valid"] is False
-    assert out["anomalies"] == {"stale-read": 1}
+    assert out["anomalies"] == {"stale-read": 1, "lost-write": 1}  # write 2 acknowledged, never read
     assert out["counterexample"]["blocked"]["value"] == 1 and out["counterexample"]["key"] == "x"
     assert abs(out["anomaly_list"][0]["staleness_s"] - 0.2) < 1e-9
 

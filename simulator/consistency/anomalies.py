@@ -133,6 +133,7 @@ def _registers(model: Model, ops: list[Op], result: Anomalies) -> None:
 
         last_read: dict[Hashable, tuple[Op, Any]] = {}
         last_write: dict[Hashable, Op] = {}
+        attributed: list[tuple[Op, int]] = []  # reads whose value's write definitely completed: (read, at)
         for op in sorted(kops, key=lambda o: o.invoke_index):
             if _written(op)[0]:
                 if op.type == OK:
@@ -179,6 +180,35 @@ def _registers(model: Model, ops: list[Op], result: Anomalies) -> None:
                         f"process {op.process} read {format_value(pop.value)} then the older "
                         f"{format_value(op.value)}"))
             last_read[op.process] = (op, w)
+            if w is None or w.type == OK:
+                attributed.append((op, -1 if w is None else w.complete_index))
+        _lost_writes(model, key, acked, attributed, result)
+
+
+def _lost_writes(model: Model, key: Hashable, acked: list[Op], reads: list[tuple[Op, int]],
+                 result: Anomalies) -> None:
+    """An acknowledged write nobody ever read, while a read that began after it completed returned a
+    value written before it began (or the initial value): the write was lost, not merely unseen."""
+    observed = {_norm(model, r.value) for r, _ in reads}
+    observed |= {_norm(model, op.value[0]) for op in acked if op.f == "cas"}
+    reads = sorted(reads, key=lambda rs: rs[0].invoke_index)
+    invokes = [r.invoke_index for r, _ in reads]
+    # from each read on, the read whose value's write completed earliest
+    suffix: list[tuple[Op, int] | None] = [None] * (len(reads) + 1)
+    for j in range(len(reads) - 1, -1, -1):
+        nxt = suffix[j + 1]
+        suffix[j] = reads[j] if nxt is None or reads[j][1] < nxt[1] else nxt
+    for w in acked:
+        _, v = _written(w)
+        if _norm(model, v) in observed:
+            continue
+        older = suffix[bisect.bisect_right(invokes, w.complete_index)]
+        if older is not None and older[1] < w.invoke_index:
+            r = older[0]
+            result.found.append(Anomaly(
+                "lost-write", key, w.process, [w, r],
+                f"acknowledged {w.describe()} was never read; {r.describe()}, which began after it completed, "
+                "read an older value"))
 
 
 # ---- single-operation lists (list-append without transactions)
