@@ -210,9 +210,12 @@ def check_partition(model: Model, ops: list[Op], key: Hashable = None, deadline:
     state = model.init()
     linearized = 0  # bit i set: op i is linearized
     seen: set[tuple[int, Hashable]] = set()
-    stack: list[tuple[int, Hashable]] = []  # (call entry, state before it)
+    # The stack of linearized calls as a chain of immutable (call entry, state before it, below)
+    # tuples: remembering the deepest point is then keeping a reference, not copying the stack.
+    top: tuple | None = None
+    depth = 0
     best_depth = -1
-    best: tuple[list[int], Hashable, int] | None = None
+    best: tuple[tuple | None, Hashable, int] | None = None
     steps = 0
     e = nxt[head]
     check_at = CHECK_EVERY
@@ -232,7 +235,8 @@ def check_partition(model: Model, ops: list[Op], key: Hashable = None, deadline:
                 memo = (bits, new)
                 if memo not in seen:
                     seen.add(memo)
-                    stack.append((e, state))
+                    top = (e, state, top)
+                    depth += 1
                     state, linearized = new, bits
                     # lift the call and its return out of the list
                     r = e + 1
@@ -245,12 +249,13 @@ def check_partition(model: Model, ops: list[Op], key: Hashable = None, deadline:
             e = nxt[e]
             continue
         # A return whose operation is not linearized: undo the last linearization.
-        if len(stack) > best_depth:
-            best_depth = len(stack)
-            best = ([c >> 1 for c, _ in stack], state, e >> 1)
-        if not stack:
+        if depth > best_depth:
+            best_depth = depth
+            best = (top, state, e >> 1)
+        if top is None:
             break
-        e, state = stack.pop()
+        e, state, top = top
+        depth -= 1
         linearized &= ~(1 << (e >> 1))
         r = e + 1
         nxt[prv[r]] = r
@@ -261,7 +266,12 @@ def check_partition(model: Model, ops: list[Op], key: Hashable = None, deadline:
     else:
         return PartitionResult(key, n, True, steps=steps)
     assert best is not None
-    example = _counterexample(model, kept, ops, key, *best)
+    chain, best_state, blocked = best
+    order: list[int] = []
+    while chain is not None:
+        order.append(chain[0] >> 1)
+        chain = chain[2]
+    example = _counterexample(model, kept, ops, key, order[::-1], best_state, blocked)
     if watched >= 0:
         example.refused_in = [model.describe_state(st) for st in refused]
     return PartitionResult(key, n, False, example, steps)
