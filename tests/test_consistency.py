@@ -324,3 +324,22 @@ def test_a_write_of_the_initial_value_makes_reads_of_it_unattributable():
              (0, "ok", "put", "", "k"), (1, "invoke", "get", None, "k"), (1, "ok", "get", "", "k"))
     r = check(h, "kv")
     assert r.valid is True and not r.anomalies.found and r.anomalies.skipped_reads == 1
+
+
+def test_list_append_g2_write_skew():
+    # each transaction reads the other's key empty and appends to its own: serial in neither order
+    h = hist(_txn(0, "invoke", [["r", "x", None], ["append", "y", 1]]),
+             _txn(1, "invoke", [["r", "y", None], ["append", "x", 1]]),
+             _txn(0, "ok", [["r", "x", []], ["append", "y", 1]]),
+             _txn(1, "ok", [["r", "y", []], ["append", "x", 1]]),
+             _txn(2, "invoke", [["r", "x", None], ["r", "y", None]]),
+             _txn(2, "ok", [["r", "x", [1]], ["r", "y", [1]]]))
+    r = check(h, "list-append")
+    assert r.valid is False and kinds(r) == {"G2": 1}
+    assert "missing" in r.anomalies.found[0].text
+
+
+def test_a_completion_may_leave_the_key_out():
+    h = parse_history('{"process": 0, "type": "invoke", "f": "write", "key": "x", "value": 1}\n'
+                      '{"process": 0, "type": "ok", "f": "write"}\n', "jsonl")
+    assert h.ops[0].key == "x" and h.ops[0].type == "ok" and h.ops[0].value == 1

@@ -1,7 +1,8 @@
 """Named anomalies, each a fact about the history that rules out linearizability (and says why in
 terms a reader knows): stale reads with their staleness, read-your-writes and monotonic-read
 violations per process, lost and garbage writes, and for list-append transactions the cycles Elle
-names G0 (write cycle) and G1c (cycle of writes and reads), plus G1a (a read of a failed write).
+names G0 (write cycle), G1c (cycle of writes and reads) and G2 (a cycle needing an anti-dependency,
+such as write skew), plus G1a (a read of a failed write).
 
 They rely on each written value being unique per key (Jepsen's workloads write unique values): a
 value written twice cannot be attributed, so reads of it are skipped (never guessed).
@@ -48,7 +49,7 @@ def _plain(v: Any) -> Any:
 
 
 KINDS = ("stale-read", "read-your-writes", "monotonic-reads", "garbage-read", "lost-write", "G0", "G1a", "G1c",
-         "incompatible-order")
+         "G2", "incompatible-order")
 
 
 @dataclass
@@ -311,6 +312,14 @@ def _elle(ops: list[Op], result: Anomalies) -> None:
             if w is not None and w is not op:
                 wr.setdefault(w.id, {})[op.id] = f"{_txn(op)} read {format_value(list(seen))} of {format_value(k)}, " \
                                                  f"ending with {_txn(w)}'s append"
+    rw: dict[int, dict[int, str]] = {}
+    for op, k, seen in reads:
+        order = longest.get(k, ())
+        if order[:len(seen)] == seen and len(order) > len(seen):
+            w = appender.get((k, order[len(seen)]))
+            if w is not None and w is not op:
+                rw.setdefault(op.id, {})[w.id] = f"{_txn(op)} read {format_value(list(seen))} of " \
+                                                 f"{format_value(k)}, missing {_txn(w)}'s later append"
     for cycle in _cycles(ww):
         result.found.append(Anomaly("G0", None, by_id[cycle[0]].process, [by_id[i] for i in cycle],
                                     "write cycle: " + "; ".join(ww[a][b] for a, b in zip(cycle, cycle[1:] + cycle[:1]))))
@@ -321,6 +330,19 @@ def _elle(ops: list[Op], result: Anomalies) -> None:
         edges = list(zip(cycle, cycle[1:] + cycle[:1]))
         result.found.append(Anomaly("G1c", None, by_id[cycle[0]].process, [by_id[i] for i in cycle],
                                     "cycle of writes and reads: " + "; ".join(both[a][b] for a, b in edges)))
+    # G2: a cycle that needs an anti-dependency (a read that missed a later append), e.g. write skew;
+    # only in the parts of the graph where writes and reads alone make no cycle (those are G0/G1c)
+    every: dict[int, dict[int, str]] = {a: dict(bs) for a, bs in both.items()}
+    for a, bs in rw.items():
+        for b, why in bs.items():
+            every.setdefault(a, {}).setdefault(b, why)
+    reported = {i for a in result.found if a.kind in ("G0", "G1c") for i in (o.id for o in a.ops)}
+    for cycle in _cycles(every, must=rw):
+        if reported.intersection(cycle):
+            continue
+        edges = list(zip(cycle, cycle[1:] + cycle[:1]))
+        result.found.append(Anomaly("G2", None, by_id[cycle[0]].process, [by_id[i] for i in cycle],
+                                    "cycle with an anti-dependency: " + "; ".join(every[a][b] for a, b in edges)))
 
 
 def _txn(op: Op) -> str:

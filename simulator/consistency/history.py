@@ -161,6 +161,8 @@ def pair(events: Iterable[Event], source: str = "<history>") -> History:
             raise HistoryError(f"process {ev.process} completes {ev.f} ({ev.type}) with no operation in flight: "
                                "expected an invoke first", file=source, line=ev.line)
         inv, pos = inflight.pop(ev.process)
+        if ev.key is None and inv.key is not None:  # a completion may leave the key out
+            ev = Event(ev.process, ev.type, ev.f, ev.value, inv.key, ev.time, ev.index, ev.line)
         if ev.f != inv.f or ev.key != inv.key:
             what = f"{inv.f} {format_value(inv.key)}" if inv.key is not None else inv.f
             got = f"{ev.f} {format_value(ev.key)}" if ev.key is not None else ev.f
