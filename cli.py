@@ -522,7 +522,7 @@ Exit codes: 0 linearizable, 1 not linearizable, 3 undecided within the budget, 2
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def check(history: str, model_name: str, budget: str, input_fmt: str | None, fmt: str) -> None:
     """Check the operation HISTORY (dsim's history.jsonl, Jepsen's history.edn or jepsen.log):
-    linearizability, then stale reads, read-your-writes, monotonic reads, lost writes and G0/G1c."""
+    linearizability, then stale reads, read-your-writes, monotonic reads, lost writes and G0/G1c/G2."""
     import json
 
     from simulator.consistency import check as check_history
