@@ -4,7 +4,7 @@ The history of one partition becomes a doubly linked list of call and return ent
 order. The search walks it from the front: a call entry whose operation the model accepts in the
 current state is *linearized* (taken out of the list with its return: dancing links) unless the pair
 (set of linearized operations, new state) was seen before, in which case that branch is known to fail
-(Lowe's memoisation, which is what makes the search practical). Reaching a return entry means an
+(Lowe's memoisation, which is what makes the search practical; the set is kept as a fingerprint). Reaching a return entry means an
 operation that has already returned was not linearized before it: backtrack, undoing the last
 linearization and trying the next call. The list empty means every operation was linearized.
 
@@ -23,6 +23,7 @@ partial linearization the search reached and the operations around the blocked o
 """
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, Hashable
@@ -208,7 +209,14 @@ def check_partition(model: Model, ops: list[Op], key: Hashable = None, deadline:
     prv[tail] = last
 
     state = model.init()
-    linearized = 0  # bit i set: op i is linearized
+    # The set of linearized operations is remembered by a 128-bit Zobrist fingerprint: the XOR of a
+    # random word per operation, updated in O(1) when one is linearized or undone (as TLC fingerprints
+    # states). A bitset would cost O(n) time per step and O(n) memory per remembered pair (a 100,000-
+    # operation register would need gigabytes); two sets collide with probability 2^-128 per pair, so
+    # even a billion pairs leave the chance of a wrong pruning below 1e-20. The words are fixed (a
+    # constant seed): the same history always gets the same search.
+    words = _words(n)
+    linearized = 0  # the fingerprint of the set of linearized operations
     seen: set[tuple[int, Hashable]] = set()
     # The stack of linearized calls as a chain of immutable (call entry, state before it, below)
     # tuples: remembering the deepest point is then keeping a reference, not copying the stack.
@@ -231,7 +239,7 @@ def check_partition(model: Model, ops: list[Op], key: Hashable = None, deadline:
             if new is ILLEGAL and i == watched and len(refused) < MAX_REFUSED:
                 refused[state] = None
             if new is not ILLEGAL:
-                bits = linearized | (1 << i)
+                bits = linearized ^ words[i]
                 memo = (bits, new)
                 if memo not in seen:
                     seen.add(memo)
@@ -256,7 +264,7 @@ def check_partition(model: Model, ops: list[Op], key: Hashable = None, deadline:
             break
         e, state, top = top
         depth -= 1
-        linearized &= ~(1 << (e >> 1))
+        linearized ^= words[e >> 1]
         r = e + 1
         nxt[prv[r]] = r
         prv[nxt[r]] = r
@@ -275,6 +283,19 @@ def check_partition(model: Model, ops: list[Op], key: Hashable = None, deadline:
     if watched >= 0:
         example.refused_in = [model.describe_state(st) for st in refused]
     return PartitionResult(key, n, False, example, steps)
+
+
+_WORDS: list[int] = []  # a constant table, grown on demand: word i is the same whatever asked first
+_BLOCK = 4096
+
+
+def _words(n: int) -> list[int]:
+    """The first `n` fingerprint words: block b of 4096 drawn from its own generator seeded b (a fixed
+    table, not the global random), so every run and every history size sees the same words."""
+    while len(_WORDS) < n:
+        rnd = random.Random(len(_WORDS) // _BLOCK)
+        _WORDS.extend(rnd.getrandbits(128) for _ in range(_BLOCK))
+    return _WORDS
 
 
 def _counterexample(model: Model, kept: list[Op], everything: list[Op], key: Hashable, prefix: list[int],
