@@ -499,6 +499,8 @@ def validate(file: str, sets: tuple[str, ...]) -> None:
             click.echo(f"warning: {w}")
 
 
+from simulator.consistency.models import MODELS as CONSISTENCY_MODELS  # noqa: E402 (the --model choices)
+
 CHECK_EPILOG = """\b
 Examples:
   dsim check results/run/history.jsonl --model register
@@ -513,7 +515,7 @@ Exit codes: 0 linearizable, 1 not linearizable, 3 undecided within the budget, 2
 @main.command(short_help="Check an operation history for linearizability and anomalies.", epilog=CHECK_EPILOG)
 @click.argument("history", type=click.Path(dir_okay=True))
 @click.option("--model", "model_name", required=True,
-              type=click.Choice(["register", "cas-register", "kv", "list-append"]),
+              type=click.Choice(list(CONSISTENCY_MODELS)),
               help="The object the operations act on (see docs/consistency.md).")
 @click.option("--budget", default="10s", show_default=True, metavar="DURATION",
               help="Search time before answering 'unknown' (exit 3), e.g. 10s, 2min; 0 for no limit.")

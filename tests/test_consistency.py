@@ -343,3 +343,14 @@ def test_a_completion_may_leave_the_key_out():
     h = parse_history('{"process": 0, "type": "invoke", "f": "write", "key": "x", "value": 1}\n'
                       '{"process": 0, "type": "ok", "f": "write"}\n', "jsonl")
     assert h.ops[0].key == "x" and h.ops[0].type == "ok" and h.ops[0].value == 1
+
+
+def test_docs_describe_every_model_and_anomaly():
+    from pathlib import Path
+
+    from simulator.consistency.anomalies import KINDS
+    from simulator.consistency.models import MODELS
+
+    text = (Path(__file__).parent.parent / "docs" / "consistency.md").read_text()
+    for name in [*MODELS, *KINDS]:
+        assert f"`{name}`" in text, name
