@@ -56,6 +56,7 @@ class Counterexample:
     partition_ops: int
     failing_prefix_end: int | None = None  # the history up to this event is already not linearizable
     refused_in: list[str] = field(default_factory=list)  # states the blocked operation was tried in
+    joined: bool = False  # `key` is the tuple of keys transactions joined into one part
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,8 +73,14 @@ class Counterexample:
         }
 
     def lines(self) -> list[str]:
-        key = "" if self.key is None else f" on key {_show_key(self.key)}"
-        out = [f"no linearization{key}: at most {len(self.prefix)} operations linearized, then stuck"]
+        if self.key is None:
+            key = ""
+        elif isinstance(self.key, tuple) and self.joined:
+            key = " on keys " + ", ".join(_show_key(k) for k in self.key)
+        else:
+            key = f" on key {_show_key(self.key)}"
+        n = len(self.prefix)
+        out = [f"no linearization{key}: at most {n} operation{'s' if n != 1 else ''} linearized, then stuck"]
         if self.failing_prefix_end is not None:
             out[0] += (f" (the history is linearizable up to event {self.failing_prefix_end - 1} and not "
                        f"up to event {self.failing_prefix_end})")
@@ -385,6 +392,7 @@ def check(model: Model, history: History, budget_s: float | None = None) -> Line
         if bad is not None:
             raise HistoryError(f"{bad}", file=history.source, line=op.line)
     parts = partitions(model, history.ops)
+    joined = {key for key, ops in parts if len({k for op in ops for k in model.keys(op)}) > 1}
     # Smallest first: a violation in a small key is found before the budget goes on a large one.
     parts.sort(key=lambda kv: len(kv[1]))
     undecided: list[Hashable] = []
@@ -394,6 +402,8 @@ def check(model: Model, history: History, budget_s: float | None = None) -> Line
         checked += result.ops
         if result.valid is False:
             result = shortest_failing_prefix(model, ops, key, result, deadline)
+            assert result.counterexample is not None
+            result.counterexample.joined = key in joined
             return Linearizability(model.name, False, checked, len(parts), time.monotonic() - started,
                                    result.counterexample)
         if result.valid is None:
