@@ -35,6 +35,7 @@ class Report:
     anomalies: Anomalies
     elapsed_s: float
     history_ops: int
+    skipped_events: int = 0  # events of non-client processes (Jepsen's :nemesis)
 
     @property
     def valid(self) -> bool | None:
@@ -67,6 +68,7 @@ class Report:
             "decided_by": self.decided_by,
             "operations": self.history_ops,
             "operations_checked": lin.ops,
+            "skipped_events": self.skipped_events,
             "partitions": lin.partitions,
             "undecided_keys": [list(k) if isinstance(k, tuple) else k for k in lin.undecided],
             "elapsed_s": round(self.elapsed_s, 6),
@@ -81,6 +83,8 @@ class Report:
         out = [f"{self.source}: {self.verdict} ({lin.model} model, {self.history_ops} operations, "
                f"{lin.ops} checked in {lin.partitions} independent part{'s' if lin.partitions != 1 else ''}, "
                f"{self.elapsed_s:.2f} s)"]
+        if self.skipped_events:
+            out.append(f"  ({self.skipped_events} events of non-client processes, such as :nemesis, skipped)")
         if lin.valid is None:
             keys = ", ".join(str(k) for k in lin.undecided[:5])
             if self.anomalies.found:
@@ -117,4 +121,4 @@ def check(history: History, model_name: str, budget_s: float | None = None) -> R
     m = model(model_name)
     lin = check_linearizable(m, history, budget_s)
     anomalies = find_anomalies(m, history)
-    return Report(history.source, lin, anomalies, time.monotonic() - started, len(history.ops))
+    return Report(history.source, lin, anomalies, time.monotonic() - started, len(history.ops), history.skipped)
