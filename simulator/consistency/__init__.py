@@ -2,7 +2,7 @@
 
 `read_history(path)` reads dsim's history.jsonl, Jepsen's EDN or Jepsen's log lines; `check(history,
 model_name, budget_s)` decides linearizability (Wing & Gong / Lowe search per key) and lists the named
-anomalies (stale reads, read-your-writes, monotonic reads, lost writes, G0/G1c). See
+anomalies (stale reads, read-your-writes, monotonic reads, lost writes, G0/G1c/G2). See
 docs/consistency.md.
 """
 from __future__ import annotations
