@@ -66,7 +66,7 @@ class Register(Model):
     functions = ("read", "write")
     description = "read/write register, starting at nil"
 
-    def stepper(self, op: Op):
+    def stepper(self, op: Op) -> Callable[[Hashable], Any] | None:
         if op.f == "write":
             return _const(op.value)
         if op.type == INFO:  # a read of unknown result changes nothing
@@ -116,7 +116,7 @@ class CasRegister(Register):
             return f"cas value {op.value!r}: expected [from to]"
         return bad
 
-    def stepper(self, op: Op):
+    def stepper(self, op: Op) -> Callable[[Hashable], Any] | None:
         if op.f == "cas":
             return _cas(op.value[0], op.value[1], op.type == INFO)
         return super().stepper(op)
@@ -145,7 +145,7 @@ class KeyValue(Model):
             return f"{op.f} needs a string value"
         return bad
 
-    def stepper(self, op: Op):
+    def stepper(self, op: Op) -> Callable[[Hashable], Any] | None:
         if op.f in ("put", "write"):
             return _const(op.value)
         if op.f == "append":
@@ -192,7 +192,7 @@ class ListAppend(Model):
     def keys(self, op: Op) -> tuple[Hashable, ...]:
         return tuple(dict.fromkeys(k for _, k, _ in micro_ops(op)))
 
-    def stepper(self, op: Op):
+    def stepper(self, op: Op) -> Callable[[Hashable], Any] | None:
         # The state is a tuple of (key, list) pairs sorted by key, so a partition that transactions
         # span (several keys) and a single key's partition step the same way.
         micro = micro_ops(op)
