@@ -85,7 +85,8 @@ def main() -> None:
     report = check(history, "cas-register", budget_s=None)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     lin = report.linearizability
-    print(f"{len(history.ops)} operations ({lin.ops} checked, {lin.partitions} independent parts) generated in {generated:.2f} s")
+    print(f"{len(history.ops)} operations ({lin.ops} checked, {lin.partitions} independent parts) "
+          f"generated in {generated:.2f} s")
     import resource  # noqa: PLC0415 (POSIX only, like the other benchmarks)
 
     print(f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
