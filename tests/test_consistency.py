@@ -122,7 +122,8 @@ def test_reads_of_a_value_written_twice_are_not_attributed():
 
 def test_cas_register():
     ok = hist((0, "invoke", "write", 1), (0, "ok", "write", 1), (0, "invoke", "cas", [1, 2]), (0, "ok", "cas", [1, 2]),
-              (1, "invoke", "cas", [1, 3]), (1, "fail", "cas", [1, 3]), (1, "invoke", "read", None), (1, "ok", "read", 2))
+              (1, "invoke", "cas", [1, 3]), (1, "fail", "cas", [1, 3]), (1, "invoke", "read", None),
+              (1, "ok", "read", 2))
     assert check(ok, "cas-register").valid is True
     bad = hist((0, "invoke", "write", 1), (0, "ok", "write", 1), (0, "invoke", "cas", [2, 3]), (0, "ok", "cas", [2, 3]))
     assert check(bad, "cas-register").valid is False

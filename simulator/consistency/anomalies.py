@@ -322,7 +322,8 @@ def _elle(ops: list[Op], result: Anomalies) -> None:
                                                  f"{format_value(k)}, missing {_txn(w)}'s later append"
     for cycle in _cycles(ww):
         result.found.append(Anomaly("G0", None, by_id[cycle[0]].process, [by_id[i] for i in cycle],
-                                    "write cycle: " + "; ".join(ww[a][b] for a, b in zip(cycle, cycle[1:] + cycle[:1]))))
+                                    "write cycle: " + "; ".join(ww[a][b] for a, b in
+                                                                zip(cycle, cycle[1:] + cycle[:1]))))
     both: dict[int, dict[int, str]] = {a: dict(bs) for a, bs in ww.items()}
     for a, bs in wr.items():
         both.setdefault(a, {}).update(bs)
@@ -346,7 +347,8 @@ def _elle(ops: list[Op], result: Anomalies) -> None:
 
 
 def _txn(op: Op) -> str:
-    return f"txn of process {op.process} [{op.invoke_index}-{op.complete_index if op.complete_index is not None else '...'}]"
+    end = "..." if op.complete_index is None else op.complete_index
+    return f"txn of process {op.process} [{op.invoke_index}-{end}]"
 
 
 def _cycles(graph: dict[int, dict[int, str]], must: dict[int, dict[int, str]] | None = None) -> list[list[int]]:

@@ -4,8 +4,8 @@ The history of one partition becomes a doubly linked list of call and return ent
 order. The search walks it from the front: a call entry whose operation the model accepts in the
 current state is *linearized* (taken out of the list with its return: dancing links) unless the pair
 (set of linearized operations, new state) was seen before, in which case that branch is known to fail
-(Lowe's memoisation, which is what makes the search practical; the set is kept as a fingerprint). Reaching a return entry means an
-operation that has already returned was not linearized before it: backtrack, undoing the last
+(Lowe's memoisation, which is what makes the search practical; the set is kept as a fingerprint).
+Reaching a return entry means an operation that has already returned was not linearized before it: backtrack, undoing the last
 linearization and trying the next call. The list empty means every operation was linearized.
 
 An `info` operation's return is placed after every other entry: it may be linearized at any time after
