@@ -5,8 +5,8 @@ order. The search walks it from the front: a call entry whose operation the mode
 current state is *linearized* (taken out of the list with its return: dancing links) unless the pair
 (set of linearized operations, new state) was seen before, in which case that branch is known to fail
 (Lowe's memoisation, which is what makes the search practical; the set is kept as a fingerprint).
-Reaching a return entry means an operation that has already returned was not linearized before it: backtrack, undoing the last
-linearization and trying the next call. The list empty means every operation was linearized.
+Reaching a return entry means an operation that has already returned was not linearized before it:
+backtrack, undoing the last linearization and trying the next call. The list empty means every operation was linearized.
 
 An `info` operation's return is placed after every other entry: it may be linearized at any time after
 its invocation, and one linearized after all the others is one that never took effect. A `fail`ed
