@@ -1,6 +1,7 @@
 """The `dsim` command line: parses arguments, calls the library, maps its errors to exit codes.
 
-Exit codes: 0 success, 1 a run failed, 2 bad input (scenario or arguments).
+Exit codes: 0 success, 1 a run failed, 2 bad input (scenario or arguments); `dsim check`: 0 linearizable,
+1 not, 3 undecided within its budget.
 """
 from __future__ import annotations
 
@@ -504,6 +505,53 @@ def validate(file: str, sets: tuple[str, ...]) -> None:
                    f"{len(scenario.faults)} faults)")
         for w in warnings:
             click.echo(f"warning: {w}")
+
+
+from simulator.consistency.models import MODELS as CONSISTENCY_MODELS  # noqa: E402 (the --model choices)
+
+CHECK_EPILOG = """\b
+Examples:
+  dsim check results/run/history.jsonl --model register
+  dsim check jepsen/history.edn --model cas-register --budget 30s
+  dsim check jepsen.log --model cas-register --format json
+
+\b
+Exit codes: 0 linearizable, 1 not linearizable, 3 undecided within the budget, 2 bad input.
+"""
+
+
+@main.command(short_help="Check an operation history for linearizability and anomalies.", epilog=CHECK_EPILOG)
+@click.argument("history", type=click.Path(dir_okay=True))
+@click.option("--model", "model_name", required=True,
+              type=click.Choice(list(CONSISTENCY_MODELS)),
+              help="The object the operations act on (see docs/consistency.md).")
+@click.option("--budget", default="10s", show_default=True, metavar="DURATION",
+              help="Search time before answering 'unknown' (exit 3), e.g. 10s, 2min; 0 for no limit.")
+@click.option("--input-format", "input_fmt", type=click.Choice(["jsonl", "edn", "log"]), default=None,
+              help="The history's format (default: from the suffix, else the content).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def check(history: str, model_name: str, budget: str, input_fmt: str | None, fmt: str) -> None:
+    """Check the operation HISTORY (dsim's history.jsonl, Jepsen's history.edn or jepsen.log):
+    linearizability, then stale reads, read-your-writes, monotonic reads, lost writes and G0/G1c/G2."""
+    import json
+
+    from simulator.consistency import check as check_history
+    from simulator.consistency import read_history
+    from simulator.language.units import parse_duration
+
+    with _errors():
+        try:
+            budget_s = parse_duration(budget)
+        except (ValueError, ScenarioError) as exc:
+            raise ScenarioError(f"--budget {budget!r}: expected a duration such as 10s or 2min ({exc})",
+                                file="dsim check") from None
+        report = check_history(read_history(history, input_fmt), model_name, budget_s if budget_s > 0 else None)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        for line in report.lines():
+            click.echo(line)
+    sys.exit(report.exit_code)
 
 
 LIST_KINDS = {  # `dsim list KIND` -> (title, registry attribute)

@@ -14,7 +14,7 @@ PACKAGES = ("simulator", "models", "reports", "cli")
 # share a layer may not import each other.
 LAYERS: list[tuple[str, ...]] = [
     ("simulator.version", "simulator.language", "simulator.statistics"),
-    ("simulator.sampling",),
+    ("simulator.sampling", "simulator.consistency"),  # consistency: histories and checkers, no simulation
     ("simulator.engine",),
     ("simulator.results",),
     ("simulator.resilience",),

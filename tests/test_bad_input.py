@@ -266,3 +266,23 @@ def test_bad_cost(tmp_path, cost, frags):
 def test_good_autoscale_and_cost_validate(tmp_path):
     result, _ = run_validate(tmp_path, AUTOSCALED + "cost: {replica_hour: {server: 0.1, lb: 0.02}, response_size: 4KB}\n")
     assert result.exit_code == 0, result.output
+
+
+def test_bad_histories_for_dsim_check(tmp_path):
+    # dsim check: one line naming the history file and line and what was expected, exit 2
+    cases = [
+        ("h.jsonl", '{"process": 0, "type": "invoke", "f": "write", "value": 1}\n{"process": 0, "type": "done", '
+                    '"f": "write"}\n', "h.jsonl:2: type 'done': expected one of invoke, ok, fail, info"),
+        ("h.edn", "{:process 0, :type :invoke, :f :write, :value 1}\n{:process 1, :type :ok, :f :read, :value 1}\n",
+         "h.edn:2: process 1 completes read (ok) with no operation in flight"),
+        ("h.log", "INFO  jepsen.util - 0\t:invoke\n", "h.log:1: expected process, type, function and value"),
+        ("h.jsonl", '{"process": 0, "type": "invoke", "f": "put", "key": "k", "value": 3}\n',
+         "h.jsonl:1: put value 3: expected a string"),
+    ]
+    for name, text, expect in cases:
+        path = tmp_path / name
+        path.write_text(text)
+        model = "kv" if "put" in text else "register"
+        result = CliRunner().invoke(main, ["check", str(path), "--model", model])
+        assert result.exit_code == 2, result.output
+        assert result.output.count("\n") == 1 and expect in result.output, result.output
