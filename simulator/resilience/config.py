@@ -1,19 +1,22 @@
-"""The `resilience:` block: policies a caller puts around one call (per attempt timeout, retry,
-circuit breaker, bulkhead, fallback). Accepted wherever a caller declares a call: a workload, a server's call step,
+"""The `resilience:` block: policies a caller puts around one call (per attempt timeout, hedge,
+retry, circuit breaker, bulkhead, fallback). Accepted wherever a caller declares a call: a workload, a server's call step,
 a load balancer (applied to each backend).
 
 The policies are composed in one fixed order whatever the order of the keys (see `chain.ORDER`):
-the caller's deadline (the existing `timeout` of the workload or step) outside, then fallback, then retry, then
+the caller's deadline (the existing `timeout` of the workload or step) outside, then fallback, then hedge, then retry, then
 circuit breaker, then bulkhead, then the per-attempt timeout, then the network send.
 """
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+import re
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from simulator.language.config import StrictModel
-from simulator.language.units import Duration, Fraction, PositiveDuration, PositiveRate
+from simulator.language.units import Duration, Fraction, PositiveDuration, PositiveRate, parse_duration
 
 Outcome = Literal["timed_out", "error", "rejected", "rate_limited"]
 
@@ -95,6 +98,47 @@ class BulkheadConfig(StrictModel):
         return self
 
 
+_PERCENTILE = re.compile(r"p(\d+(?:\.\d+)?)")
+
+
+def _hedge_delay(value: Any) -> Any:
+    """`after:` is a positive duration (`50ms`) or an observed latency percentile (`p95`, `p99.9`)."""
+    if isinstance(value, str) and value.strip().lower().startswith("p"):
+        m = _PERCENTILE.fullmatch(value.strip().lower())
+        if m is None:
+            raise ValueError(f"expected a percentile such as p95 or p99.9, or a duration such as 50ms; got {value!r}")
+        q = float(m.group(1))
+        if not 0.0 < q < 100.0:
+            raise ValueError(f"a percentile must be above p0 and below p100; got {value!r}")
+        return value.strip().lower()
+    seconds = parse_duration(value)
+    if not seconds > 0.0:
+        raise ValueError(f"a hedge delay must be a positive duration (or a percentile such as p95); got {value!r}")
+    return seconds
+
+
+HedgeDelay = Annotated[Any, BeforeValidator(_hedge_delay)]
+
+
+class HedgeConfig(StrictModel):
+    """Send another attempt if no answer came after a fixed delay or an observed latency percentile."""
+
+    after: HedgeDelay = Field(
+        description="Delay before each extra attempt: a duration (50ms) or a percentile of this call "
+        "site's observed response times (p95; no hedge during the warm-up, see `min_samples`).")
+    max_extra: PositiveInt = Field(1, le=10, description="Extra attempts at most (1 = one hedge).")
+    cancel_losers: bool = Field(
+        True, description="When one attempt succeeds, cancel the others: one still queued at the target is "
+        "never served; one in service finishes (its work counts as wasted).")
+    min_samples: PositiveInt = Field(
+        100, le=1_000_000, description="after: pNN: successful calls observed before the first hedge (warm-up).")
+
+    @property
+    def percentile(self) -> float | None:
+        """The percentile of `after` (95.0 for p95), or None for a fixed delay."""
+        return float(self.after[1:]) if isinstance(self.after, str) else None
+
+
 FallbackOutcome = Literal["timed_out", "error", "rejected", "rate_limited", "short_circuited"]
 
 
@@ -120,12 +164,14 @@ class FallbackConfig(StrictModel):
 
 
 class ResilienceConfig(StrictModel):
-    """Policies around one call, composed in a fixed order: fallback, retry, circuit_breaker, bulkhead, timeout, send."""
+    """Policies around one call, composed in a fixed order: fallback, hedge, retry, circuit_breaker, bulkhead, timeout, send."""
 
     propagate_deadline: bool = Field(
         False, description="Send the caller's deadline (its `timeout`) with the call: components below can tell "
         "when it gave up (wasted work; `abandoned_requests: drop`).")
     timeout: PositiveDuration | None = Field(None, description="Per attempt: give up on one attempt after this long.")
+    hedge: HedgeConfig | None = Field(
+        None, description="Send extra attempts after a delay or a latency percentile; the first ok answer wins.")
     retry: RetryConfig | None = Field(None, description="Retries with backoff, jitter and an optional budget.")
     circuit_breaker: CircuitBreakerConfig | None = Field(None, description="Fail fast while the target keeps failing.")
     bulkhead: BulkheadConfig | None = Field(
