@@ -55,30 +55,64 @@ class RetryConfig(StrictModel):
         return self
 
 
+def _breaker_window(value: Any) -> Any:
+    """`window:` is a count of calls (`20`) or a duration (`10s`: a time-based window)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a count of calls (20) or a duration (10s); got {value!r}")
+    if isinstance(value, int):
+        if not 1 <= value <= 1_000_000:
+            raise ValueError(f"a count window must be between 1 and 1000000 calls; got {value}")
+        return value
+    seconds = parse_duration(value)
+    if not seconds > 0.0:
+        raise ValueError(f"a time window must be a positive duration; got {value!r}")
+    return float(seconds)
+
+
+BreakerWindow = Annotated[Any, BeforeValidator(_breaker_window)]
+
+
 class CircuitBreakerConfig(StrictModel):
-    """Stop calling a failing target for a while; per target (each link has its own breaker)."""
+    """Stop calling a failing (or slow) target for a while; per target (each link has its own breaker)."""
 
     mode: Literal["consecutive", "rate"] = Field(
         "consecutive", description="Open after `failure_threshold` failures in a row, or when the failure rate "
-        "over the last `window` calls reaches `failure_rate`.")
+        "(or the slow-call rate) over the sliding `window` reaches `failure_rate` (`slow_call_rate`).")
     failure_threshold: PositiveInt = Field(5, le=1_000_000, description="consecutive: failures in a row that open it.")
     failure_rate: Fraction = Field(0.5, description="rate: share of failed calls in the window that opens it.")
-    window: PositiveInt = Field(20, le=1_000_000, description="rate: calls in the count-based sliding window.")
+    window: BreakerWindow = Field(
+        20, description="rate: the sliding window: a count of the last calls (20) or a duration (10s: the calls "
+        "answered in the last 10 s).")
     minimum_calls: PositiveInt = Field(
-        10, le=1_000_000, description="rate: calls recorded before the rate is judged (at most `window`).")
+        10, le=1_000_000, description="rate: calls recorded in the window before the rates are judged "
+        "(at most a count `window`).")
+    slow_call_duration: PositiveDuration | None = Field(
+        None, description="rate: a call answered after longer than this is slow (whatever its outcome).")
+    slow_call_rate: Fraction = Field(
+        1.0, description="rate: share of slow calls in the window that opens it (with `slow_call_duration`).")
     open_for: PositiveDuration = Field(5.0, description="How long it stays open before trial calls are let through.")
     half_open_calls: PositiveInt = Field(
-        1, le=1_000_000, description="Trial calls in half-open; all must succeed to close, one failure reopens.")
+        1, le=1_000_000, description="Trial calls in half-open; all must succeed (and not be slow) to close, "
+        "one failure (or slow call) reopens.")
     failure_on: list[Outcome] = Field(
         default_factory=lambda: ["timed_out", "error"], description="Outcomes counted as failures.")
+
+    @property
+    def time_window(self) -> bool:
+        """The window is a duration (seconds), not a count of calls."""
+        return isinstance(self.window, float)
 
     @model_validator(mode="after")
     def _window(self) -> "CircuitBreakerConfig":
         if self.mode == "rate":
-            if self.minimum_calls > self.window:
+            if not self.time_window and self.minimum_calls > self.window:
                 raise ValueError(f"'minimum_calls' ({self.minimum_calls}) must be at most 'window' ({self.window})")
             if self.failure_rate <= 0:
                 raise ValueError("'failure_rate' must be above 0%")
+            if self.slow_call_duration is not None and self.slow_call_rate <= 0:
+                raise ValueError("'slow_call_rate' must be above 0%")
+        elif self.slow_call_duration is not None:
+            raise ValueError("'slow_call_duration' needs 'mode: rate' (slow calls are judged by their rate)")
         return self
 
 
