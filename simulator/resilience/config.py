@@ -30,6 +30,16 @@ class RetryBudgetConfig(StrictModel):
     window: PositiveDuration = Field(10.0, description="How far back requests and retries are counted.")
 
 
+class RetryThrottlingConfig(StrictModel):
+    """gRPC's retry throttling: a token count that failures drain and successes refill; retries
+    are sent only while it is above half of `max_tokens`."""
+
+    max_tokens: PositiveInt = Field(
+        10, le=1000, description="Tokens at the start and at most; retries stop at or below half of it.")
+    token_ratio: PositiveFloat = Field(
+        0.1, le=1000, description="Tokens a successful attempt gives back (a failed attempt takes 1).")
+
+
 class RetryConfig(StrictModel):
     """Send the call again after a failure, up to `max_attempts` in all, with backoff and jitter."""
 
@@ -45,6 +55,8 @@ class RetryConfig(StrictModel):
     jitter: Literal["none", "full", "equal", "decorrelated"] = Field(
         "none", description="Randomisation of the wait (AWS Architecture Blog definitions; see docs/resilience.md).")
     budget: RetryBudgetConfig | None = Field(None, description="Limit retries to a share of requests (Finagle).")
+    throttling: RetryThrottlingConfig | None = Field(
+        None, description="Stop retrying while failures outweigh successes (gRPC's token-based retry throttling).")
     non_idempotent: list[str] = Field(
         default_factory=list, description="Operations whose retries are counted as duplicates (may run twice).")
 
