@@ -108,6 +108,13 @@ class CircuitBreaker:
         self.calls += 1
         self.inner(req, _Call(self, reply, self.generation, self.env._now))
 
+    def refusing(self) -> bool:
+        """A call now would be short-circuited (read by a load balancer choosing a backend)."""
+        state = self.state
+        if state is OPEN:
+            return self.env._now < self.opened_at + self.cfg.open_for
+        return state is HALF_OPEN and self.trials_left == 0
+
     def _record(self, outcome: int, duration: float) -> None:
         failed = outcome in self.failure_on
         slow = self.slow_s is not None and duration > self.slow_s

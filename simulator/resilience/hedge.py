@@ -12,10 +12,11 @@ non-fatal status). The call fails only when every attempt sent has failed and no
 left; its outcome is then the last failure's.
 
 Losers (attempts still out when one succeeds), with `cancel_losers: true`: an attempt still waiting
-in the queue of the call's target (a queueing component: server, database, cache...) is answered
-`rejected` at once, through the network, and never served; one that has not yet reached the target
-is answered `rejected` on arrival; one in service finishes (it cannot be taken back). Behind a
-component that does not queue (a load balancer) a loser is not reached and runs to completion.
+in the queue of the call's target (a queueing component: server, database, cache...), or of a load
+balancer's backends when the target is a load balancer, is answered `rejected` at once, through the
+network, and never served; one that has not yet reached it is answered `rejected` on arrival; one
+in service finishes (it cannot be taken back). Deeper down (a server's own calls) a loser is not
+reached and runs to completion.
 The service time of every loser that was served anyway (finished after the call was answered), at
 any queueing component of its call tree, is the hedge's **wasted work** (`wasted_service_s`).
 """
@@ -85,6 +86,10 @@ class _Attempt:
     def done(self) -> bool:  # read by inner policies (a retry): nobody waits for this attempt any more
         call = self.call
         return call.decided or getattr(call.reply, "done", False) is True
+
+    @property
+    def reply(self) -> Reply:  # the caller's reply (a load balancer finds its call through it)
+        return self.call.reply
 
     def __call__(self, outcome: int) -> None:
         self.policy._answered(self, outcome)
@@ -264,7 +269,12 @@ def install(system: Any) -> None:
             comp.after_service = _Served(comp)
     done: set[int] = set()
     for g in hedged:
+        if not g.policies["hedge"].cancel:
+            continue
         dst = g.link.dst
-        if g.policies["hedge"].cancel and hasattr(dst, "queue") and id(dst) not in done:
-            done.add(id(dst))
-            dst.handle = _Cancellable(dst.handle)
+        # The target, or a load balancer's backends (a cancelled loser's answer then goes back through
+        # the balancer, which counts it as answered).
+        for comp in [dst] if hasattr(dst, "queue") else getattr(dst, "backends", []):
+            if hasattr(comp, "queue") and id(comp) not in done:
+                done.add(id(comp))
+                comp.handle = _Cancellable(comp.handle)
