@@ -24,6 +24,8 @@ from simulator.language import registry
 from simulator.engine.request import ERROR, OK, Reply, Request
 from simulator.language.units import PositiveDuration
 
+from simulator.resilience import ResilienceConfig
+
 from .base import ClientSide, ComponentConfig
 from .calls import FanIn
 from . import replication_modes  # noqa: F401  (registers the modes and read_from policies)
@@ -51,6 +53,8 @@ class ReplicatedConfig(ComponentConfig):
     retry_interval: PositiveDuration = Field(
         1.0, description="A follower that missed writes (crash, partition) is retried this often."
     )
+    resilience: ResilienceConfig | None = Field(
+        None, description="Policies on the client library's calls to each store (in each caller: its own breaker per store).")
 
     @model_validator(mode="after")
     def _consistent(self) -> "ReplicatedConfig":
