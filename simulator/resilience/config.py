@@ -13,10 +13,10 @@ from typing import Literal
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+from pydantic import BeforeValidator, Field, NonNegativeInt, PlainSerializer, PositiveFloat, PositiveInt, model_validator
 
 from simulator.language.config import StrictModel
-from simulator.language.units import Duration, Fraction, PositiveDuration, PositiveRate, parse_duration
+from simulator.language.units import Duration, Fraction, PositiveDuration, PositiveRate, Quantity, fmt_duration, parse_duration
 
 Outcome = Literal["timed_out", "error", "rejected", "rate_limited"]
 
@@ -81,7 +81,12 @@ def _breaker_window(value: Any) -> Any:
     return float(seconds)
 
 
-BreakerWindow = Annotated[Any, BeforeValidator(_breaker_window)]
+def _show_window(value: Any) -> Any:
+    return value if isinstance(value, int) else fmt_duration(value)
+
+
+BreakerWindow = Annotated[Any, BeforeValidator(_breaker_window), PlainSerializer(_show_window),
+                          Quantity("count of calls or positive duration")]
 
 
 class CircuitBreakerConfig(StrictModel):
@@ -163,7 +168,12 @@ def _hedge_delay(value: Any) -> Any:
     return seconds
 
 
-HedgeDelay = Annotated[Any, BeforeValidator(_hedge_delay)]
+def _show_delay(value: Any) -> str:
+    return value if isinstance(value, str) else fmt_duration(value)
+
+
+HedgeDelay = Annotated[Any, BeforeValidator(_hedge_delay), PlainSerializer(_show_delay, return_type=str),
+                       Quantity("positive duration or percentile (p95)")]
 
 
 class HedgeConfig(StrictModel):
