@@ -86,7 +86,7 @@ def _show_window(value: Any) -> Any:
 
 
 BreakerWindow = Annotated[Any, BeforeValidator(_breaker_window), PlainSerializer(_show_window),
-                          Quantity("count of calls or positive duration")]
+                          Quantity("positive duration or count of calls")]
 
 
 class CircuitBreakerConfig(StrictModel):
@@ -173,7 +173,7 @@ def _show_delay(value: Any) -> str:
 
 
 HedgeDelay = Annotated[Any, BeforeValidator(_hedge_delay), PlainSerializer(_show_delay, return_type=str),
-                       Quantity("positive duration or percentile (p95)")]
+                       Quantity("positive duration or percentile (pNN)")]
 
 
 class HedgeConfig(StrictModel):
