@@ -18,7 +18,8 @@ network, and never served; one that has not yet reached it is answered `rejected
 in service finishes (it cannot be taken back). Deeper down (a server's own calls) a loser is not
 reached and runs to completion.
 The service time of every loser that was served anyway (finished after the call was answered), at
-any queueing component of its call tree, is the hedge's **wasted work** (`wasted_service_s`).
+any queueing component its request reaches (not a cache's or store's own sub-requests), is the
+hedge's **wasted work** (`wasted_service_s`).
 """
 from __future__ import annotations
 
