@@ -229,3 +229,49 @@ def test_overlapping_crashes_and_a_slow_backend_hedged_calls_all_succeed():
     no_hedge = _run(OVERLAP.replace(", resilience: {hedge: {after: 50ms}}", "")).summary
     assert no_hedge["requests"]["errors"] > 400
     assert s["latency_s"]["p99"] < no_hedge["latency_s"]["p99"]
+
+
+# --- with its neighbours: a propagated deadline, retries, a breaker and a bulkhead inside -----------
+NEIGHBOURS = """
+name: t
+duration: 30s
+seed: 8
+components:
+  app: {type: server, workers: 4, service_time: exponential(mean=20ms), abandoned_requests: drop, calls: [db]}
+  db: {type: database, connections: 4, read_time: exponential(mean=10ms), write_time: 10ms}
+workloads:
+  web:
+    target: app
+    arrivals: poisson(rate=120/s)
+    timeout: 300ms
+    resilience:
+      propagate_deadline: true
+      hedge: {after: 60ms}
+      retry: {max_attempts: 2, backoff: constant, base: 0s}
+      circuit_breaker: {failure_threshold: 20, open_for: 1s}
+      bulkhead: {max_concurrent: 16}
+      timeout: 250ms
+faults:
+  - {type: pause, target: db, at: 10s, duration: 3s}
+  - {type: slow, target: app, factor: 2, at: 11s, duration: 5s}
+"""
+
+
+def test_hedge_with_a_propagated_deadline_and_the_inner_policies():
+    """The hedge's attempts carry the caller's deadline (dropped downstream once it passed), each goes
+    through its own retry, breaker verdict and bulkhead slot; every request is accounted for."""
+    s = _run(NEIGHBOURS).summary
+    req = s["requests"]
+    pol = s["resilience"]["web->app"]
+    h, r = pol["hedge"], pol["retry"]
+    assert list(pol) == ["deadline", "hedge", "retry", "circuit_breaker", "bulkhead", "timeout"]
+    assert pol["deadline"]["propagated"] == h["calls"] == r["requests"] - h["hedges"] == req["generated"]
+    assert r["requests"] == h["attempts"]  # each hedge attempt is one call to the retry
+    finished = sum(v for k, v in req.items() if k not in ("generated", "in_flight"))
+    assert finished + req["in_flight"] == req["generated"]
+    # The db pause makes calls outlive their deadline: the deadline's wasted work is counted, and the
+    # hedge's (losers served anyway) beside it.
+    assert s["wasted_work"]["service_s"] > 0 and h["wasted_service_s"] > 0
+    # Every attempt the retry sent was answered by the breaker (let through or refused) exactly once.
+    assert r["attempts"] == pol["circuit_breaker"]["calls"] + pol["circuit_breaker"]["short_circuited"]
+    assert pol["circuit_breaker"]["opened"] >= 1 and pol["bulkhead"]["in_use"] <= 16
