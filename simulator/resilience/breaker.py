@@ -44,7 +44,7 @@ class _Call:
 
 @registry.call_policies.register("circuit_breaker")
 class CircuitBreaker:
-    """Fail fast while the target keeps failing: consecutive or failure-rate mode, half-open trials."""
+    """Fail fast while the target keeps failing (or is slow): consecutive, failure- or slow-call-rate mode, half-open trials."""
 
     def __init__(self, cfg: Any, inner: Any, env: Any, label: str) -> None:
         self.cfg = cfg
