@@ -8,6 +8,7 @@ from pydantic import Field
 from simulator.language.config import StrictModel
 from simulator.engine.faultable import Faultable, any_active, independent_chance, linear_clock, product
 from simulator.engine.request import ERROR, OK, Reply, Request
+from simulator.resilience import guard
 
 
 class ComponentConfig(StrictModel):
@@ -245,6 +246,10 @@ class LocalProxy:
         self.name = f"{owner.name}@{caller.zone}"
         self.zone = caller.zone
         self.links = {t: system.network.link(self, system.get(t)) for t in targets}
+        policies = getattr(owner.config, "resilience", None)
+        if policies is not None and policies.active():  # the client library's calls, with policies
+            self.links = {t: guard(link, policies, f"{owner.name}@{caller.name}->{t}", system)
+                          for t, link in self.links.items()}
 
     def __repr__(self) -> str:
         return f"<LocalProxy {self.name} in {self.caller.name}>"

@@ -27,6 +27,8 @@ from simulator.engine.request import ERROR, OK, Reply, Request
 from simulator.language.units import Fraction, PositiveDuration, PositiveSize, parse_size, UnitError
 
 from . import cache_modes  # noqa: F401  (registers the access modes)
+from simulator.resilience import ResilienceConfig, guard
+
 from .database import WRITE_OPERATIONS
 from .station import Station, StationConfig
 from .versions import StaleReads, sub_request
@@ -70,6 +72,8 @@ class CacheConfig(StationConfig):
         0.8, description="refresh_ahead mode: refresh a hit entry older than this fraction of its TTL."
     )
     flush_interval: PositiveDuration = Field(1.0, description="write_behind mode: how often dirty entries are flushed.")
+    resilience: ResilienceConfig | None = Field(
+        None, description="Policies on the cache's calls to its backing store (fetches, writes, flushes).")
     when_down: Literal["go_to_backing", "fail"] | None = Field(
         None, description="cache_aside mode: when a caller cannot reach the cache (down, paused, cut off), it "
         "reads the backing store itself (go_to_backing, the default) or fails (fail). Other modes: fail.")
@@ -254,6 +258,9 @@ class Cache(Station):
     def connect(self, system: Any) -> None:
         backing = system.get(self.config.backing)
         self.link = system.network.link(self, backing)
+        policies = self.config.resilience
+        if policies is not None and policies.active():  # the fetches from (and writes to) the store
+            self.link = guard(self.link, policies, f"{self.name}->{backing.name}", system)
         self.source = self.version_source(system)
 
     def version_source(self, system: Any) -> Any:

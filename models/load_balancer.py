@@ -32,8 +32,9 @@ class LoadBalancerConfig(ComponentConfig):
         None, description="Admission: refuse calls beyond a rate as `rate_limited` (token or leaky bucket, fixed or "
         "sliding window; global, or per client, user or key).")
     resilience: ResilienceConfig | None = Field(
-        None, description="Policies on the calls to each backend (each its own breaker): per-attempt timeout, "
-        "retry (to the same backend), circuit breaker.")
+        None, description="Policies on the calls to the backends: per backend the per-attempt timeout, "
+        "bulkhead and circuit breaker (a backend whose breaker refuses calls is skipped); around the choice "
+        "of backend the retry and hedge (each attempt goes to a backend this call has not tried yet, if any).")
 
     @field_validator("weights")
     @classmethod
@@ -48,6 +49,10 @@ class LoadBalancerConfig(ComponentConfig):
 
 
 _new = object.__new__
+
+# Policies that go around the choice of a backend (each attempt chooses again); the others
+# (circuit_breaker, bulkhead, timeout) are per backend.
+AROUND_CHOICE = ("deadline", "fallback", "hedge", "retry")
 
 
 class _Pending:
@@ -76,6 +81,45 @@ class _Watched(_Pending):
         lb = self.lb
         lb.health.response(self.i, outcome, lb.config.outlier_ejection)
         _Pending.__call__(self, outcome)
+
+
+class _Routed:
+    """One call through a load balancer with policies: the backends its attempts were sent to."""
+
+    __slots__ = ("reply", "tried")
+
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+        self.tried: list[int] = []
+
+    @property
+    def done(self) -> bool:
+        return getattr(self.reply, "done", False) is True
+
+    def __call__(self, outcome: int) -> None:
+        self.reply(outcome)
+
+
+class _Router:
+    """Stands in for a link under the policies that go around the choice of backend: `send` chooses
+    a backend for each attempt (see `LoadBalancer._choose`) and sends on its (guarded) link."""
+
+    __slots__ = ("lb", "env", "src", "dst", "faultable")
+
+    def __init__(self, lb: "LoadBalancer") -> None:
+        self.lb, self.env, self.src, self.dst, self.faultable = lb, lb.env, lb, lb, False
+
+    def send(self, req: Request, reply: Reply) -> None:
+        call = reply
+        while type(call) is not _Routed:  # up the policies' per-attempt replies to this call
+            call = call.reply
+        lb = self.lb
+        i = lb._choose(req, call.tried)
+        call.tried.append(i)
+        lb.outstanding[i] += 1
+        lb.sent[i] += 1
+        pending = _Watched if lb.watched else _Pending  # with outlier ejection each attempt's answer counts
+        lb.links[i].send(req, pending(lb, i, reply, lb.env._now))
 
 
 @registry.components.register("load_balancer")
@@ -111,13 +155,31 @@ class LoadBalancer(Component):
                 self.checker = ActiveChecker(self.health, hc.active)
             if config.outlier_ejection is not None:
                 self.handle = self._handle_watched  # each answer also goes to the outlier detector
+        self.watched = config.outlier_ejection is not None
+        res = config.resilience
+        self.routed = res is not None and any(getattr(res, k) is not None for k in ("retry", "hedge", "circuit_breaker"))
+        if self.routed:
+            # Set here, before a rate limiter wraps `handle` (`System`): the calls go round `around`.
+            self.handle = self._handle_routed  # type: ignore[method-assign]
 
     def connect(self, system: Any) -> None:
         self.backends = [system.get(b) for b in self.config.backends]
         self.links = [system.network.link(self, b) for b in self.backends]
         # Resilience hook: each backend's calls go through the policies (chosen once, here).
-        self.links = [guard(link, self.config.resilience, f"{self.name}->{b.name}", system)
+        res = self.config.resilience
+        routed = self.routed
+        per_backend = res
+        if routed:  # retries and hedges choose again; open breakers are skipped
+            per_backend = res.model_copy(update={k: None for k in AROUND_CHOICE if k != "deadline"}
+                                         | {"propagate_deadline": False})
+        self.links = [guard(link, per_backend, f"{self.name}->{b.name}", system)
                       for link, b in zip(self.links, self.backends)]
+        if routed:
+            around = res.model_copy(update={"timeout": None, "bulkhead": None, "circuit_breaker": None})
+            self.around = guard(_Router(self), around, f"{self.name}->*", system)
+            self.breakers = [getattr(link, "policies", {}).get("circuit_breaker") for link in self.links]
+            self.rerouted = 0  # attempts sent to a backend the call had not tried, after a failed one
+            self.skipped_open = 0  # choices that left out a backend whose breaker refused calls
         if self.oracle_s is not None:
             for b in self.backends:
                 b.watchers.append(self)
@@ -173,9 +235,35 @@ class LoadBalancer(Component):
         self.sent[i] += 1
         self.links[i].send(req, _Watched(self, i, reply, self.env._now))
 
+
+    def _handle_routed(self, req: Request, reply: Reply) -> None:
+        self.around.send(req, _Routed(reply))
+
+    def _choose(self, req: Request, tried: list[int]) -> int:
+        """The algorithm's choice among the healthy backends this call has not tried and whose breaker
+        would let a call through; failing that, among those whose breaker would; failing that, any."""
+        healthy = self.healthy
+        breakers = self.breakers
+        usable = [i for i in healthy if breakers[i] is None or not breakers[i].refusing()]
+        if len(usable) < len(healthy):
+            self.skipped_open += 1
+        fresh = [i for i in usable if i not in tried]
+        candidates = fresh or usable or healthy
+        if tried and fresh:
+            self.rerouted += 1
+        if candidates is healthy or len(candidates) == len(healthy):
+            return self.algo.choose(req, self)
+        self.healthy = candidates  # the algorithms read `lb.healthy`
+        try:
+            return self.algo.choose(req, self)
+        finally:
+            self.healthy = healthy
+
     def reset_stats(self) -> None:
         if self.health is not None:
             self.health.reset_stats()
+        if self.routed:
+            self.rerouted = self.skipped_open = 0
         self.sent = [0] * len(self.sent)
         self.ok = [0] * len(self.ok)
         self.failed = 0
@@ -191,6 +279,7 @@ class LoadBalancer(Component):
             "rejected": 0,
             "failed": self.failed,
             "share": {b.name: (s / total if total else 0.0) for b, s in zip(self.backends, self.sent)},
+            **({"rerouted": self.rerouted, "skipped_open": self.skipped_open} if self.routed else {}),
         }
         if self.health is not None:
             out.update(self.health.stats(self.checker is not None))

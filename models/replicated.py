@@ -24,6 +24,8 @@ from simulator.language import registry
 from simulator.engine.request import ERROR, OK, Reply, Request
 from simulator.language.units import PositiveDuration
 
+from simulator.resilience import ResilienceConfig
+
 from .base import ClientSide, ComponentConfig
 from .calls import FanIn
 from .failover import Failover, FailoverConfig
@@ -55,6 +57,8 @@ class ReplicatedConfig(ComponentConfig):
     failover: FailoverConfig | None = Field(
         None, description="Automatic failover (sync, semi_sync, async): heartbeats over the network, detection, "
                           "promotion of the most up-to-date follower, optional fencing (docs/data-tier.md).")
+    resilience: ResilienceConfig | None = Field(
+        None, description="Policies on the client library's calls to each store (in each caller: its own breaker per store).")
 
     @model_validator(mode="after")
     def _consistent(self) -> "ReplicatedConfig":

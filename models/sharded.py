@@ -25,6 +25,8 @@ from simulator.engine.request import ERROR, OK, Reply, Request
 from simulator.language.units import Duration, PositiveRate
 from simulator.workload.keys import MAX_KEYS
 
+from simulator.resilience import ResilienceConfig
+
 from .base import ClientSide, ComponentConfig
 from .versions import sub_request
 
@@ -63,6 +65,8 @@ class ShardedConfig(ComponentConfig):
     virtual_nodes: PositiveInt = Field(100, le=10_000, description="consistent_hash strategy: ring points per shard.")
     regions: dict[str, str] = Field(default_factory=dict, description="geo strategy: region -> shard.")
     default: str | None = Field(None, description="geo strategy: shard of requests from unlisted regions.")
+    resilience: ResilienceConfig | None = Field(
+        None, description="Policies on the client library's calls to each store (in each caller: its own breaker per store).")
     reshard: list[ReshardConfig] = Field(default_factory=list, description="Shards added or removed over time.")
     migration_rate: PositiveRate | None = Field(
         None, description="Keys copied per second at most after a reshard (unset: they move at once, no copy load)."

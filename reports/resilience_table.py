@@ -69,17 +69,31 @@ def _calls_table(calls: dict[str, Any] | None) -> list[Table]:
     table = Table(title="Resilience policies (per call: caller->target)", title_justify="left")
     fallback = any("fallback" in p for p in calls.values())  # a column only when a call has one
     bulkhead = any("bulkhead" in p for p in calls.values())
+    hedge = any("hedge" in p for p in calls.values())
+    throttling = any("refused_by_throttling" in p.get("retry", {}) for p in calls.values())
     cols = [("call", "left"), ("requests", "right"), ("attempts/req", "right"), ("retries", "right"),
             ("no budget", "right"), ("breaker", "left"), ("opened", "right"), ("refused", "right")]
+    cols += [("throttled", "right")] if throttling else []
+    cols += [("hedges", "right"), ("hedge won", "right"), ("wasted s", "right")] if hedge else []
     cols += [("bulkhead rej.", "right")] if bulkhead else []
     for col, just in cols + ([("fallbacks", "right")] if fallback else []):
         table.add_column(col, justify=just)
     for label, policies in calls.items():
         r, b, f = policies.get("retry"), policies.get("circuit_breaker"), policies.get("fallback")
+        h = policies.get("hedge")
         per = r["attempts_per_request"] if r else None
-        row = [label, num(r["requests"]) if r else "", f"{per:.3f}" if per is not None else "",
+        requests = r["requests"] if r else None
+        if h:  # the hedge is outside the retry: a call's attempts are its hedges' attempts, retries included
+            requests = h["calls"]
+            sent = r["attempts"] if r else h["attempts"]
+            per = sent / requests if requests else None
+        row = [label, num(requests) if requests is not None else "", f"{per:.3f}" if per is not None else "",
                num(r["retries"]) if r else "", num(r.get("refused_by_budget")) if r and "refused_by_budget" in r else "",
                b["state"] if b else "", num(b["opened"]) if b else "", num(b["short_circuited"]) if b else ""]
+        if throttling:
+            row.append(num(r["refused_by_throttling"]) if r and "refused_by_throttling" in r else "")
+        if hedge:
+            row += [num(h["hedges"]), num(h["won_by_extra"]), f"{h['wasted_service_s']:.4g}"] if h else ["", "", ""]
         if bulkhead:
             bh = policies.get("bulkhead")
             row.append(num(bh["rejected"]) if bh else "")
@@ -88,6 +102,9 @@ def _calls_table(calls: dict[str, Any] | None) -> list[Table]:
         table.add_row(*row)
     table.caption = ("attempts/req: attempts per request (amplification); no budget: retries the budget refused; "
                      "refused: calls short-circuited by an open breaker"
+                     + ("; throttled: retries refused by retry throttling" if throttling else "")
+                     + ("; hedges: extra attempts sent; hedge won: calls answered by an extra attempt; wasted s: "
+                        "service time of losing attempts served anyway" if hedge else "")
                      + ("; bulkhead rej.: calls a full bulkhead rejected" if bulkhead else "")
                      + ("; fallbacks: failures answered by the fallback" if fallback else ""))
     table.caption_justify = "left"

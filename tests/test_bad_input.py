@@ -286,3 +286,20 @@ def test_bad_histories_for_dsim_check(tmp_path):
         result = CliRunner().invoke(main, ["check", str(path), "--model", model])
         assert result.exit_code == 2, result.output
         assert result.output.count("\n") == 1 and expect in result.output, result.output
+
+
+@pytest.mark.parametrize("policy, fragments", [
+    ("{hedge: {after: p101}}", ("workloads.web.resilience.hedge.after", "below p100")),
+    ("{hedge: {after: -50ms}}", ("workloads.web.resilience.hedge.after", "positive")),
+    ("{hedge: {after: 0s}}", ("workloads.web.resilience.hedge.after", "positive")),
+    ("{hedge: {after: 50ms, max_extra: 0}}", ("workloads.web.resilience.hedge.max_extra",)),
+    ("{circuit_breaker: {mode: rate, slow_call_duration: 1s, slow_call_rate: 150%}}",
+     ("workloads.web.resilience.circuit_breaker.slow_call_rate", "between 0 and 1")),
+    ("{circuit_breaker: {mode: rate, window: -10s}}", ("workloads.web.resilience.circuit_breaker.window",)),
+    ("{retry: {throttling: {max_tokens: 10, token_ratio: 0}}}", ("workloads.web.resilience.retry.throttling.token_ratio",)),
+])
+def test_bad_hedge_breaker_and_throttling_settings(tmp_path, policy, fragments):
+    out = assert_bad(tmp_path, GOOD.replace("    mix: {read: 0.8, write: 0.2}\n",
+                                            f"    mix: {{read: 0.8, write: 0.2}}\n    resilience: {policy}\n"),
+                     *fragments, line=17)
+    assert out.count("\n") == 1  # one line

@@ -249,15 +249,18 @@ def test_outlier_ejection_with_a_crash_that_outlasts_the_ejection():
     assert errors == [10.25, 12.25, 19.25, 21.25, 28.25]
 
 
-def test_outlier_ejection_counts_responses_after_the_balancers_retries():
-    """With `resilience: retry` on the balancer (3 attempts to the same backend), each request to the
-    crashed a fails once, after its 3 attempts: 3 errors in a row take three of a's turns (10.25,
-    12.25, 14.25), not one."""
+def test_outlier_ejection_counts_each_attempt_when_the_balancer_retries_elsewhere():
+    """With `resilience: retry` on the balancer, a retry goes to a backend the request has not tried:
+    each request whose turn is the crashed a fails there once (an attempt's error, counted by the
+    outlier detector) and succeeds on b. Three of a's turns (10.25, 12.25, 14.25) make 3 errors in a
+    row: ejected at 14.25 s; no request fails."""
     retry = ", resilience: {retry: {max_attempts: 3, retry_on: [error], backoff: constant, base: 0s}}"
     p = build(OUTLIER.format(k=3, extra=retry), ["{type: crash, target: a, at: 10.2s, duration: 20s}"],
               latency="0s")
     send_every_second(p, 0.25, 20)
     assert events(p)[0] == (14.25, "ejection", "a")
+    assert all(w.endswith(" ok") for _t, w in p.log)
+    assert p.system.get("lb").stats(20.0)["rerouted"] == 3
 
 
 def test_max_ejected_keeps_the_rest_in_the_pool():
@@ -308,17 +311,21 @@ def test_oracle_with_outlier_ejection_shares_one_state_and_fails_open():
     assert [t for t, w in p.log if w.endswith("error")] == [10.25] + [12.25 + k for k in range(18)]
 
 
-def test_short_circuited_calls_do_not_count_as_backend_failures():
-    """A circuit breaker on the balancer (opens after 1 failure, for 100 s): after a's first error its
-    calls are short-circuited by the balancer's own breaker, which says nothing about a: with
-    `consecutive_errors: 2`, a is never ejected."""
+def test_a_backend_behind_an_open_breaker_is_skipped_not_counted_as_failing():
+    """A circuit breaker on the balancer (per backend, opens after 1 failure, for 100 s): after a's
+    first error its breaker is open, so the balancer skips a and sends every later call to b: the
+    breaker's refusals never reach the outlier detector (`consecutive_errors: 2`): a is never
+    ejected, one call fails, every other succeeds."""
     lb = (", resilience: {circuit_breaker: {failure_threshold: 1, open_for: 100s}}"
           ", outlier_ejection: {consecutive_errors: 2, eject_for: 5s, max_ejected: 50%}")
     p = build(lb, ["{type: crash, target: a, at: 10.2s, duration: 20s}"], latency="0s")
     send_every_second(p, 0.25, 40)
     assert events(p) == []
     outcomes = [w.split()[1] for _t, w in p.log]
-    assert outcomes.count("error") == 1 and outcomes.count("short_circuited") > 5
+    assert outcomes.count("error") == 1 and outcomes.count("short_circuited") == 0
+    assert outcomes.count("ok") == len(outcomes) - 1
+    st = p.system.get("lb").stats(p.env.now)
+    assert st["ejections"] == 0 and st["skipped_open"] > 5
 
 
 def test_ejections_reach_result_events_for_the_charts():

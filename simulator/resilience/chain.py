@@ -15,8 +15,8 @@ from simulator.language import registry
 
 # Outermost first. The caller's deadline is the existing `timeout` of a workload or call step (it
 # wraps the reply before `send` is called); `fallback` sees the final outcome after every inner
-# policy (as Hystrix's and Resilience4j's fallbacks do); `hedge` is a reserved place for a
-# policy not built yet, so adding them changes no other policy's position.
+# policy (as Hystrix's and Resilience4j's fallbacks do); `hedge` sends whole retried calls as
+# its attempts (each extra attempt has its own retries, breaker verdict and bulkhead slot).
 ORDER = ("deadline", "fallback", "hedge", "retry", "circuit_breaker", "bulkhead", "timeout")
 
 

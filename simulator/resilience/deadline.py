@@ -59,7 +59,7 @@ class PropagateDeadline:
 
     def send(self, req: Request, reply: Reply) -> None:
         deadline = getattr(reply, "deadline", math.inf)  # the caller's timeout (a `Once`)
-        if deadline == math.inf or (type(req) is Propagated and req.deadline <= deadline):
+        if deadline == math.inf or (isinstance(req, Propagated) and req.deadline <= deadline):
             self.inner(req, reply)  # no deadline of its own, or the request carries a tighter one
             return
         sub = Propagated(req.id, req.t0, req.wl, req.op, req.key, req.user, req.region)
@@ -84,7 +84,7 @@ class _Wasted:
         self.service_s = 0.0
 
     def __call__(self, req: Request, reply: Reply, t_start: float) -> None:
-        if type(req) is Propagated:
+        if isinstance(req, Propagated):  # a hedged attempt's copy too
             now = self.comp.env._now
             if now > req.deadline:
                 self.requests += 1
@@ -103,7 +103,7 @@ class _Dropping:
         self.dropped = 0
 
     def __call__(self, req: Request, reply: Reply) -> None:
-        if type(req) is not Propagated:
+        if not isinstance(req, Propagated):
             self.handle(req, reply)
             return
         env = self.comp.env

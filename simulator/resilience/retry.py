@@ -1,4 +1,4 @@
-"""Retries: backoff, jitter and a retry budget.
+"""Retries: backoff, jitter, a retry budget (Finagle) and retry throttling (gRPC).
 
 Retry n (n = 1 for the first retry) waits `d = min(cap, backoff(n))` before jitter:
 constant `base`, linear `base * n`, exponential `base * multiplier**(n-1)`; then jitter (the AWS
@@ -48,6 +48,31 @@ class RetryBudget:
         return False
 
 
+class RetryThrottle:
+    """gRPC's retry throttling (gRFC A6), per call site: `tokens` starts at `max_tokens`; each failed
+    attempt (an outcome in `retry_on`) takes 1, each ok attempt gives `token_ratio` (at most
+    `max_tokens`, at least 0); a retry is sent only while tokens > max_tokens / 2."""
+
+    __slots__ = ("max_tokens", "ratio", "threshold", "tokens")
+
+    def __init__(self, cfg: Any) -> None:
+        self.max_tokens = float(cfg.max_tokens)
+        self.ratio = cfg.token_ratio
+        self.threshold = self.max_tokens / 2
+        self.tokens = self.max_tokens
+
+    def succeeded(self) -> None:
+        tokens = self.tokens + self.ratio
+        self.tokens = tokens if tokens < self.max_tokens else self.max_tokens
+
+    def failed(self) -> None:
+        tokens = self.tokens - 1.0
+        self.tokens = tokens if tokens > 0.0 else 0.0
+
+    def allows(self) -> bool:
+        return self.tokens > self.threshold
+
+
 class _Attempt:
     """The reply of one attempt; a failure it may retry goes back to the policy."""
 
@@ -77,6 +102,7 @@ class Retry:
         self.max_attempts = cfg.max_attempts
         self.non_idempotent = frozenset(cfg.non_idempotent)
         self.budget = RetryBudget(cfg.budget) if cfg.budget is not None else None
+        self.throttle = RetryThrottle(cfg.throttling) if cfg.throttling is not None else None
         self.rng = env.streams.get(f"{label}/retry/jitter") if cfg.jitter != "none" else None
         self.reset_stats()
 
@@ -86,6 +112,7 @@ class Retry:
         self.retries = 0
         self.duplicates = 0  # retries of non-idempotent operations
         self.refused_by_budget = 0
+        self.refused_by_throttling = 0
         self.exhausted = 0  # a retryable failure after the last attempt
         self.abandoned = 0  # retries not sent because the caller had given up
         self.outcomes = [0] * len(OUTCOME_NAMES)  # per attempt
@@ -117,6 +144,12 @@ class Retry:
 
     def _answered(self, att: _Attempt, outcome: int) -> None:
         self.outcomes[outcome] += 1
+        throttle = self.throttle
+        if throttle is not None:
+            if outcome == OK:
+                throttle.succeeded()
+            elif outcome in self.retry_on:
+                throttle.failed()
         if outcome == OK or outcome not in self.retry_on:
             att.reply(outcome)
             return
@@ -126,6 +159,10 @@ class Retry:
             return
         if _gave_up(att.reply):
             self.abandoned += 1
+            return
+        if throttle is not None and not throttle.allows():
+            self.refused_by_throttling += 1
+            att.reply(outcome)
             return
         if self.budget is not None and not self.budget.withdraw(self.env._now):
             self.refused_by_budget += 1
@@ -157,6 +194,9 @@ class Retry:
         }
         if self.budget is not None:
             out["refused_by_budget"] = self.refused_by_budget
+        if self.throttle is not None:
+            out["refused_by_throttling"] = self.refused_by_throttling
+            out["throttle_tokens"] = self.throttle.tokens
         if self.non_idempotent:
             out["duplicates"] = self.duplicates
         return out

@@ -86,7 +86,7 @@ def _default(field: FieldInfo) -> str:
         return "(defaults)"
     kinds = [m.kind for m in field.metadata if isinstance(m, Quantity)]
     if kinds and isinstance(value, (int, float)):
-        unit = {"duration": "s", "rate": "/s", "size": "B", "probability": ""}[kinds[0].split()[-1]]
+        unit = {"duration": "s", "rate": "/s", "size": "B"}.get(kinds[0].split()[-1], "")  # "or count of calls": none
         return f"`{value:g}{unit}`"
     return f"`{value!r}`" if not hasattr(value, "spec") else f"`{value!r}`"
 
@@ -184,7 +184,9 @@ def generate() -> str:
            "## workloads.NAME", "", model_table(WorkloadConfig), "",
            "### workloads.NAME.attributes", "", model_table(AttributesConfig), ""]
     out += ["## Resilience policies (`resilience:`)", "",
-            "On a workload, a server's call step (`calls[]`) or a load balancer (each backend). Composed in one "
+            "On a workload, a server's call step (`calls[]`), a load balancer (per backend; retry and hedge around "
+            "its choice of backend), a cache (its calls to its store) or a sharded or replicated store (its client "
+            "library's calls to each store). Composed in one "
             "order whatever the order of the keys: the caller's own `timeout` (deadline), then "
             + ", ".join(f"`{k}`" for k in ORDER if k in registry.call_policies)
             + ", then the send. See [resilience.md](resilience.md).", "",

@@ -11,7 +11,7 @@ from typing import Any
 
 from models.base import ClientSide, LocalProxy
 from simulator.language import registry
-from simulator.resilience import connect_all, deadline, finalize_all, ratelimit
+from simulator.resilience import connect_all, deadline, finalize_all, hedge, ratelimit
 from simulator.language.errors import ScenarioError, did_you_mean
 from simulator.engine.network import Network
 from simulator.scenario.plugins import load_components
@@ -66,6 +66,7 @@ class System:
             fault.prepare(self, token)
         connect_all(self)  # the fallbacks' links: after the faults, before the links are frozen
         deadline.install(self)  # wasted work and dropping, where some call propagates its deadline
+        hedge.install(self)  # losers' wasted work and cancellation, where some call hedges
         self.network.finalize()
         finalize_all(self)
         self.load_estimate: dict[str, float] = {}
