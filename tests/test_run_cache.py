@@ -85,3 +85,25 @@ def test_an_entry_that_is_not_a_regular_file_is_a_miss(tmp_path):
     directory.unlink()
     directory.mkdir()
     assert compare(scenario(SMALL), [parse_axis(AXIS)], 1, cache=cache).from_cache == 0
+
+
+def test_the_code_fingerprint_changes_when_a_source_file_changes(tmp_path):
+    """A developer's edit must not bring back runs computed by the code before it (the version
+    number stays the same): the key includes a digest of the source of simulator/ and models/."""
+    from simulator.study.run_cache import code_fingerprint
+    for package in ("simulator", "models"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "a.py").write_text("x = 1\n")
+    before = code_fingerprint(str(tmp_path))
+    code_fingerprint.cache_clear()
+    assert code_fingerprint(str(tmp_path)) == before  # deterministic
+    (tmp_path / "models" / "a.py").write_text("x = 2\n")
+    code_fingerprint.cache_clear()
+    assert code_fingerprint(str(tmp_path)) != before
+    (tmp_path / "models" / "a.py").write_text("x = 1\n")
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "b.py").write_text("y = 1\n")  # drawing code does not change a run
+    code_fingerprint.cache_clear()
+    assert code_fingerprint(str(tmp_path)) == before
+    code_fingerprint.cache_clear()
+    assert len(code_fingerprint()) == 16  # the installed code

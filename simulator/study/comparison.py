@@ -30,7 +30,7 @@ import pandas as pd
 from simulator.language.errors import DsimError, ScenarioError
 from simulator.statistics.inference import mean_interval, paired_difference, unpaired_difference
 from simulator.results.result import clean
-from simulator.study.run_cache import ResultCache, file_digests, named_files, run_key
+from simulator.study.run_cache import ResultCache, code_fingerprint, file_digests, named_files, run_key
 from simulator.sampling.rng import derive_seed
 from simulator.results.metrics import METRICS, TABLE_METRICS, canonical_metric, metric_info
 from simulator.study.run_figures import QUANTILES, component_figures, is_record, run_record
@@ -262,6 +262,7 @@ def compare(scenario: Scenario, axes: list[Axis], replications: int = 5, executo
                        auto_warmup=any(sc.warmup == "auto" for _v, sc in prepared))
     base_dir = str(scenario.base_dir) if scenario.base_dir else None
     todo, keys = [], []
+    code_version = f"{__version__}+{code_fingerprint()}"  # an edited checkout computes afresh
     for var, sc in prepared:
         # What a run depends on: the study (`compare:`) and the prose (`description:`) do not change
         # it, so extending a committed study or rewording it finds the runs already made.
@@ -271,7 +272,7 @@ def compare(scenario: Scenario, axes: list[Axis], replications: int = 5, executo
         # Files travel with the run: a cluster worker may not see this machine's disk.
         shipped = {name: content for name, content in contents.items() if content is not None}
         for r, seed in enumerate(seeds):
-            key = run_key(data, seed, __version__, digests)
+            key = run_key(data, seed, code_version, digests)
             hit = cache.get(key, lambda rec, seed=seed: is_record(rec, seed)) if cache is not None else None
             if hit is not None:
                 study.records[(var.index, r)] = hit

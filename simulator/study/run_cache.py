@@ -1,9 +1,11 @@
 """On-disk cache of finished runs, keyed by what determines them: the scenario as run (overrides
 applied, defaults included), the content of the files it names (an empirical distribution's CSV),
-the seed and the dsim version. A re-run or an extended sweep only computes what is new. Entries are
+the seed, the dsim version and the code itself (a digest of dsim's source files, so an edited
+checkout never gets results computed by the code before the edit). A re-run or an extended sweep only computes what is new. Entries are
 small JSON records (the figures a comparison needs)."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -50,6 +52,23 @@ def named_files(scenario_data: Any, base_dir: str | Path | None) -> dict[str, by
 def file_digests(files: dict[str, bytes | None]) -> dict[str, str]:
     """sha256 of each named file's content: editing a file must not bring back old results."""
     return {name: "unreadable" if data is None else hashlib.sha256(data).hexdigest() for name, data in files.items()}
+
+
+CODE_PACKAGES = ("simulator", "models")  # what computes a run (reports only draw it)
+
+
+@functools.lru_cache(maxsize=None)
+def code_fingerprint(root: str | None = None) -> str:
+    """sha256 over the Python source of the packages that compute a run, by relative path: a
+    version number does not change while a developer edits a checkout, this does. Read once per
+    process (a few hundred kB)."""
+    base = Path(root) if root is not None else Path(__file__).resolve().parents[2]
+    h = hashlib.sha256()
+    for package in CODE_PACKAGES:
+        for path in sorted((base / package).rglob("*.py")):
+            h.update(path.relative_to(base).as_posix().encode() + b"\0")
+            h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def run_key(scenario_data: dict[str, Any], seed: int, version: str, files: dict[str, str] | None = None) -> str:
