@@ -17,6 +17,7 @@ import pandas as pd
 from simulator.engine.recorder import Recorder
 from simulator.engine.request import (DEGRADED, ERROR, IN_FLIGHT, OK, OUTCOME_NAMES, RATE_LIMITED, REJECTED, SHORT_CIRCUITED,
                                       TIMED_OUT)
+from simulator.results.impact import METHOD as IMPACT_METHOD, fault_impact
 from simulator.results.sketch import LatencySketch, bucket_of, percentiles_from_counts
 
 PERCENTILES = (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p999", 99.9))
@@ -218,7 +219,16 @@ class Result:
             "faults": self.fault_windows,
             "warnings": self.warnings,
             **self.extras,
+            # Only runs with a fault get the section, so other runs' summaries stay as they were.
+            **({"fault_impact": {"method": IMPACT_METHOD, "faults": self.fault_impact}} if self.fault_windows else {}),
         })
+
+    @cached_property
+    def fault_impact(self) -> list[dict[str, Any]]:
+        """Per fault window: error rate, p99 and goodput before, during and after it, and the time to
+        recover to the pre-fault baseline (simulator/results/impact.py defines each exactly)."""
+        return fault_impact(self.chunks(), self.fault_windows, self.warmup_s, self.duration_s, self.bucket_s,
+                            exact=self.exact)
 
     def to_json(self) -> str:
         return json.dumps(self.summary, indent=2, allow_nan=False) + "\n"
