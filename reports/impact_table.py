@@ -20,6 +20,8 @@ def recovery_text(recovery: dict[str, Any]) -> str:
     """`4.5 s`, `did not recover`, …"""
     if recovery["status"] == "recovered":
         return duration(recovery["recovery_s"]) if recovery["recovery_s"] else "at once"
+    if recovery["status"] == "interrupted" and recovery.get("by"):
+        return f"{recovery['by']} came first"
     return _STATUS.get(recovery["status"], recovery["status"])
 
 

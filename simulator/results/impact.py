@@ -21,8 +21,8 @@ the charts number them), with L = max(end - start, BASELINE_BUCKETS x the time-s
   above it, whichever is larger) and its p99 at most P99_FACTOR x the baseline p99. The system has
   recovered `recovery_s = k x w` after the fault's end when bucket k is the first of SUSTAIN_BUCKETS
   consecutive healthy buckets. Status: `recovered`; `did_not_recover` (the run ended before that: a
-  metastable failure, or a recovery too slow for the run); `interrupted` (another fault started
-  first); `lasts_to_end` (the fault is still active when the run ends); `no_baseline`.
+  metastable failure, or a recovery too slow for the run); `interrupted` (another fault, named in
+  `by`, was still active at this one's end or started before recovery was confirmed); `lasts_to_end` (the fault is still active when the run ends); `no_baseline`.
 """
 from __future__ import annotations
 
@@ -163,11 +163,18 @@ def _recovery(f: dict[str, Any], faults: list[dict[str, Any]], before: dict[str,
         return {"status": "lasts_to_end", "recovery_s": None}
     if before is None or before["error_rate"] is None:
         return {"status": "no_baseline", "recovery_s": None}
-    next_start = min((float(g["start_s"]) for g in faults if g["start_s"] >= end), default=math.inf)
+    # Another fault still active at this one's end, or starting before recovery is seen, takes over:
+    # what follows is no longer this fault's recovery.
+    for j, g in enumerate(faults):
+        if g is not f and g["start_s"] <= end < g["end_s"]:
+            return {"status": "interrupted", "recovery_s": None, "by": f"F{j + 1}"}
+    later = [(float(g["start_s"]), j) for j, g in enumerate(faults) if g["start_s"] > end]
+    next_start, next_j = min(later, default=(math.inf, -1))
+    interrupted = {"status": "interrupted", "recovery_s": None, "by": f"F{next_j + 1}"}
     run = 0
     for k, acc in enumerate(buckets):
         if grid[k] >= next_start:  # another fault began before recovery was seen
-            return {"status": "interrupted", "recovery_s": None}
+            return interrupted
         if grid[k + 1] - grid[k] < bucket_s * (1 - 1e-9):
             break  # a sliver of a bucket at the run's end is too short to judge
         if healthy(acc.n, acc.error_rate(), acc.p99(), before["error_rate"], before["p99_s"]):
@@ -175,7 +182,7 @@ def _recovery(f: dict[str, Any], faults: list[dict[str, Any]], before: dict[str,
             if run == SUSTAIN_BUCKETS:
                 first = k - SUSTAIN_BUCKETS + 1
                 if grid[k + 1] > next_start:  # confirmed only by buckets inside the next fault
-                    return {"status": "interrupted", "recovery_s": None}
+                    return interrupted
                 return {"status": "recovered", "recovery_s": float(f"{first * bucket_s:.12g}")}  # k x w, no float dust
         else:
             run = 0
