@@ -7,7 +7,7 @@ from pydantic import Field
 
 from simulator.language.config import StrictModel
 from simulator.engine.faultable import Faultable, any_active, product
-from simulator.engine.request import ERROR, Reply, Request
+from simulator.engine.request import CAUSE_DOWN, ERROR, Reply, Request, note_failure
 
 
 class ComponentConfig(StrictModel):
@@ -141,6 +141,7 @@ class Component(Faultable):
     def refuse(self, req: Request, reply: Reply) -> None:
         """Answer a call that reached the component while it is down."""
         self.failed += 1
+        note_failure(self.env, req, CAUSE_DOWN, self.name)
         reply(self.refuse_outcome)
 
     # --- stale reads ----------------------------------------------------------------------------

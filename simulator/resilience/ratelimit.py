@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import Field, PositiveInt
 
-from simulator.engine.request import RATE_LIMITED, Reply, Request
+from simulator.engine.request import CAUSE_RATE_LIMITED, RATE_LIMITED, Reply, Request, note_failure
 from simulator.language import registry
 from simulator.language.config import StrictModel
 from simulator.language.units import PositiveRate
@@ -56,8 +56,9 @@ class Limited:
 
     __slots__ = ("handle", "limiter", "admitted", "refused", "algorithm")
 
-    def __init__(self, handle: Any, limiter: Any, algorithm: str) -> None:
+    def __init__(self, handle: Any, limiter: Any, algorithm: str, env: Any = None, name: str = "") -> None:
         self.handle = handle
+        self.env, self.name = env, name  # for the refused request's cause (`note_failure`)
         self.limiter = limiter
         self.algorithm = algorithm
         self.admitted = 0
@@ -69,6 +70,8 @@ class Limited:
             self.handle(req, reply)
         else:
             self.refused += 1
+            if self.env is not None:
+                note_failure(self.env, req, CAUSE_RATE_LIMITED, self.name)
             reply(RATE_LIMITED)
 
     def stats(self) -> dict[str, Any]:
@@ -84,7 +87,7 @@ def install(component: Any, system: Any) -> None:
     if cfg is None:
         return
     limiter = registry.rate_limiters.get(cfg.algorithm)(cfg, component.env)
-    limited = Limited(component.handle, limiter, cfg.algorithm)
+    limited = Limited(component.handle, limiter, cfg.algorithm, component.env, component.name)
     component.handle = limited
     system.limited[component.name] = limited
 

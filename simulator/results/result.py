@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from simulator.engine.recorder import Recorder
-from simulator.engine.request import (DEGRADED, ERROR, IN_FLIGHT, OK, OUTCOME_NAMES, RATE_LIMITED, REJECTED, SHORT_CIRCUITED,
-                                      TIMED_OUT)
+from simulator.engine.request import (CAUSE_NAMES, DEGRADED, ERROR, IN_FLIGHT, OK, OUTCOME_NAMES, RATE_LIMITED, REJECTED,
+                                      SHORT_CIRCUITED, TIMED_OUT)
 from simulator.results.impact import METHOD as IMPACT_METHOD, fault_impact
 from simulator.results.sketch import LatencySketch, bucket_of, percentiles_from_counts
 
@@ -279,23 +279,37 @@ class Result:
         order = np.argsort(start, kind="stable")
         return start[order], lat[order]
 
-    @staticmethod
-    def _frame(c: dict[str, np.ndarray], workloads: list[str], operations: list[str]) -> pd.DataFrame:
-        return pd.DataFrame({
+    def _frame(self, c: dict[str, np.ndarray]) -> pd.DataFrame:
+        """The rows as a DataFrame: the seven base columns, then the optional ones the run recorded
+        (docs/outputs.md lists every column)."""
+        frame = {
             "id": c["id"].astype(np.int64),
-            "workload": pd.Categorical.from_codes(c["wl"].astype(np.int32), categories=workloads),
-            "operation": pd.Categorical.from_codes(c["op"].astype(np.int32), categories=operations),
+            "workload": pd.Categorical.from_codes(c["wl"].astype(np.int32), categories=self.workload_names),
+            "operation": pd.Categorical.from_codes(c["op"].astype(np.int32), categories=self.operation_names),
             "start_s": c["start"],
             "end_s": c["end"],
             "latency_s": c["end"] - c["start"],
             "outcome": pd.Categorical.from_codes(c["outcome"].astype(np.int32), categories=list(OUTCOME_NAMES)),
-        })
+        }
+        rec = self.records
+        if "key" in c:
+            frame["key"] = c["key"].astype(np.int64)
+        if "user" in c:
+            frame["user"] = c["user"].astype(np.int64)
+        if "region" in c:  # -1 (a workload without regions) reads as missing
+            frame["region"] = pd.Categorical.from_codes(c["region"].astype(np.int32), categories=list(rec.regions))
+        if "attempts" in c:
+            frame["attempts"] = c["attempts"].astype(np.int32)
+        if "cause" in c:
+            frame["cause"] = pd.Categorical.from_codes(c["cause"].astype(np.int32), categories=list(CAUSE_NAMES))
+            frame["component"] = pd.Categorical.from_codes(c["where"].astype(np.int32), categories=list(rec.places))
+        return pd.DataFrame(frame)
 
     @cached_property
     def requests(self) -> pd.DataFrame:
         """One row per request generated after the warm-up (every row in memory, even for a run that
         spilled: use `write_requests` to save a long run's rows with bounded memory)."""
-        return self._frame(self.columns, self.workload_names, self.operation_names)
+        return self._frame(self.columns)
 
     def write_requests(self, path: Any) -> None:
         """Write the rows of `requests` to a parquet file, one row group per recorder chunk, so a run
@@ -309,16 +323,12 @@ class Result:
             for whole in self.chunks():
                 for lo in range(0, whole["id"].size, step):  # columns held in memory: a slice at a time
                     c = {k: v[lo:lo + step] for k, v in whole.items()}
-                    table = pa.Table.from_pandas(self._frame(c, self.workload_names, self.operation_names),
-                                                 preserve_index=False)
+                    table = pa.Table.from_pandas(self._frame(c), preserve_index=False)
                     if writer is None:
                         writer = pq.ParquetWriter(path, table.schema)
                     writer.write_table(table, row_group_size=max(1, table.num_rows))
             if writer is None:  # no request at all: an empty file with the columns
-                empty = {k: np.empty(0, dt) for k, dt in (("id", np.int64), ("start", np.float64),
-                         ("end", np.float64), ("wl", np.int16), ("op", np.int16), ("outcome", np.int8))}
-                table = pa.Table.from_pandas(self._frame(empty, self.workload_names, self.operation_names),
-                                             preserve_index=False)
+                table = pa.Table.from_pandas(self._frame(self.records.empty_columns()), preserve_index=False)
                 writer = pq.ParquetWriter(path, table.schema)
                 writer.write_table(table)
         finally:

@@ -21,7 +21,7 @@ from simulator.sampling.distributions import DurationDist, Sampler
 from simulator.engine.env import Timer
 from simulator.workload.keys import KeyConfig, parse_keys
 from simulator.language.tagged import tagged
-from simulator.engine.request import IN_FLIGHT, Request, deadlines
+from simulator.engine.request import CAUSE_CLIENT_TIMEOUT, IN_FLIGHT, Request, deadlines
 from simulator.language.units import Duration, Fraction, PositiveDuration
 from simulator.resilience import ResilienceConfig, guard
 from simpy.events import NORMAL
@@ -133,6 +133,8 @@ class ClientRequest(Request):
             src.done(self, outcome)
         else:  # nothing follows an open-loop answer: only recorded
             src.rec.answer(self.id, src.env._now, outcome)
+            if outcome:  # a failure: its cause too (the one test a success pays)
+                src.rec.failed(self.id)
 
     def land(self, outcome: int, at: float) -> None:
         """The reply arrives at `at` (open loop only: nothing follows it); recorded now, unless the
@@ -140,6 +142,8 @@ class ClientRequest(Request):
         src = self.src
         if at < src.env.end_s:
             src.rec.answer(self.id, at, outcome)
+            if outcome:
+                src.rec.failed(self.id)
 
 
 def _choice(values: list, weights: list[float], rng: Any) -> BlockStream:
@@ -197,7 +201,12 @@ class Workload:
         self.link = None
         self.stop_s = config.stop if config.stop is not None else math.inf
         self.timeout_s = config.timeout
-        self.deadlines = deadlines(env, config.timeout)
+        self.deadlines = deadlines(env, config.timeout, (CAUSE_CLIENT_TIMEOUT, name))
+        # Optional record columns: the attributes this workload draws (every workload of the run then
+        # records all the enabled ones, -1 where it has none: see `_issue_rich`).
+        wanted = [a for a, on in (("key", config.keys), ("user", attrs.user_id), ("region", attrs.region)) if on]
+        if wanted:
+            rec.enable(wanted)
         if config.arrivals is not None:
             self.gen = config.arrivals.make(streams.get(f"{name}/arrivals"))
         else:
@@ -223,6 +232,8 @@ class Workload:
 
     def start(self) -> None:
         env = self.env
+        if self.rec.attrs:  # chosen once: a run without attributes keeps the plain path
+            self._issue = self._issue_rich
         if self.config.arrivals is not None:
             first = self.gen.gap(self.config.start)
             if not math.isinf(first):
@@ -267,6 +278,42 @@ class Workload:
         deadlines = self.deadlines
         link.send(req, req if deadlines is None else deadlines.wrap(req))
 
+    def _issue_rich(self, now: float, user: int | None) -> None:
+        """`_issue`, also recording the request's key, user and region (the enabled ones)."""
+        rec = self.rec
+        op = self.op
+        if op is None:
+            op = self.ops.next()
+            op_i = self._op_idx[op]
+        else:
+            op_i = self._op_i
+        rid = len(rec.start)
+        if rid >= rec.chunk_rows:
+            rec.seal()
+            rid = 0
+        rec.start.append(now)
+        rec.end.append(_NAN)
+        rec.wl.append(self.index)
+        rec.op.append(op_i)
+        rec.outcome.append(IN_FLIGHT)
+        if user is None and self.user_ids is not None:
+            user = self.user_ids.next()
+        key = self.keys.next() if self.keys is not None else None
+        region = self.regions.next() if self.regions is not None else None
+        col = rec.key  # each enabled column gets a value for every row (-1: none)
+        if col is not None:
+            col.append(-1 if key is None else key)
+        col = rec.user
+        if col is not None:
+            col.append(-1 if user is None else user)
+        col = rec.region
+        if col is not None:
+            col.append(-1 if region is None else rec.region_index(region))
+        req = ClientRequest(rid + rec.base, now, self.index, op, key, user, region, self)
+        link = self.link if region is None else self.links[region]
+        deadlines = self.deadlines
+        link.send(req, req if deadlines is None else deadlines.wrap(req))
+
     def _arrive(self, timer: Timer) -> None:
         env = self.env
         now = env._now
@@ -284,6 +331,8 @@ class Workload:
 
     def done(self, req: ClientRequest, outcome: int) -> None:
         self.rec.answer(req.id, self.env._now, outcome)
+        if outcome:
+            self.rec.failed(req.id)
         if self.config.users is not None:
             delay = self.think() if self.think else 0.0
             self.env.schedule(Timer(self._user_fires, req.user), NORMAL, delay)
