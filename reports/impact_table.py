@@ -1,6 +1,7 @@
 """The fault impact table (summary["fault_impact"]): for the terminal and report.html.
 
-One block of three rows per fault (error rate, p99, goodput), so the table stays narrow enough for
+One block of rows per fault (error rate, p99, goodput; attempts per request when the run has
+retries), so the table stays narrow enough for
 80 columns whatever the number of faults; the fault's number (F1 …, as on the charts), description
 and window fill the first column of its block.
 """
@@ -33,6 +34,8 @@ def _cell(phase: dict[str, Any] | None, key: str) -> str:
         return pct(v, 2)
     if key == "p99_s":
         return duration(v)
+    if key == "attempts_per_request":
+        return "-" if v is None else f"{v:.2f}"
     return rate(v)
 
 
@@ -47,10 +50,13 @@ def impact_tables(summary: dict[str, Any]) -> list[Table]:
         table.add_column(col, justify=just)
     for f in impact["faults"]:
         window = f"{f['start_s']:g}-{f['end_s']:g} s"
-        names = [f"{f['fault']} {f.get('description') or ''}".strip(), window, ""]
-        for n, (key, label) in enumerate((("error_rate", "errors"), ("p99_s", "p99"), ("goodput_rps", "goodput"))):
+        rows = [("error_rate", "errors"), ("p99_s", "p99"), ("goodput_rps", "goodput")]
+        if any(f[p] and "attempts_per_request" in f[p] for p in ("before", "during", "after")):
+            rows.append(("attempts_per_request", "attempts/req"))  # a run with retries: amplification
+        names = [f"{f['fault']} {f.get('description') or ''}".strip(), window] + [""] * (len(rows) - 2)
+        for n, (key, label) in enumerate(rows):
             table.add_row(names[n], label, *(_cell(f[p], key) for p in ("before", "during", "after")),
-                          recovery_text(f["recovery"]) if n == 0 else "", end_section=n == 2)
+                          recovery_text(f["recovery"]) if n == 0 else "", end_section=n == len(rows) - 1)
     table.caption = ("before: the baseline before the fault; after: as long after its end; recovered: time from "
                      "the fault's end until error rate and p99 stay near the baseline (docs/outputs.md)")
     table.caption_justify = "left"

@@ -139,6 +139,10 @@ def test_retry_storm_does_not_recover_and_a_retry_budget_does(storm):
     (f,) = naive["fault_impact"]["faults"]
     assert f["fault"] == "F1" and f["before"]["error_rate"] == 0.0
     assert f["after"]["error_rate"] > 0.9  # stuck: nearly every request fails long after the pause
+    # Amplification: one attempt per request before; every request that finished in the pause used
+    # all 4 attempts (it timed out 4 x 200 ms); after it many are rejected at once (not retried).
+    assert f["before"]["attempts_per_request"] == 1.0 and f["during"]["attempts_per_request"] == 4.0
+    assert f["after"]["attempts_per_request"] > 1.5
     assert f["recovery"]["status"] == "did_not_recover"
     (g,) = budget["fault_impact"]["faults"]
     assert g["recovery"]["status"] == "recovered"
@@ -153,6 +157,7 @@ def test_the_terminal_table_fits_80_columns_and_shows_every_figure(storm):
     text = console.file.getvalue()
     assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
     assert "did not recover" in text and "F1 pause app" in text and "100.00%" in text
+    assert "attempts/req" in text  # retries: amplification per window
     assert impact_tables({"faults": []}) == []  # no fault: no table
 
 

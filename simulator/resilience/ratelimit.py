@@ -54,7 +54,7 @@ class TokenBucket:
 class Limited:
     """A component's `handle` behind a rate limiter."""
 
-    __slots__ = ("handle", "limiter", "admitted", "refused", "algorithm")
+    __slots__ = ("handle", "limiter", "admitted", "refused", "algorithm", "env", "name")
 
     def __init__(self, handle: Any, limiter: Any, algorithm: str, env: Any = None, name: str = "") -> None:
         self.handle = handle

@@ -6,7 +6,8 @@ outcome), never from the model. Requests are placed by the time they *finished* 
 does), so a request that timed out after a fault ended counts after it: that is when its user saw it.
 Every figure is over finished requests, failed ones included: `error_rate` is the share that did not
 end `ok`, `p99_s` the 99th percentile of their latency (a failure's latency is how long its user
-waited to learn of it), `goodput_rps` the successful requests finished per second.
+waited to learn of it), `goodput_rps` the successful requests finished per second, and in runs with a
+retry policy `attempts_per_request` (amplification: the `attempts` column's mean).
 
 The windows, for a fault from `start` to `end` (F1, F2 … in the order of `Result.fault_windows`, as
 the charts number them), with L = max(end - start, BASELINE_BUCKETS x the time-series bucket):
@@ -50,17 +51,20 @@ METHOD = {
 class _Acc:
     """Finished requests of one window: counts, and latencies exactly (in memory) or in a sketch."""
 
-    __slots__ = ("n", "ok", "parts", "sketch")
+    __slots__ = ("n", "ok", "parts", "sketch", "attempts")
 
     def __init__(self, exact: bool) -> None:
         self.n = 0
         self.ok = 0
+        self.attempts = 0  # summed over the requests (runs with retries: the `attempts` column)
         self.parts: list[np.ndarray] | None = [] if exact else None
         self.sketch = None if exact else LatencySketch()
 
-    def add(self, lat: np.ndarray, ok: np.ndarray) -> None:
+    def add(self, lat: np.ndarray, ok: np.ndarray, attempts: np.ndarray | None = None) -> None:
         self.n += int(lat.size)
         self.ok += int(ok.sum())
+        if attempts is not None:
+            self.attempts += int(attempts.sum())
         if self.parts is not None:
             self.parts.append(lat)
         else:
@@ -111,17 +115,20 @@ def fault_impact(chunks: Iterable[dict[str, np.ndarray]], faults: list[dict[str,
         grid[-1] = min(grid[-1], duration_s) if n_rec else grid[-1]
         phases = {k: _Acc(exact) for k, v in w.items() if v is not None}
         plans.append((w, phases, grid, [_Acc(exact) for _ in range(n_rec)]))
+    with_attempts = False
     for c in chunks:
         fin = ~np.isnan(c["end"])
         t = c["end"][fin]
         lat = t - c["start"][fin]
         ok = c["outcome"][fin] == OK
+        attempts = c["attempts"][fin] if "attempts" in c else None
+        with_attempts = with_attempts or attempts is not None
         for w, phases, grid, buckets in plans:
             for name, acc in phases.items():
                 lo, hi = w[name]
                 sel = (t >= lo) & (t < hi)
                 if sel.any():
-                    acc.add(lat[sel], ok[sel])
+                    acc.add(lat[sel], ok[sel], attempts[sel] if attempts is not None else None)
             if buckets:
                 idx = np.searchsorted(grid, t, side="right") - 1
                 inside = (idx >= 0) & (idx < len(buckets))
@@ -142,6 +149,8 @@ def fault_impact(chunks: Iterable[dict[str, np.ndarray]], faults: list[dict[str,
             entry[name] = None if acc is None else {
                 "from_s": lo_hi[0], "to_s": lo_hi[1], "requests": acc.n, "error_rate": acc.error_rate(),
                 "p99_s": acc.p99(), "goodput_rps": acc.ok / (lo_hi[1] - lo_hi[0]) if lo_hi[1] > lo_hi[0] else None}
+            if acc is not None and with_attempts:  # amplification: only runs with a retry policy
+                entry[name]["attempts_per_request"] = acc.attempts / acc.n if acc.n else None
         entry["recovery"] = _recovery(f, faults, entry["before"], grid, buckets, duration_s, bucket_s)
         out.append(entry)
     return out
