@@ -26,6 +26,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from simulator.engine.request import IN_FLIGHT
+
 # 2**16 rows a chunk (1.4 MB); 16 sealed chunks (1,048,576 requests, ~22 MB) stay in memory. Runs
 # that fit are summarised exactly as before (`Result` concatenates the chunks); longer runs spill.
 CHUNK_ROWS = 1 << 16
@@ -132,14 +134,15 @@ class Recorder:
         rows = len(self.start)
         if self.retried:  # the retry counts of this chunk's answered rows travel with it
             base, outcome = self.base, self.outcome
-            done = [(i, n) for i, n in self.retried.items() if base <= i < base + rows and outcome[i - base] != 4]
-            for i, n in done:  # 4: IN_FLIGHT (an answer still to come keeps its count in `retried`)
+            done = [(i, n) for i, n in self.retried.items() if base <= i < base + rows and outcome[i - base] != IN_FLIGHT]
+            for i, n in done:  # (a row still in flight keeps its count in `retried` until it is read)
                 self.retry_row.append(i - base)
                 self.retry_n.append(n)
                 del self.retried[i]
-        if self.why:  # causes of failures masked by a retry or a fallback: their rows are answered
+        if self.why:  # drop the causes of failures a retry or a fallback masked (their rows are answered),
+            # and of older rows (bounded memory: a request in flight across a whole chunk loses its cause)
             self.why = {i: v for i, v in self.why.items() if i >= self.base and (i - self.base >= rows
-                        or self.outcome[i - self.base] == 4)}
+                        or self.outcome[i - self.base] == IN_FLIGHT)}
         chunk = {name: np.frombuffer(getattr(self, name), dtype=dt).copy() for name, dt in self._dtypes()}
         sparse = {name: np.frombuffer(getattr(self, name), dtype=dt).copy() for name, dt, _c in _SPARSE}
         if len(self.sealed) < self.memory_chunks:
