@@ -9,9 +9,11 @@ is written to a small *late* log (id, end, outcome) applied when the chunks are 
 memory a run holds for its records is bounded by about (memory_chunks + 1) × chunk_rows × 21 bytes
 (~24 MB by default) plus the late log, whatever the simulated duration; the rest is on disk.
 
-Richer records cost nothing when unused. A run whose workloads draw keys, user ids or regions
-(`enable`) appends those too (key, user: int64; region: int16, an index in `regions`): the workloads
-choose that path once, before the run. Why a request failed and how many retries it took are kept
+Richer records cost nothing on the hot path. A workload's keys, user ids and regions are drawn from
+its own named streams, one value per request in order of issue, so they are *replayed* after the run
+(`replay`: a fresh stream with the same seed hands out the same values, assigned to the workload's
+rows in id order) rather than stored. Only a closed loop's user (the simulated user's number, not a
+draw) is appended at issue (`enable`), on a path the workloads choose once, before the run. Why a request failed and how many retries it took are kept
 sparsely, only for the requests concerned: a failure site writes `why[id] = (cause, place)`
 (simulator/engine/request.py's causes) and a retry counts in `retried[id]`; a failed answer moves its
 cause into the current chunk's failure log (`failed`), and sealing a chunk moves the retry counts of
@@ -27,6 +29,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from simulator.engine.request import IN_FLIGHT
+from simulator.sampling.blocks import Replay
 
 # 2**16 rows a chunk (1.4 MB); 16 sealed chunks (1,048,576 requests, ~22 MB) stay in memory. Runs
 # that fit are summarised exactly as before (`Result` concatenates the chunks); longer runs spill.
@@ -66,6 +69,9 @@ class Recorder:
         self._late_outcome = array("b")
         self.attrs: tuple[str, ...] = ()  # optional columns recorded at issue (`enable`)
         self.key = self.user = self.region = None  # their arrays in the current chunk, None when off
+        # column -> {workload index: spec}; `spec.draw()` gives a fresh `draw(n)` of the stream the
+        # workload drew that column's values from (see `replay`).
+        self.replays: dict[str, dict[int, Any]] = {}
         self.regions: list[str] = []
         self._region_index: dict[str, int] = {}
         self.places: list[str] = []  # components (and workloads) named by failure causes
@@ -90,12 +96,17 @@ class Recorder:
             setattr(self, name, array(code))
 
     def enable(self, attrs: list[str]) -> None:
-        """Record these optional columns (`key`, `user`, `region`) at issue, from now on (before the
-        run: every row then has them)."""
+        """Record these optional columns at issue (only `user`, for a closed loop, is), from now on
+        (before the run: every row then has them)."""
         self.attrs = tuple(a for a in _ATTR_DTYPES if a in attrs or a in self.attrs)
         for name in self.attrs:
             if getattr(self, name) is None:
                 setattr(self, name, array(_ATTR_CODES[name], [-1] * len(self.start)))
+
+    def replay(self, column: str, workload: int, spec: Any) -> None:
+        """Column `column` (`key`, `user`, `region`) of workload `workload`'s rows is the sequence of
+        values `spec.draw()` makes (one per request, in order of issue): rebuilt when read, never stored."""
+        self.replays.setdefault(column, {})[workload] = spec
 
     def region_index(self, name: str | None) -> int:
         if name is None:
@@ -230,11 +241,21 @@ class Recorder:
                    for name, dt in self._dtypes() + [(n, d) for n, d, _c in _SPARSE]}
         yield base, current
 
-    def _extra(self, base: int, c: dict[str, np.ndarray], late_fail: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
+    def _extra(self, base: int, c: dict[str, np.ndarray], late_fail: tuple[np.ndarray, ...],
+               takers: dict[str, dict[int, Replay]]) -> dict[str, np.ndarray]:
         """The optional columns of one chunk, dense: attributes as recorded; `cause` and `where` from
         its failure log and the late one (0 / -1 for requests that did not fail); `attempts`."""
         rows = c["start"].size
         out = {a: c[a] for a in self.attrs}
+        for col, per_wl in takers.items():
+            values = out[col].copy() if col in out else np.full(rows, -1, _ATTR_DTYPES[col])
+            wl = c["wl"]
+            for w, taker in per_wl.items():
+                mine = wl == w
+                k = int(mine.sum())
+                if k:
+                    values[mine] = taker.take(k)
+            out[col] = values
         cause = np.zeros(rows, np.int8)
         where = np.full(rows, -1, np.int16)
         cause[c["fail_row"]] = c["fail_cause"]
@@ -268,6 +289,8 @@ class Recorder:
         late_fail = (lf[lorder],
                      np.frombuffer(self._late_fail_cause, dtype=np.int8)[lorder] if lf.size else np.empty(0, np.int8),
                      np.frombuffer(self._late_fail_where, dtype=np.int16)[lorder] if lf.size else np.empty(0, np.int16))
+        # Replayed columns: fresh streams, taken chunk after chunk from the run's first request.
+        takers = {col: {w: Replay(spec.draw()) for w, spec in per_wl.items()} for col, per_wl in self.replays.items()}
         for base, c in self._raw_chunks():
             rows = c["start"].size
             lo, hi = np.searchsorted(late_id, [base, base + rows])
@@ -277,7 +300,7 @@ class Recorder:
                 end[late_id[lo:hi] - base] = late_end[lo:hi]
                 outcome[late_id[lo:hi] - base] = late_out[lo:hi]
             keep = c["start"] >= since_s
-            extra = self._extra(base, c, late_fail)
+            extra = self._extra(base, c, late_fail, takers)
             if keep.all():
                 yield {"id": np.arange(base, base + rows), "start": c["start"], "end": end, "wl": c["wl"],
                        "op": c["op"], "outcome": outcome, **extra}
@@ -299,7 +322,7 @@ class Recorder:
         """The columns `chunks` yields, with no row."""
         out = {"id": np.empty(0, np.int64), "start": np.empty(0), "end": np.empty(0),
                "wl": np.empty(0, np.int16), "op": np.empty(0, np.int16), "outcome": np.empty(0, np.int8)}
-        out.update({a: np.empty(0, _ATTR_DTYPES[a]) for a in self.attrs})
+        out.update({a: np.empty(0, _ATTR_DTYPES[a]) for a in _ATTR_DTYPES if a in self.attrs or a in self.replays})
         out.update(cause=np.empty(0, np.int8), where=np.empty(0, np.int16))
         if self.track_retries:
             out["attempts"] = np.empty(0, np.int32)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import math
 import re
 from heapq import heappush
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from simulator.workload.arrivals import ArrivalConfig, parse_arrivals
 from simulator.sampling.blocks import BlockStream
+from simulator.sampling.rng import Streams
 from simulator.language.config import StrictModel
 from simulator.sampling.distributions import DurationDist, Sampler
 from simulator.engine.env import Timer
@@ -156,6 +157,39 @@ def _ints(lo: int, hi: int, rng: Any) -> BlockStream:
     return BlockStream(lambda n: rng.integers(lo, hi, n))
 
 
+class _IntsOf:
+    """`_ints(lo, hi, rng)` as a picklable object (a record column's replay)."""
+
+    def __init__(self, lo: int, hi: int) -> None:
+        self.lo, self.hi = lo, hi
+
+    def __call__(self, rng: Any) -> BlockStream:
+        return _ints(self.lo, self.hi, rng)
+
+
+class _RegionIndex:
+    """Draws like `_choice` over a workload's regions, as the run's region numbers (for the record)."""
+
+    def __init__(self, glob: np.ndarray, weights: list[float]) -> None:
+        self.glob = glob
+        self.p = np.asarray(weights, dtype=float) / sum(weights)
+
+    def __call__(self, rng: Any) -> BlockStream:
+        return BlockStream(lambda n: self.glob[rng.choice(len(self.glob), size=n, p=self.p)])
+
+
+class _Redraw:
+    """How a record column is rebuilt after the run: a fresh generator of the named stream, with the
+    run's seed, wrapped as the workload wrapped it (`make(rng)` gives the same `BlockStream`). Plain
+    data and picklable objects, so a pickled `Result` (sent to another process) can still rebuild it."""
+
+    def __init__(self, seed: int, stream: str, make: Callable[[Any], BlockStream]) -> None:
+        self.seed, self.stream, self.make = seed, stream, make
+
+    def draw(self) -> Callable[[int], np.ndarray]:
+        return self.make(Streams(self.seed).get(self.stream)).draw
+
+
 class _Const:
     def __init__(self, value: Any) -> None:
         self.value = value
@@ -202,11 +236,19 @@ class Workload:
         self.stop_s = config.stop if config.stop is not None else math.inf
         self.timeout_s = config.timeout
         self.deadlines = deadlines(env, config.timeout, (CAUSE_CLIENT_TIMEOUT, name))
-        # Optional record columns: the attributes this workload draws (every workload of the run then
-        # records all the enabled ones, -1 where it has none: see `_issue_rich`).
-        wanted = [a for a, on in (("key", config.keys), ("user", attrs.user_id), ("region", attrs.region)) if on]
-        if wanted:
-            rec.enable(wanted)
+        # Record columns of the attributes: what the workload draws (one value per request, in order)
+        # is replayed after the run from the same streams, so the hot path stores nothing more. A
+        # closed loop's user is its simulated user's number, not a draw: appended at issue (`_issue_rich`).
+        seed = streams.seed
+        if config.keys:
+            rec.replay("key", index, _Redraw(seed, f"{name}/keys", config.keys.make))
+        if bounds and not self.closed_loop:
+            rec.replay("user", index, _Redraw(seed, f"{name}/user_id", _IntsOf(*bounds)))
+        if regions:
+            glob = np.asarray([rec.region_index(r) for r in regions], dtype=np.int16)
+            rec.replay("region", index, _Redraw(seed, f"{name}/region", _RegionIndex(glob, list(attrs.region.values()))))
+        if bounds and self.closed_loop:
+            rec.enable(["user"])
         if config.arrivals is not None:
             self.gen = config.arrivals.make(streams.get(f"{name}/arrivals"))
         else:
@@ -279,7 +321,8 @@ class Workload:
         link.send(req, req if deadlines is None else deadlines.wrap(req))
 
     def _issue_rich(self, now: float, user: int | None) -> None:
-        """`_issue`, also recording the request's key, user and region (the enabled ones)."""
+        """`_issue`, also recording the request's user (a run with a closed loop with user ids: the
+        simulated user's number); -1 for a workload without users."""
         rec = self.rec
         op = self.op
         if op is None:
@@ -300,15 +343,7 @@ class Workload:
             user = self.user_ids.next()
         key = self.keys.next() if self.keys is not None else None
         region = self.regions.next() if self.regions is not None else None
-        col = rec.key  # each enabled column gets a value for every row (-1: none)
-        if col is not None:
-            col.append(-1 if key is None else key)
-        col = rec.user
-        if col is not None:
-            col.append(-1 if user is None else user)
-        col = rec.region
-        if col is not None:
-            col.append(-1 if region is None else rec.region_index(region))
+        rec.user.append(-1 if user is None else user)  # the one column appended at issue (a closed loop's user)
         req = ClientRequest(rid + rec.base, now, self.index, op, key, user, region, self)
         link = self.link if region is None else self.links[region]
         deadlines = self.deadlines
