@@ -164,3 +164,17 @@ def test_the_terminal_table_fits_80_columns_and_shows_every_figure(storm):
 def test_runs_without_faults_have_no_section():
     s = simulator.run(simulator.load_scenario("scenarios/mmc-basic.yaml", overrides=["duration=50s", "warmup=5s"])).summary
     assert "fault_impact" not in s
+
+
+def test_report_html_has_the_impact_table(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import main
+
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["run", "scenarios/retry-storm.yaml", "--duration", "45s", "-q", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["report", str(out)])
+    assert res.exit_code == 0, res.output
+    html = (out / "report.html").read_text()
+    assert "Fault impact" in html and "did not recover" in html and "attempts/req" in html
