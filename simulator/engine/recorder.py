@@ -275,14 +275,19 @@ class Recorder:
             out["attempts"] = attempts
         return out
 
-    def chunks(self, since_s: float = 0.0) -> Iterator[dict[str, np.ndarray]]:
+    def chunks(self, since_s: float = 0.0, extra: bool = False) -> Iterator[dict[str, np.ndarray]]:
         """The rows of requests generated at or after `since_s`, chunk by chunk in id order, with an
-        `id` column and every answer applied (copies: the recorder is not changed)."""
+        `id` column and every answer applied (copies: the recorder is not changed). With `extra`, also
+        the optional columns (attributes, `cause`, `where`, `attempts`): only what needs them pays
+        for building them (the request rows), not the summary."""
         late_id = np.frombuffer(self._late_id, dtype=np.int64) if len(self._late_id) else np.empty(0, np.int64)
         order = np.argsort(late_id, kind="stable")  # a request is answered once; stable keeps the order if not
         late_id = late_id[order]
         late_end = np.frombuffer(self._late_end, dtype=np.float64)[order] if late_id.size else np.empty(0)
         late_out = np.frombuffer(self._late_outcome, dtype=np.int8)[order] if late_id.size else np.empty(0, np.int8)
+        if not extra:
+            yield from self._base_chunks(since_s, late_id, late_end, late_out)
+            return
         # The failure causes' late log, sorted by id like the answers'.
         lf = np.frombuffer(self._late_fail_id, dtype=np.int64) if len(self._late_fail_id) else np.empty(0, np.int64)
         lorder = np.argsort(lf, kind="stable")
@@ -309,19 +314,39 @@ class Recorder:
                        "wl": c["wl"][keep], "op": c["op"][keep], "outcome": outcome[keep],
                        **{k: v[keep] for k, v in extra.items()}}
 
-    def columns(self, since_s: float = 0.0) -> dict[str, np.ndarray]:
+    def _base_chunks(self, since_s: float, late_id: np.ndarray, late_end: np.ndarray,
+                     late_out: np.ndarray) -> Iterator[dict[str, np.ndarray]]:
+        for base, c in self._raw_chunks():
+            rows = c["start"].size
+            lo, hi = np.searchsorted(late_id, [base, base + rows])
+            end, outcome = c["end"], c["outcome"]
+            if hi > lo:
+                end, outcome = end.copy(), outcome.copy()
+                end[late_id[lo:hi] - base] = late_end[lo:hi]
+                outcome[late_id[lo:hi] - base] = late_out[lo:hi]
+            keep = c["start"] >= since_s
+            if keep.all():
+                yield {"id": np.arange(base, base + rows), "start": c["start"], "end": end, "wl": c["wl"],
+                       "op": c["op"], "outcome": outcome}
+            elif keep.any():
+                yield {"id": np.nonzero(keep)[0] + base, "start": c["start"][keep], "end": end[keep],
+                       "wl": c["wl"][keep], "op": c["op"][keep], "outcome": outcome[keep]}
+
+    def columns(self, since_s: float = 0.0, extra: bool = False) -> dict[str, np.ndarray]:
         """Every row generated at or after `since_s` as one set of numpy columns (memory ∝ rows)."""
-        parts = list(self.chunks(since_s))
+        parts = list(self.chunks(since_s, extra))
         if not parts:
-            return self.empty_columns()
+            return self.empty_columns(extra)
         if len(parts) == 1:
             return {k: v.copy() for k, v in parts[0].items()}
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
-    def empty_columns(self) -> dict[str, np.ndarray]:
+    def empty_columns(self, extra: bool = True) -> dict[str, np.ndarray]:
         """The columns `chunks` yields, with no row."""
         out = {"id": np.empty(0, np.int64), "start": np.empty(0), "end": np.empty(0),
                "wl": np.empty(0, np.int16), "op": np.empty(0, np.int16), "outcome": np.empty(0, np.int8)}
+        if not extra:
+            return out
         out.update({a: np.empty(0, _ATTR_DTYPES[a]) for a in _ATTR_DTYPES if a in self.attrs or a in self.replays})
         out.update(cause=np.empty(0, np.int8), where=np.empty(0, np.int16))
         if self.track_retries:

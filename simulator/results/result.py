@@ -139,12 +139,17 @@ class Result:
         For a run that spilled, this reads every row back into memory."""
         return self.records.columns(self.warmup_s)
 
-    def chunks(self) -> Iterator[dict[str, np.ndarray]]:
-        """The same columns chunk by chunk (bounded memory)."""
+    @cached_property
+    def all_columns(self) -> dict[str, np.ndarray]:
+        """`columns` and the optional ones (key, user, region, attempts, cause, where): the request rows'."""
+        return self.records.columns(self.warmup_s, extra=True)
+
+    def chunks(self, extra: bool = False) -> Iterator[dict[str, np.ndarray]]:
+        """The same columns chunk by chunk (bounded memory); with `extra`, the optional ones too."""
         if self.exact:
-            yield self.columns
+            yield self.all_columns if extra else self.columns
         else:
-            yield from self.records.chunks(self.warmup_s)
+            yield from self.records.chunks(self.warmup_s, extra)
 
     def _figures(self) -> tuple[dict[str, int], list[dict[str, int]], dict[str, Any], list[dict[str, Any]],
                                 list[tuple[int, int, dict[str, Any]]]]:
@@ -227,7 +232,8 @@ class Result:
     def fault_impact(self) -> list[dict[str, Any]]:
         """Per fault window: error rate, p99 and goodput before, during and after it, and the time to
         recover to the pre-fault baseline (simulator/results/impact.py defines each exactly)."""
-        return fault_impact(self.chunks(), self.fault_windows, self.warmup_s, self.duration_s, self.bucket_s,
+        # The optional columns only for the `attempts` of a run with retries.
+        return fault_impact(self.chunks(extra=self.records.track_retries), self.fault_windows, self.warmup_s, self.duration_s, self.bucket_s,
                             exact=self.exact)
 
     def to_json(self) -> str:
@@ -309,7 +315,7 @@ class Result:
     def requests(self) -> pd.DataFrame:
         """One row per request generated after the warm-up (every row in memory, even for a run that
         spilled: use `write_requests` to save a long run's rows with bounded memory)."""
-        return self._frame(self.columns)
+        return self._frame(self.all_columns)
 
     def write_requests(self, path: Any) -> None:
         """Write the rows of `requests` to a parquet file, one row group per recorder chunk, so a run
@@ -320,7 +326,7 @@ class Result:
         writer = None
         step = self.records.chunk_rows
         try:
-            for whole in self.chunks():
+            for whole in self.chunks(extra=True):
                 for lo in range(0, whole["id"].size, step):  # columns held in memory: a slice at a time
                     c = {k: v[lo:lo + step] for k, v in whole.items()}
                     table = pa.Table.from_pandas(self._frame(c), preserve_index=False)
