@@ -7,7 +7,7 @@ from pydantic import Field
 
 from simulator.language.config import StrictModel
 from simulator.engine.faultable import Faultable, any_active, independent_chance, linear_clock, product
-from simulator.engine.request import ERROR, OK, Reply, Request
+from simulator.engine.request import CAUSE_DOWN, ERROR, OK, Reply, Request, note_failure
 from simulator.resilience import guard
 
 
@@ -173,6 +173,7 @@ class Component(Faultable):
     def refuse(self, req: Request, reply: Reply) -> None:
         """Answer a call that reached the component while it is down."""
         self.failed += 1
+        note_failure(self.env, req, CAUSE_DOWN, self.name)
         reply(self.refuse_outcome)
 
     # --- stale reads ----------------------------------------------------------------------------

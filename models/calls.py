@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from simulator.language.config import StrictModel
-from simulator.engine.request import OK, Reply, Request, deadlines
+from simulator.engine.request import CAUSE_CALL_TIMEOUT, OK, Reply, Request, deadlines
 from simulator.language.units import Fraction, PositiveDuration
 from simulator.resilience import ResilienceConfig, guard
 
@@ -66,14 +66,15 @@ class Step:
 
     __slots__ = ("links", "need", "operation", "probability", "timeout_s", "rng", "deadlines", "plain")
 
-    def __init__(self, config: CallStep, links: list[Any], rng: Any, env: Any) -> None:
+    def __init__(self, config: CallStep, links: list[Any], rng: Any, env: Any, place: str = "") -> None:
         self.links = links
         self.need = len(links) if config.wait_for == "all" else config.wait_for
         self.operation = config.operation
         self.probability = config.probability
         self.timeout_s = config.timeout
         self.rng = rng
-        self.deadlines = deadlines(env, config.timeout)  # one queue for the step's calls, fan-out included
+        # One queue for the step's calls, fan-out included; a timeout is a `call_timeout` at `place`.
+        self.deadlines = deadlines(env, config.timeout, (CAUSE_CALL_TIMEOUT, place))
         # One call that always happens, with the request's operation and no timeout: `invoke` would
         # only send it on its one link, with the caller's reply.
         self.plain = len(links) == 1 and self.probability >= 1.0 and self.operation is None and self.deadlines is None
@@ -84,12 +85,25 @@ class Step:
             sub.meta = req.meta
             req = sub
         dl = self.deadlines
+        if dl is None:
+            if len(self.links) == 1:
+                self.links[0].send(req, reply)
+                return
+            fan = FanIn(len(self.links), self.need, reply)
+            for link in self.links:
+                link.send(req, fan.arrive)
+            return
+        rid = req.id
         if len(self.links) == 1:
-            self.links[0].send(req, reply if dl is None else dl.wrap(reply))
+            once = dl.wrap(reply)
+            once.rid = rid  # which request a timeout fails (its record's cause)
+            self.links[0].send(req, once)
             return
         fan = FanIn(len(self.links), self.need, reply)
         for link in self.links:
-            link.send(req, fan.arrive if dl is None else dl.wrap(fan.arrive))
+            once = dl.wrap(fan.arrive)
+            once.rid = rid
+            link.send(req, once)
 
 
 class FanIn:
@@ -155,5 +169,5 @@ def bind_steps(component: Any, system: Any, steps: list[CallStep], purpose: str)
         links = [guard(link, step.resilience, f"{component.name}/{purpose}/{i}->{t}", system)
                  for link, t in zip(links, step.targets())]
         rng = component.env.streams.get(f"{component.name}/{purpose}/{i}/probability")
-        bound.append(Step(step, links, rng, component.env))
+        bound.append(Step(step, links, rng, component.env, f"{component.name}/{purpose}/{i}"))
     return bound

@@ -13,7 +13,8 @@ from typing import Any, Callable, Literal
 
 from simulator.sampling.distributions import Sampler
 from simulator.engine.env import Timer
-from simulator.engine.request import ERROR, OK, PROBE, REJECTED, Deadlines, Once, Reply, Request
+from simulator.engine.request import (CAUSE_CRASHED, CAUSE_QUEUE_FULL, CAUSE_SERVER_TIMEOUT, ERROR, OK, PROBE, REJECTED,
+                                      Deadlines, Once, Reply, Request, note_failure)
 from simpy.events import NORMAL
 
 _new = object.__new__
@@ -164,8 +165,9 @@ class Station(Component):
         if self.timeout_s is not None:
             dl = self._deadlines
             if dl is None or dl.timeout_s != self.timeout_s:
-                dl = self._deadlines = Deadlines(env, self.timeout_s)
+                dl = self._deadlines = Deadlines(env, self.timeout_s, (CAUSE_SERVER_TIMEOUT, self.name))
             reply = dl.wrap(reply)
+            reply.rid = req.id  # which request a timeout fails (its record's cause)
         busy = self.busy
         if busy < self.workers:
             dt = now - self._t  # self._account(now), inline: once per call
@@ -186,6 +188,7 @@ class Station(Component):
                 self._start(req, reply, now)
         elif self.capacity is not None and len(self.queue) >= self.capacity:
             self.rejected += 1
+            note_failure(env, req, CAUSE_QUEUE_FULL, self.name)
             reply(REJECTED)
         else:
             self._account(now)
@@ -337,7 +340,9 @@ class Station(Component):
         self.epoch += 1
         self.failed += sum(1 for req, _reply in lost if req is not PROBE)  # a probe is not a call
         super().crash()
-        for _req, reply in lost:
+        for req, reply in lost:
+            if req is not PROBE:
+                note_failure(self.env, req, CAUSE_CRASHED, self.name)
             reply(ERROR)
 
     def __repr__(self) -> str:

@@ -151,6 +151,19 @@ def _faults_section(faults: list[dict[str, Any]]) -> str:
     return _table(["chart", "from (s)", "to (s)", "fault"], rows)
 
 
+def _impact_section(s: dict[str, Any]) -> list[str]:
+    """The terminal's fault impact table (reports/impact_table.py), as HTML: only for runs with faults."""
+    from .impact_table import impact_tables
+
+    tables = impact_tables(s)
+    if not tables:
+        return []
+    console = Console(record=True, width=160, file=io.StringIO())
+    for t in tables:
+        console.print(t)
+    return ["<h3>Fault impact</h3>", console.export_html(inline_styles=True, code_format="<pre>{code}</pre>")]
+
+
 def _run_sections(s: dict[str, Any]) -> list[str]:
     r = s["requests"]
     lat = s["latency_s"]
@@ -308,6 +321,8 @@ def _body(d: Path, data: dict[str, Any], is_run: bool, config: dict[str, Any], c
             raise damaged(d / "scenario.yaml", exc) from None
     parts += _run_sections(data) if is_run else _comparison_sections(data)
     parts += ["<h2>Fault timeline</h2>", _faults_section(data.get("faults", []))]
+    if is_run:
+        parts += _impact_section(data)
     if charts:
         parts += ["<h2>Charts</h2>"] + [_img(p) for p in charts]
     warnings = data.get("warnings") or []

@@ -9,6 +9,7 @@ from rich.table import Table
 from reports.data_tables import data_tables
 from reports.registries import type_tables
 from reports.resilience_table import resilience_tables
+from reports.impact_table import impact_tables
 from reports.formatting import duration, ms, num, pct, significant
 from reports.layout import print_fitted
 
@@ -69,6 +70,7 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
         for f in summary["faults"]:
             ft.add_row(num(f["start_s"]), num(f["end_s"]) if f["end_s"] is not None else "end", f["description"])
         tables.append(ft)
+        tables += impact_tables(summary)
     events = sorted(((ev["at_s"], name, ev.get("description", ev.get("kind", "")))
                      for name, c in summary["components"].items() if c.get("type") not in type_tables
                      for ev in c.get("events") or []), key=lambda e: e[0])

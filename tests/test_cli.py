@@ -39,7 +39,9 @@ def test_run_out_writes_files(tmp_path):
                  "latency_cdf.png", "throughput_p99.png", "utilization.png"):
         assert (out / name).stat().st_size > 0, name
     req = pd.read_parquet(out / "requests.parquet")
-    assert list(req.columns) == ["id", "workload", "operation", "start_s", "end_s", "latency_s", "outcome"]
+    # The seven base columns, then three-tier's keys and every failure's cause (docs/outputs.md).
+    assert list(req.columns) == ["id", "workload", "operation", "start_s", "end_s", "latency_s", "outcome",
+                                 "key", "cause", "component"]
     s = json.loads((out / "summary.json").read_text())
     assert len(req) == s["requests"]["generated"]
     ts = pd.read_csv(out / "timeseries.csv")

@@ -17,7 +17,7 @@ from pydantic import Field
 from simulator.language.config import StrictModel
 from simulator.sampling.distributions import DurationDist, Sampler, parse_distribution
 from simulator.engine.faultable import Faultable, any_active, independent_chance, total
-from simulator.engine.request import TIMED_OUT, Once, Reply, Request
+from simulator.engine.request import CAUSE_CUT, CAUSE_LOST, TIMED_OUT, Once, Reply, Request, note_failure
 from simulator.language.units import PositiveDuration
 
 _new = object.__new__  # makes a slotted object whose fields the caller sets (no __init__ frame)
@@ -156,9 +156,10 @@ class Link(Faultable):
     def _send_general(self, req: Request, reply: Reply) -> None:
         env = self.env
         if self.cut or (self.loss and self._lost(self.loss)):
+            note_failure(env, req, CAUSE_CUT if self.cut else CAUSE_LOST, self.dst.name)
             env.call_later(self.net.timeout_s, _deliver, (reply, TIMED_OUT))
             return
-        back = _Return(self, reply, env.now)
+        back = _Return(self, reply, env.now, req)
         delay = (self.lat.next() if self.lat is not None else 0.0) + self.extra_s
         if self.jitter:
             for sampler in self.jitter:
@@ -255,17 +256,20 @@ def _hop_back(hop: _Hop) -> None:
 class _Return:
     """The reply path of one call: crosses the network back to the caller."""
 
-    __slots__ = ("link", "reply", "t_sent")
+    __slots__ = ("link", "reply", "t_sent", "req")
 
-    def __init__(self, link: Link, reply: Reply, t_sent: float) -> None:
+    def __init__(self, link: Link, reply: Reply, t_sent: float, req: Request | None = None) -> None:
         self.link = link
         self.reply = reply
         self.t_sent = t_sent
+        self.req = req  # for the cause of a reply cut or lost on its way back
 
     def __call__(self, outcome: int) -> None:
         link = self.link
         env = link.env
         if link.cut_back or (link.loss_back and link._lost(link.loss_back)):
+            if self.req is not None:
+                note_failure(env, self.req, CAUSE_CUT if link.cut_back else CAUSE_LOST, link.dst.name)
             wait = max(0.0, self.t_sent + link.net.timeout_s - env.now)
             env.call_later(wait, _deliver, (self.reply, TIMED_OUT))
             return

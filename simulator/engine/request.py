@@ -30,7 +30,34 @@ SHED = 8  # dropped from a server's queue by load shedding (max_queue_wait, CoDe
 OUTCOME_NAMES = ("ok", "rejected", "timed_out", "error", "in_flight", "short_circuited", "rate_limited",
                  "degraded", "shed")
 
+# Why a request failed: the cause of the latest failure decided anywhere in its call tree before it was
+# answered, set where the failure is decided (`Recorder.why[req.id] = (cause, place)`: only on a
+# failure, so nothing is paid when nothing fails). `place` names the component (or the workload, for
+# its own timeout) where it happened. Documented in docs/outputs.md.
+CAUSE_NONE = 0  # ok, or a failure decided where no cause is recorded
+CAUSE_DOWN = 1  # refused by a crashed component (place: that component)
+CAUSE_CUT = 2  # sent over a link a partition cut, or a reply cut on its way back (place: the callee)
+CAUSE_LOST = 3  # a message (or its reply) lost by a lossy link (place: the callee)
+CAUSE_QUEUE_FULL = 4  # rejected by a full queue (place: the station)
+CAUSE_CRASHED = 5  # in service or queued when its component crashed (place: that component)
+CAUSE_RATE_LIMITED = 6  # refused by the callee's rate limiter (place: the callee)
+CAUSE_OPEN_BREAKER = 7  # refused by the caller's open circuit breaker (place: the call, caller->target)
+CAUSE_BULKHEAD_FULL = 8  # rejected by a full bulkhead (place: the call, caller->target)
+CAUSE_CLIENT_TIMEOUT = 9  # the workload's own timeout expired (place: the workload)
+CAUSE_CALL_TIMEOUT = 10  # a caller's timeout on a call (a call step's or a per-attempt timeout; place: the call)
+CAUSE_DEADLINE = 11  # dropped downstream because its caller's propagated deadline had passed (place: the component)
+CAUSE_SERVER_TIMEOUT = 12  # a component's own `timeout` on the work it holds expired (place: the component)
+CAUSE_NAMES = ("none", "down", "cut", "lost", "queue_full", "crashed", "rate_limited", "open_breaker",
+               "bulkhead_full", "client_timeout", "call_timeout", "deadline", "server_timeout")
+
 Reply = Callable[[int], None]
+
+
+def note_failure(env: Any, req: Any, cause: int, place: str) -> None:
+    """A failure of `req` was decided here: remember why, for its record (called only on a failure)."""
+    rec = getattr(env, "recorder", None)  # None: a component driven by a test, without records
+    if rec is not None and req is not None:
+        rec.why[req.id] = (cause, place)
 
 
 class Request:
@@ -65,7 +92,9 @@ class Request:
 class Once:
     """Wraps a reply so that only the first outcome is delivered (reply vs. timeout races)."""
 
-    __slots__ = ("reply", "done", "deadline")
+    # `rid`: set (only) by callers whose reply is not the request itself, so a timeout can say which
+    # request it failed (see `Deadlines.tag`); never read on the path of an answer in time.
+    __slots__ = ("reply", "done", "deadline", "rid")
 
     def __init__(self, reply: Reply, deadline: float = math.inf) -> None:
         self.reply = reply
@@ -105,13 +134,16 @@ class Deadlines:
     one timer per request.
     """
 
-    __slots__ = ("env", "timeout_s", "entries", "armed")
+    __slots__ = ("env", "timeout_s", "entries", "armed", "tag")
 
-    def __init__(self, env: Any, timeout_s: float) -> None:
+    def __init__(self, env: Any, timeout_s: float, tag: tuple[int, str] | None = None) -> None:
         self.env = env
         self.timeout_s = timeout_s
         self.entries: deque = deque()
         self.armed = False
+        # (cause, place) a timeout of this source records for its request (`Recorder.why`): the id is
+        # the wrapped reply's `id` (a workload's request) or the `Once`'s `rid`. Only read when one expires.
+        self.tag = tag
 
     def wrap(self, reply: Reply) -> "Once":
         """`reply`, to be answered with TIMED_OUT if no outcome comes within `timeout_s`."""
@@ -132,7 +164,15 @@ class Deadlines:
         entries = self.entries
         # The entry the timer was armed for: its deadline is now. Expiring it may set new timeouts
         # of this source; they queue behind, and the timer is re-armed below.
-        entries.popleft()[2].expire(None)
+        once = entries.popleft()[2]
+        if self.tag is not None and not once.done:
+            rid = getattr(once, "rid", None)
+            if rid is None:
+                rid = getattr(once.reply, "id", None)
+            rec = getattr(self.env, "recorder", None)
+            if rid is not None and rec is not None:
+                rec.why[rid] = self.tag
+        once.expire(None)
         while entries and entries[0][2].done:
             entries.popleft()
         if entries:
@@ -145,9 +185,9 @@ class Deadlines:
         return len(self.entries)
 
 
-def deadlines(env: Any, timeout_s: float | None) -> Deadlines | None:
+def deadlines(env: Any, timeout_s: float | None, tag: tuple[int, str] | None = None) -> Deadlines | None:
     """A deadline queue for timeouts of `timeout_s`, or None if there is no timeout."""
-    return None if timeout_s is None else Deadlines(env, timeout_s)
+    return None if timeout_s is None else Deadlines(env, timeout_s, tag)
 
 
 # Marks a health probe's place in a station's queue (models/station.py, models/shedding.py): a probe

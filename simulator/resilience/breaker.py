@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from simulator.engine.request import SHORT_CIRCUITED, Reply, Request
+from simulator.engine.request import CAUSE_OPEN_BREAKER, SHORT_CIRCUITED, Reply, Request, note_failure
 from simulator.language import registry
 
 from .retry import outcome_codes
@@ -50,6 +50,7 @@ class CircuitBreaker:
         self.cfg = cfg
         self.inner = inner
         self.env = env
+        self.label = label  # where a refused call's cause is placed
         self.failure_on = outcome_codes(cfg.failure_on)
         self.state = CLOSED
         self.generation = 0
@@ -95,6 +96,7 @@ class CircuitBreaker:
         if state is OPEN:
             if self.env._now < self.opened_at + self.cfg.open_for:
                 self.short_circuited += 1
+                note_failure(self.env, req, CAUSE_OPEN_BREAKER, self.label)
                 reply(SHORT_CIRCUITED)
                 return
             self._to(HALF_OPEN)
@@ -102,6 +104,7 @@ class CircuitBreaker:
         if state is HALF_OPEN:
             if self.trials_left == 0:
                 self.short_circuited += 1
+                note_failure(self.env, req, CAUSE_OPEN_BREAKER, self.label)
                 reply(SHORT_CIRCUITED)
                 return
             self.trials_left -= 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from simulator.engine.request import REJECTED, Reply, Request
+from simulator.engine.request import CAUSE_BULKHEAD_FULL, REJECTED, Reply, Request, note_failure
 from simulator.language import registry
 
 WAITING, STARTED, EXPIRED = 0, 1, 2
@@ -49,6 +49,7 @@ class Bulkhead:
         self.cfg = cfg
         self.inner = inner
         self.env = env
+        self.label = label  # where a rejected call's cause is placed
         self.limit = cfg.max_concurrent
         self.queue_limit = cfg.queue
         self.max_wait = cfg.max_wait
@@ -75,6 +76,7 @@ class Bulkhead:
                 self.env.call_later(self.max_wait, self._expire, entry)
         else:
             self.rejected += 1
+            note_failure(self.env, req, CAUSE_BULKHEAD_FULL, self.label)
             reply(REJECTED)
 
     def _start(self, req: Request, reply: Reply) -> None:
@@ -106,6 +108,7 @@ class Bulkhead:
             entry.state = EXPIRED
             self.n_waiting -= 1
             self.rejected += 1
+            note_failure(self.env, entry.req, CAUSE_BULKHEAD_FULL, self.label)
             entry.reply(REJECTED)
 
     def stats(self) -> dict[str, Any]:

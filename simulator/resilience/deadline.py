@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from simulator.engine.request import TIMED_OUT, Once, Reply, Request
+from simulator.engine.request import CAUSE_DEADLINE, TIMED_OUT, Once, Reply, Request, note_failure
 from simulator.language import registry
 
 
@@ -110,6 +110,7 @@ class _Dropping:
         left = req.deadline - env._now
         if left <= 0.0:
             self.dropped += 1
+            note_failure(env, req, CAUSE_DEADLINE, self.comp.name)
             reply(TIMED_OUT)
             return
         # A `Once` is what a station skips in its queue once it is answered (see Station.release).

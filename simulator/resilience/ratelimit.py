@@ -22,7 +22,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from simulator.engine.request import RATE_LIMITED, Reply, Request
+from simulator.engine.request import CAUSE_RATE_LIMITED, RATE_LIMITED, Reply, Request, note_failure
 from simulator.language import registry
 from simulator.language.config import StrictModel
 from simulator.language.units import PositiveDuration, PositiveRate
@@ -238,10 +238,11 @@ class PerKey:
 class Limited:
     """A component's `handle` behind a rate limiter."""
 
-    __slots__ = ("handle", "limiter", "admit", "admitted", "refused", "algorithm", "per")
+    __slots__ = ("handle", "limiter", "admit", "admitted", "refused", "algorithm", "per", "env", "name")
 
-    def __init__(self, handle: Any, limiter: Any, algorithm: str, per: str) -> None:
+    def __init__(self, handle: Any, limiter: Any, algorithm: str, per: str, env: Any = None, name: str = "") -> None:
         self.handle = handle
+        self.env, self.name = env, name  # for the refused request's cause (`note_failure`)
         self.limiter = limiter
         self.algorithm = algorithm
         self.per = per
@@ -256,6 +257,8 @@ class Limited:
             self.handle(req, reply)
         else:
             self.refused += 1
+            if self.env is not None:
+                note_failure(self.env, req, CAUSE_RATE_LIMITED, self.name)
             reply(RATE_LIMITED)
 
     def stats(self) -> dict[str, Any]:
@@ -281,7 +284,8 @@ def install(component: Any, system: Any) -> None:
     cfg = getattr(component.config, "rate_limit", None)
     if cfg is None:
         return
-    limited = Limited(component.handle, make_limiter(cfg, component.env), cfg.algorithm, cfg.per)
+    limited = Limited(component.handle, make_limiter(cfg, component.env), cfg.algorithm, cfg.per, component.env,
+                      component.name)
     component.handle = limited
     system.limited[component.name] = limited
 

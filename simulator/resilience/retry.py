@@ -104,6 +104,10 @@ class Retry:
         self.budget = RetryBudget(cfg.budget) if cfg.budget is not None else None
         self.throttle = RetryThrottle(cfg.throttling) if cfg.throttling is not None else None
         self.rng = env.streams.get(f"{label}/retry/jitter") if cfg.jitter != "none" else None
+        self.retried = None  # the recorder's retry counts per request id (its `attempts` column)
+        if getattr(env, "recorder", None) is not None:
+            env.recorder.track_retries = True
+            self.retried = env.recorder.retried
         self.reset_stats()
 
     def reset_stats(self) -> None:
@@ -178,6 +182,9 @@ class Retry:
             return
         self.attempts += 1
         self.retries += 1
+        rid = att.req.id
+        if self.retried is not None and rid >= 0:  # -1: a component's own request (no record)
+            self.retried[rid] = self.retried.get(rid, 0) + 1
         if att.req.op in self.non_idempotent:
             self.duplicates += 1
         self.inner(att.req, att)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulator.engine.request import Deadlines, Reply, Request
+from simulator.engine.request import CAUSE_CALL_TIMEOUT, Deadlines, Reply, Request
 from simulator.language import registry
 
 
@@ -15,11 +15,13 @@ class AttemptTimeout:
     def __init__(self, timeout_s: float, inner: Any, env: Any, label: str) -> None:
         self.inner = inner
         # One FIFO queue for every attempt of this call site: equal timeouts expire in order.
-        self.deadlines = Deadlines(env, timeout_s)
+        self.deadlines = Deadlines(env, timeout_s, (CAUSE_CALL_TIMEOUT, label))
         self.timeout_s = timeout_s
 
     def send(self, req: Request, reply: Reply) -> None:
-        self.inner(req, self.deadlines.wrap(reply))
+        once = self.deadlines.wrap(reply)
+        once.rid = req.id  # which request a timeout fails (its record's cause)
+        self.inner(req, once)
 
     def stats(self) -> dict[str, Any]:
         return {"timeout_s": self.timeout_s}

@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from simulator.engine.recorder import Recorder
-from simulator.engine.request import (DEGRADED, ERROR, IN_FLIGHT, OK, OUTCOME_NAMES, RATE_LIMITED, REJECTED, SHED, SHORT_CIRCUITED,
-                                      TIMED_OUT)
+from simulator.engine.request import (CAUSE_NAMES, DEGRADED, ERROR, IN_FLIGHT, OK, OUTCOME_NAMES, RATE_LIMITED, REJECTED,
+                                      SHED, SHORT_CIRCUITED, TIMED_OUT)
+from simulator.results.impact import METHOD as IMPACT_METHOD, fault_impact
 from simulator.results.sketch import LatencySketch, bucket_of, percentiles_from_counts
 
 PERCENTILES = (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p999", 99.9))
@@ -138,12 +139,17 @@ class Result:
         For a run that spilled, this reads every row back into memory."""
         return self.records.columns(self.warmup_s)
 
-    def chunks(self) -> Iterator[dict[str, np.ndarray]]:
-        """The same columns chunk by chunk (bounded memory)."""
+    @cached_property
+    def all_columns(self) -> dict[str, np.ndarray]:
+        """`columns` and the optional ones (key, user, region, attempts, cause, where): the request rows'."""
+        return self.records.columns(self.warmup_s, extra=True)
+
+    def chunks(self, extra: bool = False) -> Iterator[dict[str, np.ndarray]]:
+        """The same columns chunk by chunk (bounded memory); with `extra`, the optional ones too."""
         if self.exact:
-            yield self.columns
+            yield self.all_columns if extra else self.columns
         else:
-            yield from self.records.chunks(self.warmup_s)
+            yield from self.records.chunks(self.warmup_s, extra)
 
     def _figures(self) -> tuple[dict[str, int], list[dict[str, int]], dict[str, Any], list[dict[str, Any]],
                                 list[tuple[int, int, dict[str, Any]]]]:
@@ -218,7 +224,17 @@ class Result:
             "faults": self.fault_windows,
             "warnings": self.warnings,
             **self.extras,
+            # Only runs with a fault get the section, so other runs' summaries stay as they were.
+            **({"fault_impact": {"method": IMPACT_METHOD, "faults": self.fault_impact}} if self.fault_windows else {}),
         })
+
+    @cached_property
+    def fault_impact(self) -> list[dict[str, Any]]:
+        """Per fault window: error rate, p99 and goodput before, during and after it, and the time to
+        recover to the pre-fault baseline (simulator/results/impact.py defines each exactly)."""
+        # The optional columns only for the `attempts` of a run with retries.
+        return fault_impact(self.chunks(extra=self.records.track_retries), self.fault_windows, self.warmup_s, self.duration_s, self.bucket_s,
+                            exact=self.exact)
 
     def to_json(self) -> str:
         return json.dumps(self.summary, indent=2, allow_nan=False) + "\n"
@@ -269,23 +285,37 @@ class Result:
         order = np.argsort(start, kind="stable")
         return start[order], lat[order]
 
-    @staticmethod
-    def _frame(c: dict[str, np.ndarray], workloads: list[str], operations: list[str]) -> pd.DataFrame:
-        return pd.DataFrame({
+    def _frame(self, c: dict[str, np.ndarray]) -> pd.DataFrame:
+        """The rows as a DataFrame: the seven base columns, then the optional ones the run recorded
+        (docs/outputs.md lists every column)."""
+        frame = {
             "id": c["id"].astype(np.int64),
-            "workload": pd.Categorical.from_codes(c["wl"].astype(np.int32), categories=workloads),
-            "operation": pd.Categorical.from_codes(c["op"].astype(np.int32), categories=operations),
+            "workload": pd.Categorical.from_codes(c["wl"].astype(np.int32), categories=self.workload_names),
+            "operation": pd.Categorical.from_codes(c["op"].astype(np.int32), categories=self.operation_names),
             "start_s": c["start"],
             "end_s": c["end"],
             "latency_s": c["end"] - c["start"],
             "outcome": pd.Categorical.from_codes(c["outcome"].astype(np.int32), categories=list(OUTCOME_NAMES)),
-        })
+        }
+        rec = self.records
+        if "key" in c:
+            frame["key"] = c["key"].astype(np.int64)
+        if "user" in c:
+            frame["user"] = c["user"].astype(np.int64)
+        if "region" in c:  # -1 (a workload without regions) reads as missing
+            frame["region"] = pd.Categorical.from_codes(c["region"].astype(np.int32), categories=list(rec.regions))
+        if "attempts" in c:
+            frame["attempts"] = c["attempts"].astype(np.int32)
+        if "cause" in c:
+            frame["cause"] = pd.Categorical.from_codes(c["cause"].astype(np.int32), categories=list(CAUSE_NAMES))
+            frame["component"] = pd.Categorical.from_codes(c["where"].astype(np.int32), categories=list(rec.places))
+        return pd.DataFrame(frame)
 
     @cached_property
     def requests(self) -> pd.DataFrame:
         """One row per request generated after the warm-up (every row in memory, even for a run that
         spilled: use `write_requests` to save a long run's rows with bounded memory)."""
-        return self._frame(self.columns, self.workload_names, self.operation_names)
+        return self._frame(self.all_columns)
 
     def write_requests(self, path: Any) -> None:
         """Write the rows of `requests` to a parquet file, one row group per recorder chunk, so a run
@@ -296,19 +326,15 @@ class Result:
         writer = None
         step = self.records.chunk_rows
         try:
-            for whole in self.chunks():
+            for whole in self.chunks(extra=True):
                 for lo in range(0, whole["id"].size, step):  # columns held in memory: a slice at a time
                     c = {k: v[lo:lo + step] for k, v in whole.items()}
-                    table = pa.Table.from_pandas(self._frame(c, self.workload_names, self.operation_names),
-                                                 preserve_index=False)
+                    table = pa.Table.from_pandas(self._frame(c), preserve_index=False)
                     if writer is None:
                         writer = pq.ParquetWriter(path, table.schema)
                     writer.write_table(table, row_group_size=max(1, table.num_rows))
             if writer is None:  # no request at all: an empty file with the columns
-                empty = {k: np.empty(0, dt) for k, dt in (("id", np.int64), ("start", np.float64),
-                         ("end", np.float64), ("wl", np.int16), ("op", np.int16), ("outcome", np.int8))}
-                table = pa.Table.from_pandas(self._frame(empty, self.workload_names, self.operation_names),
-                                             preserve_index=False)
+                table = pa.Table.from_pandas(self._frame(self.records.empty_columns()), preserve_index=False)
                 writer = pq.ParquetWriter(path, table.schema)
                 writer.write_table(table)
         finally:

@@ -26,3 +26,29 @@ class BlockStream:
         self.size = size
         blocks = map(lambda _: draw(size).tolist(), repeat(None))
         self.next: Callable[[], Any] = chain.from_iterable(blocks).__next__
+
+
+class Replay:
+    """The values a `BlockStream` over the same `draw` handed out, taken again in bulk after the run:
+    blocks of the same size from a fresh generator give the same sequence, so a record can be rebuilt
+    (the keys of a workload's requests, in order) instead of stored on the hot path."""
+
+    __slots__ = ("draw", "size", "buf", "pos")
+
+    def __init__(self, draw: Callable[[int], np.ndarray], size: int = BLOCK) -> None:
+        self.draw = draw
+        self.size = size
+        self.buf = np.empty(0)
+        self.pos = 0
+
+    def take(self, k: int) -> np.ndarray:
+        """The next `k` values, in order."""
+        parts = []
+        while k > 0:
+            if self.pos == self.buf.size:
+                self.buf, self.pos = np.asarray(self.draw(self.size)), 0
+            n = min(k, self.buf.size - self.pos)
+            parts.append(self.buf[self.pos:self.pos + n])
+            self.pos += n
+            k -= n
+        return np.concatenate(parts) if parts else np.empty(0, dtype=self.buf.dtype)

@@ -9,20 +9,21 @@ from __future__ import annotations
 import math
 import re
 from heapq import heappush
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from simulator.workload.arrivals import ArrivalConfig, parse_arrivals
 from simulator.sampling.blocks import BlockStream
+from simulator.sampling.rng import Streams
 from simulator.language.config import StrictModel
 from simulator.sampling.distributions import DurationDist, Sampler
 from simulator.engine.env import Timer
 from simulator.engine.faultable import Faultable, product
 from simulator.workload.keys import KeyConfig, parse_keys
 from simulator.language.tagged import tagged
-from simulator.engine.request import IN_FLIGHT, Request, deadlines
+from simulator.engine.request import CAUSE_CLIENT_TIMEOUT, IN_FLIGHT, Request, deadlines
 from simulator.language.units import Duration, Fraction, PositiveDuration
 from simulator.resilience import ResilienceConfig, guard
 from simpy.events import NORMAL
@@ -134,6 +135,8 @@ class ClientRequest(Request):
             src.done(self, outcome)
         else:  # nothing follows an open-loop answer: only recorded
             src.rec.answer(self.id, src.env._now, outcome)
+            if outcome:  # a failure: its cause too (the one test a success pays)
+                src.rec.failed(self.id)
 
     def land(self, outcome: int, at: float) -> None:
         """The reply arrives at `at` (open loop only: nothing follows it); recorded now, unless the
@@ -141,6 +144,8 @@ class ClientRequest(Request):
         src = self.src
         if at < src.env.end_s:
             src.rec.answer(self.id, at, outcome)
+            if outcome:
+                src.rec.failed(self.id)
 
 
 def _choice(values: list, weights: list[float], rng: Any) -> BlockStream:
@@ -151,6 +156,39 @@ def _choice(values: list, weights: list[float], rng: Any) -> BlockStream:
 
 def _ints(lo: int, hi: int, rng: Any) -> BlockStream:
     return BlockStream(lambda n: rng.integers(lo, hi, n))
+
+
+class _IntsOf:
+    """`_ints(lo, hi, rng)` as a picklable object (a record column's replay)."""
+
+    def __init__(self, lo: int, hi: int) -> None:
+        self.lo, self.hi = lo, hi
+
+    def __call__(self, rng: Any) -> BlockStream:
+        return _ints(self.lo, self.hi, rng)
+
+
+class _RegionIndex:
+    """Draws like `_choice` over a workload's regions, as the run's region numbers (for the record)."""
+
+    def __init__(self, glob: np.ndarray, weights: list[float]) -> None:
+        self.glob = glob
+        self.p = np.asarray(weights, dtype=float) / sum(weights)
+
+    def __call__(self, rng: Any) -> BlockStream:
+        return BlockStream(lambda n: self.glob[rng.choice(len(self.glob), size=n, p=self.p)])
+
+
+class _Redraw:
+    """How a record column is rebuilt after the run: a fresh generator of the named stream, with the
+    run's seed, wrapped as the workload wrapped it (`make(rng)` gives the same `BlockStream`). Plain
+    data and picklable objects, so a pickled `Result` (sent to another process) can still rebuild it."""
+
+    def __init__(self, seed: int, stream: str, make: Callable[[Any], BlockStream]) -> None:
+        self.seed, self.stream, self.make = seed, stream, make
+
+    def draw(self) -> Callable[[int], np.ndarray]:
+        return self.make(Streams(self.seed).get(self.stream)).draw
 
 
 class _Const:
@@ -207,7 +245,20 @@ class Workload(Faultable):
         self.link = None
         self.stop_s = config.stop if config.stop is not None else math.inf
         self.timeout_s = config.timeout
-        self.deadlines = deadlines(env, config.timeout)
+        self.deadlines = deadlines(env, config.timeout, (CAUSE_CLIENT_TIMEOUT, name))
+        # Record columns of the attributes: what the workload draws (one value per request, in order)
+        # is replayed after the run from the same streams, so the hot path stores nothing more. A
+        # closed loop's user is its simulated user's number, not a draw: appended at issue (`_issue_rich`).
+        seed = streams.seed
+        if config.keys:
+            rec.replay("key", index, _Redraw(seed, f"{name}/keys", config.keys.make))
+        if bounds and not self.closed_loop:
+            rec.replay("user", index, _Redraw(seed, f"{name}/user_id", _IntsOf(*bounds)))
+        if regions:
+            glob = np.asarray([rec.region_index(r) for r in regions], dtype=np.int16)
+            rec.replay("region", index, _Redraw(seed, f"{name}/region", _RegionIndex(glob, list(attrs.region.values()))))
+        if bounds and self.closed_loop:
+            rec.enable(["user"])
         if config.arrivals is not None:
             self.gen = config.arrivals.make(streams.get(f"{name}/arrivals"))
         else:
@@ -233,6 +284,8 @@ class Workload(Faultable):
 
     def start(self) -> None:
         env = self.env
+        if self.rec.attrs:  # chosen once: a run without attributes keeps the plain path
+            self._issue = self._issue_rich
         if self.spiked:
             self._pending = Timer(self._arrive_spiked)
             self._schedule_spiked(self.config.start, self.gen.scaled_gap(self.config.start, self.rate_factor))
@@ -277,6 +330,35 @@ class Workload(Faultable):
             req = ClientRequest(rid + rec.base, now, self.index, op, keys.next() if keys is not None else None, user,
                                 region, self)
             link = self.links[region]
+        deadlines = self.deadlines
+        link.send(req, req if deadlines is None else deadlines.wrap(req))
+
+    def _issue_rich(self, now: float, user: int | None) -> None:
+        """`_issue`, also recording the request's user (a run with a closed loop with user ids: the
+        simulated user's number); -1 for a workload without users."""
+        rec = self.rec
+        op = self.op
+        if op is None:
+            op = self.ops.next()
+            op_i = self._op_idx[op]
+        else:
+            op_i = self._op_i
+        rid = len(rec.start)
+        if rid >= rec.chunk_rows:
+            rec.seal()
+            rid = 0
+        rec.start.append(now)
+        rec.end.append(_NAN)
+        rec.wl.append(self.index)
+        rec.op.append(op_i)
+        rec.outcome.append(IN_FLIGHT)
+        if user is None and self.user_ids is not None:
+            user = self.user_ids.next()
+        key = self.keys.next() if self.keys is not None else None
+        region = self.regions.next() if self.regions is not None else None
+        rec.user.append(-1 if user is None else user)  # the one column appended at issue (a closed loop's user)
+        req = ClientRequest(rid + rec.base, now, self.index, op, key, user, region, self)
+        link = self.link if region is None else self.links[region]
         deadlines = self.deadlines
         link.send(req, req if deadlines is None else deadlines.wrap(req))
 
@@ -332,6 +414,8 @@ class Workload(Faultable):
 
     def done(self, req: ClientRequest, outcome: int) -> None:
         self.rec.answer(req.id, self.env._now, outcome)
+        if outcome:
+            self.rec.failed(req.id)
         if self.config.users is not None:
             delay = self.think() if self.think else 0.0
             self.env.schedule(Timer(self._user_fires, req.user), NORMAL, delay)
