@@ -285,17 +285,17 @@ class Recorder:
         late_id = late_id[order]
         late_end = np.frombuffer(self._late_end, dtype=np.float64)[order] if late_id.size else np.empty(0)
         late_out = np.frombuffer(self._late_outcome, dtype=np.int8)[order] if late_id.size else np.empty(0, np.int8)
-        if not extra:
-            yield from self._base_chunks(since_s, late_id, late_end, late_out)
-            return
-        # The failure causes' late log, sorted by id like the answers'.
-        lf = np.frombuffer(self._late_fail_id, dtype=np.int64) if len(self._late_fail_id) else np.empty(0, np.int64)
-        lorder = np.argsort(lf, kind="stable")
-        late_fail = (lf[lorder],
-                     np.frombuffer(self._late_fail_cause, dtype=np.int8)[lorder] if lf.size else np.empty(0, np.int8),
-                     np.frombuffer(self._late_fail_where, dtype=np.int16)[lorder] if lf.size else np.empty(0, np.int16))
-        # Replayed columns: fresh streams, taken chunk after chunk from the run's first request.
-        takers = {col: {w: Replay(spec.draw()) for w, spec in per_wl.items()} for col, per_wl in self.replays.items()}
+        late_fail: tuple = ()
+        takers: dict = {}
+        if extra:
+            # The failure causes' late log, sorted by id like the answers'.
+            lf = np.frombuffer(self._late_fail_id, dtype=np.int64) if len(self._late_fail_id) else np.empty(0, np.int64)
+            lorder = np.argsort(lf, kind="stable")
+            late_fail = (lf[lorder],
+                         np.frombuffer(self._late_fail_cause, dtype=np.int8)[lorder] if lf.size else np.empty(0, np.int8),
+                         np.frombuffer(self._late_fail_where, dtype=np.int16)[lorder] if lf.size else np.empty(0, np.int16))
+            # Replayed columns: fresh streams, taken chunk after chunk from the run's first request.
+            takers = {col: {w: Replay(spec.draw()) for w, spec in per_wl.items()} for col, per_wl in self.replays.items()}
         for base, c in self._raw_chunks():
             rows = c["start"].size
             lo, hi = np.searchsorted(late_id, [base, base + rows])
@@ -305,32 +305,15 @@ class Recorder:
                 end[late_id[lo:hi] - base] = late_end[lo:hi]
                 outcome[late_id[lo:hi] - base] = late_out[lo:hi]
             keep = c["start"] >= since_s
-            extra = self._extra(base, c, late_fail, takers)
+            # Every chunk's extra columns are built, kept rows or not: the replayed streams advance in order.
+            more = self._extra(base, c, late_fail, takers) if extra else {}
             if keep.all():
                 yield {"id": np.arange(base, base + rows), "start": c["start"], "end": end, "wl": c["wl"],
-                       "op": c["op"], "outcome": outcome, **extra}
+                       "op": c["op"], "outcome": outcome, **more}
             elif keep.any():
                 yield {"id": np.nonzero(keep)[0] + base, "start": c["start"][keep], "end": end[keep],
                        "wl": c["wl"][keep], "op": c["op"][keep], "outcome": outcome[keep],
-                       **{k: v[keep] for k, v in extra.items()}}
-
-    def _base_chunks(self, since_s: float, late_id: np.ndarray, late_end: np.ndarray,
-                     late_out: np.ndarray) -> Iterator[dict[str, np.ndarray]]:
-        for base, c in self._raw_chunks():
-            rows = c["start"].size
-            lo, hi = np.searchsorted(late_id, [base, base + rows])
-            end, outcome = c["end"], c["outcome"]
-            if hi > lo:
-                end, outcome = end.copy(), outcome.copy()
-                end[late_id[lo:hi] - base] = late_end[lo:hi]
-                outcome[late_id[lo:hi] - base] = late_out[lo:hi]
-            keep = c["start"] >= since_s
-            if keep.all():
-                yield {"id": np.arange(base, base + rows), "start": c["start"], "end": end, "wl": c["wl"],
-                       "op": c["op"], "outcome": outcome}
-            elif keep.any():
-                yield {"id": np.nonzero(keep)[0] + base, "start": c["start"][keep], "end": end[keep],
-                       "wl": c["wl"][keep], "op": c["op"][keep], "outcome": outcome[keep]}
+                       **{k: v[keep] for k, v in more.items()}}
 
     def columns(self, since_s: float = 0.0, extra: bool = False) -> dict[str, np.ndarray]:
         """Every row generated at or after `since_s` as one set of numpy columns (memory ∝ rows)."""
