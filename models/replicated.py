@@ -30,11 +30,12 @@ from .base import ClientSide, ComponentConfig
 from .calls import FanIn
 from .failover import Failover, FailoverConfig
 from . import replication_modes  # noqa: F401  (registers the modes and read_from policies)
+from .eventual import AntiEntropyConfig, Resolve, Session
 from .versions import StaleReads, VersionLog, percentiles, sub_request
 
 # The names of `registry.replication_modes` and `registry.read_from_policies`, in the order the
 # validation message lists them (a test checks they match the registries).
-Mode = Literal["sync", "semi_sync", "async", "multi_leader", "quorum"]
+Mode = Literal["sync", "semi_sync", "async", "multi_leader", "quorum", "eventual"]
 ReadFrom = Literal["leader", "any", "nearest"]
 
 
@@ -43,7 +44,8 @@ class ReplicatedConfig(ComponentConfig):
     replicas: list[str] = Field(min_length=1, max_length=100, description="Stores holding a copy each; the first is the leader.")
     leader: str | None = Field(None, description="The leader (default: the first replica).")
     mode: Mode = Field("async", description="sync, semi_sync (wait for `acks` followers), async, multi_leader, "
-                                            "or quorum (leaderless: `write_quorum` and `read_quorum`).")
+                                            "quorum (leaderless: `write_quorum` and `read_quorum`), or eventual "
+                                            "(AP: every replica takes writes; `resolve`, `anti_entropy`, `session`).")
     acks: PositiveInt = Field(1, description="semi_sync: follower acknowledgements a write waits for.")
     leaders: list[str] | None = Field(None, description="multi_leader: replicas that accept writes (default: all).")
     write_quorum: PositiveInt | None = Field(None, description="quorum: replicas that must store a write (default: a majority).")
@@ -59,6 +61,13 @@ class ReplicatedConfig(ComponentConfig):
                           "promotion of the most up-to-date follower, optional fencing (docs/data-tier.md).")
     resilience: ResilienceConfig | None = Field(
         None, description="Policies on the client library's calls to each store (in each caller: its own breaker per store).")
+    resolve: Resolve = Field("lww", description="eventual: concurrent writes resolved by last-writer-wins on each "
+                                                "replica's own clock (lww) or kept as siblings (version_vectors).")
+    anti_entropy: AntiEntropyConfig | None = Field(
+        None, description="eventual: periodic push-pull sync between replicas (default: none, replicas that "
+                          "missed a push stay divergent until the key is written again).")
+    session: Session = Field("none", description="eventual: session guarantee enforced with version tokens "
+                                                 "(read_your_writes, monotonic_reads); violations are counted either way.")
 
     @model_validator(mode="after")
     def _consistent(self) -> "ReplicatedConfig":
@@ -81,8 +90,14 @@ class ReplicatedConfig(ComponentConfig):
                 raise ValueError(f"{key}={value} is more than the {len(self.replicas)} replicas")
         if self.leaders is not None and self.mode != "multi_leader":
             raise ValueError("'leaders' is for mode multi_leader only (single-leader modes use 'leader')")
+        if self.mode != "eventual":
+            for key, default in (("resolve", "lww"), ("anti_entropy", None), ("session", "none")):
+                if getattr(self, key) != default:
+                    raise ValueError(f"'{key}' is for mode eventual only")
+        elif self.read_from == "leader" and "read_from" in self.model_fields_set:
+            raise ValueError("mode eventual has no leader: read_from is nearest (the default) or any")
         if self.failover is not None:
-            if self.mode in ("multi_leader", "quorum"):
+            if self.mode in ("multi_leader", "quorum", "eventual"):
                 raise ValueError(f"'failover' is for the single-leader modes (sync, semi_sync, async), not {self.mode}")
             if len(self.replicas) < 2:
                 raise ValueError("'failover' needs at least 2 replicas (a leader and a follower to promote)")
@@ -264,6 +279,7 @@ class Replicated(ClientSide):
         self.replication_failures = 0
         self.conflicts = 0
         self.read_repairs = 0
+        self.replication.reset_stats()
         self._lag_mark = 0
         self._stale_mark = 0
         if self.failover is not None:
@@ -283,6 +299,7 @@ class Replicated(ClientSide):
         self.members = members
         self.network = system.network
         self._nearest: dict[tuple[str, bool], int] = {}
+        self.replication.connect(system)
         if self.failover is not None:
             self.failover.connect(system)  # heartbeats, detectors, epoch-checked replication streams
 
@@ -409,6 +426,7 @@ class Replicated(ClientSide):
             out = {"lag_p50_s": math.nan, "lag_p99_s": math.nan, "lag_max_s": math.nan}
         out["stale_reads"] = float(self.stale.stale - self._stale_mark)
         self._stale_mark = self.stale.stale
+        out.update(self.replication.extra_sample())
         return out
 
     def offered(self, rate_per_s: float, system: Any) -> None:

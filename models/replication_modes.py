@@ -48,6 +48,16 @@ class ReplicationMode:
     def extra_stats(self) -> dict[str, Any]:
         return {}
 
+    def extra_sample(self) -> dict[str, float]:
+        """Per-bucket figures of the mode, added to the store's time series."""
+        return {}
+
+    def connect(self, system: Any) -> None:
+        """Called at the end of the store's `connect` (its members and network are known)."""
+
+    def reset_stats(self) -> None:
+        """Forget the mode's own counters (the end of the warm-up)."""
+
 
 @registry.replication_modes.register("async")
 class Async(ReplicationMode):
