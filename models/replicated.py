@@ -61,6 +61,10 @@ class ReplicatedConfig(ComponentConfig):
                           "promotion of the most up-to-date follower, optional fencing (docs/data-tier.md).")
     resilience: ResilienceConfig | None = Field(
         None, description="Policies on the client library's calls to each store (in each caller: its own breaker per store).")
+    sloppy: bool = Field(False, description="quorum: sloppy quorums with hinted handoff: a write a home replica "
+                                            "cannot store goes to a fallback replica with a hint (Dynamo).")
+    home: PositiveInt | None = Field(None, description="quorum with sloppy: the first `home` replicas are every "
+                                                       "key's home, the rest fallbacks (default: all but one).")
     resolve: Resolve = Field("lww", description="eventual: concurrent writes resolved by last-writer-wins on each "
                                                 "replica's own clock (lww) or kept as siblings (version_vectors).")
     anti_entropy: AntiEntropyConfig | None = Field(
@@ -90,6 +94,19 @@ class ReplicatedConfig(ComponentConfig):
                 raise ValueError(f"{key}={value} is more than the {len(self.replicas)} replicas")
         if self.leaders is not None and self.mode != "multi_leader":
             raise ValueError("'leaders' is for mode multi_leader only (single-leader modes use 'leader')")
+        if (self.sloppy or self.home is not None) and self.mode != "quorum":
+            raise ValueError("'sloppy' and 'home' are for mode quorum only")
+        if self.home is not None and not self.sloppy:
+            raise ValueError("'home' is for sloppy quorums only (sloppy: true)")
+        if self.sloppy:
+            home = self.home or len(self.replicas) - 1
+            if home >= len(self.replicas) or home < 1:
+                raise ValueError(f"a sloppy quorum needs at least one fallback: home={home} of "
+                                 f"{len(self.replicas)} replicas leaves none")
+            for key in ("write_quorum", "read_quorum"):
+                value = getattr(self, key)
+                if value is not None and value > home:
+                    raise ValueError(f"{key}={value} is more than the {home} home replicas")
         if self.mode != "eventual":
             for key, default in (("resolve", "lww"), ("anti_entropy", None), ("session", "none")):
                 if getattr(self, key) != default:
@@ -252,7 +269,9 @@ class Replicated(ClientSide):
         self.names = list(config.replicas)
         self.leader = self.names.index(config.leader) if config.leader else 0
         self.events: list[dict[str, Any]] = []  # failovers, for the charts (Result.events)
-        majority = len(self.names) // 2 + 1
+        # Quorums count the home replicas: all of them, except in a sloppy quorum (its fallbacks).
+        self.home_names = self.names[:config.home or len(self.names) - 1] if config.sloppy else self.names
+        majority = len(self.home_names) // 2 + 1
         self.write_quorum = config.write_quorum or majority
         self.read_quorum = config.read_quorum or majority
         self.issued: dict[Any, tuple[int, int]] = {}  # key -> (last version issued, by which leader)
@@ -371,6 +390,10 @@ class Replicated(ClientSide):
         fan = FanIn(len(self.names), self.write_quorum, _Ack(self, key, version, reply))
         for name in self.names:
             proxy.links[name].send(sub_request(req, version=version), fan.arrive)
+
+    def quorum_ack(self, key: Any, version: int, reply: Reply) -> "_Ack":
+        """The reply a quorum write's fan-in gives: acknowledge the version, or count the failure."""
+        return _Ack(self, key, version, reply)
 
     def write_to(self, leader: int, proxy: Any, req: Request, reply: Reply) -> None:
         """Send a write to replica `leader`, which commits it and ships it to the others."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 
 import simulator
-from simulator.engine.request import OK, Request
+from simulator.engine.request import OK, TIMED_OUT, Request
 from simulator.simulation.runner import schedule_faults
 
 SCENARIO = """
@@ -48,10 +48,12 @@ class Trace:
     """A scenario built by hand; `write(t, zone)` and `read(t, zone)` issue one operation on key 1
     from a client in `zone` at time t; `at(t, fn)` calls fn(store) at t and keeps the result."""
 
-    def __init__(self, resolve: str = "lww", extra: str = AE, faults: str = "", duration: str = "40s") -> None:
-        text = SCENARIO.format(resolve=resolve, extra=extra, faults=faults or "  []\n", duration=duration)
-        if not faults:
-            text = text.replace("faults:\n  []\n", "")
+    def __init__(self, resolve: str = "lww", extra: str = AE, faults: str = "", duration: str = "40s",
+                 text: str | None = None) -> None:
+        if text is None:
+            text = SCENARIO.format(resolve=resolve, extra=extra, faults=faults or "  []\n", duration=duration)
+            if not faults:
+                text = text.replace("faults:\n  []\n", "")
         self.scenario = simulator.loads_scenario(text)
         self.env, self.system = simulator.build(self.scenario)
         schedule_faults(self.env, self.system)
@@ -247,3 +249,64 @@ def test_session_guarantees_remove_their_violations():
     assert mono["monotonic_read_violations"] == 0 and mono["session_redirects"] > 0
     # Redirected reads return the session's own writes: fewer stale reads than without a session.
     assert ryw["stale_reads"] < off["stale_reads"]
+
+
+QUORUM = """
+name: sloppy
+seed: 1
+duration: 40s
+network:
+  default_latency: 1ms
+  timeout: 1s
+  links:
+    - {{between: [eu, us], latency: 40ms}}
+components:
+  store: {{type: replicated, replicas: {replicas}, mode: quorum, write_quorum: 2, read_quorum: 2{extra}}}
+  a: {{type: database, zone: eu, connections: 16, read_time: 2ms, write_time: 5ms}}
+  b: {{type: database, zone: us, connections: 16, read_time: 2ms, write_time: 5ms}}
+  c: {{type: database, zone: us, connections: 16, read_time: 2ms, write_time: 5ms}}
+  d: {{type: database, zone: eu, connections: 16, read_time: 2ms, write_time: 5ms}}
+  e: {{type: database, zone: eu, connections: 16, read_time: 2ms, write_time: 5ms}}
+workloads:
+  idle: {{arrivals: constant(rate=1/s), target: store}}  # never started: the trace issues its own requests
+faults:
+  - {{type: partition, groups: [[eu], [us]], at: 10s, duration: 10.25s}}
+"""
+
+
+def _quorum(replicas: str, extra: str = "") -> Trace:
+    tr = Trace(text=QUORUM.format(replicas=replicas, extra=extra))
+    tr.write(12.0, "eu")  # home a answers; b and c are across the cut
+    tr.read(15.0, "us")   # asks the home replicas; b and c answer, a is across the cut
+    tr.read(30.0, "us")   # after the heal and the handoffs
+    return tr
+
+
+def test_strict_quorums_with_r_plus_w_over_n_refuse_rather_than_go_stale():
+    tr = _quorum("[a, b, c]")
+    st = tr.run()
+    # the write reaches only a: 1 of the W = 2 it needs, once b and c time out (1 s)
+    assert tr.outcomes == [(13.0, "eu", "write", TIMED_OUT, None), (15.004, "us", "read", OK, 0),
+                           (30.004, "us", "read", OK, 0)]  # a's lone copy is not in the read quorum b, c
+    assert st["writes_failed"] == 1
+    assert st["stale_reads"] == 0
+
+
+def test_a_sloppy_quorum_stays_writable_hands_off_and_can_return_a_stale_read():
+    tr = _quorum("[a, b, c, d, e]", ", sloppy: true, home: 3")
+    tr.at(29.0, lambda m: [tr.system.get(n).latest_version(1) for n in "abcde"])
+    st = tr.run()
+    writes = [o for o in tr.outcomes if o[2] == "write"]
+    # b and c time out at 13 s; the write goes to d for b and to e for c, stored at 13.007: W = 2 met
+    # (a and d's hint), acknowledged then.
+    assert writes == [(13.007, "eu", "write", OK, None)]
+    assert st["hinted_writes"] == 2
+    # The read at 15 s from us meets only b and c: neither has the write. R + W = 4 > 3 home replicas,
+    # and still stale.
+    reads = [o for o in tr.outcomes if o[2] == "read"]
+    assert reads == [(15.004, "us", "read", OK, 0), (30.004, "us", "read", OK, 1)]
+    assert st["stale_reads"] == 1
+    # After the heal (20.25 s) d and e hand their hints to b and c (tried every retry_interval, 1 s).
+    assert st["handoffs"] == 2 and st["hints_pending"] == 0
+    assert tr.seen[29.0] == [1, 1, 1, 1, 1]
+    assert st["reads_checked"] == 2
