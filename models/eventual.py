@@ -189,6 +189,7 @@ class Eventual(ReplicationMode):
         self.n = n
         self.resolver = RESOLVERS[config.resolve](self)
         self.enforce = config.session
+        self.nearest_reads = config.read_from in ("leader", "nearest")
         self.interval = config.anti_entropy.interval if config.anti_entropy is not None else None
         # Per replica: key -> versions held, and key -> vector of everything applied (what it has seen).
         self.state: list[dict[Any, tuple]] = [{} for _ in range(n)]
@@ -348,7 +349,8 @@ class Eventual(ReplicationMode):
 
     def read(self, proxy: Any, req: Request, reply: Reply) -> None:
         router = self.router
-        i = router.read_policy.choose(proxy) if router.config.read_from != "leader" else router.nearest(proxy.zone, False)
+        # No leader: `read_from: leader` (the default) reads the nearest replica, like the writes.
+        i = router.nearest(proxy.zone, False) if self.nearest_reads else router.read_policy.choose(proxy)
         acked = router.acked.latest.get(req.key, 0) if req.key is not None else 0
         self.read_at(i, proxy, req, reply, acked, False)
 
@@ -369,6 +371,9 @@ class Eventual(ReplicationMode):
             "anti_entropy_interval_s": self.interval,
             "divergent_keys": len(self.divergent),
             "convergence": heals,
+            # the slowest convergence after a heal (None: some heal was never followed by convergence)
+            "convergence_s": (max(h["converged_after_s"] for h in heals)
+                              if heals and all(h["converged_after_s"] is not None for h in heals) else None),
             "lost_updates": self.lost_updates,
             "conflicts": self.conflicts,
             "max_siblings": self.max_siblings,

@@ -111,8 +111,6 @@ class ReplicatedConfig(ComponentConfig):
             for key, default in (("resolve", "lww"), ("anti_entropy", None), ("session", "none")):
                 if getattr(self, key) != default:
                     raise ValueError(f"'{key}' is for mode eventual only")
-        elif self.read_from == "leader" and "read_from" in self.model_fields_set:
-            raise ValueError("mode eventual has no leader: read_from is nearest (the default) or any")
         if self.failover is not None:
             if self.mode in ("multi_leader", "quorum", "eventual"):
                 raise ValueError(f"'failover' is for the single-leader modes (sync, semi_sync, async), not {self.mode}")
