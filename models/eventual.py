@@ -367,6 +367,7 @@ class Eventual(ReplicationMode):
         heals = list(self.heals) + [{"heal_at_s": t, "converged_after_s": None} for t, _keys in self.pending]
         heals.sort(key=lambda h: h["heal_at_s"])
         return {
+            "read_from": "nearest" if self.nearest_reads else self.router.config.read_from,  # no leader
             "resolve": self.router.config.resolve,
             "anti_entropy_interval_s": self.interval,
             "divergent_keys": len(self.divergent),

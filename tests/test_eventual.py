@@ -310,3 +310,36 @@ def test_a_sloppy_quorum_stays_writable_hands_off_and_can_return_a_stale_read():
     assert st["handoffs"] == 2 and st["hints_pending"] == 0
     assert tr.seen[29.0] == [1, 1, 1, 1, 1]
     assert st["reads_checked"] == 2
+
+
+# The ready scenario, shortened past both faults (partition 30-50.5 s, db-us 5 s behind from 60 s) and
+# with a third of its clients, to stay quick.
+SHORT = ["duration=80s", "warmup=5s", "workloads.eu.arrivals.rate=40/s", "workloads.us.arrivals.rate=40/s",
+         "workloads.ap.arrivals.rate=40/s"]
+
+
+def _ready(*more: str):
+    return simulator.run(simulator.load_scenario("scenarios/eventual.yaml", overrides=SHORT + list(more)))
+
+
+def test_the_ready_scenario_stays_available_diverges_converges_and_loses_updates_to_skew(tmp_path):
+    from reports.files import write_run
+
+    res = _ready()
+    s = res.summary
+    st = s["components"]["users"]
+    assert s["availability"] == 1.0  # AP: nobody refused during the partition
+    ts = res.timeseries
+    during = ts[(ts["end_s"] > 40) & (ts["end_s"] <= 50)]["users.divergent_keys"]
+    before = ts[(ts["end_s"] > 10) & (ts["end_s"] <= 30)]["users.divergent_keys"]
+    assert during.min() > 10 * before.max()  # divergence grows through the partition
+    # one heal, converged within the bound 2 (n - 1) x interval (+ the last exchange's round trip)
+    [heal] = st["convergence"]
+    assert heal["heal_at_s"] == 50.5 and 0 < heal["converged_after_s"] <= 2 * 2 * 1.0 + 0.5
+    # the clock skew's share of lost updates: the same run with a negligible skew loses fewer
+    unskewed = _ready("faults.1.offset=1us").summary["components"]["users"]
+    assert st["lost_updates"] > unskewed["lost_updates"] > 0
+    vv = _ready("components.users.resolve=version_vectors").summary["components"]["users"]
+    assert vv["lost_updates"] == 0 and vv["conflicts"] > 0 and vv["max_siblings"] >= 2
+    paths = write_run(res, tmp_path)
+    assert tmp_path / "divergence_users.png" in paths
