@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 
 import simulator
-from simulator.engine.request import OK, TIMED_OUT, Request
+from simulator.engine.request import ERROR, OK, TIMED_OUT, Request
 from simulator.simulation.runner import schedule_faults
 
 SCENARIO = """
@@ -69,19 +69,23 @@ class Trace:
             self.proxies[zone] = self.store.route(_Caller(zone))
         return self.proxies[zone]
 
-    def _issue(self, t: float, zone: str, op: str) -> None:
+    def _issue(self, t: float, zone: str, op: str, replica: int | None = None) -> None:
         def go(_timer):
             self._id += 1
             req = Request(self._id, t, 0, op, 1)
-            self.proxy(zone).handle(req, lambda outcome: self.outcomes.append(
-                (round(self.env.now, 9), zone, op, outcome, req.meta)))
+            proxy = self.proxy(zone)
+            done = lambda outcome: self.outcomes.append((round(self.env.now, 9), zone, op, outcome, req.meta))  # noqa: E731
+            if replica is None:
+                proxy.handle(req, done)
+            else:  # a read sent to a chosen replica, as `read_from: any` might draw it
+                self.mode.read_at(replica, proxy, req, done, self.store.acked.latest.get(1, 0), False)
         self.env.call_later(t, go)
 
     def write(self, t: float, zone: str) -> None:
         self._issue(t, zone, "write")
 
-    def read(self, t: float, zone: str) -> None:
-        self._issue(t, zone, "read")
+    def read(self, t: float, zone: str, replica: int | None = None) -> None:
+        self._issue(t, zone, "read", replica)
 
     def at(self, t: float, fn) -> None:
         self.env.call_later(t, lambda _timer: self.seen.__setitem__(t, fn(self.mode)))
@@ -249,6 +253,28 @@ def test_session_guarantees_remove_their_violations():
     assert mono["monotonic_read_violations"] == 0 and mono["session_redirects"] > 0
     # Redirected reads return the session's own writes: fewer stale reads than without a session.
     assert ryw["stale_reads"] < off["stale_reads"]
+
+
+@pytest.mark.parametrize("session", ["none", "read_your_writes"])
+def test_read_your_writes_across_a_replica_partition_redirects_or_fails_never_violates(session):
+    # The replicas cannot reach each other (a partition naming them, 0-30 s); the eu client reaches both.
+    faults = ("  - {type: partition, groups: [[db-eu], [db-us]], at: 0s, duration: 30s}\n"
+              "  - {type: crash, target: db-eu, at: 3s, duration: 7s}\n")
+    tr = Trace(extra=f"{AE}, session: {session}", faults=faults)
+    tr.write(1.0, "eu")              # id 1 on db-eu (acknowledged at 1.007); never pushed to db-us
+    tr.read(2.0, "eu", replica=1)    # db-us has not seen it
+    tr.read(5.0, "eu", replica=1)    # again, while db-eu (the token's replica) is down
+    st = tr.run()
+    reads = [o for o in tr.outcomes if o[2] == "read"]
+    if session == "none":
+        # served by db-us (40 ms away) with nothing, back at 2.082 and 5.082: two violations
+        assert reads == [(2.082, "eu", "read", OK, 0), (5.082, "eu", "read", OK, 0)]
+        assert (st["read_your_writes_violations"], st["session_redirects"]) == (2, 0)
+    else:
+        # back from db-us at 2.082, sent on to db-eu: 1 ms, 2 ms read, 1 ms back; at 5.082 db-eu refuses
+        # (down) when the redirect arrives 1 ms later, and the refusal is back 1 ms after: the read fails
+        assert reads == [(2.086, "eu", "read", OK, 1), (5.084, "eu", "read", ERROR, None)]
+        assert (st["read_your_writes_violations"], st["session_redirects"]) == (0, 2)
 
 
 QUORUM = """
