@@ -369,3 +369,23 @@ def test_the_ready_scenario_stays_available_diverges_converges_and_loses_updates
     assert vv["lost_updates"] == 0 and vv["conflicts"] > 0 and vv["max_siblings"] >= 2
     paths = write_run(res, tmp_path)
     assert tmp_path / "divergence_users.png" in paths
+
+
+def test_hints_wait_out_a_crashed_home_and_a_crashed_fallback():
+    text = QUORUM.format(replicas="[a, b, c, d, e]", extra=", sloppy: true, home: 3").replace(
+        "  - {type: partition, groups: [[eu], [us]], at: 10s, duration: 10.25s}\n",
+        "  - {type: crash, target: b, at: 10s, duration: 10.25s}\n"
+        "  - {type: crash, target: c, at: 10s, duration: 10.25s}\n"
+        "  - {type: crash, target: d, at: 15s, duration: 10s}\n")
+    tr = Trace(text=text)
+    tr.write(12.0, "eu")  # b and c refuse (down) when the write reaches them; d and e take it with hints
+    tr.at(24.0, lambda m: [tr.system.get(n).latest_version(1) for n in "abcde"])
+    tr.at(24.1, lambda m: m.sloppy.handoffs)
+    st = tr.run()
+    assert [o[3] for o in tr.outcomes] == [OK]
+    assert st["hinted_writes"] == 2
+    # e hands its hint to c at the first try after c is back (20.25 s); d is down until 25 s and keeps its
+    # hint for b meanwhile, then hands it off too.
+    assert tr.seen[24.0] == [1, 0, 1, 1, 1]
+    assert tr.seen[24.1] == 1
+    assert st["handoffs"] == 2 and st["hints_pending"] == 0
