@@ -362,7 +362,9 @@ def test_the_ready_scenario_stays_available_diverges_converges_and_loses_updates
     # one heal, converged within the bound 2 (n - 1) x interval (+ the last exchange's round trip)
     [heal] = st["convergence"]
     assert heal["heal_at_s"] == 50.5 and 0 < heal["converged_after_s"] <= 2 * 2 * 1.0 + 0.5
-    # the clock skew's share of lost updates: the same run with a negligible skew loses fewer
+    # The clock skew's share of lost updates: the same run with a negligible skew. Both runs draw the same
+    # numbers at the same instants (a skew changes stamps, not timings or draws), so the difference is
+    # exactly the skew's doing, no sampling noise to allow for: 89 against 72 with this seed.
     unskewed = _ready("faults.1.offset=1us").summary["components"]["users"]
     assert st["lost_updates"] > unskewed["lost_updates"] > 0
     vv = _ready("components.users.resolve=version_vectors").summary["components"]["users"]
