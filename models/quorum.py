@@ -79,8 +79,8 @@ def _ignore(_outcome: int) -> None:
 
 
 def quorum_read(router: Any, proxy: Any, req: Request, reply: Reply, acked: int) -> None:
-    n = len(router.names)
-    collect = QuorumRead(router, proxy, req, reply, router.read_quorum, n, acked)
-    for i, name in enumerate(router.names):
+    homes = router.home_names  # every replica, except a sloppy quorum's fallbacks
+    collect = QuorumRead(router, proxy, req, reply, router.read_quorum, len(homes), acked)
+    for i, name in enumerate(homes):
         sub = sub_request(req)
         proxy.links[name].send(sub, _Answer(collect, i, sub))

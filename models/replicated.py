@@ -30,11 +30,12 @@ from .base import ClientSide, ComponentConfig
 from .calls import FanIn
 from .failover import Failover, FailoverConfig
 from . import replication_modes  # noqa: F401  (registers the modes and read_from policies)
+from .eventual import AntiEntropyConfig, Resolve, Session
 from .versions import StaleReads, VersionLog, percentiles, sub_request
 
 # The names of `registry.replication_modes` and `registry.read_from_policies`, in the order the
 # validation message lists them (a test checks they match the registries).
-Mode = Literal["sync", "semi_sync", "async", "multi_leader", "quorum"]
+Mode = Literal["sync", "semi_sync", "async", "multi_leader", "quorum", "eventual"]
 ReadFrom = Literal["leader", "any", "nearest"]
 
 
@@ -43,7 +44,8 @@ class ReplicatedConfig(ComponentConfig):
     replicas: list[str] = Field(min_length=1, max_length=100, description="Stores holding a copy each; the first is the leader.")
     leader: str | None = Field(None, description="The leader (default: the first replica).")
     mode: Mode = Field("async", description="sync, semi_sync (wait for `acks` followers), async, multi_leader, "
-                                            "or quorum (leaderless: `write_quorum` and `read_quorum`).")
+                                            "quorum (leaderless: `write_quorum` and `read_quorum`), or eventual "
+                                            "(AP: every replica takes writes; `resolve`, `anti_entropy`, `session`).")
     acks: PositiveInt = Field(1, description="semi_sync: follower acknowledgements a write waits for.")
     leaders: list[str] | None = Field(None, description="multi_leader: replicas that accept writes (default: all).")
     write_quorum: PositiveInt | None = Field(None, description="quorum: replicas that must store a write (default: a majority).")
@@ -59,6 +61,17 @@ class ReplicatedConfig(ComponentConfig):
                           "promotion of the most up-to-date follower, optional fencing (docs/data-tier.md).")
     resilience: ResilienceConfig | None = Field(
         None, description="Policies on the client library's calls to each store (in each caller: its own breaker per store).")
+    sloppy: bool = Field(False, description="quorum: sloppy quorums with hinted handoff: a write a home replica "
+                                            "cannot store goes to a fallback replica with a hint (Dynamo).")
+    home: PositiveInt | None = Field(None, description="quorum with sloppy: the first `home` replicas are every "
+                                                       "key's home, the rest fallbacks (default: all but one).")
+    resolve: Resolve = Field("lww", description="eventual: concurrent writes resolved by last-writer-wins on each "
+                                                "replica's own clock (lww) or kept as siblings (version_vectors).")
+    anti_entropy: AntiEntropyConfig | None = Field(
+        None, description="eventual: periodic push-pull sync between replicas (default: none, replicas that "
+                          "missed a push stay divergent until the key is written again).")
+    session: Session = Field("none", description="eventual: session guarantee enforced with version tokens "
+                                                 "(read_your_writes, monotonic_reads); violations are counted either way.")
 
     @model_validator(mode="after")
     def _consistent(self) -> "ReplicatedConfig":
@@ -81,8 +94,25 @@ class ReplicatedConfig(ComponentConfig):
                 raise ValueError(f"{key}={value} is more than the {len(self.replicas)} replicas")
         if self.leaders is not None and self.mode != "multi_leader":
             raise ValueError("'leaders' is for mode multi_leader only (single-leader modes use 'leader')")
+        if (self.sloppy or self.home is not None) and self.mode != "quorum":
+            raise ValueError("'sloppy' and 'home' are for mode quorum only")
+        if self.home is not None and not self.sloppy:
+            raise ValueError("'home' is for sloppy quorums only (sloppy: true)")
+        if self.sloppy:
+            home = self.home or len(self.replicas) - 1
+            if home >= len(self.replicas) or home < 1:
+                raise ValueError(f"a sloppy quorum needs at least one fallback: home={home} of "
+                                 f"{len(self.replicas)} replicas leaves none")
+            for key in ("write_quorum", "read_quorum"):
+                value = getattr(self, key)
+                if value is not None and value > home:
+                    raise ValueError(f"{key}={value} is more than the {home} home replicas")
+        if self.mode != "eventual":
+            for key, default in (("resolve", "lww"), ("anti_entropy", None), ("session", "none")):
+                if getattr(self, key) != default:
+                    raise ValueError(f"'{key}' is for mode eventual only")
         if self.failover is not None:
-            if self.mode in ("multi_leader", "quorum"):
+            if self.mode in ("multi_leader", "quorum", "eventual"):
                 raise ValueError(f"'failover' is for the single-leader modes (sync, semi_sync, async), not {self.mode}")
             if len(self.replicas) < 2:
                 raise ValueError("'failover' needs at least 2 replicas (a leader and a follower to promote)")
@@ -237,7 +267,9 @@ class Replicated(ClientSide):
         self.names = list(config.replicas)
         self.leader = self.names.index(config.leader) if config.leader else 0
         self.events: list[dict[str, Any]] = []  # failovers, for the charts (Result.events)
-        majority = len(self.names) // 2 + 1
+        # Quorums count the home replicas: all of them, except in a sloppy quorum (its fallbacks).
+        self.home_names = self.names[:config.home or len(self.names) - 1] if config.sloppy else self.names
+        majority = len(self.home_names) // 2 + 1
         self.write_quorum = config.write_quorum or majority
         self.read_quorum = config.read_quorum or majority
         self.issued: dict[Any, tuple[int, int]] = {}  # key -> (last version issued, by which leader)
@@ -264,6 +296,7 @@ class Replicated(ClientSide):
         self.replication_failures = 0
         self.conflicts = 0
         self.read_repairs = 0
+        self.replication.reset_stats()
         self._lag_mark = 0
         self._stale_mark = 0
         if self.failover is not None:
@@ -283,6 +316,7 @@ class Replicated(ClientSide):
         self.members = members
         self.network = system.network
         self._nearest: dict[tuple[str, bool], int] = {}
+        self.replication.connect(system)
         if self.failover is not None:
             self.failover.connect(system)  # heartbeats, detectors, epoch-checked replication streams
 
@@ -355,6 +389,10 @@ class Replicated(ClientSide):
         for name in self.names:
             proxy.links[name].send(sub_request(req, version=version), fan.arrive)
 
+    def quorum_ack(self, key: Any, version: int, reply: Reply) -> "_Ack":
+        """The reply a quorum write's fan-in gives: acknowledge the version, or count the failure."""
+        return _Ack(self, key, version, reply)
+
     def write_to(self, leader: int, proxy: Any, req: Request, reply: Reply) -> None:
         """Send a write to replica `leader`, which commits it and ships it to the others."""
         key = req.key
@@ -409,6 +447,7 @@ class Replicated(ClientSide):
             out = {"lag_p50_s": math.nan, "lag_p99_s": math.nan, "lag_max_s": math.nan}
         out["stale_reads"] = float(self.stale.stale - self._stale_mark)
         self._stale_mark = self.stale.stale
+        out.update(self.replication.extra_sample())
         return out
 
     def offered(self, rate_per_s: float, system: Any) -> None:

@@ -18,6 +18,7 @@ from simulator.language import registry
 from simulator.sampling.blocks import BlockStream
 
 from .quorum import quorum_read
+from .sloppy import HintedHandoff
 
 
 # --- replication modes ----------------------------------------------------------------------------
@@ -47,6 +48,16 @@ class ReplicationMode:
 
     def extra_stats(self) -> dict[str, Any]:
         return {}
+
+    def extra_sample(self) -> dict[str, float]:
+        """Per-bucket figures of the mode, added to the store's time series."""
+        return {}
+
+    def connect(self, system: Any) -> None:
+        """Called at the end of the store's `connect` (its members and network are known)."""
+
+    def reset_stats(self) -> None:
+        """Forget the mode's own counters (the end of the warm-up)."""
 
 
 @registry.replication_modes.register("async")
@@ -94,11 +105,27 @@ class Quorum(ReplicationMode):
 
     shows_leader = False
 
+    def __init__(self, router):
+        super().__init__(router)
+        config = router.config
+        # Sloppy: writes go through hinted handoff (built only when asked for).
+        self.sloppy = HintedHandoff(router, len(router.home_names)) if config.sloppy else None
+        if self.sloppy is not None:
+            self.write = self.sloppy.write
+
     def leaders(self):
         return []  # leaderless: clients write to every replica themselves
 
     def write(self, proxy, req, reply):
         self.router.write_everywhere(proxy, req, reply)
+
+    def connect(self, system):
+        if self.sloppy is not None:
+            self.sloppy.connect(system)
+
+    def reset_stats(self):
+        if self.sloppy is not None:
+            self.sloppy.reset_stats()
 
     def read(self, proxy, req, reply):
         router = self.router
@@ -107,8 +134,11 @@ class Quorum(ReplicationMode):
 
     def extra_stats(self):
         router = self.router
-        return {"write_quorum": router.write_quorum, "read_quorum": router.read_quorum,
-                "read_repairs": router.read_repairs}
+        out = {"write_quorum": router.write_quorum, "read_quorum": router.read_quorum,
+               "read_repairs": router.read_repairs}
+        if self.sloppy is not None:
+            out.update(self.sloppy.stats())
+        return out
 
 
 # --- read_from policies ---------------------------------------------------------------------------

@@ -91,3 +91,33 @@ def replication_lag(result: Any, out: Path) -> list[Path]:
             legend_beside(a)
         paths.append(save(fig, out / f"replication_lag_{name}.png"))
     return paths
+
+
+@chart_makers.register("divergence")
+def divergence(result: Any, out: Path) -> list[Path]:
+    """Eventual stores: keys not identical on every replica at each bucket's end, faults shaded, and a
+    dotted line where each heal's keys had all converged (docs/data-tier.md, "Convergence")."""
+    ts = result.timeseries
+    paths = []
+    for name in _of_type(result, "replicated"):
+        col = f"{name}.divergent_keys"
+        if col not in ts:
+            continue
+        fig, ax = plt.subplots(figsize=(10, 4.2))
+        ax.plot(ts["end_s"], ts[col], color=PALETTE[0], marker=".", label="divergent keys")
+        for i, heal in enumerate(result.component_stats[name].get("convergence", [])):
+            after = heal["converged_after_s"]
+            if after is not None:
+                ax.axvline(heal["heal_at_s"] + after, color=PALETTE[2], ls=":",
+                           label=f"converged {after:.3g} s after the heal at {heal['heal_at_s']:g} s")
+        shade_faults(ax, result.fault_windows, result_events(result))
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("simulated time (s)")
+        ax.set_ylabel("keys")
+        stats = result.component_stats[name]
+        ax.set_title(f"{name}: divergent keys ({stats.get('resolve')}; lost updates {stats.get('lost_updates', 0):,}, "
+                     f"conflicts {stats.get('conflicts', 0):,})")
+        ax.grid(True, alpha=0.3)
+        legend_beside(ax)
+        paths.append(save(fig, out / f"divergence_{name}.png"))
+    return paths

@@ -27,6 +27,9 @@ GOOD = [
     "{type: replicated, replicas: [db-1, db-2], mode: semi_sync, acks: 1, read_from: nearest}",
     "{type: cdn, origin: db-1, regions: [eu, us], capacity: 10GB}",
     "{type: replicated, replicas: [db-1, db-2], failover: {interval: 1s, timeout: 3s, fencing: true}}",
+    "{type: replicated, replicas: [db-1, db-2], mode: eventual, resolve: version_vectors, anti_entropy: {interval: 2s}, "
+    "session: read_your_writes, read_from: any}",
+    "{type: replicated, replicas: [db-1, db-2], mode: quorum, sloppy: true, home: 1}",
 ]
 
 
@@ -63,6 +66,22 @@ def test_good_data_tier_components_validate(tmp_path, component):
     ("{type: replicated, replicas: [db-1, db-2], mode: quorum, write_quorum: 3}", ["write_quorum=3 is more than the 2"]),
     ("{type: replicated, replicas: [db-1, db-2], read_quorum: 1}", ["'read_quorum' is for mode quorum only"]),
     ("{type: replicated, replicas: [db-1, db-2], read_from: closest}", ["components.front.read_from", "nearest"]),
+    ("{type: replicated, replicas: [db-1, db-2], resolve: version_vectors}", ["'resolve' is for mode eventual only"]),
+    ("{type: replicated, replicas: [db-1, db-2], mode: quorum, anti_entropy: {}}", ["'anti_entropy' is for mode eventual only"]),
+    ("{type: replicated, replicas: [db-1, db-2], mode: eventual, resolve: crdt}",
+     ["components.front.resolve", "'lww' or 'version_vectors'"]),
+    ("{type: replicated, replicas: [db-1, db-2], mode: eventual, anti_entropy: {interval: 0s}}",
+     ["components.front.anti_entropy.interval", "greater than 0"]),
+    ("{type: replicated, replicas: [db-1, db-2], mode: eventual, anti_entropy: {every: 1s}}",
+     ["components.front.anti_entropy", "every"]),
+    ("{type: replicated, replicas: [db-1, db-2], mode: eventual, session: sticky}",
+     ["components.front.session", "read_your_writes"]),
+    ("{type: replicated, replicas: [db-1, db-2], mode: eventual, failover: {}}", ["'failover' is for the single-leader modes"]),
+    ("{type: replicated, replicas: [db-1, db-2], sloppy: true}", ["'sloppy' and 'home' are for mode quorum only"]),
+    ("{type: replicated, replicas: [db-1, db-2], mode: quorum, home: 1}", ["'home' is for sloppy quorums only"]),
+    ("{type: replicated, replicas: [db-1, db-2], mode: quorum, sloppy: true, home: 2}", ["needs at least one fallback"]),
+    ("{type: replicated, replicas: [db-1, db-2, db-1x], mode: quorum, sloppy: true, write_quorum: 3}",
+     ["write_quorum=3 is more than the 2 home replicas"]),
     ("{type: replicated, replicas: [db-1, db-2], failover: {interval: 2s, timeout: 2s}}",
      ["components.front.failover", "timeout (2s) must be longer than interval (2s)"]),
     ("{type: replicated, replicas: [db-1, db-2], failover: {promotion_delay: -1s}}",
