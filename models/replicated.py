@@ -30,11 +30,12 @@ from .base import ClientSide, ComponentConfig
 from .calls import FanIn
 from .failover import Failover, FailoverConfig
 from . import replication_modes  # noqa: F401  (registers the modes and read_from policies)
+from .consensus import ConsensusConfig  # (registers mode consensus)
 from .versions import StaleReads, VersionLog, percentiles, sub_request
 
 # The names of `registry.replication_modes` and `registry.read_from_policies`, in the order the
 # validation message lists them (a test checks they match the registries).
-Mode = Literal["sync", "semi_sync", "async", "multi_leader", "quorum"]
+Mode = Literal["sync", "semi_sync", "async", "multi_leader", "quorum", "consensus"]
 ReadFrom = Literal["leader", "any", "nearest"]
 
 
@@ -59,6 +60,9 @@ class ReplicatedConfig(ComponentConfig):
                           "promotion of the most up-to-date follower, optional fencing (docs/data-tier.md).")
     resilience: ResilienceConfig | None = Field(
         None, description="Policies on the client library's calls to each store (in each caller: its own breaker per store).")
+    consensus: ConsensusConfig | None = Field(
+        None, description="mode consensus: election timeout range, heartbeat, lease, read and unavailability "
+                          "settings of the Raft-like log (docs/data-tier.md, \"Consensus\").")
 
     @model_validator(mode="after")
     def _consistent(self) -> "ReplicatedConfig":
@@ -81,8 +85,13 @@ class ReplicatedConfig(ComponentConfig):
                 raise ValueError(f"{key}={value} is more than the {len(self.replicas)} replicas")
         if self.leaders is not None and self.mode != "multi_leader":
             raise ValueError("'leaders' is for mode multi_leader only (single-leader modes use 'leader')")
+        if self.consensus is not None and self.mode != "consensus":
+            raise ValueError("'consensus' is for mode consensus only")
+        if self.mode == "consensus" and self.read_from != "leader":
+            raise ValueError(f"mode consensus serves every read at the leader (linearizable); read_from "
+                             f"'{self.read_from}' is not supported")
         if self.failover is not None:
-            if self.mode in ("multi_leader", "quorum"):
+            if self.mode in ("multi_leader", "quorum", "consensus"):
                 raise ValueError(f"'failover' is for the single-leader modes (sync, semi_sync, async), not {self.mode}")
             if len(self.replicas) < 2:
                 raise ValueError("'failover' needs at least 2 replicas (a leader and a follower to promote)")
@@ -268,6 +277,7 @@ class Replicated(ClientSide):
         self._stale_mark = 0
         if self.failover is not None:
             self.failover.reset_stats()
+        self.replication.reset_stats()
 
     def connect(self, system: Any) -> None:
         members = [system.get(n) for n in self.names]
@@ -285,6 +295,7 @@ class Replicated(ClientSide):
         self._nearest: dict[tuple[str, bool], int] = {}
         if self.failover is not None:
             self.failover.connect(system)  # heartbeats, detectors, epoch-checked replication streams
+        self.replication.connect(system)  # mode consensus: its nodes' links (the others: nothing)
 
     def version_source(self, system: Any) -> "Replicated":
         return self

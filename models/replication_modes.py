@@ -48,6 +48,12 @@ class ReplicationMode:
     def extra_stats(self) -> dict[str, Any]:
         return {}
 
+    def connect(self, system: Any) -> None:
+        """After the router connected its replicas (a mode with messages of its own makes its links)."""
+
+    def reset_stats(self) -> None:
+        """The warm-up ended (a mode with counters of its own clears them)."""
+
 
 @registry.replication_modes.register("async")
 class Async(ReplicationMode):
