@@ -49,7 +49,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from simulator.engine.request import ERROR, OK, REJECTED, Reply, Request
+from simulator.engine.request import ERROR, OK, REJECTED, TIMED_OUT, Reply, Request
 from simulator.language import registry
 from simulator.language.config import StrictModel
 from simulator.language.units import PositiveDuration
@@ -77,6 +77,11 @@ class ConsensusConfig(StrictModel):
     reads: Literal["read_index", "lease"] = Field(
         "read_index", description="Linearizable reads: read_index (confirm leadership with a heartbeat round "
                                   "per batch of reads) or lease (read at once while the leader's lease is valid).")
+    pre_vote: bool = Field(
+        True, description="A follower whose timeout expires first asks whether a majority would vote for it "
+                          "(without raising its term); only then does it start the election (Raft thesis 9.6): "
+                          "a replica cut off from the majority does not inflate its term and depose the leader "
+                          "when it returns.")
     unavailable: Literal["fail", "wait"] = Field(
         "fail", description="A call reaching a replica that knows no leader (an election): refused at once "
                             "(rejected), or held until a leader is known (bounded by the client's timeout).")
@@ -97,7 +102,7 @@ class ConsensusConfig(StrictModel):
 class _Vote(Request):
     """RequestVote and, filled in by the receiver, its answer."""
 
-    __slots__ = ("term", "src", "dest", "last_index", "last_term", "resp_term", "granted")
+    __slots__ = ("term", "src", "dest", "last_index", "last_term", "resp_term", "granted", "pre")
 
 
 class _Append(Request):
@@ -175,9 +180,10 @@ class _Call:
             self.hint = None
             raft.send_call(self, hint)
             return
-        if outcome != OK:
-            # No answer, or "no leader known": the client library tries the next replica next time
-            # (as etcd's client balancer does); this call is not retried, it may have taken effect.
+        if outcome == ERROR or outcome == TIMED_OUT:
+            # No answer: the client library tries the next replica next time (as etcd's client
+            # balancer does); this call is not retried, it may have taken effect. A replica that
+            # answers "no leader known" stays its choice: it will name the leader once it knows.
             view = raft.views.get(id(self.proxy))
             if view == self.at:
                 raft.views[id(self.proxy)] = (view + 1) % raft.n
@@ -241,7 +247,8 @@ class Consensus:
         self.match_index = [[0] * n for _ in range(n)]
         self.lease_until = [0.0] * n
         self.contact_until = [0.0] * n
-        self.term_start = [0] * n  # the leader's first index of its term (its no-op)
+        self.term_start = [0] * n
+        self.pre_term = [0] * n  # the term a pre-vote asks about (0: none under way)  # the leader's first index of its term (its no-op)
         self.pending: list[dict[int, tuple]] = [{} for _ in range(n)]  # leader: index -> (reply, key, version)
         self.appended_at: list[dict[int, float]] = [{} for _ in range(n)]
         self.pending_reads: list[list] = [[] for _ in range(n)]
@@ -263,6 +270,7 @@ class Consensus:
         self.leaders_elected = 0
         self.leader_changes = 0
         self.elections = 0  # candidacies (a replica starting an election)
+        self.pre_votes = 0
         self.election_terms: list[int] = []  # terms in which an election started since the warm-up
         self.step_downs = 0
         self.outages: list[float] = []
@@ -308,6 +316,7 @@ class Consensus:
             self.heard_at[i] = self.env._now
         self.role[i] = FOLLOWER
         self.leader_of[i] = leader
+        self.pre_term[i] = 0
         if was_leader:
             self._abandon(i, REJECTED)
             self._note_leader()
@@ -328,8 +337,35 @@ class Consensus:
             self.reads_rejected += 1
             entry[1](read_outcome)
 
+    def _pre_campaign(self, i: int) -> None:
+        """Pre-vote: would a majority vote for me in the next term? Nothing changes until it would."""
+        now = self.env._now
+        self.heard_at[i] = now
+        self.timeout[i] = self._draw(i)
+        self.pre_votes += 1
+        term = self.term[i] + 1
+        self.pre_term[i] = term
+        self.leader_of[i] = None
+        self.votes[i] = {i}
+        if self.majority == 1:
+            self._campaign(i)
+            return
+        self._ask_votes(i, term, True)
+
+    def _ask_votes(self, i: int, term: int, pre: bool) -> None:
+        now = self.env._now
+        log = self.log[i]
+        last = len(log) - 1
+        for j in range(self.n):
+            if j != i:
+                msg = _Vote(-1, now, -1, "vote")
+                msg.term, msg.src, msg.last_index, msg.last_term = term, i, last, log[last][0]
+                msg.resp_term, msg.granted, msg.dest, msg.pre = 0, False, j, pre
+                self.peer[(i, j)].send(msg, _Reply(self.on_vote_answer, msg))
+
     def _campaign(self, i: int) -> None:
         now = self.env._now
+        self.pre_term[i] = 0
         self.term[i] += 1
         term = self.term[i]
         self.role[i] = CANDIDATE
@@ -347,14 +383,7 @@ class Consensus:
         if self.majority == 1:
             self._become_leader(i)
             return
-        log = self.log[i]
-        last = len(log) - 1
-        for j in range(self.n):
-            if j != i:
-                msg = _Vote(-1, now, -1, "vote")
-                msg.term, msg.src, msg.last_index, msg.last_term = term, i, last, log[last][0]
-                msg.resp_term, msg.granted, msg.dest = 0, False, j
-                self.peer[(i, j)].send(msg, _Reply(self.on_vote_answer, msg))
+        self._ask_votes(i, term, False)
 
     def _become_leader(self, i: int) -> None:
         term = self.term[i]
@@ -427,7 +456,10 @@ class Consensus:
         if now < deadline - _EPS:
             env.call_later(deadline - now, self._election_timer, i)
             return
-        self._campaign(i)
+        if self.config.pre_vote:
+            self._pre_campaign(i)
+        else:
+            self._campaign(i)
         env.call_later(self.timeout[i], self._election_timer, i)
 
     def _beat(self, timer: Any) -> None:
@@ -638,6 +670,15 @@ class Consensus:
     # --- votes ----------------------------------------------------------------------------------
     def on_vote(self, j: int, msg: _Vote, reply: Reply) -> None:
         now = self.env._now
+        if msg.pre:  # answered as it would vote, changing nothing
+            log = self.log[j]
+            last = len(log) - 1
+            msg.resp_term = self.term[j]
+            msg.granted = (msg.term > self.term[j] and now >= self.quiet_until[j] - _EPS
+                           and not (self.role[j] == LEADER and now < self.contact_until[j] - _EPS)
+                           and (msg.last_term, msg.last_index) >= (log[last][0], last))
+            reply(OK)
+            return
         if msg.term < self.term[j]:
             msg.resp_term = self.term[j]
             reply(OK)
@@ -664,6 +705,14 @@ class Consensus:
         i = msg.src
         if msg.resp_term > self.term[i]:
             self._become_follower(i, msg.resp_term, None)
+            return
+        if msg.pre:
+            if (msg.granted and self.pre_term[i] == msg.term and self.role[i] == FOLLOWER
+                    and not self.router.members[i].unavailable):
+                votes = self.votes[i]
+                votes.add(msg.dest)
+                if len(votes) >= self.majority:
+                    self._campaign(i)
             return
         if self.role[i] != CANDIDATE or self.term[i] != msg.term or not msg.granted:
             return
@@ -814,6 +863,7 @@ class Consensus:
                 "leader_changes": self.leader_changes,
                 "elections": len(self.election_terms),
                 "candidacies": self.elections,
+                "pre_votes": self.pre_votes,
                 "split_votes": split,
                 "step_downs": self.step_downs,
                 "time_without_leader_s": leaderless,
