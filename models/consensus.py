@@ -707,7 +707,7 @@ class Consensus:
             self._become_follower(i, msg.resp_term, None)
             return
         if msg.pre:
-            if (msg.granted and self.pre_term[i] == msg.term and self.role[i] == FOLLOWER
+            if (msg.granted and self.pre_term[i] == msg.term and self.role[i] != LEADER
                     and not self.router.members[i].unavailable):
                 votes = self.votes[i]
                 votes.add(msg.dest)
@@ -850,6 +850,17 @@ class Consensus:
         reply(outcome)
 
     # --- metrics --------------------------------------------------------------------------------
+    def _not_on_majority(self) -> int:
+        """Writes acknowledged to a client that fewer than a majority of the logs hold (must be 0)."""
+        acked = self.router.acked.history
+        if not acked:
+            return 0
+        held: dict[tuple, int] = {}
+        for log in self.log:
+            for e in {(e[1], e[2]) for e in log if e[2]}:
+                held[e] = held.get(e, 0) + 1
+        return sum(1 for key, hist in acked.items() for v, _t in hist if held.get((key, v), 0) < self.majority)
+
     def stats(self) -> dict[str, Any]:
         leaderless = self.leaderless_s
         if self.leaderless_since is not None:
@@ -874,6 +885,9 @@ class Consensus:
                 "reads_rejected": self.reads_rejected,
                 "redirects": self.redirects,
                 "safety_violations": self.safety_violations,
+                "roles": {self.router.names[j]: ("follower", "candidate", "leader")[self.role[j]] for j in range(self.n)},
+                "terms": {self.router.names[j]: self.term[j] for j in range(self.n)},
+                "acknowledged_not_on_majority": self._not_on_majority(),
                 "log_length": {self.router.names[j]: len(self.log[j]) - 1 for j in range(self.n)},
                 "commit_index": {self.router.names[j]: self.commit[j] for j in range(self.n)},
             },
