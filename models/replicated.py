@@ -87,6 +87,9 @@ class ReplicatedConfig(ComponentConfig):
             raise ValueError("'leaders' is for mode multi_leader only (single-leader modes use 'leader')")
         if self.consensus is not None and self.mode != "consensus":
             raise ValueError("'consensus' is for mode consensus only")
+        if self.mode == "consensus" and self.resilience is not None:
+            raise ValueError("'resilience' is not supported in mode consensus yet: the client library's calls "
+                             "to the replicas follow redirects of their own (docs/limitations.md)")
         if self.mode == "consensus" and self.read_from != "leader":
             raise ValueError(f"mode consensus serves every read at the leader (linearizable); read_from "
                              f"'{self.read_from}' is not supported")
