@@ -60,6 +60,12 @@ def assert_safe(res):
     assert s["lost_writes"] == 0  # every elected leader held every write acknowledged before
     assert c["acknowledged_not_on_majority"] == 0  # acknowledged writes are on a majority at the end
     assert s["stale_reads"] == 0  # reads are linearizable: never older than an acknowledged write
+    # and, from the timeline itself rather than the model's counter: one leader per term
+    leads = {}
+    for e in res.events:
+        if e["kind"] == "leader" and " leads term " in e["description"]:
+            who, term = e["description"].split(": ", 1)[-1].split(" leads term ")
+            assert leads.setdefault(int(term), who) == who, f"two leaders in term {term}"
 
 
 # --- the steady state -------------------------------------------------------------------------------
