@@ -264,3 +264,32 @@ def test_random_fault_timelines_never_break_safety(faults, seed):
     text = "\n".join(_fault(*f) for f in faults)
     res = raft(text, rate=100, duration="8s", seed=seed, latency="exponential(mean=2ms)")
     assert_safe(res)
+
+
+# --- neighbours ---------------------------------------------------------------------------------------
+def test_database_errors_on_a_follower_are_applied_again_and_lose_nothing():
+    # an error fault on b's database fails half of what it is asked to apply for 2 s, overlapping a
+    # leader crash: b applies those entries again (after a heartbeat) and catches up
+    faults = """  - {type: error, target: b, probability: 0.5, at: 1s, duration: 2s}
+  - {type: crash, target: a, at: 2.001s, duration: 1s}"""
+    res = raft(faults, rate=200, duration="6s")
+    assert_safe(res)
+    comps = res.summary["components"]
+    c = cons(res)
+    assert c["commit_index"]["b"] == c["commit_index"]["c"] > 400
+    # every committed write reached b's database in the end (re-applied; versions are idempotent)
+    assert comps["b"]["writes"] >= comps["c"]["writes"] > 400
+
+
+def test_a_cache_in_front_of_a_consensus_store():
+    workloads = ("  w: {arrivals: poisson(rate=200/s), target: front, keys: uniform(n=50), "
+                 "mix: {write: 0.3, read: 0.7}, zone: x, timeout: 1s}")
+    text = RAFT.replace("{databases}", "{databases}\n  front: {{type: cache, capacity: 20, backing: store, "
+                                       "mode: write_through}}")
+    dbs = "\n".join(DB.format(name=n, zone="x") for n in "abc")
+    res = simulator.run(scenario(text, seed=2, duration="6s", latency="1ms", replicas="[a, b, c]", lo="150ms",
+                                 hi="300ms", extra="", databases=dbs, workloads=workloads,
+                                 faults="  - {type: crash, target: a, at: 2.001s, duration: 2s}"))
+    assert_safe(res)
+    assert cons(res)["leaders_elected"] == 1
+    assert res.summary["components"]["front"]["hit_ratio"] > 0
