@@ -31,11 +31,12 @@ from .calls import FanIn
 from .failover import Failover, FailoverConfig
 from . import replication_modes  # noqa: F401  (registers the modes and read_from policies)
 from .eventual import AntiEntropyConfig, Resolve, Session
+from .consensus import ConsensusConfig  # (registers mode consensus)
 from .versions import StaleReads, VersionLog, percentiles, sub_request
 
 # The names of `registry.replication_modes` and `registry.read_from_policies`, in the order the
 # validation message lists them (a test checks they match the registries).
-Mode = Literal["sync", "semi_sync", "async", "multi_leader", "quorum", "eventual"]
+Mode = Literal["sync", "semi_sync", "async", "multi_leader", "quorum", "eventual", "consensus"]
 ReadFrom = Literal["leader", "any", "nearest"]
 
 
@@ -72,6 +73,9 @@ class ReplicatedConfig(ComponentConfig):
                           "missed a push stay divergent until the key is written again).")
     session: Session = Field("none", description="eventual: session guarantee enforced with version tokens "
                                                  "(read_your_writes, monotonic_reads); violations are counted either way.")
+    consensus: ConsensusConfig | None = Field(
+        None, description="mode consensus: election timeout range, heartbeat, lease, read and unavailability "
+                          "settings of the Raft-like log (docs/data-tier.md, \"Consensus\").")
 
     @model_validator(mode="after")
     def _consistent(self) -> "ReplicatedConfig":
@@ -111,8 +115,16 @@ class ReplicatedConfig(ComponentConfig):
             for key, default in (("resolve", "lww"), ("anti_entropy", None), ("session", "none")):
                 if getattr(self, key) != default:
                     raise ValueError(f"'{key}' is for mode eventual only")
+        if self.consensus is not None and self.mode != "consensus":
+            raise ValueError("'consensus' is for mode consensus only")
+        if self.mode == "consensus" and self.resilience is not None:
+            raise ValueError("'resilience' is not supported in mode consensus yet: the client library's calls "
+                             "to the replicas follow redirects of their own (docs/limitations.md)")
+        if self.mode == "consensus" and self.read_from != "leader":
+            raise ValueError(f"mode consensus serves every read at the leader (linearizable); read_from "
+                             f"'{self.read_from}' is not supported")
         if self.failover is not None:
-            if self.mode in ("multi_leader", "quorum", "eventual"):
+            if self.mode in ("multi_leader", "quorum", "eventual", "consensus"):
                 raise ValueError(f"'failover' is for the single-leader modes (sync, semi_sync, async), not {self.mode}")
             if len(self.replicas) < 2:
                 raise ValueError("'failover' needs at least 2 replicas (a leader and a follower to promote)")
@@ -301,6 +313,7 @@ class Replicated(ClientSide):
         self._stale_mark = 0
         if self.failover is not None:
             self.failover.reset_stats()
+        self.replication.reset_stats()
 
     def connect(self, system: Any) -> None:
         members = [system.get(n) for n in self.names]

@@ -86,6 +86,17 @@ def replicas(comps: dict[str, dict[str, Any]]) -> list[Table]:
                            num(c["lost_writes"]), num(f["split_brain_writes"]), num(f["writes_fenced"]),
                            num(f["writes_refused_during_failover"]))
         out += [fo, totals] if any(c["failover"]["failovers"] for c in with_failover.values()) else [totals]
+    with_consensus = {name: c for name, c in comps.items() if c.get("consensus")}
+    if with_consensus:  # only stores in mode consensus
+        cons = _table("Consensus", ["store", "leader", "term", "elections", "split votes", "leaderless",
+                                    "commit p99 ms", "rejected", "uncertain", "lost writes"])
+        for name, c in with_consensus.items():
+            k = c["consensus"]
+            cons.add_row(name, c["leader"], num(k["term"]), num(k["elections"]), num(k["split_votes"]),
+                         duration(k["time_without_leader_s"]), ms(k["commit_latency_s"]["p99"]),
+                         num(k["writes_rejected"] + k["reads_rejected"]), num(k["writes_uncertain"]),
+                         num(c["lost_writes"]))
+        out.append(cons)
     return out
 
 

@@ -30,6 +30,9 @@ GOOD = [
     "{type: replicated, replicas: [db-1, db-2], mode: eventual, resolve: version_vectors, anti_entropy: {interval: 2s}, "
     "session: read_your_writes, read_from: any}",
     "{type: replicated, replicas: [db-1, db-2], mode: quorum, sloppy: true, home: 1}",
+    "{type: replicated, replicas: [db-1, db-2], mode: consensus}",
+    "{type: replicated, replicas: [db-1, db-2], mode: consensus, consensus: {election_timeout: [150ms, 150ms], "
+    "heartbeat: 20ms, lease: 100ms, reads: lease, unavailable: wait, pre_vote: false}}",
 ]
 
 
@@ -94,6 +97,25 @@ def test_good_data_tier_components_validate(tmp_path, component):
     ("{type: replicated, replicas: [db-1, db-2], failover: {writes_during_failover: queue}}",
      ["components.front.failover.writes_during_failover", "wait"]),
     ("{type: replicated, replicas: [db-1, db-2], failover: {timout: 3s}}", ["unknown key 'timout'", "did you mean 'timeout'"]),
+    ("{type: replicated, replicas: [db-1, db-2], mode: consensus, failover: {}}", ["'failover' is for the single-leader modes"]),
+    ("{type: replicated, replicas: [db-1, db-2], consensus: {}}", ["'consensus' is for mode consensus only"]),
+    ("{type: replicated, replicas: [db-1, db-2], mode: consensus, resilience: {retry: {max_attempts: 2}}}",
+     ["'resilience' is not supported in mode consensus"]),
+    ("{type: replicated, replicas: [db-1, db-2], mode: consensus, read_from: any}", ["serves every read at the leader"]),
+    ("{type: replicated, replicas: [db-1, db-2], mode: consensus, consensus: {election_timeout: [300ms, 150ms]}}",
+     ["components.front.consensus", "the max is below the min"]),
+    ("{type: replicated, replicas: [db-1, db-2], mode: consensus, consensus: {election_timeout: [150ms]}}",
+     ["components.front.consensus.election_timeout"]),
+    ("{type: replicated, replicas: [db-1, db-2], mode: consensus, consensus: {election_timeout: [0s, 1s]}}",
+     ["components.front.consensus.election_timeout", "greater than 0"]),
+    ("{type: replicated, replicas: [db-1, db-2], mode: consensus, consensus: {heartbeat: 200ms}}",
+     ["heartbeat (0.2s) must be shorter than the election timeout min (0.15s)"]),
+    ("{type: replicated, replicas: [db-1, db-2], mode: consensus, consensus: {lease: 1s}}",
+     ["lease (1s) must not exceed the election timeout min (0.15s)"]),
+    ("{type: replicated, replicas: [db-1, db-2], mode: consensus, consensus: {reads: stale}}",
+     ["components.front.consensus.reads", "read_index"]),
+    ("{type: replicated, replicas: [db-1, db-2], mode: consensus, consensus: {hearbeat: 20ms}}",
+     ["unknown key 'hearbeat'", "did you mean 'heartbeat'"]),
     ("{type: cdn, origin: db-1, regions: [eu, eu], capacity: 10GB}", ["region 'eu' is listed twice"]),
     ("{type: cdn, origin: db-1, regions: [eu], capacity: 0}", ["greater than 0"]),
     ("{type: cdn, origin: nowhere, regions: [eu], capacity: 100}", ["unknown component 'nowhere'"]),

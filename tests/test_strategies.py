@@ -20,7 +20,7 @@ from tests.test_data_tier_bad_input import front_scenario
 from tests.helpers import run_validate
 
 NAMES = {
-    "replication_modes": ["async", "eventual", "multi_leader", "quorum", "semi_sync", "sync"],
+    "replication_modes": ["async", "consensus", "eventual", "multi_leader", "quorum", "semi_sync", "sync"],
     "read_from_policies": ["any", "leader", "nearest"],
     "cache_modes": ["cache_aside", "read_through", "refresh_ahead", "write_behind", "write_through"],
     "queue_ack_modes": ["on_complete", "on_enqueue"],
@@ -72,7 +72,7 @@ def test_unknown_replication_mode_gives_the_same_located_error(tmp_path):
     result, _ = run_validate(tmp_path, front_scenario("{type: replicated, replicas: [db-1, db-2], mode: syncc}"))
     assert result.exit_code == 2, result.output
     assert ("components.front.mode: input should be 'sync', 'semi_sync', 'async', 'multi_leader', "
-            "'quorum' or 'eventual'; got 'syncc'") in result.output
+            "'quorum', 'eventual' or 'consensus'; got 'syncc'") in result.output
     assert "Traceback" not in result.output
 
 
