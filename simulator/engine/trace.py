@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import Field, PositiveInt
 
-from simulator.engine.request import Request
+from simulator.engine.request import OUTCOME_NAMES, Request
 from simulator.language.config import StrictModel
 from simulator.language.units import Fraction
 
@@ -75,13 +75,15 @@ class Span:
                 self.faults = self.faults + (f,)
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data (what `Result.traces` holds): ids as integers, times in simulated seconds."""
+        """Plain data (what `Result.traces` holds): ids as integers, times in simulated seconds, the
+        outcome by name (`ok`, `timed_out`, ...; `in_flight` if it had not ended)."""
         out = {
             "trace_id": self.trace.trace_id, "span_id": self.span_id,
             "parent_span_id": self.parent.span_id if self.parent is not None else None,
             "request_id": self.trace.request_id, "name": self.name, "kind": self.kind,
             "component": self.component, "operation": self.operation, "start_s": self.start_s,
-            "end_s": self.end_s, "outcome": self.outcome, "faults": list(self.faults),
+            "end_s": self.end_s, "outcome": OUTCOME_NAMES[self.outcome] if self.outcome is not None else "in_flight",
+            "faults": list(self.faults),
         }
         if self.service is not None:
             out["queue_wait_s"] = self.service[0] - self.start_s

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from simulator.engine.request import OUTCOME_NAMES, Once
+from simulator.engine.request import IN_FLIGHT, Once
 from simulator.engine.trace import CLIENT, SERVER, Span, Trace, TraceConfig, traced_copy
 
 _UNWRAP_DEPTH = 6  # reply wrappers between a link and the component (network return, timeouts, policies)
@@ -193,12 +193,11 @@ class Tracer:
     # --- after the run --------------------------------------------------------------------------
     def spans(self, end_s: float) -> list[dict[str, Any]]:
         """Every span as plain data, trace by trace; spans still open at the end close there as in flight."""
-        in_flight = OUTCOME_NAMES.index("in_flight")
         out = []
         for tr in self.traces.values():
             for span in tr.spans:
                 if span.end_s is None:
-                    span.end_s, span.outcome = end_s, in_flight
+                    span.end_s, span.outcome = end_s, IN_FLIGHT
                 out.append(span.as_dict())
         return out
 
