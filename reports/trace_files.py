@@ -89,7 +89,8 @@ def chrome_trace(spans: list[dict[str, Any]], meta: dict[str, Any] | None = None
             lanes[lane_i].append(end)
             tid = _tid(list(tracks), comp, lane_i)
             events.append({"ph": "X", "name": name, "cat": cat, "pid": pid, "tid": tid, "ts": _us(start),
-                           "dur": _us(end - start), "args": args})
+                           # from the rounded ends, so a child never ends after its rounded parent
+                           "dur": round(_us(end) - _us(start), 3), "args": args})
         for lane_i, comp in names:
             tid = _tid(list(tracks), comp, lane_i)
             label = comp if lane_i == 0 else f"{comp} ({lane_i + 1})"
