@@ -33,6 +33,9 @@ class TracedVersionedWrite(VersionedWrite):
     __slots__ = ("trace",)
 
 
+VERSIONED = (VersionedWrite, TracedVersionedWrite)  # `type(req) in VERSIONED`: a write that installs a version
+
+
 def sub_request(req: Request, op: str | None = None, version: int | None = None) -> Request:
     """A private copy of `req` (same id, key and attributes) for one downstream call."""
     if version is None:  # Request(...), inline: no __init__ frame (once per cache miss or store call)

@@ -274,3 +274,26 @@ def test_cli_bad_trace_flags(tmp_path):
 ])
 def test_bad_trace_section(tmp_path, setting, frag):
     assert_bad(tmp_path, STACK.format(seed=1, trace=setting).replace("{{", "{").replace("}}", "}"), frag)
+
+
+@pytest.mark.parametrize("name", ["hedging", "retry-storm", "circuit-breaker", "replication", "sharding", "failover",
+                                  "async-queue", "rate-limit"])
+def test_neighbours_traced_runs_are_the_same_runs(name):
+    # Tracing beside retries, hedges, breakers, fallbacks, caches, sharded and replicated stores,
+    # failover and queues: the figures of the traced run are those of the untraced one (CRN), and
+    # every span's parent is a span of the same trace.
+    base = simulator.load_scenario(f"scenarios/{name}.yaml")
+    short = [f"duration={min(base.duration, 6.0)}s", "warmup=0s"]
+    plain = simulator.run(simulator.load_scenario(f"scenarios/{name}.yaml", overrides=short))
+    traced = simulator.run(simulator.load_scenario(f"scenarios/{name}.yaml",
+                                                   overrides=short + ["trace.sample=50%", "trace.max_requests=300"]))
+    a, b = dict(plain.summary), dict(traced.summary)
+    for d in (a, b):
+        d.pop("config", None)
+    assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+    assert traced.traces
+    ids = {(s["trace_id"], s["span_id"]) for s in traced.traces}
+    for s in traced.traces:
+        assert s["parent_span_id"] is None or (s["trace_id"], s["parent_span_id"]) in ids
+        assert s["end_s"] >= s["start_s"]
+    assert sum(1 for s in traced.traces if s["parent_span_id"] is None) <= 300
