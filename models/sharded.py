@@ -322,7 +322,8 @@ class Sharded(ClientSide):
                 fresh.append((k, src, dst, migration))
             kept = []
             for copy in self._copies:  # the earlier reshards' queued copies of keys that moved again
-                if copy[0] in self.copy_target and self.copy_target[copy[0]] != copy[2] or copy[0] not in self.migrating:
+                key, _src, dst, _m = copy
+                if key not in self.migrating or self.copy_target.get(key, dst) != dst:  # moved back, or elsewhere
                     copy[3].left -= 1
                     self._finish_if_done(copy[3])
                 else:

@@ -141,7 +141,8 @@ def test_a_second_reshard_during_a_copy_keeps_the_first_ones_copies(monkeypatch)
         done(self, outcome)
 
     monkeypatch.setattr(KeyCopy, "write_done", spy_done)
-    text = STORE.replace("reshard: [{{at: 10s, add: db-3}}]", "reshard: [{{at: 10s, add: db-3}}, {{at: 12s, add: db-4}}]")
+    text = STORE.replace("reshard: [{{at: 10s, add: db-3}}]",
+                         "reshard: [{{at: 10s, add: db-3}}, {{at: 12s, add: db-4}}]")
     text = text.replace("  db-3: *shard", "  db-3: *shard\n  db-4: *shard").replace("duration: 40s", "duration: 60s")
     res = run(text, rate="10000/s", in_flight=4)
     st = res.summary["components"]["users"]
