@@ -243,27 +243,49 @@ Examples:
 @limit_options
 @click.option("--profile", is_flag=True,
               help="Show where the run's time went: events and wall-clock time by kind of event.")
+@click.option("--trace", "trace_file", metavar="FILE", default=None,
+              help="Write spans of sampled requests to FILE: Chrome/Perfetto JSON, or OpenTelemetry OTLP/JSON "
+                   "for a name ending in .otlp.json (the scenario's trace: sampling, else 1%; docs/tracing.md).")
+@click.option("--trace-format", type=click.Choice(["chrome", "otlp"]), default=None,
+              help="With --trace: the file's format (default: from its name).")
 def run(file: str, out: str | None, fmt: str, sets: tuple[str, ...], seed: int | None,
         duration: str | None, warmup: str | None, quiet: bool, no_charts: bool, max_requests: int | None,
-        force: bool, profile: bool, faults: tuple[str, ...] = ()) -> None:
+        force: bool, profile: bool, faults: tuple[str, ...] = (), trace_file: str | None = None,
+        trace_format: str | None = None) -> None:
     """Run the scenario FILE and print its summary."""
     from simulator.simulation.limits import preflight
 
     with _errors():
         scenario = _load(file, sets, seed, duration, warmup, faults)
         _check_out(out)
+        if trace_format is not None and trace_file is None:
+            raise ScenarioError("needs --trace FILE", file="--trace-format")
+        if trace_file is not None:
+            scenario = _with_trace(scenario, trace_file)
         # Before a run that may take long: what `dsim validate` would warn about (overload, loops).
         early = preflight(scenario, max_requests, force)
         for warning in early:
             click.echo(f"warning: {warning}", err=True)
         with _staged(out) as stage:
-            written = _run(scenario, fmt, stage, no_charts, Path(out) if out else None, quiet, profile, early)
+            written = _run(scenario, fmt, stage, no_charts, Path(out) if out else None, quiet, profile, early,
+                           (trace_file, trace_format))
         if out and fmt == "table" and not quiet:
             click.echo(f"wrote {written} files to {out}")
 
 
+def _with_trace(scenario, trace_file: str):
+    """The scenario with tracing on (its own `trace:` settings, else the defaults), after checking that
+    the trace file can be written."""
+    from simulator.scenario.schema import with_overrides
+
+    target = Path(trace_file)
+    if target.is_dir() or not (target.parent if str(target.parent) else Path(".")).is_dir():
+        raise ScenarioError("expected a file in an existing directory", file=trace_file)
+    return scenario if scenario.trace is not None else with_overrides(scenario, {"trace": {}})
+
+
 def _run(scenario, fmt: str, stage: Path | None, no_charts: bool, shown: Path | None, quiet: bool,
-         profile: bool, early: list[str]) -> int:
+         profile: bool, early: list[str], trace: tuple[str | None, str | None] = (None, None)) -> int:
     """One run; with --out its files go to `stage` (put in place when the caller's block ends).
     Returns how many files it wrote."""
     import time
@@ -293,6 +315,15 @@ def _run(scenario, fmt: str, stage: Path | None, no_charts: bool, shown: Path | 
 
         print_summary(result.summary)
         print_speed(result.summary.get("events"), wall_s, result.profile)
+    trace_file, trace_format = trace
+    if trace_file is not None:
+        from reports.trace_files import format_for, write_trace
+
+        kind = format_for(trace_file, trace_format)
+        n = write_trace(result.traces or [], trace_file, kind, {"scenario": scenario.name, "seed": result.seed})
+        if fmt == "table" and not quiet:
+            click.echo(f"wrote {n:,} spans of {len({s['trace_id'] for s in result.traces or []}):,} traced "
+                       f"requests to {trace_file} ({kind})")
     written = 0
     if stage is not None:
         from reports.files import write_run_files

@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 
 from simulator.language.config import StrictModel
 from simulator.engine.request import CAUSE_CALL_TIMEOUT, OK, Reply, Request, deadlines
+from simulator.engine.trace import traced_copy
 from simulator.language.units import Fraction, PositiveDuration
 from simulator.resilience import ResilienceConfig, guard
 
@@ -83,6 +84,8 @@ class Step:
         if self.operation is not None and self.operation != req.op:
             sub = Request(req.id, req.t0, req.wl, self.operation, req.key, req.user, req.region)
             sub.meta = req.meta
+            if req.trace is not None:  # a sampled request stays traced down its call tree
+                sub = traced_copy(sub, req.trace)
             req = sub
         dl = self.deadlines
         if dl is None:

@@ -14,7 +14,7 @@ from simulator.sampling.distributions import DurationDist
 from simulator.engine.request import Request
 
 from .station import Station, StationConfig
-from .versions import VersionedWrite, VersionLog
+from .versions import VERSIONED, VersionLog
 
 WRITE_OPERATIONS = ("write", "update", "insert", "delete")
 
@@ -70,7 +70,7 @@ class Database(Station):
             self.writes += 1
             if key is not None:
                 log = self.versions
-                v = req.version if type(req) is VersionedWrite else log.latest.get(key, 0) + 1
+                v = req.version if type(req) in VERSIONED else log.latest.get(key, 0) + 1
                 log.commit(key, v, self.env._now)
                 req.meta = log.latest.get(key, 0)
         else:

@@ -142,14 +142,26 @@ class _MigrationRead:
         self.proxy.links[self.old].send(self.req, self.reply)
 
 
+class _Migration:
+    """The copies one reshard queued: its record (in the reshard's event) and how many of its copies
+    are not finished yet (queued or in flight). A later reshard that moves a key again takes that
+    key's copy over, so each reshard's copy time covers the copies that are still its own."""
+
+    __slots__ = ("record", "left")
+
+    def __init__(self, record: dict[str, Any], left: int) -> None:
+        self.record, self.left = record, left
+
+
 class KeyCopy:
     """One key's migration, run by the old shard: read the key there, then send that version to the
     new shard over the network between them (so a partition between the shards holds the copy up)."""
 
-    __slots__ = ("router", "key", "old", "new", "sub")
+    __slots__ = ("router", "key", "old", "new", "sub", "migration")
 
-    def __init__(self, router: "Sharded", key: int, old: str, new: str) -> None:
+    def __init__(self, router: "Sharded", key: int, old: str, new: str, migration: _Migration | None = None) -> None:
         self.router, self.key, self.old, self.new = router, key, old, new
+        self.migration = migration
         self.sub = Request(-1, router.env._now, -1, "read", key)
 
     def start(self) -> None:
@@ -167,9 +179,14 @@ class KeyCopy:
     def write_done(self, outcome: int) -> None:
         router = self.router
         if outcome == OK:
-            router.migrating.pop(self.key, None)
-            router.keys_copied += 1
-            router.copy_acknowledged()
+            # A later reshard may have sent the key elsewhere meanwhile: then this copy is not the
+            # one that ends its migration (the later reshard's copy is).
+            target = router.copy_target.get(self.key)
+            if target is None or target == self.new:
+                router.copy_target.pop(self.key, None)
+                router.migrating.pop(self.key, None)
+                router.keys_copied += 1
+            router.copy_acknowledged(self.migration)
         else:
             router.migration_failures += 1
             router.env.call_later(1.0, lambda _t: self.start())
@@ -189,11 +206,11 @@ class Sharded(ClientSide):
         self.migrating: dict[int, str] = {}  # key -> old owner, while it waits to be copied
         self.events: list[dict[str, Any]] = []
         self.sources: dict[str, Any] = {}  # filled only if something in front asks (see version_source)
-        self._copies: list[tuple[int, str, str]] = []
+        self._copies: list[tuple[int, str, str, _Migration]] = []  # queued: (key, from, to, its reshard's copies)
+        self.copy_target: dict[int, str] = {}  # key -> the shard its pending copy goes to
         self.copies_in_flight = 0  # copies sent and not yet acknowledged (a failed one is retried in its slot)
         self._next_send = 0.0  # the rate's pacing: no copy is sent before this time
         self._pacing = False  # a timer waits for `_next_send`
-        self._record: dict[str, Any] | None = None  # the reshard whose keys are being copied
         self.write_ops: frozenset = frozenset()
         self.reset_stats()
 
@@ -289,13 +306,33 @@ class Sharded(ClientSide):
         self.strategy, self.shards = new, list(new.shards)
         rate = self.config.migration_rate
         if rate is not None and moved.any():
-            moving = list(zip(keys[moved].tolist(), before[moved].tolist(), after[moved].tolist()))
-            self.migrating.update((k, names[old]) for k, old, _new in moving)
+            # A key still waiting for an earlier reshard's copy is still on the shard it was copied
+            # from: it is copied from there to its new owner (or, back on that shard, not at all); the
+            # earlier reshard's other copies go on.
+            migration = _Migration(record, 0)
+            fresh: list[tuple[int, str, str, _Migration]] = []
+            for k, old_i, new_i in zip(keys[moved].tolist(), before[moved].tolist(), after[moved].tolist()):
+                src, dst = self.migrating.get(k, names[old_i]), names[new_i]
+                if src == dst:
+                    self.migrating.pop(k, None)
+                    self.copy_target.pop(k, None)
+                    continue
+                self.migrating[k] = src
+                self.copy_target[k] = dst
+                fresh.append((k, src, dst, migration))
+            kept = []
+            for copy in self._copies:  # the earlier reshards' queued copies of keys that moved again
+                key, _src, dst, _m = copy
+                if key not in self.migrating or self.copy_target.get(key, dst) != dst:  # moved back, or elsewhere
+                    copy[3].left -= 1
+                    self._finish_if_done(copy[3])
+                else:
+                    kept.append(copy)
+            migration.left = len(fresh)
             # The nominal time (keys / rate) is what the rate alone allows; migration_s is what happened.
-            record.update(migration_nominal_s=len(moving) / rate, migration_s=None, copy_started_s=None,
+            record.update(migration_nominal_s=len(fresh) / rate, migration_s=None, copy_started_s=None,
                           copy_finished_s=None)
-            self._copies = [(k, names[old], names[new_]) for k, old, new_ in moving]
-            self._record = record
+            self._copies = fresh + kept  # popped from the end: the earlier reshard's copies first
             self._send_copies()
         self.events.append(record)
 
@@ -319,30 +356,33 @@ class Sharded(ClientSide):
                     self._pacing = True
                     self.env.call_later(self._next_send - now, self._send_copies)
                 return
-            key, old, new = self._copies.pop()
+            key, old, new, migration = self._copies.pop()
             if key not in self.migrating:  # superseded by a write on the new shard: nothing to copy
+                self.copy_target.pop(key, None)
+                migration.left -= 1
+                self._finish_if_done(migration)
                 continue
-            if self._record is not None and self._record["copy_started_s"] is None:
-                self._record["copy_started_s"] = now
+            if migration.record["copy_started_s"] is None:
+                migration.record["copy_started_s"] = now
             self.copies_in_flight += 1
             self._next_send = now + gap
-            KeyCopy(self, key, old, new).start()
-        self._finish_if_done()
+            KeyCopy(self, key, old, new, migration).start()
 
-    def copy_acknowledged(self) -> None:
+    def copy_acknowledged(self, migration: _Migration | None = None) -> None:
         """A copy's write on the new shard succeeded: its slot is free for the next key."""
         self.copies_in_flight -= 1
-        if self._record is not None:
-            self._record["copy_finished_s"] = self.env.now
+        if migration is not None:
+            migration.record["copy_finished_s"] = self.env.now
+            migration.left -= 1
+            self._finish_if_done(migration)
         self._send_copies()
 
-    def _finish_if_done(self) -> None:
-        rec = self._record
-        if rec is None or self._copies or self.copies_in_flight:
-            return
-        if rec["copy_started_s"] is not None and rec["copy_finished_s"] is not None:
+    @staticmethod
+    def _finish_if_done(migration: _Migration) -> None:
+        """A reshard's last copy is done: its copy time is first copy sent to last acknowledged."""
+        rec = migration.record
+        if migration.left == 0 and rec["copy_started_s"] is not None and rec["copy_finished_s"] is not None:
             rec["migration_s"] = rec["copy_finished_s"] - rec["copy_started_s"]
-        self._record = None
 
     # --- metrics --------------------------------------------------------------------------------
     def stats(self, elapsed_s: float) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from simulator.engine.request import Request
+from simulator.engine.trace import traced_copy
 
 _new = object.__new__
 
@@ -24,6 +25,15 @@ class VersionedWrite(Request):
     """A write that installs `version` (if newer than what the store has) instead of a new one."""
 
     __slots__ = ("version",)
+
+
+class TracedVersionedWrite(VersionedWrite):
+    """A `VersionedWrite` of a request sampled for tracing (simulator/engine/trace.py)."""
+
+    __slots__ = ("trace",)
+
+
+VERSIONED = (VersionedWrite, TracedVersionedWrite)  # `type(req) in VERSIONED`: a write that installs a version
 
 
 def sub_request(req: Request, op: str | None = None, version: int | None = None) -> Request:
@@ -38,9 +48,13 @@ def sub_request(req: Request, op: str | None = None, version: int | None = None)
         sub.user = req.user
         sub.region = req.region
         sub.meta = None
-        return sub
+        return sub if req.trace is None else traced_copy(sub, req.trace)  # a sampled request stays traced
     sub = VersionedWrite(req.id, req.t0, req.wl, op or req.op, req.key, req.user, req.region)
     sub.version = version
+    if req.trace is not None:
+        traced = traced_copy(sub, req.trace, TracedVersionedWrite)
+        traced.version = version
+        return traced
     return sub
 
 

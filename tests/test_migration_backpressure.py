@@ -121,3 +121,53 @@ def test_a_partition_between_the_shards_stalls_the_copy_which_resumes_after():
     assert ev["migration_s"] is not None and ev["copy_finished_s"] > 20.0
     assert ev["migration_s"] == pytest.approx(ev["copy_finished_s"] - ev["copy_started_s"])
     assert ev["migration_s"] > ev["migration_nominal_s"]  # the cut held it up
+
+
+def test_a_second_reshard_during_a_copy_keeps_the_first_ones_copies(monkeypatch):
+    # db-3 added at 10 s starts a copy of ~1,300 keys at 100 keys/s (db-3 writes one at a time, 10 ms
+    # each): at 12 s db-4 is added while most of it is still queued. The first reshard's queued copies
+    # must go on (before the fix the second replaced them: those keys stayed waiting for ever, and the
+    # first reshard never got a copy time); a key moved by both is copied once, from the shard that
+    # still holds it (its first owner) to its last owner.
+    acked: list[tuple[int, str, str]] = []
+    done = KeyCopy.write_done
+    routers = []
+
+    def spy_done(self, outcome):
+        if outcome == 0:
+            acked.append((self.key, self.old, self.new))
+            if not routers:
+                routers.append(self.router)
+        done(self, outcome)
+
+    monkeypatch.setattr(KeyCopy, "write_done", spy_done)
+    text = STORE.replace("reshard: [{{at: 10s, add: db-3}}]",
+                         "reshard: [{{at: 10s, add: db-3}}, {{at: 12s, add: db-4}}]")
+    text = text.replace("  db-3: *shard", "  db-3: *shard\n  db-4: *shard").replace("duration: 40s", "duration: 60s")
+    res = run(text, rate="10000/s", in_flight=4)
+    st = res.summary["components"]["users"]
+    first, second = st["reshards"]
+    assert first["keys_moved"] > 1000 and second["keys_moved"] > 1000
+    assert st["keys_waiting_copy"] == 0  # every moved key reached its owner
+    assert first["migration_s"] is not None and second["migration_s"] is not None
+    # the first reshard's queued copies go first, then the second's
+    assert first["copy_started_s"] == pytest.approx(10.0) and second["copy_started_s"] > 12.0
+    assert first["copy_finished_s"] <= second["copy_finished_s"]
+    # every key not on its first owner ended with a copy on its final owner, sent from a shard that had it
+    router = routers[0]
+    final = {k: router.shards[router.strategy.owner(k, None)] for k in range(2000)}
+    from simulator.language import registry
+
+    cfg = router.config
+    start = registry.sharding_strategies.get(cfg.strategy)(list(cfg.shards), cfg, 2000)
+    first_owner = {k: cfg.shards[start.owner(k, None)] for k in range(2000)}
+    last_copy = {}
+    for key, src, dst in acked:
+        last_copy[key] = (src, dst)
+    moved = [k for k in range(2000) if final[k] != first_owner[k]]
+    assert len(moved) > 500
+    for k in moved:
+        assert k in last_copy and last_copy[k][1] == final[k], (k, last_copy.get(k), final[k])
+    # a key moved twice was copied from its first owner, never from the shard it had not reached
+    twice = [k for k in moved if (k, first_owner[k], final[k]) in set(acked)]
+    assert twice

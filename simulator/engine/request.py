@@ -64,6 +64,9 @@ class Request:
     """One client request (the root of a call tree)."""
 
     __slots__ = ("id", "t0", "wl", "op", "key", "user", "region", "meta")
+    # The request's `Trace` when it was sampled for tracing (a `TracedRequest`, simulator/engine/trace.py);
+    # a class attribute, so an untraced request carries nothing and reading it costs one lookup.
+    trace: Any = None
 
     def __init__(
         self,

@@ -123,6 +123,9 @@ class Result:
     # `run(..., profile=True)`: events and wall-clock seconds by kind (simulator.engine.profile).
     # Not in the summary: wall-clock figures differ from run to run.
     profile: list[dict[str, Any]] | None = None
+    # Spans of the requests sampled for tracing (simulator/engine/trace.py `Span.as_dict`), or None
+    # when the run traced nothing; `reports/trace_files.py` writes them (dsim run --trace).
+    traces: list[dict[str, Any]] | None = None
 
     @property
     def measured_s(self) -> float:

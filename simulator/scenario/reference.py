@@ -23,6 +23,7 @@ from simulator.faults.base import FaultConfig
 from simulator.workload.keys import KeyConfig
 from simulator.language.units import Quantity
 from simulator.engine.network import LinkLatencyConfig, NetworkConfig
+from simulator.engine.trace import TraceConfig
 from simulator.scenario.plugins import load_components
 from simulator.scenario.schema import CompareConfig, MetricsConfig, Scenario
 from simulator.workload.clients import AttributesConfig, WorkloadConfig
@@ -181,6 +182,8 @@ def generate() -> str:
            "## compare", "", model_table(CompareConfig), "",
            "## cost", "", "Prices of a run; the summary gains `cost` (formulas in resilience.md, \"cost\").", "",
            model_table(CostConfig), "",
+           "## trace", "", "Which requests are traced; `dsim run --trace FILE` writes their spans (docs/tracing.md).", "",
+           model_table(TraceConfig), "",
            "## workloads.NAME", "", model_table(WorkloadConfig), "",
            "### workloads.NAME.attributes", "", model_table(AttributesConfig), ""]
     out += ["## Resilience policies (`resilience:`)", "",

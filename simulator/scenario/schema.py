@@ -24,6 +24,7 @@ from simulator.language.errors import ScenarioError, ScenarioErrors, did_you_mea
 from simulator.faults.catalog import FaultSpec
 from simulator.language.tagged import tagged, tagged_validator
 from simulator.engine.network import NetworkConfig
+from simulator.engine.trace import TraceConfig
 from simulator.language.units import PositiveDuration, Quantity, UnitError, fmt_duration, fmt_limit, parse_duration
 from simulator.language.validation import error_at, to_scenario_error
 from simulator.workload.clients import WorkloadConfig
@@ -140,6 +141,8 @@ class Scenario(StrictModel):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="How figures are collected.")
     compare: CompareConfig | None = Field(None, description="A committed comparison study (dsim compare); see below.")
     cost: CostConfig | None = Field(None, description="Prices: the summary gains `cost` (docs/resilience.md, Cost).")
+    trace: TraceConfig | None = Field(None, description="Distributed tracing of sampled requests: spans per hop "
+                                      "(dsim run --trace FILE writes them; docs/tracing.md).")
 
     _source: str | None = PrivateAttr(None)
     _base_dir: Path | None = PrivateAttr(None)

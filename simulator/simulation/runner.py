@@ -177,6 +177,8 @@ def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | Non
         result.extras["cost"] = _cost(scenario, result)
     if profile:
         result.profile = env.profile.rows()
+    if system.tracer is not None:  # only runs with `trace:` get spans
+        result.traces = system.tracer.spans(end)
     return result
 
 

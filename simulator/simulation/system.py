@@ -16,6 +16,7 @@ from simulator.language.errors import ScenarioError, did_you_mean
 from simulator.engine.network import Network
 from simulator.scenario.plugins import load_components
 from simulator.scenario.schema import Scenario
+from simulator.simulation import tracing
 from simulator.simulation.traffic import Traffic
 from simulator.workload.clients import Workload
 
@@ -67,7 +68,10 @@ class System:
         connect_all(self)  # the fallbacks' links: after the faults, before the links are frozen
         deadline.install(self)  # wasted work and dropping, where some call propagates its deadline
         hedge.install(self)  # losers' wasted work and cancellation, where some call hedges
+        self.tracer = tracing.install(self)  # only with `trace:`: spans of sampled requests
         self.network.finalize()
+        if self.tracer is not None:
+            self.tracer.install_calls()  # on each link's chosen send, before the policies read it
         finalize_all(self)
         self.load_estimate: dict[str, float] = {}
         self.offer_mix: dict[str, float] | None = None  # operation shares of the load being offered

@@ -1,0 +1,300 @@
+"""Distributed tracing (docs/tracing.md): spans of sampled requests, their nesting and timing, fault
+annotations, sampling, determinism, zero cost when off, and the two file formats read by real readers."""
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections import defaultdict
+
+import pytest
+from click.testing import CliRunner
+
+import simulator
+from cli import main
+from reports.trace_files import EPOCH_UNIX_S, chrome_trace, otlp_trace
+from tests.helpers import assert_bad, scenario
+
+EPS = 1e-9
+
+# clients -> lb -> app-1, app-2 (hold their worker while calling db) -> db. Faults on app-2 | db:
+# added latency 4-8 s overlapping a partition 5-10 s (its recovery inside the latency fault's window
+# is not the case: the latency ends first, inside the partition), and a crash of app-1 12-14 s.
+STACK = """
+name: traced
+seed: {seed}
+duration: 20s
+network:
+  default_latency: 1ms
+  timeout: 500ms
+components:
+  lb: {{type: load_balancer, algorithm: round_robin, backends: [app-1, app-2]}}
+  app-1: &app {{type: server, workers: 4, service_time: exponential(mean=10ms), calls: [db]}}
+  app-2: *app
+  db: {{type: database, connections: 3, read_time: exponential(mean=5ms), write_time: exponential(mean=10ms)}}
+workloads:
+  web: {{arrivals: poisson(rate=200/s), target: lb, mix: {{read: 0.8, write: 0.2}}, timeout: 2s}}
+faults:
+  - {{type: latency, groups: [[app-2], [db]], at: 4s, duration: 4s, add: 20ms}}
+  - {{type: partition, groups: [[app-2], [db]], at: 5s, duration: 5s}}
+  - {{type: crash, target: app-1, at: 12s, duration: 2s}}
+{trace}
+"""
+
+
+def _run(sample: str | None = "20%", seed: int = 3, max_requests: int = 100000, **kw) -> simulator.Result:
+    trace = "" if sample is None else f"trace: {{sample: {sample}, max_requests: {max_requests}}}"
+    return simulator.run(scenario(STACK, seed=seed, trace=trace), **kw)
+
+
+def _by_trace(spans):
+    out = defaultdict(list)
+    for s in spans:
+        out[s["trace_id"]].append(s)
+    return out
+
+
+@pytest.fixture(scope="module")
+def traced():
+    return _run()
+
+
+def test_zero_spans_when_off():
+    assert _run(sample=None).traces is None
+    assert _run(sample="0%").traces is None
+
+
+def test_tracing_changes_no_figure(traced):
+    # Sampling draws from its own stream and spans are only recorded: the run is the same run.
+    plain = _run(sample=None)
+    a, b = dict(plain.summary), dict(traced.summary)
+    for d in (a, b):
+        d.pop("events", None)  # a traced run has the same events; kept out in case of profiling
+    assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def test_same_seed_same_trace(traced):
+    again = _run()
+    assert again.traces == traced.traces
+    other = _run(seed=4)
+    assert other.traces != traced.traces
+
+
+def test_spans_nest_and_times_add_up(traced):
+    spans = traced.traces
+    by_id = {s["span_id"]: s for s in spans}
+    checked = 0
+    for trace in _by_trace(spans).values():
+        roots = [s for s in trace if s["parent_span_id"] is None]
+        assert len(roots) == 1 and roots[0]["kind"] == "client"
+        root = roots[0]
+        if root["outcome"] != "ok":
+            continue
+        for s in trace:
+            assert s["start_s"] <= s["end_s"]
+            if s["parent_span_id"] is not None:
+                p = by_id[s["parent_span_id"]]
+                assert p["trace_id"] == s["trace_id"]
+                assert p["start_s"] - EPS <= s["start_s"] and s["end_s"] <= p["end_s"] + EPS, (s, p)
+        names = [s["name"] for s in trace]
+        # root, call lb, lb visit, call app, app visit, call db, db visit
+        assert len(trace) == 7, names
+        app = next(s for s in trace if s["name"].startswith("app-"))
+        db_call = next(s for s in trace if s["name"] == "call db")
+        db = next(s for s in trace if s["name"].startswith("db "))
+        assert db_call["parent_span_id"] == app["span_id"] and db["parent_span_id"] == db_call["span_id"]
+        # the app's visit is its queue wait, its service, then the database call
+        assert app["queue_wait_s"] >= 0 and app["service_s"] > 0
+        assert math.isclose(app["start_s"] + app["queue_wait_s"], app["service_start_s"], abs_tol=EPS)
+        assert math.isclose(db_call["start_s"], app["service_end_s"], abs_tol=EPS)
+        assert math.isclose(app["queue_wait_s"] + app["service_s"] + (db_call["end_s"] - db_call["start_s"]),
+                            app["end_s"] - app["start_s"], abs_tol=EPS)
+        # the database call is 1 ms each way around the visit (default latency, no fault then)
+        if not db_call["faults"]:
+            assert math.isclose(db_call["end_s"] - db_call["start_s"], db["end_s"] - db["start_s"] + 0.002, abs_tol=EPS)
+        assert math.isclose(db["queue_wait_s"] + db["service_s"], db["end_s"] - db["start_s"], abs_tol=EPS)
+        # the client's view: the root lasts as long as its call to the load balancer
+        lb_call = next(s for s in trace if s["name"] == "call lb")
+        assert math.isclose(root["end_s"] - root["start_s"], lb_call["end_s"] - lb_call["start_s"], abs_tol=EPS)
+        checked += 1
+    assert checked > 300
+
+
+def test_partition_and_overlapping_faults_annotate_spans(traced):
+    calls = [s for s in traced.traces if s["name"] == "call db" and s["component"] == "app-2"]
+    only_latency = [s for s in calls if 4 < s["start_s"] < 5]
+    both = [s for s in calls if 5 < s["start_s"] < 8]
+    only_partition = [s for s in calls if 8.01 < s["start_s"] < 10]
+    after = [s for s in calls if 10.5 < s["start_s"] < 12]
+    assert only_latency and both and only_partition and after
+    for s in only_latency:
+        assert s["faults"] == ["latency +20ms app-2 | db"] and s["outcome"] == "ok"
+        assert s["end_s"] - s["start_s"] > 0.020  # the added 20 ms (on the request)
+    for s in both:
+        assert sorted(s["faults"]) == ["latency +20ms app-2 | db", "partition app-2 | db"]
+    for s in both + only_partition:
+        assert s["outcome"] == "timed_out"
+        assert math.isclose(s["end_s"] - s["start_s"], 0.5, abs_tol=EPS)  # the network timeout
+    for s in only_partition:
+        assert s["faults"] == ["partition app-2 | db"]
+    for s in after:  # the windows unwound: nothing annotated, calls succeed
+        assert s["faults"] == [] and s["outcome"] == "ok"
+    # the failed call fails the request: its root span has an error outcome, and so does the OTLP status
+    spans = {s["span_id"]: s for s in traced.traces}
+    root = spans[(both[0]["span_id"] >> 32 << 32) | 1]
+    assert root["outcome"] == "timed_out"  # the failed step fails the request with its outcome
+    otlp = {sp["spanId"]: sp for r in otlp_trace(traced.traces)["resourceSpans"]
+            for sp in r["scopeSpans"][0]["spans"]}
+    assert otlp[f"{root['span_id']:016x}"]["status"]["code"] == 2
+    assert otlp[f"{both[0]['span_id']:016x}"]["status"] == {"code": 2, "message": "timed_out"}
+
+
+def test_crash_annotates_the_call_to_the_crashed_server(traced):
+    calls = [s for s in traced.traces if s["name"] == "call app-1" and 12 < s["start_s"] < 14]
+    assert calls  # round robin keeps sending to it (no health check)
+    for s in calls:
+        assert s["faults"] == ["crash app-1"] and s["outcome"] == "error"
+
+
+def test_sampling_rate():
+    # 200/s for 20 s: N ~ 4000 requests, each sampled with p = 0.2, independently: the count is
+    # Binomial(N, p), std sqrt(N p (1-p)) ~ 25; 4 std is a tolerance a correct sampler passes with
+    # probability > 0.9999 (the seed is fixed, so the test is deterministic anyway).
+    r = _run(sample="20%", seed=11)
+    n = len(r.requests)
+    roots = sum(1 for s in r.traces if s["parent_span_id"] is None)
+    sd = math.sqrt(n * 0.2 * 0.8)
+    assert abs(roots - 0.2 * n) < 4 * sd, (roots, n)
+    capped = _run(sample="100%", max_requests=25)
+    assert sum(1 for s in capped.traces if s["parent_span_id"] is None) == 25
+
+
+def test_otlp_parses_with_the_opentelemetry_proto_reader(traced):
+    pb = pytest.importorskip("opentelemetry.proto.collector.trace.v1.trace_service_pb2")
+    json_format = pytest.importorskip("google.protobuf.json_format")
+    spans = traced.traces[:1500]  # whole traces (they are in order), enough of every kind; parsing is slow
+    spans = [s for s in spans if s["trace_id"] != spans[-1]["trace_id"]]
+    doc = otlp_trace(spans, {"scenario": "traced", "seed": 3})
+    for r in doc["resourceSpans"]:
+        for sp in r["scopeSpans"][0]["spans"]:
+            assert len(sp["traceId"]) == 32 and len(sp["spanId"]) == 16
+            int(sp["traceId"], 16), int(sp["spanId"], 16)
+            assert int(sp["traceId"], 16) != 0 and int(sp["spanId"], 16) != 0
+    # OTLP/JSON writes ids as hex where protobuf's own JSON mapping has base64 (the collector's reader
+    # converts them): convert, then parse strictly (an unknown or mistyped field is an error).
+    text = json.dumps(doc)
+    conv = json.loads(text)
+    for r in conv["resourceSpans"]:
+        for sp in r["scopeSpans"][0]["spans"]:
+            for k in ("traceId", "spanId", "parentSpanId"):
+                if k in sp:
+                    sp[k] = base64.b64encode(bytes.fromhex(sp[k])).decode()
+    msg = json_format.Parse(json.dumps(conv), pb.ExportTraceServiceRequest())
+    parsed = [sp for r in msg.resource_spans for ss in r.scope_spans for sp in ss.spans]
+    assert len(parsed) == len(spans)
+    ids = {sp.span_id for sp in parsed}
+    for sp in parsed:
+        assert len(sp.trace_id) == 16 and len(sp.span_id) == 8
+        assert not sp.parent_span_id or sp.parent_span_id in ids
+        assert sp.end_time_unix_nano >= sp.start_time_unix_nano >= EPOCH_UNIX_S * 10**9
+        assert sp.kind in (2, 3)  # SPAN_KIND_SERVER, SPAN_KIND_CLIENT
+        assert sp.status.code in (1, 2)  # STATUS_CODE_OK, STATUS_CODE_ERROR
+    services = {a.value.string_value for r in msg.resource_spans for a in r.resource.attributes
+                if a.key == "service.name"}
+    assert {"web", "lb", "app-1", "app-2", "db"} <= services
+
+
+def test_chrome_trace_event_format(traced):
+    # The Trace Event Format's documented requirements: an object with `traceEvents`; every event
+    # has `ph`, `name`, `pid`, `tid`; complete events (`X`) `ts` and `dur` >= 0 in microseconds;
+    # metadata (`M`) events name processes and threads. Slices on one thread must nest (Perfetto
+    # and chrome://tracing draw a thread's slices as a stack).
+    doc = json.loads(json.dumps(chrome_trace(traced.traces)))
+    assert set(doc) >= {"traceEvents", "displayTimeUnit"} and doc["displayTimeUnit"] in ("ms", "ns")
+    tracks = defaultdict(list)
+    for e in doc["traceEvents"]:
+        assert {"ph", "name", "pid", "tid"} <= set(e) and isinstance(e["pid"], int) and isinstance(e["tid"], int)
+        assert e["ph"] in ("X", "M")
+        if e["ph"] == "M":
+            assert e["name"] in ("process_name", "thread_name", "process_sort_index", "thread_sort_index")
+            assert "args" in e
+        else:
+            assert isinstance(e["ts"], (int, float)) and e["dur"] >= 0
+            tracks[(e["pid"], e["tid"])].append((e["ts"], e["ts"] + e["dur"]))
+    n_x = sum(len(v) for v in tracks.values())
+    assert n_x >= len(traced.traces)  # one per span, plus queue and service slices
+    for slices in tracks.values():
+        stack = []
+        for start, end in sorted(slices, key=lambda x: (x[0], -x[1])):
+            while stack and stack[-1] <= start + 1e-3:
+                stack.pop()
+            assert not stack or end <= stack[-1] + 1e-3
+            stack.append(end)
+
+
+def test_cli_writes_both_formats(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(STACK.format(seed=1, trace="").replace("{{", "{").replace("}}", "}"))
+    runner = CliRunner()
+    out = tmp_path / "t.json"
+    res = runner.invoke(main, ["run", str(path), "--trace", str(out), "--duration", "3s"])
+    assert res.exit_code == 0, res.output
+    assert "traced requests" in res.output
+    doc = json.loads(out.read_text())
+    roots = [e for e in doc["traceEvents"] if e["name"] == "process_name"]
+    # default sampling 1% of ~600 requests
+    assert 0 < len(roots) < 30
+    otlp = tmp_path / "t.otlp.json"
+    res = runner.invoke(main, ["run", str(path), "--trace", str(otlp), "--duration", "3s", "-q"])
+    assert res.exit_code == 0, res.output
+    assert "resourceSpans" in json.loads(otlp.read_text())
+    forced = tmp_path / "t.trace"
+    res = runner.invoke(main, ["run", str(path), "--trace", str(forced), "--trace-format", "otlp", "--duration", "3s",
+                               "--set", "trace.sample=100%", "-q"])
+    assert res.exit_code == 0, res.output
+    assert "resourceSpans" in json.loads(forced.read_text())
+
+
+def test_cli_bad_trace_flags(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(STACK.format(seed=1, trace="").replace("{{", "{").replace("}}", "}"))
+    runner = CliRunner()
+    for args, frag in ((["--trace", str(tmp_path / "missing" / "t.json")], "existing directory"),
+                       (["--trace", str(tmp_path)], "expected a file"),
+                       (["--trace-format", "otlp"], "needs --trace")):
+        res = runner.invoke(main, ["run", str(path), *args])
+        assert res.exit_code == 2, res.output
+        assert res.output.startswith("error: ") and frag in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("setting, frag", [
+    ("trace: {sample: 150%}", "trace.sample"),
+    ("trace: {sample: 1%, max_requests: 0}", "trace.max_requests"),
+    ("trace: {rate: 1%}", "unknown key 'rate'"),
+])
+def test_bad_trace_section(tmp_path, setting, frag):
+    assert_bad(tmp_path, STACK.format(seed=1, trace=setting).replace("{{", "{").replace("}}", "}"), frag)
+
+
+@pytest.mark.parametrize("name", ["hedging", "retry-storm", "circuit-breaker", "replication", "sharding", "failover",
+                                  "async-queue", "rate-limit", "consensus", "eventual", "health-checks", "autoscaling",
+                                  "chaos", "split-brain"])
+def test_neighbours_traced_runs_are_the_same_runs(name):
+    # Tracing beside retries, hedges, breakers, fallbacks, caches, sharded and replicated stores,
+    # failover and queues: the figures of the traced run are those of the untraced one (CRN), and
+    # every span's parent is a span of the same trace.
+    base = simulator.load_scenario(f"scenarios/{name}.yaml")
+    short = [f"duration={min(base.duration, 6.0)}s", "warmup=0s"]
+    plain = simulator.run(simulator.load_scenario(f"scenarios/{name}.yaml", overrides=short))
+    traced = simulator.run(simulator.load_scenario(f"scenarios/{name}.yaml",
+                                                   overrides=short + ["trace.sample=50%", "trace.max_requests=300"]))
+    a, b = dict(plain.summary), dict(traced.summary)
+    for d in (a, b):
+        d.pop("config", None)
+    assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+    assert traced.traces
+    ids = {(s["trace_id"], s["span_id"]) for s in traced.traces}
+    for s in traced.traces:
+        assert s["parent_span_id"] is None or (s["trace_id"], s["parent_span_id"]) in ids
+        assert s["end_s"] >= s["start_s"]
+    assert sum(1 for s in traced.traces if s["parent_span_id"] is None) <= 300
