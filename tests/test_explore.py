@@ -297,3 +297,48 @@ def test_no_slo_and_no_check_exits_2(tmp_path):
     src.write_text(textwrap.dedent(WEAK))
     result = CliRunner().invoke(main, ["explore", str(src), "--workers", "1"])
     assert result.exit_code == 2 and "nothing to break" in result.output
+
+
+def test_a_failed_consistency_check_is_the_property_too(monkeypatch, weak):
+    # The summary's `consistency` section (scenarios that declare `check:`) plugs into the same
+    # predicate: a stand-in run that reports a failed linearizability check whenever the timeline
+    # holds a partition isolating db; explore finds it with no SLO and shrinks to that partition.
+    import simulator.study.explore as ex
+
+    def fake_run(payload):
+        faults = payload["scenario"]["faults"]
+        cut = any(f["type"] == "partition" and ["db"] in f["groups"] for f in faults)
+        return {"seed": payload["seed"], "metrics": {"availability": 1.0}, "requests": {},
+                "consistency": {"checks": {"linearizable": {"ok": not cut, "first_violation": "stale read of x"}}}}
+    monkeypatch.setattr(ex, "run_record", fake_run)
+    monkeypatch.setattr(ex, "declares_checks", lambda sc: True)
+    found = explore(weak, runs=50, slos=[], budget=Budget(kinds=("partition", "crash", "latency"), targets=NO_LB),
+                    explore_seed=3)
+    assert found.found and found.violations == ["check linearizable: stale read of x"]
+    (fault,) = found.shrunk
+    assert fault["type"] == "partition" and ["db"] in fault["groups"] and not fault.get("bridge")
+    assert fault["duration"] <= 0.002  # the stand-in fails whatever the window: shrunk to ~nothing
+
+
+def test_json_summary(tmp_path):
+    import json
+
+    src = tmp_path / "weak.yaml"
+    src.write_text(WEAK)
+    result = CliRunner().invoke(main, ["explore", str(src), "--runs", "3", "--slo", "availability>95%",
+                                       "--kinds", "clock_skew", "--workers", "1", "--no-cache", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["found"] is False and out["timelines_tried"] == 3 and out["explore_seed"] == 1
+    assert out["slos"] == ["availability>95%"] and out["shrunk"] is None
+
+
+def test_the_run_cache_makes_a_second_exploration_free(tmp_path, weak):
+    from simulator.study.run_cache import ResultCache
+
+    cache = ResultCache(tmp_path / "cache")
+    budget = Budget(kinds=("crash",), targets=NO_LB, max_faults=2)
+    first = explore(weak, runs=10, slos=SLO, budget=budget, explore_seed=6, cache=cache, shrink_runs=10)
+    again = explore(weak, runs=10, slos=SLO, budget=budget, explore_seed=6, cache=cache, shrink_runs=10)
+    assert first.runs_made > 0 and again.runs_made == 0
+    assert again.shrunk == first.shrunk and again.steps == first.steps

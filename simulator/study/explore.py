@@ -139,29 +139,35 @@ class Runner:
 
 # --- shrinking -------------------------------------------------------------------------------------
 class _Budgeted:
-    """The shrinking predicate with a run budget: candidates beyond it are not tried."""
+    """The shrinking predicate with a budget of candidates: those beyond it are not tried. Every
+    new candidate counts, whether it is run or found in a cache, so the result does not depend on
+    what the caches hold."""
 
     def __init__(self, runner: Runner, limit: int, step: StepFn | None) -> None:
         self.runner, self.limit, self.step = runner, limit, step
-        self.used = 0
+        self.seen: set[str] = set()
+
+    @property
+    def used(self) -> int:
+        return len(self.seen)
 
     def left(self) -> int:
         return self.limit - self.used
 
     def batch(self, timelines: list[Timeline]) -> list[bool]:
-        new = [tl for tl in dict((Runner.key(t), t) for t in timelines).values()
-               if Runner.key(tl) not in self.runner.known]
-        allowed = {Runner.key(t) for t in new[:max(0, self.left())]}
-        usable = []
+        usable: list[Timeline] = []
+        room = self.left()
+        fresh: set[str] = set()
         for tl in timelines:  # stop at the first candidate the budget does not cover (keeps the order)
             k = Runner.key(tl)
-            if k not in self.runner.known and k not in allowed:
-                break
+            if k not in self.seen and k not in fresh:
+                if room <= 0:
+                    break
+                fresh.add(k)
+                room -= 1
             usable.append(tl)
-        before = self.runner.runs
-        verdicts = self.runner.fails(usable) if usable else []
-        self.used += self.runner.runs - before
-        return verdicts
+        self.seen |= fresh
+        return self.runner.fails(usable) if usable else []
 
     def one(self, timeline: Timeline) -> bool | None:
         got = self.batch([timeline])
@@ -181,7 +187,8 @@ def _resolution(hi: float) -> float:
 
 def shrink(timeline: Timeline, runner: Runner, places: Places, shrink_runs: int = 200,
            step: StepFn | None = None) -> tuple[Timeline, int]:
-    """The smallest timeline found that still fails (see the module's docstring) and the runs it took."""
+    """The smallest timeline found that still fails (see the module's docstring) and the candidate
+    runs it took (each distinct candidate once, run or found in a cache)."""
     say = step or (lambda _s: None)
     pred = _Budgeted(runner, shrink_runs, step)
 
@@ -287,7 +294,9 @@ class Exploration:
 def explore(scenario: Scenario, runs: int, slos: list[SLO], budget: Budget = Budget(), explore_seed: int = 1,
             executor: Any = None, cache: ResultCache | None = None, batch: int | None = None,
             keep_going: bool = False, shrink_runs: int = 200, step: StepFn | None = None) -> Exploration:
-    """Search `runs` random timelines for one that fails the property; shrink the first that does."""
+    """Search `runs` random timelines for one that fails the property; shrink the first that does.
+    `batch` timelines are run at a time (give the executor's workers); `step` gets each line of
+    progress (the failing timeline, each shrinking step)."""
     if not 1 <= runs <= MAX_RUNS:
         raise ScenarioError(f"must be between 1 and {MAX_RUNS:,}, got {runs:,}", file="--runs")
     if not slos and not declares_checks(scenario):
@@ -314,7 +323,7 @@ def explore(scenario: Scenario, runs: int, slos: list[SLO], budget: Budget = Bud
     if violations(base, slos):
         raise DsimError(f"the scenario fails without any fault ({'; '.join(violations(base, slos))}): "
                         f"nothing to explore; relax the SLO or fix the scenario", )
-    size = max(1, batch or getattr(getattr(executor, "pool", None), "_max_workers", 1) or 1)
+    size = max(1, batch or 1)  # timelines per batch: the CLI gives one per worker
     i = 0
     while i < runs:
         timelines = [draw_timeline(places, budget, timeline_rng(explore_seed, j)) for j in range(i, min(runs, i + size))]
