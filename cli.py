@@ -657,7 +657,7 @@ Exit code: 0 when no timeline breaks the property, 1 when one does (written with
 @click.option("--max-fault-duration", default=None, metavar="DURATION",
               help="Longest window of one fault (default: half the measured time).")
 @click.option("--keep-going", is_flag=True, help="Try every timeline (count failures) before shrinking the first.")
-@click.option("--shrink-runs", type=int, default=200, show_default=True, help="Most runs spent shrinking.")
+@click.option("--shrink-runs", type=int, default=200, show_default=True, help="Most candidate timelines tried while shrinking (run or from the cache).")
 @click.option("--out", metavar="FILE", default=None, help="Write the shrunk timeline as a ready scenario file.")
 @many_runs_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)

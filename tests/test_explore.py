@@ -342,3 +342,23 @@ def test_the_run_cache_makes_a_second_exploration_free(tmp_path, weak):
     again = explore(weak, runs=10, slos=SLO, budget=budget, explore_seed=6, cache=cache, shrink_runs=10)
     assert first.runs_made > 0 and again.runs_made == 0
     assert again.shrunk == first.shrunk and again.steps == first.steps
+
+
+def test_magnitudes_shrink_to_the_threshold(monkeypatch, weak):
+    # A stand-in run failing iff some latency fault adds >= 120 ms or some loss is >= 7%: bisection
+    # brings the drawn magnitude down to the threshold (within its 2% resolution).
+    import simulator.study.explore as ex
+
+    def fake_run(payload):
+        faults = payload["scenario"]["faults"]
+        bad = any((f["type"] == "latency" and float(f["add"].rstrip("s")) >= 0.12)
+                  or (f["type"] == "packet_loss" and f["probability"] >= 0.07) for f in faults)
+        return {"seed": payload["seed"], "metrics": {"availability": 0.5 if bad else 1.0}, "requests": {}}
+    monkeypatch.setattr(ex, "run_record", fake_run)
+    for kind, key, threshold in (("latency", "add", 0.12), ("packet_loss", "probability", 0.07)):
+        found = explore(weak, runs=50, slos=SLO, budget=Budget(kinds=(kind,), max_faults=2), explore_seed=1)
+        (fault,) = found.shrunk
+        value = float(str(fault[key]).rstrip("s"))
+        assert threshold <= value <= threshold * 1.03, fault
+        # the shape is as small as it gets: one place on each side, no bridge
+        assert [len(g) for g in fault["groups"]] == [1, 1]

@@ -221,19 +221,25 @@ def shrink(timeline: Timeline, runner: Runner, places: Places, shrink_runs: int 
 
     # 3. Simpler shapes and smaller magnitudes.
     for i in range(len(current)):
-        for simpler in _simplifications(current[i]):
-            if pred.left() <= 0:
-                break
-            if pred.one(_with(current, i, **simpler)):
-                current = _with(current, i, **simpler)
-                say(f"simpler: {describe(current[i])} ({pred.used} runs so far)")
+        progress = True
+        while progress and pred.left() > 0:  # each success gives new candidates (from the simpler fault)
+            progress = False
+            for simpler in _simplifications(current[i]):
+                if pred.left() <= 0:
+                    break
+                if pred.one(_with(current, i, **simpler)):
+                    current = _with(current, i, **simpler)
+                    say(f"simpler: {describe(current[i])} ({pred.used} runs so far)")
+                    progress = True
+                    break
         for name, lowest, unit in (("add", 0.0, "s"), ("probability", 0.0, ""), ("offset", 0.0, "s")):
             if name not in current[i] or pred.left() <= 0:
                 continue
             raw = current[i][name]
             value = float(str(raw).rstrip("s")) if unit else float(raw)
             sign = -1.0 if value < 0 else 1.0
-            text = (lambda x: f"{round(x, 3):g}s") if unit else (lambda x: round(x, 4))
+            # never 0: a latency or clock skew of 0 is refused, and a loss of 0 is no fault at all
+            text = (lambda x: f"{max(0.001, round(x, 3)):g}s") if unit else (lambda x: max(0.0001, round(x, 4)))
             found = bisect_down(abs(value), lambda x: pred.one(_with(current, i, **{name: text(sign * x)})),
                                 low=lowest, resolution=_resolution)
             if found < abs(value) and pred.one(_with(current, i, **{name: text(sign * found)})):
