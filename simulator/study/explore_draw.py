@@ -120,29 +120,50 @@ def _slow(rng: np.random.Generator, places: Places) -> dict[str, Any] | None:
     return {"type": "slow", "target": _pick(rng, places.components), "factor": float(rng.choice([2, 4, 10]))}
 
 
-def _shape(rng: np.random.Generator, places: Places) -> dict[str, Any] | None:
-    """Two groups of places in one of the shapes Jepsen's nemesis uses: one node isolated, a random
-    minority against the majority, two zones apart (when there are several), or a bridge (one node
-    that sees both halves)."""
-    nodes = list(places.components)
-    if len(nodes) < 2:
-        return None
-    shapes = ["isolate", "halves"] + (["bridge"] if len(nodes) >= 3 else []) + (["zones"] if len(places.zones) >= 2 else [])
-    shape = _pick(rng, shapes)
-    if shape == "zones":
-        zones = list(places.zones)
-        k = int(rng.integers(1, len(zones)))
-        order = [zones[i] for i in rng.permutation(len(zones))]
-        return {"groups": [sorted(order[:k]), sorted(order[k:])]}
-    order = [nodes[i] for i in rng.permutation(len(nodes))]
-    if shape == "isolate":
-        return {"groups": [[order[0]], sorted(order[1:])]}
-    if shape == "bridge":
-        rest = order[1:]
-        k = max(1, len(rest) // 2)
-        return {"groups": [sorted(rest[:k]), sorted(rest[k:])], "bridge": [order[0]]}
-    k = int(rng.integers(1, len(nodes) // 2 + 1))  # a minority (or an even split) against the rest
+def _isolate(rng: np.random.Generator, places: Places) -> dict[str, Any]:
+    order = _shuffled(rng, places.components)
+    return {"groups": [[order[0]], sorted(order[1:])]}
+
+
+def _halves(rng: np.random.Generator, places: Places) -> dict[str, Any]:
+    order = _shuffled(rng, places.components)
+    k = int(rng.integers(1, len(order) // 2 + 1))  # a minority (or an even split) against the rest
     return {"groups": [sorted(order[:k]), sorted(order[k:])]}
+
+
+def _bridge(rng: np.random.Generator, places: Places) -> dict[str, Any]:
+    order = _shuffled(rng, places.components)
+    rest = order[1:]
+    k = max(1, len(rest) // 2)
+    return {"groups": [sorted(rest[:k]), sorted(rest[k:])], "bridge": [order[0]]}
+
+
+def _zones(rng: np.random.Generator, places: Places) -> dict[str, Any]:
+    k = int(rng.integers(1, len(places.zones)))
+    order = _shuffled(rng, places.zones)
+    return {"groups": [sorted(order[:k]), sorted(order[k:])]}
+
+
+def _shuffled(rng: np.random.Generator, items: tuple[str, ...]) -> list[str]:
+    return [items[i] for i in rng.permutation(len(items))]
+
+
+# Partition shapes (Jepsen's nemesis): one node isolated, a random minority against the majority,
+# a bridge (one node sees both halves), zones apart. Each: (usable?, draw).
+SHAPES: dict[str, tuple[Callable[[Places], bool], Callable[[np.random.Generator, Places], dict[str, Any]]]] = {
+    "isolate": (lambda p: len(p.components) >= 2, _isolate),
+    "halves": (lambda p: len(p.components) >= 2, _halves),
+    "bridge": (lambda p: len(p.components) >= 3, _bridge),
+    "zones": (lambda p: len(p.zones) >= 2, _zones),
+}
+
+
+def _shape(rng: np.random.Generator, places: Places) -> dict[str, Any] | None:
+    """Two groups of places in one of the `SHAPES` this scenario allows (None: fewer than two places)."""
+    usable = [name for name, (ok, _draw) in SHAPES.items() if ok(places)]
+    if len(places.components) < 2 or not usable:
+        return None
+    return SHAPES[_pick(rng, usable)][1](rng, places)
 
 
 def _link(kind: str, setting: Callable[[np.random.Generator], dict[str, Any]]) -> Drawer:
