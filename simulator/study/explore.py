@@ -209,13 +209,14 @@ def shrink(timeline: Timeline, runner: Runner, places: Places, shrink_runs: int 
             current = _with(current, i, duration=max(0.001, found))
             say(f"shorter: {describe(current[i])} ({pred.used} runs so far)")
         at = current[i]["at"]
-        offset = round(bisect_down(at - places.start_s,
-                                   lambda x: pred.one(_with(current, i, at=round(places.start_s + x, 3))),
-                                   resolution=_resolution), 3)
-        if places.start_s + offset < at - 0.0005:
+        shift = bisect_down(at - places.start_s, lambda x: pred.one(_with(current, i, at=round(places.start_s + x, 3))),
+                            resolution=_resolution)
+        new_at = round(places.start_s + shift, 3)  # as tried (or the start it had)
+        if new_at < at:
             # bisect_down never tries "at the very start"; try it once, it is the simplest start
             earliest = round(places.start_s, 3)
-            new_at = earliest if pred.one(_with(current, i, at=earliest)) else round(places.start_s + offset, 3)
+            if pred.one(_with(current, i, at=earliest)):
+                new_at = earliest
             current = _with(current, i, at=new_at)
             say(f"earlier: {describe(current[i])} ({pred.used} runs so far)")
 
