@@ -381,8 +381,9 @@ def found_scenario(scenario: Scenario, result: Exploration, command: str | None 
         f"(after {result.runs} timeline{'s' if result.runs != 1 else ''}); it had "
         f"{len(result.original or [])} fault{'s' if len(result.original or []) != 1 else ''}:",
         *[f"  {describe(f)}" for f in result.original or []],
-        f"Shrunk in {result.shrink_runs} runs to the {len(result.shrunk)} below: each removal, shorter",
-        "window, earlier start or smaller shape tried beyond them passed (bisection to ~2%).",
+        f"Shrunk in {result.shrink_runs} runs to the {len(result.shrunk)} below (delta debugging, then bisection",
+        "of windows, starts and magnitudes to ~2%): without any one of them, or with a window ~2%",
+        "shorter, the run passes.",
         "",
         f"Reproduce: dsim run {path}   (the seed below gives the same run)",
     ]
