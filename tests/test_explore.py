@@ -257,7 +257,6 @@ def test_found_file_is_a_ready_scenario_that_fails_again(tmp_path, weak):
     assert "availability>95%" in text and f"dsim run {out}" in text and "explore seed 1" in text
     again = simulator.run(simulator.load_scenario(out))
     assert again.summary["availability"] < 0.95
-    assert [f.type for f in again.scenario.faults] == ["crash"] if hasattr(again, "scenario") else True
     sc = simulator.load_scenario(out)
     assert len(sc.faults) == 1 and sc.faults[0].target == ["db"]  # the scenario's own crash was replaced
 
