@@ -178,6 +178,12 @@ def test_violations_reads_slos_and_consistency_checks():
     rec["consistency"] = {"checks": {"linearizable": {"ok": False, "first_violation": "read 3 after write 4"},
                                      "monotonic_reads": {"ok": True}}}
     assert violations(rec, []) == ["check linearizable: read 3 after write 4"]
+    # the summary's own form: a verdict per check; "unknown" (the search ran out of time) is no failure
+    rec["consistency"] = {"checks": {"linearizable": {"verdict": "unknown", "first_violation": None},
+                                     "stale_reads": {"verdict": "fail", "violations": 2,
+                                                     "first_violation": "read of x 40ms stale"},
+                                     "monotonic_reads": {"verdict": "pass", "violations": 0}}}
+    assert violations(rec, []) == ["check stale_reads: read of x 40ms stale"]
     assert violations({"metrics": {"latency_p99_s": None}}, [parse_slo("p99<500ms")]) == ["latency_p99_s<500ms: no value"]
 
 
@@ -308,7 +314,8 @@ def test_a_failed_consistency_check_is_the_property_too(monkeypatch, weak):
         faults = payload["scenario"]["faults"]
         cut = any(f["type"] == "partition" and ["db"] in f["groups"] for f in faults)
         return {"seed": payload["seed"], "metrics": {"availability": 1.0}, "requests": {},
-                "consistency": {"checks": {"linearizable": {"ok": not cut, "first_violation": "stale read of x"}}}}
+                "consistency": {"checks": {"linearizable": {"verdict": "fail" if cut else "pass",
+                                                            "first_violation": "stale read of x"}}}}
     monkeypatch.setattr(ex, "run_record", fake_run)
     monkeypatch.setattr(ex, "declares_checks", lambda sc: True)
     found = explore(weak, runs=50, slos=[], budget=Budget(kinds=("partition", "crash", "latency"), targets=NO_LB),

@@ -57,14 +57,17 @@ def _shown(metric: str, value: float | None) -> str:
 
 def violations(record: dict[str, Any], slos: list[SLO]) -> list[str]:
     """What a run breaks, one line each: every declared SLO its figures miss, and every check of its
-    summary's `consistency` section (`checks: {name: {ok: bool, ...}}`) that is not ok. Empty: the
-    run passes. The one predicate of exploration and shrinking."""
+    summary's `consistency` section (`checks: {name: {verdict: pass|fail|unknown, first_violation,
+    ...}}`, or `{ok: bool}`) that failed. Empty: the run passes. The one predicate of exploration
+    and shrinking."""
     out = [f"{s.text}: {_shown(s.metric, record['metrics'].get(s.metric))}"
            for s in slos if not s.met(record["metrics"].get(s.metric))]
     checks = (record.get("consistency") or {}).get("checks") or {}
     for name, verdict in checks.items():
-        if isinstance(verdict, dict) and verdict.get("ok") is False:
-            detail = verdict.get("first_violation") or verdict.get("verdict") or "violated"
+        # a check's verdict: `verdict: fail` (pass / fail / unknown: an undecided search is no
+        # failure), or `ok: false`
+        if isinstance(verdict, dict) and (verdict.get("ok") is False or verdict.get("verdict") == "fail"):
+            detail = verdict.get("first_violation") or "violated"
             out.append(f"check {name}: {detail if isinstance(detail, str) else json.dumps(detail)[:200]}")
     return out
 
