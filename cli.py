@@ -660,5 +660,112 @@ def list_(kind: str | None, fmt: str) -> None:
                 click.echo(" " * indent + line)
 
 
+EXPLORE_EPILOG = """\b
+Examples:
+  dsim explore scenarios/three-tier.yaml --runs 50 --slo 'availability>99%' --out found.yaml
+  dsim explore scenarios/three-tier.yaml --runs 200 --slo 'p99<500ms' --kinds crash,partition --max-faults 2
+  dsim run found.yaml        (the timeline found, shrunk: the violation again)
+
+\b
+Exit code: 0 when no timeline breaks the property, 1 when one does (written with --out), 2 on bad input.
+"""
+
+
+@main.command(short_help="Find (and shrink) a fault timeline that breaks an SLO or a check.", epilog=EXPLORE_EPILOG)
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--runs", type=int, default=100, show_default=True, help="Random fault timelines to try.")
+@click.option("--slo", "slos", multiple=True, metavar="METRIC<VALUE",
+              help="The property: p99<500ms, availability>99.9%, ... (as dsim capacity); repeatable. Declared "
+                   "consistency checks count too.")
+@click.option("--explore-seed", type=int, default=1, show_default=True,
+              help="Seed of the timelines drawn (the scenario's own seed is kept for its runs).")
+@click.option("--kinds", default=None, metavar="K1,K2",
+              help="Fault kinds drawn (default: crash,partition,pause,clock_skew,latency,packet_loss; also slow).")
+@click.option("--targets", default=None, metavar="N1,N2",
+              help="Components (or zones) faults may name (default: every component).")
+@click.option("--max-faults", type=int, default=3, show_default=True, help="Most faults in one timeline.")
+@click.option("--max-down", default=None, metavar="DURATION", help="Most crash + pause time in one timeline.")
+@click.option("--max-fault-duration", default=None, metavar="DURATION",
+              help="Longest window of one fault (default: half the measured time).")
+@click.option("--keep-going", is_flag=True, help="Try every timeline (count failures) before shrinking the first.")
+@click.option("--shrink-runs", type=int, default=200, show_default=True, help="Most candidate timelines tried while shrinking (run or from the cache).")
+@click.option("--out", metavar="FILE", default=None, help="Write the shrunk timeline as a ready scenario file.")
+@many_runs_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@set_option
+@seed_option
+@duration_option
+@limit_options
+def explore(file: str, runs: int, slos: tuple[str, ...], explore_seed: int, kinds: str | None, targets: str | None,
+            max_faults: int, max_down: str | None, max_fault_duration: str | None, keep_going: bool,
+            shrink_runs: int, out: str | None, workers: int | None, executor: str | None, scheduler: str | None,
+            no_cache: bool, cache_dir: str | None, fmt: str, sets: tuple[str, ...], seed: int | None,
+            duration: str | None, max_requests: int | None, force: bool) -> None:
+    """Run FILE under random fault timelines until an SLO or a declared check fails; shrink that
+    timeline to the smallest one that still fails and print (or write) it. The scenario's own
+    faults are replaced by the drawn ones."""
+    import json
+    import shlex
+
+    from simulator.simulation.limits import preflight
+    from simulator.study.executors import make_executor, usable_cores
+    from simulator.study.explore import explore as run_explore, write_found
+    from simulator.study.explore_draw import Budget, check_kinds, describe
+    from simulator.study.run_cache import ResultCache
+    from simulator.study.slo import parse_slo
+    from simulator.language.units import UnitError, parse_duration
+
+    with _errors():
+        scenario = _load(file, sets, seed, duration)
+        objectives = [parse_slo(s) for s in slos]
+        times = {}
+        for flag, raw in (("--max-down", max_down), ("--max-fault-duration", max_fault_duration)):
+            try:
+                times[flag] = None if raw is None else parse_duration(raw)
+            except UnitError as exc:
+                raise ScenarioError(str(exc), file=flag) from None
+            if times[flag] is not None and times[flag] <= 0:
+                raise ScenarioError(f"must be greater than 0, got {raw}", file=flag)
+        budget = Budget(kinds=check_kinds([k for k in kinds.split(",") if k]) if kinds is not None else Budget.kinds,
+                        max_faults=max_faults, max_down_s=times["--max-down"],
+                        max_duration_s=times["--max-fault-duration"],
+                        targets=tuple(t for t in (targets or "").split(",") if t))
+        _check_workers(workers)
+        if out:
+            parent = Path(out).parent
+            if not parent.is_dir() or Path(out).is_dir():
+                raise ScenarioError("expected a file in an existing directory", file="--out")
+        preflight(scenario, max_requests, force)
+        cache = None if no_cache else ResultCache(cache_dir)
+        say = (lambda text: click.echo(text, err=True)) if fmt == "text" else None
+        with make_executor(_executor_kind(executor, scheduler), workers, scheduler) as ex:
+            found = run_explore(scenario, runs, objectives, budget, explore_seed, ex, cache,
+                                batch=workers or usable_cores(), keep_going=keep_going,
+                                shrink_runs=shrink_runs, step=say)
+        if found.found and out:
+            command = "dsim explore " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+            source = None
+            if not sets and seed is None and duration is None:  # the file as written, faults replaced
+                from simulator.language.yamlio import load_yaml
+
+                source = load_yaml(Path(file).read_text(encoding="utf-8"), file)[0]
+            write_found(scenario, found, out, command, source)
+        if fmt == "json":
+            click.echo(json.dumps(found.summary(), indent=2))
+        elif not found.found:
+            click.echo(f"no failure in {found.runs} timelines (explore seed {explore_seed})")
+        else:
+            click.echo(f"{len(found.failing)} of {found.runs} timelines fail; the first, shrunk in "
+                       f"{found.shrink_runs} runs to {len(found.shrunk)} fault{'s' if len(found.shrunk) != 1 else ''}:")
+            for f in found.shrunk:
+                click.echo(f"  {describe(f)}")
+            for v in found.violations:
+                click.echo(f"  fails: {v}")
+            if out:
+                click.echo(f"wrote {out} (dsim run {shlex.quote(out)} shows it)")
+        if found.found:
+            sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

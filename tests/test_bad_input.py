@@ -303,3 +303,17 @@ def test_bad_hedge_breaker_and_throttling_settings(tmp_path, policy, fragments):
                                             f"    mix: {{read: 0.8, write: 0.2}}\n    resilience: {policy}\n"),
                      *fragments, line=17)
     assert out.count("\n") == 1  # one line
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--runs", "0", "--slo", "p99<1s"], "--runs: must be between 1"),
+    (["--kinds", "crash,melt", "--slo", "p99<1s"], "--kinds: unknown fault kind 'melt'"),
+    (["--targets", "app-9", "--slo", "p99<1s"], "--targets: unknown component or zone 'app-9'"),
+    ([], "--slo: nothing to break"),
+])
+def test_explore_bad_flags(tmp_path, args, message):
+    path = tmp_path / "s.yaml"
+    path.write_text(GOOD)
+    result = CliRunner().invoke(main, ["explore", str(path), "--workers", "1", "--no-cache", *args])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [result.output.strip()] and message in result.output

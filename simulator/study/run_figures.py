@@ -136,4 +136,6 @@ def _record(payload: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         "events": [e for e in res.events if res.warmup_s <= e["at_s"] <= res.duration_s],  # for the charts
         "warnings": s["warnings"],
         "figures": {**component_figures(s["components"]), **cost_figures(s.get("cost"))},
+        # the consistency checks' verdicts, when the scenario declares any (dsim explore reads them)
+        **({"consistency": s["consistency"]} if s.get("consistency") is not None else {}),
     })
