@@ -16,7 +16,8 @@ from simulator.engine.request import Request
 from .station import Station, StationConfig
 from .versions import VersionedWrite, VersionLog
 
-WRITE_OPERATIONS = ("write", "update", "insert", "delete")
+WRITE_OPERATIONS = ("write", "update", "insert", "delete", "cas", "append")
+_MISSING = object()
 
 
 class DatabaseConfig(StationConfig):
@@ -47,6 +48,27 @@ class Database(Station):
         self.versions = VersionLog()
         self.reads = 0
         self.writes = 0
+        # Values (only in a run that records histories: `history: true`): the value of the version
+        # this store holds per key, and the book of (key, version) -> value it shares with the other
+        # replicas of a replicated store (`share_values`), so a replica applying a version it was
+        # shipped installs the value the first replica computed. A run without histories keeps the
+        # plain `after_service` below.
+        self.history = getattr(env, "history", None)
+        if self.history is not None:
+            self.values: dict[Any, Any] = {}
+            self.book: dict[tuple, Any] = {}
+            self.after_service = self._after_service_values
+
+    def share_values(self, book: dict) -> None:
+        """Use `book` (a replicated store's) for the values of shipped versions."""
+        if self.history is not None:
+            self.book = book
+
+    def value_of(self, key: Any, version: int) -> Any:
+        """The value of `key` at `version` (None: unknown, or the initial nil)."""
+        if self.history is None or not version:
+            return None
+        return self.book.get((key, version))
 
     def service_time(self, req: Request) -> float:
         if req.op in self.writes_ops:
@@ -79,6 +101,57 @@ class Database(Station):
                 req.meta = self.versions.latest.get(key, 0)
         self.release()
         reply(0)
+
+    def _after_service_values(self, req: Request, reply: Any, t_start: float) -> None:
+        """`after_service` with values: the operation's effect on this replica, reported to it."""
+        key = req.key
+        op = self.history.ops.get(req.id) if req.id >= 0 else None
+        if req.op in self.writes_ops:
+            self.writes += 1
+            if key is not None:
+                log = self.versions
+                book = self.book
+                if type(req) is VersionedWrite:
+                    v = req.version
+                    value = book.get((key, v), _MISSING)
+                    if value is _MISSING:  # the first replica to apply this version computes its value
+                        value = book[(key, v)] = self._effect(op, key)
+                    else:
+                        op = None  # installing a shipped value: the operation's effect was decided already
+                else:
+                    v = log.latest.get(key, 0) + 1
+                    value = book[(key, v)] = self._effect(op, key)
+                if log.commit(key, v, self.env._now):
+                    self.values[key] = value
+                    if op is not None and not op.cas_failed:
+                        op.applied = True
+                req.meta = log.latest.get(key, 0)
+        else:
+            self.reads += 1
+            if key is not None:
+                req.meta = self.versions.latest.get(key, 0)
+                if op is not None and not op.final:
+                    op.read = self.values.get(key)
+        self.release()
+        reply(0)
+
+    def _effect(self, op: Any, key: Any) -> Any:
+        """The value `key` holds after `op` here: a write's value, an append's list grown by one,
+        a cas's new value if the value here is the one it expects (else unchanged, and the cas failed)."""
+        current = self.values.get(key)
+        if op is None:
+            return None  # a write of a workload that records no history: its value is unknown
+        f = op.f
+        if f == "append":
+            return (current or ()) + (op.value,)
+        if f == "cas":
+            expected, new = op.value
+            if current == expected:
+                op.cas_failed = False  # (a retry that finds the value it expects succeeds)
+                return new
+            op.cas_failed = True
+            return current
+        return op.value
 
     def reset_stats(self) -> None:
         super().reset_stats()

@@ -122,6 +122,8 @@ class Result:
     # `run(..., profile=True)`: events and wall-clock seconds by kind (simulator.engine.profile).
     # Not in the summary: wall-clock figures differ from run to run.
     profile: list[dict[str, Any]] | None = None
+    # `history: true`: the checkable workloads' operations (a simulator.consistency History).
+    op_history: Any = None
 
     @property
     def measured_s(self) -> float:
@@ -219,6 +221,17 @@ class Result:
             "warnings": self.warnings,
             **self.extras,
         })
+
+    @property
+    def history(self) -> pd.DataFrame | None:
+        """The recorded operations (`history: true`), one row per operation: process, f, key, value,
+        type (ok, fail, info), invoke_s, complete_s (NaN: never completed). None without a history."""
+        if self.op_history is None:
+            return None
+        rows = [{"process": op.process, "f": op.f, "key": op.key, "value": op.value, "type": op.type,
+                 "invoke_s": op.invoke_time, "complete_s": math.nan if op.complete_time is None else op.complete_time}
+                for op in self.op_history.ops]
+        return pd.DataFrame(rows, columns=["process", "f", "key", "value", "type", "invoke_s", "complete_s"])
 
     def to_json(self) -> str:
         return json.dumps(self.summary, indent=2, allow_nan=False) + "\n"
