@@ -1,7 +1,7 @@
 """The `dsim` command line: parses arguments, calls the library, maps its errors to exit codes.
 
-Exit codes: 0 success, 1 a run failed, 2 bad input (scenario or arguments); `dsim check`: 0 linearizable,
-1 not, 3 undecided within its budget.
+Exit codes: 0 success, 1 a run failed (`dsim run`: or a check the scenario declares, `check:`, failed),
+2 bad input (scenario or arguments); `dsim check`: 0 linearizable, 1 not, 3 undecided within its budget.
 """
 from __future__ import annotations
 
@@ -260,6 +260,9 @@ def run(file: str, out: str | None, fmt: str, sets: tuple[str, ...], seed: int |
             written = _run(scenario, fmt, stage, no_charts, Path(out) if out else None, quiet, profile, early)
         if out and fmt == "table" and not quiet:
             click.echo(f"wrote {written} files to {out}")
+    if _run.failed_checks:  # after the files are in place: a scenario's declared check is a CI test
+        click.echo(f"error: declared consistency check(s) failed: {', '.join(_run.failed_checks)}", err=True)
+        sys.exit(1)
 
 
 def _run(scenario, fmt: str, stage: Path | None, no_charts: bool, shown: Path | None, quiet: bool,
@@ -302,7 +305,12 @@ def _run(scenario, fmt: str, stage: Path | None, no_charts: bool, shown: Path | 
         # (the table prints its warnings under it); those found by the run itself (warmup: auto)
         if (fmt == "json" or quiet) and warning not in early:
             click.echo(f"warning: {warning}", err=True)
+    checks = (result.summary.get("consistency") or {}).get("checks") or {}
+    _run.failed_checks = [name for name, c in checks.items() if c["verdict"] == "fail"]
     return written
+
+
+_run.failed_checks = []  # the declared checks the last run failed (`dsim run` exits 1 on any)
 
 
 def _executor_kind(executor: str | None, scheduler: str | None) -> str:
