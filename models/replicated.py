@@ -282,10 +282,10 @@ class Replicated(ClientSide):
         }
         self.members = members
         self.network = system.network
-        # Histories (`history: true`): the replicas share one book of (key, version) -> value, so a
+        # Histories (`history: true`): the replicas share one book of key -> {version: value}, so a
         # replica applying a shipped version installs the value its first replica computed.
         self.history = getattr(self.env, "history", None)
-        self.book: dict[tuple, Any] = {}
+        self.book: dict[Any, dict[int, Any]] = {}  # key -> {version: value}
         if self.history is not None:
             for m in members:
                 share = getattr(m, "share_values", None)
@@ -313,10 +313,10 @@ class Replicated(ClientSide):
         its value is that version's, whatever the replicas that answered later hold."""
         history = self.history
         if history is not None and req.id >= 0:
-            op = history.ops.get(req.id)
-            if op is not None:
-                op.read = self.book.get((req.key, version)) if version else None
-                op.final = True
+            row = history.ops.get(req.id)
+            if row is not None:
+                history.read[row] = self.book.get(req.key, {}).get(version) if version else None
+                history.final[row] = 1
 
     def new_stream(self, link: Any, follower: int) -> _Stream:
         """A replication stream over `link` to replica `follower` (the failover makes its own links)."""

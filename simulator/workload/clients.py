@@ -233,7 +233,6 @@ class Workload(Faultable):
             self.process = [self.history.new_process() for _ in range(config.users)]  # each user's process now
             self.last_written: dict[Any, Any] = {}  # per key: the last value issued (a cas expects it)
             self._issue = self._issue_recorded
-            self._ops: dict[int, Any] = {}  # request id -> its operation, while in flight
             self.done = self._done_recorded
 
     @property
@@ -335,7 +334,7 @@ class Workload(Faultable):
         rid += rec.base
         req = ClientRequest(rid, now, self.index, op, key, user, None, self)
         req.meta = None
-        self._ops[rid] = history.invoke(rid, self.process[user], op, key, value, now)
+        history.invoke(rid, self.process[user], op, key, value, now)
         link = self.link
         if self.regions is not None:
             req.region = self.regions.next()
@@ -344,9 +343,9 @@ class Workload(Faultable):
         link.send(req, req if deadlines is None else deadlines.wrap(req))
 
     def _done_recorded(self, req: ClientRequest, outcome: int) -> None:
-        op = self._ops.pop(req.id)
-        self.history.complete(op, self.env._now, outcome)
-        if outcome != OK and op.f != "read":
+        history = self.history
+        history.complete(history.ops[req.id], self.env._now, outcome)
+        if outcome != OK and req.op != "read":
             # Its effect may be unknown (info): Jepsen's process is then replaced by a new one, so the
             # user's next operation never overlaps an open one of the same process.
             self.process[req.user] = self.history.new_process()

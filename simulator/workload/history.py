@@ -18,9 +18,12 @@ Nothing of this exists in a run without `history: true`: the stores keep their p
 """
 from __future__ import annotations
 
+import gc
+from array import array
 from typing import Any
 
-from simulator.consistency.history import Event, History, pair
+from simulator.consistency.formats import events_of
+from simulator.consistency.history import INFO, Event, History, Op
 from simulator.engine.request import OK, REJECTED, TIMED_OUT, ERROR, SHORT_CIRCUITED, RATE_LIMITED, SHED
 
 CHECKABLE_FUNCTIONS = ("read", "write", "cas", "append")
@@ -31,6 +34,7 @@ MODEL_OF = (({"read", "write"}, "register"), ({"read", "write", "cas"}, "cas-reg
 # applied during the run they are definite failures.
 REFUSALS = frozenset((REJECTED, ERROR, SHORT_CIRCUITED, RATE_LIMITED, SHED))
 _UNSET = object()
+_NAN = float("nan")
 
 
 def model_for(functions: set[str]) -> str | None:
@@ -41,55 +45,49 @@ def model_for(functions: set[str]) -> str | None:
     return None
 
 
-class Operation:
-    """One client operation while the run goes on (plain slots: stores touch it on their path)."""
+F_CODES = {f: i for i, f in enumerate(CHECKABLE_FUNCTIONS)}
+READ, WRITE, CAS, APPEND = range(4)
 
-    __slots__ = ("process", "f", "key", "value", "invoke_s", "complete_s", "outcome", "applied", "cas_failed",
-                 "read", "final")
 
-    def __init__(self, process: int, f: str, key: Any, value: Any, invoke_s: float) -> None:
-        self.process, self.f, self.key, self.value, self.invoke_s = process, f, key, value, invoke_s
-        self.complete_s: float | None = None
-        self.outcome: int | None = None
-        self.applied = False
-        self.cas_failed = False
-        self.read: Any = _UNSET
-        self.final = False
-
-    def completion_type(self) -> str | None:
-        """ok, fail or info (None: never completed, open forever), by the rules of docs/consistency.md."""
-        outcome = self.outcome
-        if outcome is None:
-            return None
-        if self.f == "read":
-            if outcome == OK:
-                # A read answered without a store's value (a cache hit, a fallback) says nothing.
-                return "info" if self.read is _UNSET else "ok"
-            return "fail"  # a read changes nothing: whatever happened to it, it had no effect
+def completion_type(f: str, outcome: int | None, applied: bool, cas_failed: bool, read_known: bool) -> str | None:
+    """ok, fail or info (None: never completed, open forever), by the rules of docs/consistency.md."""
+    if outcome is None:
+        return None
+    if f == "read":
         if outcome == OK:
-            return "fail" if self.cas_failed else "ok"
-        if outcome == TIMED_OUT:
-            return "info"  # it may be applied at any time, even after the client gave up
-        if outcome in REFUSALS and not self.applied:
-            return "fail"  # refused, and no store applied it during the run
-        return "info"  # failed after some replica applied it (or degraded): its effect is unknown
-
-    def result_value(self) -> Any:
-        if self.f == "read":
-            return None if self.read is _UNSET else _plain(self.read)
-        return self.value
-
-
-def _plain(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
+            # A read answered without a store's value (a cache hit, a fallback) says nothing.
+            return "ok" if read_known else "info"
+        return "fail"  # a read changes nothing: whatever happened to it, it had no effect
+    if outcome == OK:
+        return "fail" if cas_failed else "ok"
+    if outcome == TIMED_OUT:
+        return "info"  # it may be applied at any time, even after the client gave up
+    if outcome in REFUSALS and not applied:
+        return "fail"  # refused, and no store applied it during the run
+    return "info"  # failed after some replica applied it (or degraded): its effect is unknown
 
 
 class HistoryLog:
-    """The run's operations, by request id, and the order of their invocations and completions."""
+    """The run's operations in columns (no object per operation: a long history would otherwise slow
+    the garbage collector down), found by request id, and the order of invocations and completions.
+
+    Stores (models/database.py, models/replicated.py) find an operation's row with `ops.get(req.id)`
+    and set `applied[row]`, `cas_failed[row]`, `read[row]` (and `final[row]`): see the module doc."""
 
     def __init__(self) -> None:
-        self.ops: dict[int, Operation] = {}
-        self.order: list[tuple[Operation, bool]] = []  # (operation, completion?) in real-time order
+        self.ops: dict[int, int] = {}  # request id -> row
+        self.process = array("q")
+        self.f = bytearray()
+        self.key: list = []
+        self.value: list = []
+        self.invoke_s = array("d")
+        self.complete_s = array("d")
+        self.outcome = array("b")  # -1: not completed
+        self.applied = bytearray()
+        self.cas_failed = bytearray()
+        self.final = bytearray()
+        self.read: list = []  # the value a read returned (_UNSET: no store reported one)
+        self.order = array("q")  # row (an invocation) or ~row (a completion), in real-time order
         self._values = 0
         self._processes = 0
 
@@ -103,32 +101,71 @@ class HistoryLog:
         self._values += 1
         return self._values
 
-    def invoke(self, rid: int, process: int, f: str, key: Any, value: Any, now: float) -> Operation:
-        op = Operation(process, f, key, value, now)
-        self.ops[rid] = op
-        self.order.append((op, False))
-        return op
+    def invoke(self, rid: int, process: int, f: str, key: Any, value: Any, now: float) -> int:
+        row = len(self.f)
+        self.ops[rid] = row
+        self.process.append(process)
+        self.f.append(F_CODES[f])
+        self.key.append(key)
+        self.value.append(value)
+        self.invoke_s.append(now)
+        self.complete_s.append(_NAN)
+        self.outcome.append(-1)
+        self.applied.append(0)
+        self.cas_failed.append(0)
+        self.final.append(0)
+        self.read.append(_UNSET)
+        self.order.append(row)
+        return row
 
-    def complete(self, op: Operation, now: float, outcome: int) -> None:
-        op.complete_s = now
-        op.outcome = outcome
-        self.order.append((op, True))
+    def complete(self, row: int, now: float, outcome: int) -> None:
+        self.complete_s[row] = now
+        self.outcome[row] = outcome
+        self.order.append(~row)
+
+    def completion_type(self, row: int) -> str | None:
+        outcome = self.outcome[row]
+        return completion_type(CHECKABLE_FUNCTIONS[self.f[row]], None if outcome < 0 else outcome,
+                               bool(self.applied[row]), bool(self.cas_failed[row]), self.read[row] is not _UNSET)
 
     def events(self) -> list[Event]:
         """The history's events in real-time order (an operation never completed has no completion)."""
-        out = []
-        for op, done in self.order:
-            if not done:
-                value = list(op.value) if isinstance(op.value, tuple) else op.value
-                out.append(Event(op.process, "invoke", op.f, None if op.f == "read" else value, op.key,
-                                 op.invoke_s, len(out)))
-            else:
-                out.append(Event(op.process, op.completion_type(), op.f, op.result_value(), op.key,
-                                 op.complete_s, len(out)))
-        return out
+        return events_of(self.history())
 
     def history(self, source: str = "<run>") -> History:
-        return pair(self.events(), source)
+        """The operations, paired and typed (as `simulator.consistency.pair` would pair `events()`:
+        built directly, as a run's history can hold millions of events)."""
+        # Every object made here survives: the cyclic collector would only walk them again and again.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._history(source)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _history(self, source: str) -> History:
+        ops: list[Op | None] = [None] * len(self.f)
+        names = CHECKABLE_FUNCTIONS
+        n = 0
+        for index, row in enumerate(self.order):
+            if row >= 0:
+                value = self.value[row]
+                if type(value) is tuple:
+                    value = list(value)
+                ops[row] = Op(n, self.process[row], names[self.f[row]], self.key[row], value, INFO, index, None,
+                              self.invoke_s[row], None)
+                n += 1
+            else:
+                row = ~row
+                o = ops[row]
+                o.type = self.completion_type(row)
+                o.complete_index = index
+                o.complete_time = self.complete_s[row]
+                if o.type == "ok" and o.f == "read":
+                    read = self.read[row]
+                    o.value = list(read) if type(read) is tuple else read
+        return History(ops, source, len(self.order))  # rows are in invocation order already
 
     def __len__(self) -> int:
-        return len(self.ops)
+        return len(self.f)
