@@ -300,3 +300,41 @@ workloads:
 ])
 def test_bad_history_input(tmp_path, top, workload, fragments):
     assert_bad(tmp_path, BAD.format(top=top, workload=workload), *fragments)
+
+
+# ---- neighbours: failover under a partition, shards ---------------------------------------------
+
+def test_cap_history_is_linearizable_until_the_partition_and_not_after():
+    before = simulator.run(simulator.load_scenario("scenarios/cap-history.yaml", overrides=["duration=20s"]))
+    assert before.summary["consistency"]["checks"]["linearizable"]["verdict"] == "pass"
+    after = simulator.run(simulator.load_scenario("scenarios/cap-history.yaml", overrides=["duration=30s"]))
+    c = after.summary["consistency"]
+    assert c["checks"]["linearizable"]["verdict"] == "fail"
+    assert c["checks"]["stale_reads"]["violations"] > 0
+    # the first read that cannot be linearized came after the promotion (the partition starts at 20.4 s)
+    promoted = after.summary["components"]["users"]["failover"]["failovers"][0]["at_s"]
+    from simulator.consistency import check
+    blocked = check(after.op_history, "cas-register", 30).linearizability.counterexample.blocked
+    assert blocked.f == "read" and blocked.invoke_time > promoted > 20.4
+
+
+def test_a_sharded_store_of_databases_with_a_crashed_shard_is_linearizable():
+    text = """
+    name: shards
+    duration: 4s
+    check: [linearizable]
+    components:
+      store: {type: sharded, shards: [db-1, db-2]}
+      db-1: {type: database, connections: 2, read_time: exponential(mean=1ms), write_time: exponential(mean=2ms)}
+      db-2: {type: database, connections: 2, read_time: exponential(mean=1ms), write_time: exponential(mean=2ms)}
+    workloads:
+      c: {target: store, users: 4, think_time: exponential(mean=5ms), timeout: 20ms, checkable: true,
+          keys: uniform(n=4), mix: {read: 0.5, write: 0.25, cas: 0.25}}
+    faults:
+      - {type: crash, target: db-2, at: 1s, duration: 1s}
+      - {type: pause, target: db-1, at: 1.5s, duration: 1s}   # overlaps the crash, ends after it
+    """
+    result = simulator.run(simulator.loads_scenario(textwrap.dedent(text)))
+    c = result.summary["consistency"]
+    assert c["checks"]["linearizable"]["verdict"] == "pass", c
+    assert c["info"] > 0 and c["fail"] > 0
