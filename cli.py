@@ -1,7 +1,7 @@
 """The `dsim` command line: parses arguments, calls the library, maps its errors to exit codes.
 
-Exit codes: 0 success, 1 a run failed, 2 bad input (scenario or arguments); `dsim check`: 0 linearizable,
-1 not, 3 undecided within its budget.
+Exit codes: 0 success, 1 a run failed (`dsim run`: or a check the scenario declares, `check:`, failed),
+2 bad input (scenario or arguments); `dsim check`: 0 linearizable, 1 not, 3 undecided within its budget.
 """
 from __future__ import annotations
 
@@ -224,6 +224,12 @@ Examples:
   scenario.yaml     the configuration run, defaults and overrides included
   *.png             charts (not with --no-charts)
   report.html       one self-contained page: summary and charts
+  history.jsonl     with history: true, the checkable workloads' operations
+  history.edn       the same in Jepsen's EDN (for Knossos and Elle)
+
+\b
+Exit codes: 0 done, 1 a check the scenario declares (check:) failed,
+2 bad input.
 """
 
 
@@ -267,10 +273,13 @@ def run(file: str, out: str | None, fmt: str, sets: tuple[str, ...], seed: int |
         for warning in early:
             click.echo(f"warning: {warning}", err=True)
         with _staged(out) as stage:
-            written = _run(scenario, fmt, stage, no_charts, Path(out) if out else None, quiet, profile, early,
-                           (trace_file, trace_format))
+            written, failed = _run(scenario, fmt, stage, no_charts, Path(out) if out else None, quiet, profile, early,
+                                   (trace_file, trace_format))
         if out and fmt == "table" and not quiet:
             click.echo(f"wrote {written} files to {out}")
+    if failed:  # after the files are in place: a scenario's declared check is a CI test
+        click.echo(f"error: declared consistency check(s) failed: {', '.join(failed)}", err=True)
+        sys.exit(1)
 
 
 def _with_trace(scenario, trace_file: str):
@@ -285,9 +294,9 @@ def _with_trace(scenario, trace_file: str):
 
 
 def _run(scenario, fmt: str, stage: Path | None, no_charts: bool, shown: Path | None, quiet: bool,
-         profile: bool, early: list[str], trace: tuple[str | None, str | None] = (None, None)) -> int:
+         profile: bool, early: list[str], trace: tuple[str | None, str | None] = (None, None)) -> tuple[int, list[str]]:
     """One run; with --out its files go to `stage` (put in place when the caller's block ends).
-    Returns how many files it wrote."""
+    Returns how many files it wrote and the declared checks (`check:`) that failed."""
     import time
 
     from reports.run_speed import print_speed
@@ -333,7 +342,8 @@ def _run(scenario, fmt: str, stage: Path | None, no_charts: bool, shown: Path | 
         # (the table prints its warnings under it); those found by the run itself (warmup: auto)
         if (fmt == "json" or quiet) and warning not in early:
             click.echo(f"warning: {warning}", err=True)
-    return written
+    checks = (result.summary.get("consistency") or {}).get("checks") or {}
+    return written, [name for name, c in checks.items() if c["verdict"] == "fail"]
 
 
 def _executor_kind(executor: str | None, scheduler: str | None) -> str:

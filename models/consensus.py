@@ -233,7 +233,7 @@ class Consensus:
         # Persistent state (survives a crash).
         self.term = [1] * n
         self.voted: list[int | None] = [first] * n
-        self.log: list[list[tuple]] = [[(0, None, 0)] for _ in range(n)]  # index 0: a sentinel
+        self.log: list[list[tuple]] = [[(0, None, 0, -1, None)] for _ in range(n)]  # index 0: a sentinel
         self.commit = [0] * n
         # Volatile state.
         self.role = [FOLLOWER] * n
@@ -258,6 +258,10 @@ class Consensus:
         self.dispatched = [0] * n  # entries handed to the database
         self.applied = [0] * n  # entries the database answered (all below too)
         self.apply_q: list[deque] = [deque() for _ in range(n)]
+        # Per replica, keys with an application in the database: the next entry of such a key waits, so a
+        # replica applies each key's entries in log order (a cas compares against the value before it)
+        # while entries of other keys run in parallel on the database's connections.
+        self.applying: list[dict] = [{} for _ in range(n)]
         self.gen = [0] * n  # crash generation: answers from before a crash are ignored
         self.beat_gen = [0] * n
         self.views: dict[int, int] = {}  # per client library: the replica it believes leads
@@ -403,7 +407,7 @@ class Consensus:
         self.leaders_elected += 1
         if router.leader != i:
             self.leader_changes += 1
-        self.log[i].append((term, None, 0))  # the no-op that commits the previous terms' entries
+        self.log[i].append((term, None, 0, -1, None))  # the no-op that commits the previous terms' entries
         self.term_start[i] = len(self.log[i]) - 1
         self._become_leader_state(i)
         self._event("leader", f"{router.names[i]} leads term {term}")
@@ -609,16 +613,20 @@ class Consensus:
         op = self.router.write_op
         gen = self.gen[i]
         q = self.apply_q[i]
+        busy = self.applying[i]
         while self.dispatched[i] < self.commit[i]:
             k = self.dispatched[i] + 1
+            term, key, version, rid, wop = log[k]
+            if version and key in busy:
+                break  # its key's previous entry is still being applied: dispatched when that one is done
             self.dispatched[i] = k
-            term, key, version = log[k]
             slot = [k, False]
             q.append(slot)
             if not version:  # a no-op: nothing to apply
                 slot[1] = True
                 continue
-            sub = VersionedWrite(-1, self.env._now, -1, op, key)
+            busy[key] = True
+            sub = VersionedWrite(rid, self.env._now, -1, wop or op, key)  # the client's id: the value it wrote
             sub.version = version
             member.handle(sub, _Applied(self, i, slot, gen))
         self._applied_front(i)
@@ -630,14 +638,17 @@ class Consensus:
             self.env.call_later(self.config.heartbeat, self._reapply, (i, slot, gen))
             return
         slot[1] = True
+        self.applying[i].pop(self.log[i][slot[0]][1], None)
         self._applied_front(i)
+        if self.dispatched[i] < self.commit[i]:
+            self._apply(i)  # entries held behind this one's key
 
     def _reapply(self, timer: Any) -> None:
         i, slot, gen = timer._value
         if gen != self.gen[i]:
             return
-        term, key, version = self.log[i][slot[0]]
-        sub = VersionedWrite(-1, self.env._now, -1, self.router.write_op, key)
+        term, key, version, rid, wop = self.log[i][slot[0]]
+        sub = VersionedWrite(rid, self.env._now, -1, wop or self.router.write_op, key)
         sub.version = version
         self.router.members[i].handle(sub, _Applied(self, i, slot, gen))
 
@@ -730,6 +741,7 @@ class Consensus:
         if member.down:
             self.gen[j] += 1
             self.apply_q[j].clear()
+            self.applying[j].clear()
             self.dispatched[j] = self.applied[j]
             if self.role[j] == LEADER:
                 self.role[j] = FOLLOWER
@@ -788,7 +800,11 @@ class Consensus:
             return
         if call.is_write:
             log = self.log[j]
-            log.append((self.term[j], sub.key, sub.version))
+            # The log decides the order of writes: the version is the entry's index (increasing along the
+            # log on every replica), not the number the client library drew when the call left, which
+            # concurrent calls can reach the leader out of order (a cas would compare against the wrong value).
+            sub.version = len(log)
+            log.append((self.term[j], sub.key, sub.version, sub.id, sub.op))  # the client's id and op: its value (histories)
             k = len(log) - 1
             self.match_index[j][j] = k
             self.pending[j][k] = (reply, sub.key, sub.version)

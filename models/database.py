@@ -14,9 +14,12 @@ from simulator.sampling.distributions import DurationDist
 from simulator.engine.request import Request
 
 from .station import Station, StationConfig
-from .versions import VERSIONED, VersionLog
+from simulator.workload.history import APPEND, CAS
 
-WRITE_OPERATIONS = ("write", "update", "insert", "delete")
+from .versions import VERSIONED, VersionedWrite, VersionLog
+
+WRITE_OPERATIONS = ("write", "update", "insert", "delete", "cas", "append")
+_MISSING = object()
 
 
 class DatabaseConfig(StationConfig):
@@ -47,6 +50,27 @@ class Database(Station):
         self.versions = VersionLog()
         self.reads = 0
         self.writes = 0
+        # Values (only in a run that records histories: `history: true`): the value of the version
+        # this store holds per key, and the book of key -> {version: value} it shares with the other
+        # replicas of a replicated store (`share_values`), so a replica applying a version it was
+        # shipped installs the value the first replica computed. A run without histories keeps the
+        # plain `after_service` below.
+        self.history = getattr(env, "history", None)
+        if self.history is not None:
+            self.values: dict[Any, Any] = {}
+            self.book: dict[Any, dict[int, Any]] = {}  # (nested, not keyed by tuples: no object per write)
+            self.after_service = self._after_service_values
+
+    def share_values(self, book: dict) -> None:
+        """Use `book` (a replicated store's) for the values of shipped versions."""
+        if self.history is not None:
+            self.book = book
+
+    def value_of(self, key: Any, version: int) -> Any:
+        """The value of `key` at `version` (None: unknown, or the initial nil)."""
+        if self.history is None or not version:
+            return None
+        return self.book.get(key, {}).get(version)
 
     def service_time(self, req: Request) -> float:
         if req.op in self.writes_ops:
@@ -79,6 +103,63 @@ class Database(Station):
                 req.meta = self.versions.latest.get(key, 0)
         self.release()
         reply(0)
+
+    def _after_service_values(self, req: Request, reply: Any, t_start: float) -> None:
+        """`after_service` with values: the operation's effect on this replica, reported to its row
+        of the history (simulator/workload/history.py)."""
+        key = req.key
+        history = self.history
+        row = history.ops.get(req.id) if req.id >= 0 else None
+        if req.op in self.writes_ops:
+            self.writes += 1
+            if key is not None:
+                log = self.versions
+                if type(req) in VERSIONED:
+                    v = req.version
+                    versions = self.book.get(key)
+                    if versions is None:
+                        versions = self.book[key] = {}
+                    value = versions.get(v, _MISSING)
+                    if value is _MISSING:  # the first replica to apply this version computes its value
+                        value = versions[v] = self._effect(row, key)
+                    else:
+                        row = None  # installing a shipped value: the operation's effect was decided already
+                else:  # a store on its own numbers its versions itself: nobody else needs their values
+                    v = log.latest.get(key, 0) + 1
+                    value = self._effect(row, key)
+                if log.commit(key, v, self.env._now):
+                    self.values[key] = value
+                    if row is not None and not history.cas_failed[row]:
+                        history.applied[row] = 1
+                req.meta = log.latest.get(key, 0)
+        else:
+            self.reads += 1
+            if key is not None:
+                req.meta = self.versions.latest.get(key, 0)
+                if row is not None and not history.final[row]:
+                    history.read[row] = self.values.get(key)
+        self.release()
+        reply(0)
+
+    def _effect(self, row: int | None, key: Any) -> Any:
+        """The value `key` holds after the operation in `row` here: a write's value, an append's list
+        grown by one, a cas's new value if the value here is the one it expects (else unchanged, and
+        the cas failed). A write of a workload that records no history (no row) has an unknown value."""
+        current = self.values.get(key)
+        if row is None:
+            return None
+        history = self.history
+        f = history.f[row]
+        if f == APPEND:
+            return (current or ()) + (history.value[row],)
+        if f == CAS:
+            expected, new = history.value[row]
+            if current == expected:
+                history.cas_failed[row] = 0  # (a retry that finds the value it expects succeeds)
+                return new
+            history.cas_failed[row] = 1
+            return current
+        return history.value[row]
 
     def reset_stats(self) -> None:
         super().reset_stats()

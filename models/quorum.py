@@ -47,6 +47,8 @@ class QuorumRead:
                         since = router.acked.stale_since(key, self.best) if self.best < latest else None
                         router.stale.record(self.best, latest, since, router.env._now)
                     self.req.meta = self.best
+                    if router.history is not None:
+                        router.report_read(self.req, self.best)
                     self.reply(OK)
         elif not self.done and self.need > self.left:
             self.done = True

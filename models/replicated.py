@@ -328,6 +328,15 @@ class Replicated(ClientSide):
         }
         self.members = members
         self.network = system.network
+        # Histories (`history: true`): the replicas share one book of key -> {version: value}, so a
+        # replica applying a shipped version installs the value its first replica computed.
+        self.history = getattr(self.env, "history", None)
+        self.book: dict[Any, dict[int, Any]] = {}  # key -> {version: value}
+        if self.history is not None:
+            for m in members:
+                share = getattr(m, "share_values", None)
+                if share is not None:
+                    share(self.book)
         self._nearest: dict[tuple[str, bool], int] = {}
         self.replication.connect(system)
         if self.failover is not None:
@@ -345,6 +354,16 @@ class Replicated(ClientSide):
     def acknowledge(self, key: Any, version: int, now: float) -> None:
         if key is not None:
             self.acked.commit(key, version, now)
+
+    def report_read(self, req: Request, version: int) -> None:
+        """The read `req` returns `version` (chosen among several replicas' answers): with histories,
+        its value is that version's, whatever the replicas that answered later hold."""
+        history = self.history
+        if history is not None and req.id >= 0:
+            row = history.ops.get(req.id)
+            if row is not None:
+                history.read[row] = self.book.get(req.key, {}).get(version) if version else None
+                history.final[row] = 1
 
     def new_stream(self, link: Any, follower: int) -> _Stream:
         """A replication stream over `link` to replica `follower` (the failover makes its own links)."""

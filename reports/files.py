@@ -34,6 +34,12 @@ def write_run_files(result: Any, d: Path, charts: bool = True, shown: Path | Non
         # The configuration actually used, defaults included, next to the results it produced.
         ("scenario.yaml", lambda p: p.write_text(dump_yaml(result.effective_config), encoding="utf-8")),
     ]
+    if getattr(result, "op_history", None) is not None:  # `history: true`: the operations, in both forms
+        from simulator.consistency import events_of, to_edn, to_jsonl
+
+        events = events_of(result.op_history)
+        files.append(("history.jsonl", lambda p: p.write_text(to_jsonl(events), encoding="utf-8")))
+        files.append(("history.edn", lambda p: p.write_text(to_edn(events), encoding="utf-8")))
     if charts:
         from .charts import run_charts
 

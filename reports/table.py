@@ -63,6 +63,7 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
         tables.append(details)
     tables += resilience_tables(summary)
     tables += cost_tables(summary)
+    tables += consistency_tables(summary)
     if summary.get("faults"):
         ft = Table(title="Fault timeline", title_justify="left")
         for col in ("from s", "to s", "fault"):
@@ -139,6 +140,23 @@ def cost_tables(summary: dict[str, Any]) -> list[Table]:
         t.add_row("total", "", money(cost["total"]))
         tables.append(t)
     return tables
+
+
+def consistency_tables(summary: dict[str, Any]) -> list[Table]:
+    """The `consistency` section (`history: true`, `check:`): the recorded operations and each check."""
+    c = summary.get("consistency")
+    if not c:
+        return []
+    t = Table(title=f"Consistency ({c['model']} model: {num(c['operations'])} operations, {num(c['ok'])} ok, "
+                    f"{num(c['fail'])} fail, {num(c['info'])} info)", title_justify="left")
+    for col, just in (("check", "left"), ("verdict", "left"), ("violations", "right"), ("first violation", "left")):
+        t.add_column(col, justify=just)
+    for name, chk in (c.get("checks") or {}).items():
+        t.add_row(name, chk["verdict"], num(chk["violations"]), chk["first_violation"] or "")
+    if not c.get("checks"):
+        t.caption = "no check declared (check: [linearizable, ...]); the history is in history.jsonl with --out"
+        t.caption_justify = "left"
+    return [t]
 
 
 def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:

@@ -50,3 +50,20 @@ def metric_info(name: str) -> tuple[str, str]:
     if key.endswith("_rps"):
         return "/s", better
     return "", better
+
+
+def consistency_figures(section: dict | None, checks: list[str] | None = None) -> dict[str, float]:
+    """The `consistency` section as figures a study can compare (`dsim compare --metric
+    consistency.linearizable.violations`): `consistency.operations`, `.ok`, `.fail`, `.info`, and per
+    declared check `consistency.CHECK.violations` and `consistency.CHECK.failed` (1 failed, 0 passed,
+    none when unknown). With `section` None and `checks` given: the names a run will report (zeros)."""
+    if section is None:
+        if checks is None:
+            return {}
+        section = {"operations": 0, "ok": 0, "fail": 0, "info": 0,
+                   "checks": {c: {"violations": 0, "verdict": "pass"} for c in checks}}
+    out: dict[str, float] = {f"consistency.{k}": section[k] for k in ("operations", "ok", "fail", "info")}
+    for name, c in (section.get("checks") or {}).items():
+        out[f"consistency.{name}.violations"] = c["violations"]
+        out[f"consistency.{name}.failed"] = {"fail": 1, "pass": 0}.get(c["verdict"])
+    return out

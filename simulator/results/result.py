@@ -126,6 +126,8 @@ class Result:
     # Spans of the requests sampled for tracing (simulator/engine/trace.py `Span.as_dict`), or None
     # when the run traced nothing; `reports/trace_files.py` writes them (dsim run --trace).
     traces: list[dict[str, Any]] | None = None
+    # `history: true`: the checkable workloads' operations (a simulator.consistency History).
+    op_history: Any = None
 
     @property
     def measured_s(self) -> float:
@@ -238,6 +240,17 @@ class Result:
         # The optional columns only for the `attempts` of a run with retries.
         return fault_impact(self.chunks(extra=self.records.track_retries), self.fault_windows, self.warmup_s, self.duration_s, self.bucket_s,
                             exact=self.exact)
+
+    @property
+    def history(self) -> pd.DataFrame | None:
+        """The recorded operations (`history: true`), one row per operation: process, f, key, value,
+        type (ok, fail, info), invoke_s, complete_s (NaN: never completed). None without a history."""
+        if self.op_history is None:
+            return None
+        rows = [{"process": op.process, "f": op.f, "key": op.key, "value": op.value, "type": op.type,
+                 "invoke_s": op.invoke_time, "complete_s": math.nan if op.complete_time is None else op.complete_time}
+                for op in self.op_history.ops]
+        return pd.DataFrame(rows, columns=["process", "f", "key", "value", "type", "invoke_s", "complete_s"])
 
     def to_json(self) -> str:
         return json.dumps(self.summary, indent=2, allow_nan=False) + "\n"

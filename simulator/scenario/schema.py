@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BeforeValidator, Field, PlainSerializer, PrivateAttr, ValidationError, field_validator, model_validator,
@@ -28,6 +28,7 @@ from simulator.engine.trace import TraceConfig
 from simulator.language.units import PositiveDuration, Quantity, UnitError, fmt_duration, fmt_limit, parse_duration
 from simulator.language.validation import error_at, to_scenario_error
 from simulator.workload.clients import WorkloadConfig
+from simulator.workload.history import model_for
 from simulator.results.cost import CostConfig
 from simulator.language.yamlio import LineMap, load_yaml, parse_scalar
 
@@ -124,6 +125,11 @@ class MetricsConfig(StrictModel):
     )
 
 
+# `check:` names: `linearizable` (the search) and the anomalies of simulator/consistency/anomalies.py.
+CheckName = Literal["linearizable", "stale_reads", "read_your_writes", "monotonic_reads", "lost_writes",
+                    "garbage_reads", "G0", "G1a", "G1c", "G2"]
+
+
 class Scenario(StrictModel):
     """A whole simulated system: components, workloads, network and fault timeline."""
 
@@ -143,6 +149,20 @@ class Scenario(StrictModel):
     cost: CostConfig | None = Field(None, description="Prices: the summary gains `cost` (docs/resilience.md, Cost).")
     trace: TraceConfig | None = Field(None, description="Distributed tracing of sampled requests: spans per hop "
                                       "(dsim run --trace FILE writes them; docs/tracing.md).")
+    history: bool | None = Field(
+        None, description="Record every operation of the checkable workloads (history.jsonl and history.edn with "
+                          "--out; docs/consistency.md).")
+    check: list[CheckName] | None = Field(
+        None, description="Checks run on the recorded history after the run (implies `history`); `dsim run` exits 1 "
+                          "when one fails: linearizable, stale_reads, read_your_writes, monotonic_reads, lost_writes, "
+                          "garbage_reads, G0, G1a, G1c, G2.")
+    check_budget: PositiveDuration | None = Field(
+        None, description="Wall-clock time the linearizability search may take (default 10s); past it: unknown.")
+
+    @property
+    def records_history(self) -> bool:
+        """True when the run records the checkable workloads' operations (`history` or `check`)."""
+        return bool(self.history) or bool(self.check)
 
     _source: str | None = PrivateAttr(None)
     _base_dir: Path | None = PrivateAttr(None)
@@ -307,6 +327,15 @@ def _cross_check(sc: Scenario) -> list[tuple[tuple, str]]:
         allowed = names if f.refers_to == "component" else set(sc.workloads) if f.refers_to == "workload" else endpoints
         check(("faults", i), f.refs(), allowed, f.refers_to)
         problems += [(("faults", i) + rel, msg) for rel, msg in f.check(sc)]
+    if sc.records_history or sc.check_budget is not None:
+        checkable = [w for w in sc.workloads.values() if w.checkable]
+        key = "check" if sc.check else "history" if sc.history else "check_budget"
+        if not checkable:
+            problems.append(((key,), "records the operations of checkable workloads, and there is none: give a "
+                             "closed-loop workload `checkable: true`"))
+        elif model_for({f for w in checkable for f in w.mix}) is None:
+            problems.append(((key,), "the checkable workloads mix read/write/cas with append: one history needs one "
+                             "model (a register or lists)"))
     if sc.cost is not None:  # a price names a component (as written in the file) or a component type
         priced = set(sc.components) | set(registry.components.names())
         for key in sc.cost.replica_hour:

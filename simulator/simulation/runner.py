@@ -13,6 +13,14 @@ from simulator.resilience import deadline, ratelimit, reset_all as reset_policie
 from simulator.scenario.schema import Scenario
 from simulator.results.cost import SECONDS_PER_HOUR, cost_summary
 from simulator.engine.request import IN_FLIGHT
+from simulator.consistency import History, check as check_history
+from simulator.workload.history import HistoryLog, model_for
+
+DEFAULT_CHECK_BUDGET_S = 10.0
+# `check:` names -> the anomaly kinds of simulator/consistency/anomalies.py
+CHECK_KINDS = {"stale_reads": "stale-read", "read_your_writes": "read-your-writes", "monotonic_reads": "monotonic-reads",
+               "lost_writes": "lost-write", "garbage_reads": "garbage-read", "G0": "G0", "G1a": "G1a", "G1c": "G1c",
+               "G2": "G2"}
 
 ProgressFn = Callable[[float], None]
 DEFAULT_BUCKETS = 100
@@ -24,6 +32,8 @@ def build(scenario: Scenario, seed: int | None = None) -> tuple[SimEnv, System]:
     seed = scenario.seed if seed is None else int(seed)
     env = SimEnv(seed, warmup_s=scenario.warmup, end_s=scenario.duration)
     env.recorder = Recorder(list(scenario.workloads))
+    if scenario.records_history:  # only then: stores and workloads look for it when they are built
+        env.history = HistoryLog()
     system = System(env, scenario)
     return env, system
 
@@ -175,11 +185,51 @@ def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | Non
     )
     if scenario.cost is not None:  # only runs with prices get the section
         result.extras["cost"] = _cost(scenario, result)
+    log = getattr(env, "history", None)
+    if log is not None:  # only runs that record histories get them (and the section)
+        result.op_history = log.history(f"{scenario.name} (seed {env.seed})")
+        result.extras["consistency"] = consistency_section(result.op_history, scenario)
     if profile:
         result.profile = env.profile.rows()
     if system.tracer is not None:  # only runs with `trace:` get spans
         result.traces = system.tracer.spans(end)
     return result
+
+
+def consistency_section(history: History, scenario: Scenario) -> dict[str, Any]:
+    """The summary's `consistency`: the recorded operations and, for each declared check, its verdict
+    (pass, fail or unknown when the search ran out of its budget), violations and the first one."""
+    types = {"ok": 0, "fail": 0, "info": 0}
+    for op in history.ops:
+        types[op.type] += 1
+    model = model_for({op.f for op in history.ops}) or "register"
+    out: dict[str, Any] = {"model": model, "operations": len(history.ops), **types}
+    if not scenario.check:
+        return out
+    budget = scenario.check_budget if scenario.check_budget is not None else DEFAULT_CHECK_BUDGET_S
+    report = check_history(history, model, budget)
+    counts = report.anomalies.counts()
+    checks: dict[str, Any] = {}
+    for name in scenario.check:
+        if name == "linearizable":
+            lin = report.linearizability
+            verdict = {True: "pass", False: "fail", None: "unknown"}[report.valid]
+            first = None
+            if lin.counterexample is not None:
+                first = f"key {lin.counterexample.key}: {lin.counterexample.blocked.describe()} cannot be linearized"
+            elif report.valid is False and report.anomalies.found:
+                first = report.anomalies.found[0].text
+            checks[name] = {"verdict": verdict, "violations": 0 if report.valid else int(report.valid is False),
+                            "operations_checked": lin.ops, "first_violation": first}
+        else:
+            kind = CHECK_KINDS[name]
+            found = [a for a in report.anomalies.found if a.kind == kind]
+            checks[name] = {"verdict": "fail" if found else "pass", "violations": counts.get(kind, 0),
+                            "first_violation": found[0].text if found else None}
+    out["checks"] = checks
+    verdicts = [c["verdict"] for c in checks.values()]
+    out["passed"] = False if "fail" in verdicts else None if "unknown" in verdicts else True
+    return out
 
 
 def _cost(scenario: Scenario, result: Result) -> dict[str, Any]:

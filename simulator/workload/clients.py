@@ -21,9 +21,10 @@ from simulator.language.config import StrictModel
 from simulator.sampling.distributions import DurationDist, Sampler
 from simulator.engine.env import Timer
 from simulator.engine.faultable import Faultable, product
+from simulator.workload.history import CHECKABLE_FUNCTIONS, model_for
 from simulator.workload.keys import KeyConfig, parse_keys
 from simulator.language.tagged import tagged
-from simulator.engine.request import CAUSE_CLIENT_TIMEOUT, IN_FLIGHT, Request, deadlines
+from simulator.engine.request import CAUSE_CLIENT_TIMEOUT, IN_FLIGHT, OK, Request, deadlines
 from simulator.language.units import Duration, Fraction, PositiveDuration
 from simulator.resilience import ResilienceConfig, guard
 from simpy.events import NORMAL
@@ -91,6 +92,9 @@ class WorkloadConfig(StrictModel):
     zone: str = Field("default", description="Zone the clients are in (unless a region is drawn).")
     start: Duration = Field(0.0, description="When the workload starts.")
     stop: PositiveDuration | None = Field(None, description="When it stops (default: the end of the run).")
+    checkable: bool | None = Field(
+        None, description="Jepsen-style checkable clients: each user is a process with one operation in flight; "
+                          "`mix` names read, write, cas and append, each write a unique value (docs/consistency.md).")
 
     @field_validator("mix")
     @classmethod
@@ -105,6 +109,18 @@ class WorkloadConfig(StrictModel):
             raise ValueError("'think_time' only applies to a closed loop ('users')")
         if self.stop is not None and self.stop <= self.start:
             raise ValueError("'stop' must come after 'start'")
+        if self.checkable:
+            if self.users is None:
+                raise ValueError("a 'checkable' workload is a closed loop: give 'users' (its processes), not 'arrivals'")
+            if self.keys is None:
+                raise ValueError("a 'checkable' workload needs 'keys' (a few keys, e.g. uniform(n=3))")
+            bad = sorted(set(self.mix) - set(CHECKABLE_FUNCTIONS))
+            if bad:
+                raise ValueError(f"a 'checkable' workload's mix takes {', '.join(CHECKABLE_FUNCTIONS)}; "
+                                 f"got {bad[0]!r}")
+            if model_for(set(self.mix)) is None:
+                raise ValueError("a 'checkable' workload mixes either read/write/cas (a register) or read/append "
+                                 "(lists), not both")
         return self
 
     def refs(self):
@@ -263,6 +279,12 @@ class Workload(Faultable):
             self.gen = config.arrivals.make(streams.get(f"{name}/arrivals"))
         else:
             self.think = Sampler(config.think_time, streams.get(f"{name}/think")).next if config.think_time else None
+        self.history = getattr(env, "history", None) if config.checkable else None
+        if self.history is not None:  # a recorded workload: its own issue and completion (chosen once, here)
+            self.process = [self.history.new_process() for _ in range(config.users)]  # each user's process now
+            self.last_written: dict[Any, Any] = {}  # per key: the last value issued (a cas expects it)
+            self._issue = self._issue_recorded
+            self.done = self._done_recorded
 
     @property
     def endpoints(self) -> list[_Source]:
@@ -284,8 +306,8 @@ class Workload(Faultable):
 
     def start(self) -> None:
         env = self.env
-        if self.rec.attrs:  # chosen once: a run without attributes keeps the plain path
-            self._issue = self._issue_rich
+        if self.rec.attrs and self.history is None:  # chosen once: a run without attributes keeps the plain
+            self._issue = self._issue_rich  # path (a recorded workload's `_issue_recorded` records them too)
         if self.spiked:
             self._pending = Timer(self._arrive_spiked)
             self._schedule_spiked(self.config.start, self.gen.scaled_gap(self.config.start, self.rate_factor))
@@ -361,6 +383,59 @@ class Workload(Faultable):
         link = self.link if region is None else self.links[region]
         deadlines = self.deadlines
         link.send(req, req if deadlines is None else deadlines.wrap(req))
+
+    def _issue_recorded(self, now: float, user: int | None) -> None:
+        """`_issue` of a checkable workload with `history: true`: draws the operation's unique value
+        and registers it (by request id) before the request leaves, so the stores can report on it.
+        It draws from the same streams, in the same order, as `_issue`."""
+        rec = self.rec
+        op = self.op
+        if op is None:
+            op = self.ops.next()
+        rid = len(rec.start)
+        if rid >= rec.chunk_rows:
+            rec.seal()
+            rid = 0
+        rec.start.append(now)
+        rec.end.append(_NAN)
+        rec.wl.append(self.index)
+        rec.op.append(self._op_idx[op])
+        rec.outcome.append(IN_FLIGHT)
+        if rec.user is not None:  # a run recording users (`_issue_rich`): this workload's user number too
+            rec.user.append(-1 if user is None else user)
+        key = self.keys.next()
+        key = key.item() if hasattr(key, "item") else key  # a plain int or str in the history files
+        history = self.history
+        if op == "read":
+            value = None
+        elif op == "cas":
+            value = (self.last_written.get(key), history.next_value())
+            self.last_written[key] = value[1]
+        else:
+            value = history.next_value()
+            if op == "write":
+                self.last_written[key] = value
+        rid += rec.base
+        req = ClientRequest(rid, now, self.index, op, key, user, None, self)
+        req.meta = None
+        history.invoke(rid, self.process[user], op, key, value, now)
+        link = self.link
+        if self.regions is not None:
+            req.region = self.regions.next()
+            link = self.links[req.region]
+        deadlines = self.deadlines
+        link.send(req, req if deadlines is None else deadlines.wrap(req))
+
+    def _done_recorded(self, req: ClientRequest, outcome: int) -> None:
+        history = self.history
+        history.complete(history.ops[req.id], self.env._now, outcome)
+        if outcome != OK and req.op != "read":
+            # Its effect may be unknown (info): Jepsen's process is then replaced by a new one, so the
+            # user's next operation never overlaps an open one of the same process.
+            self.process[req.user] = self.history.new_process()
+        self.rec.answer(req.id, self.env._now, outcome)
+        delay = self.think() if self.think else 0.0
+        self.env.schedule(Timer(self._user_fires, req.user), NORMAL, delay)
 
     def _arrive(self, timer: Timer) -> None:
         env = self.env
