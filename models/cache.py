@@ -38,6 +38,8 @@ from .versions import StaleReads, sub_request
 MODES = ("cache_aside", "read_through", "write_through", "write_behind", "refresh_ahead")
 Mode = Literal["cache_aside", "read_through", "write_through", "write_behind", "refresh_ahead"]
 
+_new = object.__new__
+
 # Entry fields (a list per cached key: cheaper than an object, mutable in place).
 VERSION, EXPIRES, FETCHED, SIZE = range(4)
 
@@ -335,8 +337,7 @@ class Cache(Station):
         if e is not None and e[EXPIRES] <= clock:
             self.expired_entries += 1
             self.remove(key)
-            e = None
-        if e is not None:
+        elif e is not None:
             self.hits += 1
             self.policy.touch(key)
             if self.track_bytes:
@@ -361,21 +362,29 @@ class Cache(Station):
         if self.track_bytes:
             self.miss_bytes += self.size_of(key)
         if self.coalesce:
-            waiting = self.pending.get(key)
+            pending = self.pending
+            waiting = pending.get(key)
             if waiting is not None:
                 self.coalesced += 1
                 waiting.append((req, reply))
                 return
-            self.pending[key] = [(req, reply)]
-            if self.track_bytes:
-                self.fetched_bytes += self.size_of(key)
-            sub = sub_request(req)
-            self.link.send(sub, _Fetch(self, key, sub, None, None))
+            pending[key] = [(req, reply)]
+            caller = reply = None  # the fetch answers every caller waiting on the key
         else:
-            if self.track_bytes:
-                self.fetched_bytes += self.size_of(key)
-            sub = sub_request(req)
-            self.link.send(sub, _Fetch(self, key, sub, req, reply))
+            caller = req
+        if self.track_bytes:
+            self.fetched_bytes += self.size_of(key)
+        sub = sub_request(req)
+        fetch = _new(_Fetch)  # _Fetch(self, key, sub, caller, reply), without an __init__ frame: once per miss
+        fetch.cache = self
+        fetch.key = key
+        fetch.sub = sub
+        fetch.req = caller
+        fetch.reply = reply
+        fetch.epoch = self.epoch
+        if reply is not None and self.calls is not None:
+            self.calls[fetch] = None
+        self.link.send(sub, fetch)
 
     def write(self, req: Request, reply: Reply) -> None:
         self.writes += 1
