@@ -281,16 +281,18 @@ class Cache(Station):
         """Store (or refresh) `key` as fetched now, evicting as needed (times by the cache's own clock,
         which a clock_skew fault moves: see `Component.clock`)."""
         now = self.env._now if self.skew is None else self.clock()
-        e = self.entries.get(key)
+        entries = self.entries
+        e = entries.get(key)
         if e is not None:
             e[VERSION], e[EXPIRES], e[FETCHED] = version, now + self.ttl, now
             return
         size = self.size_of(key) if self.by_bytes else 1
-        if size > self.limit:
+        limit = self.limit
+        if size > limit:
             return  # larger than the whole cache: never admitted
-        while self.used + size > self.limit:
+        while self.used + size > limit:
             self.evict()
-        self.entries[key] = [version, now + self.ttl, now, size]
+        entries[key] = [version, now + self.ttl, now, size]
         self.policy.insert(key)
         self.used += size
 
