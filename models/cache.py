@@ -38,6 +38,8 @@ from .versions import StaleReads, sub_request
 MODES = ("cache_aside", "read_through", "write_through", "write_behind", "refresh_ahead")
 Mode = Literal["cache_aside", "read_through", "write_through", "write_behind", "refresh_ahead"]
 
+_new = object.__new__
+
 # Entry fields (a list per cached key: cheaper than an object, mutable in place).
 VERSION, EXPIRES, FETCHED, SIZE = range(4)
 
@@ -208,6 +210,9 @@ class Cache(Station):
         self.timeout_s = config.timeout
         self.instant = self.unlimited and isinstance(config.service_time, Constant) and config.service_time.mean == 0
         self._service = self.draw_service = self.service_sampler(config.service_time, "service")
+        if not self.instant and type(self).handle is Cache.handle:
+            # A lookup that queues enters the station's own `handle` (see `handle`), with no frame of ours in front.
+            self.handle = Station.handle.__get__(self)
         self.policy = registry.eviction_policies.get(config.eviction)(env.streams.get(f"{name}/eviction"))
         self.by_bytes = config.capacity_bytes is not None
         self.track_bytes = self.by_bytes  # hit/miss/fetched bytes (also turned on by a CDN)
@@ -279,16 +284,18 @@ class Cache(Station):
         """Store (or refresh) `key` as fetched now, evicting as needed (times by the cache's own clock,
         which a clock_skew fault moves: see `Component.clock`)."""
         now = self.env._now if self.skew is None else self.clock()
-        e = self.entries.get(key)
+        entries = self.entries
+        e = entries.get(key)
         if e is not None:
             e[VERSION], e[EXPIRES], e[FETCHED] = version, now + self.ttl, now
             return
         size = self.size_of(key) if self.by_bytes else 1
-        if size > self.limit:
+        limit = self.limit
+        if size > limit:
             return  # larger than the whole cache: never admitted
-        while self.used + size > self.limit:
+        while self.used + size > limit:
             self.evict()
-        self.entries[key] = [version, now + self.ttl, now, size]
+        entries[key] = [version, now + self.ttl, now, size]
         self.policy.insert(key)
         self.used += size
 
@@ -335,8 +342,7 @@ class Cache(Station):
         if e is not None and e[EXPIRES] <= clock:
             self.expired_entries += 1
             self.remove(key)
-            e = None
-        if e is not None:
+        elif e is not None:
             self.hits += 1
             self.policy.touch(key)
             if self.track_bytes:
@@ -361,21 +367,29 @@ class Cache(Station):
         if self.track_bytes:
             self.miss_bytes += self.size_of(key)
         if self.coalesce:
-            waiting = self.pending.get(key)
+            pending = self.pending
+            waiting = pending.get(key)
             if waiting is not None:
                 self.coalesced += 1
                 waiting.append((req, reply))
                 return
-            self.pending[key] = [(req, reply)]
-            if self.track_bytes:
-                self.fetched_bytes += self.size_of(key)
-            sub = sub_request(req)
-            self.link.send(sub, _Fetch(self, key, sub, None, None))
+            pending[key] = [(req, reply)]
+            caller = reply = None  # the fetch answers every caller waiting on the key
         else:
-            if self.track_bytes:
-                self.fetched_bytes += self.size_of(key)
-            sub = sub_request(req)
-            self.link.send(sub, _Fetch(self, key, sub, req, reply))
+            caller = req
+        if self.track_bytes:
+            self.fetched_bytes += self.size_of(key)
+        sub = sub_request(req)
+        fetch = _new(_Fetch)  # _Fetch(self, key, sub, caller, reply), without an __init__ frame: once per miss
+        fetch.cache = self
+        fetch.key = key
+        fetch.sub = sub
+        fetch.req = caller
+        fetch.reply = reply
+        fetch.epoch = self.epoch
+        if reply is not None and self.calls is not None:
+            self.calls[fetch] = None
+        self.link.send(sub, fetch)
 
     def write(self, req: Request, reply: Reply) -> None:
         self.writes += 1

@@ -14,6 +14,8 @@ from .autoscale import AutoscaleConfig
 from .calls import CallPath, CallStep, bind_steps, step_refs
 from .station import Station, StationConfig
 
+_new = object.__new__
+
 
 class OperationConfig(StrictModel):
     """How the server handles one operation, where it differs from the defaults."""
@@ -60,7 +62,8 @@ class ServerConfig(StationConfig):
 
 
 class _Held:
-    """A request holding a worker while its downstream calls run."""
+    """A request holding a worker while its downstream calls run: called with their outcome, it
+    frees the worker and answers (the object is the reply itself: no bound method per request)."""
 
     __slots__ = ("server", "reply", "epoch")
 
@@ -69,7 +72,7 @@ class _Held:
         self.reply = reply
         self.epoch = server.epoch
 
-    def finish(self, outcome: int) -> None:
+    def __call__(self, outcome: int) -> None:
         server = self.server
         if server.epoch != self.epoch:
             return  # the server crashed meanwhile; the caller was already told
@@ -154,10 +157,12 @@ class Server(Station):
             reply(0)
             return
         if self.hold_worker:
-            held = _Held(self, reply)
+            finish = _new(_Held)  # _Held(self, reply), without an __init__ frame: once per request
+            finish.server = self
+            finish.reply = reply
+            finish.epoch = self.epoch
             if self._active is not None:
-                self._active[held] = (req, reply)
-            finish = held.finish
+                self._active[finish] = (req, reply)
         else:
             self.release()
             finish = reply

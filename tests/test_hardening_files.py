@@ -178,14 +178,14 @@ def test_components_are_counted_before_they_are_built():
     from simulator.scenario.schema import validate
 
     data = {"duration": "1s", "workloads": {"web": {"arrivals": "poisson(rate=1/s)", "target": "c0"}},
-            "components": {f"c{i}": {"type": "server", "service_time": "1ms"} for i in range(10_001)}}
-    with pytest.raises(ScenarioError, match="at most 10,000"):
+            "components": {f"c{i}": {"type": "server", "service_time": "1ms"} for i in range(50_001)}}
+    with pytest.raises(ScenarioError, match="at most 50,000"):
         validate(data, file="many.yaml")
 
 
 def test_replicas_are_counted_with_the_components():
     text = BASE.replace("components:\n", "components:\n" + "".join(
-        f"  c{i}: {{type: server, service_time: 1ms, replicas: 1000}}\n" for i in range(11)))
+        f"  c{i}: {{type: server, service_time: 1ms, replicas: 1000}}\n" for i in range(51)))
     with pytest.raises(ScenarioError, match="once replicas are counted"):
         loads(text=text)
 

@@ -15,7 +15,7 @@ from typing import Any, Callable, Hashable
 from pydantic import Field
 
 from simulator.language.config import StrictModel
-from simulator.sampling.distributions import DurationDist, Sampler, parse_distribution
+from simulator.sampling.distributions import Constant, DurationDist, Sampler, parse_distribution
 from simulator.engine.faultable import Faultable, any_active, independent_chance, total
 from simulator.engine.request import CAUSE_CUT, CAUSE_LOST, TIMED_OUT, Once, Reply, Request, note_failure
 from simulator.language.units import PositiveDuration
@@ -322,8 +322,13 @@ class Network:
         return best
 
     def _sampler(self, dist, stream: str) -> Sampler | None:
-        if dist.name == "constant" and dist.mean == 0.0:
-            return None
+        if dist.name == "constant":
+            # A constant draws nothing: no stream is made for it (building a generator costs more
+            # than the rest of a link, and a system of 10,000 servers has tens of thousands of links).
+            if dist.mean == 0.0:
+                return None
+            if isinstance(dist, Constant):
+                return Sampler(dist, None)
         return Sampler(dist, self.env.streams.get(stream))
 
     def link(self, src: Endpoint, dst: Any) -> Link:

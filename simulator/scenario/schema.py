@@ -36,7 +36,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 
 # Sizes bounded before anything is built (docs/scenario-format.md, "Limits").
 MAX_FILE_BYTES = 10_000_000
-MAX_COMPONENTS = 10_000  # after expansion: a server with replicas: 3 counts three
+MAX_COMPONENTS = 50_000  # after expansion: a server with replicas: 3 counts three (10,000 servers fit with their balancers)
 MAX_WORKLOADS = 1_000
 MAX_FAULTS = 10_000
 MAX_LINKS = 10_000

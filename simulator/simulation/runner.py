@@ -61,6 +61,7 @@ class _Sampler:
     def __init__(self, env: SimEnv, system: System, bucket_s: float) -> None:
         self.env, self.system, self.bucket_s = env, system, bucket_s
         self.data: dict[str, list] = {"time_s": []}
+        self._series: dict[str, tuple[tuple, list]] = {}  # component -> (its sample's keys, their lists)
 
     def start(self) -> None:
         self.env.call_later(self.env.warmup_s, self._reset)
@@ -85,10 +86,22 @@ class _Sampler:
 
     def _sample(self, _timer: Any) -> None:
         env = self.env
-        self.data["time_s"].append(env.now)
+        data = self.data
+        data["time_s"].append(env.now)
+        # Each component's series, found once: with the same keys as last time (the usual case) its
+        # values go straight to its lists, with no name built or looked up per value (a system of
+        # 10,000 components takes 100 samples of each).
+        series = self._series
         for name, comp in self.system.components.items():
-            for key, value in comp.sample().items():
-                self.data.setdefault(f"{name}.{key}", []).append(value)
+            out = comp.sample()
+            known = series.get(name)
+            if known is not None and known[0] == tuple(out):
+                for column, value in zip(known[1], out.values()):
+                    column.append(value)
+                continue
+            for key, value in out.items():
+                data.setdefault(f"{name}.{key}", []).append(value)
+            series[name] = (tuple(out), [data[f"{name}.{key}"] for key in out])
         if env.now < env.end_s - 1e-6 * self.bucket_s:
             self._schedule_next()
 

@@ -29,6 +29,8 @@ from simulator.language.units import Duration, Fraction, PositiveDuration
 from simulator.resilience import ResilienceConfig, guard
 from simpy.events import NORMAL
 
+_new = object.__new__
+
 ArrivalSpec = tagged(ArrivalConfig, parse_arrivals)
 KeySpec = tagged(KeyConfig, parse_keys)
 
@@ -344,14 +346,21 @@ class Workload(Faultable):
         keys = self.keys
         regions = self.regions
         if regions is None:
-            req = ClientRequest(rid + rec.base, now, self.index, op, keys.next() if keys is not None else None, user,
-                                None, self)
+            region = None
             link = self.link
         else:
             region = regions.next()
-            req = ClientRequest(rid + rec.base, now, self.index, op, keys.next() if keys is not None else None, user,
-                                region, self)
             link = self.links[region]
+        req = _new(ClientRequest)  # ClientRequest(...), without an __init__ frame: once per request
+        req.id = rid + rec.base
+        req.t0 = now
+        req.wl = self.index
+        req.op = op
+        req.key = keys.next() if keys is not None else None
+        req.user = user
+        req.region = region
+        req.meta = None
+        req.src = self
         deadlines = self.deadlines
         link.send(req, req if deadlines is None else deadlines.wrap(req))
 
