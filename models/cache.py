@@ -23,7 +23,7 @@ from pydantic import Field, PositiveInt, model_validator
 from simulator.language import registry
 from simulator.sampling.distributions import Constant, DurationDist, Sampler, SizeDist, parse_distribution
 from simulator.engine.faultable import count
-from simulator.engine.request import ERROR, OK, Reply, Request
+from simulator.engine.request import DEGRADED, ERROR, OK, Reply, Request
 from simulator.language.units import Fraction, PositiveDuration, PositiveSize, parse_size, UnitError
 
 from . import cache_modes  # noqa: F401  (registers the access modes)
@@ -58,6 +58,9 @@ class CacheConfig(StationConfig):
     )
     eviction: registry.name_in(registry.eviction_policies) = Field("lru", description="Eviction policy (see the list of policies).")
     ttl: PositiveDuration | None = Field(None, description="Entries expire this long after they were fetched.")
+    stale_if_error: PositiveDuration | None = Field(
+        None, description="Serve an expired entry, answered `degraded`, when fetching it again fails, up to this long "
+        "after it expired (RFC 5861 stale-if-error); unset: an expired entry is dropped when it is read.")
     mode: Mode = Field("cache_aside", description="Access pattern: " + ", ".join(MODES) + ".")
     backing: str = Field(description="Component a miss is fetched from and writes go to.")
     workers: PositiveInt | None = Field(
@@ -99,6 +102,8 @@ class CacheConfig(StationConfig):
     def _consistent(self) -> "CacheConfig":
         if (self.capacity is None) == (self.capacity_bytes is None):
             raise ValueError("a cache needs a 'capacity': a number of items (e.g. 10000) or a size (e.g. 64MB)")
+        if self.stale_if_error is not None and self.ttl is None:
+            raise ValueError("'stale_if_error' needs a 'ttl' (without one no entry ever expires)")
         if self.mode == "refresh_ahead" and self.ttl is None:
             raise ValueError("mode 'refresh_ahead' needs a 'ttl' (entries are refreshed before they expire)")
         if self.when_down == "go_to_backing" and self.mode != "cache_aside":
@@ -137,6 +142,13 @@ class _Fetch:
         version = self.sub.meta
         if outcome == OK:
             cache.fill(self.key, version)
+        elif cache.stale_s is not None and cache.can_serve_stale(self.key):
+            e = cache.entries[self.key]
+            # stale-if-error: the expired entry kept for this answers instead (or, if another fetch has
+            # refreshed it meanwhile, the fresh entry: a hit)
+            outcome = DEGRADED if e[EXPIRES] <= cache.clock() else OK
+            version = e[VERSION]
+            cache.stale_served += 1 if self.reply is not None else len(cache.pending.get(self.key, ()))
         if self.reply is None:  # coalesced: every caller waiting on this key
             for req, reply in cache.pending.pop(self.key, ()):
                 req.meta = version
@@ -224,6 +236,7 @@ class Cache(Station):
         self.coalesce = self.access.coalesce
         self.update_on_write = self.access.update_on_write
         self.refresh_after = self.access.refresh_after(self.ttl)
+        self.stale_s = config.stale_if_error  # keep expired entries this long, for failed fetches
         self.write_ops = frozenset(config.write_operations)
         self._draw_size = Sampler(config.item_size, env.streams.get(f"{name}/item_size")).next
         self.sizes: dict = {}  # key -> bytes, drawn once per key
@@ -244,6 +257,7 @@ class Cache(Station):
         self.misses = 0
         self.evictions = 0
         self.expired_entries = 0
+        self.stale_served = 0
         self.invalidations = 0
         self.coalesced = 0
         self.refreshes = 0
@@ -341,7 +355,8 @@ class Cache(Station):
         e = self.entries.get(key)
         if e is not None and e[EXPIRES] <= clock:
             self.expired_entries += 1
-            self.remove(key)
+            if self.stale_s is None or clock - e[EXPIRES] > self.stale_s:
+                self.remove(key)  # (kept within stale_if_error: refetched below, or served if that fails)
         elif e is not None:
             self.hits += 1
             self.policy.touch(key)
@@ -390,6 +405,11 @@ class Cache(Station):
         if reply is not None and self.calls is not None:
             self.calls[fetch] = None
         self.link.send(sub, fetch)
+
+    def can_serve_stale(self, key: Any) -> bool:
+        """stale-if-error: the cache still holds `key`, expired less than `stale_if_error` ago."""
+        e = self.entries.get(key)
+        return e is not None and self.clock() - e[EXPIRES] <= self.stale_s
 
     def write(self, req: Request, reply: Reply) -> None:
         self.writes += 1
@@ -500,6 +520,8 @@ class Cache(Station):
             out["byte_hit_ratio"] = (self.hit_bytes / (self.hit_bytes + self.miss_bytes)
                                      if self.hit_bytes + self.miss_bytes else None)
         out.update(self.access.extra_stats())
+        if self.stale_s is not None:
+            out["stale_served"] = self.stale_served
         if self.events:  # only a run with a cache_flush reports them (others' summaries stay as they were)
             out["flushed_keys"] = self.flushed_keys
             out["events"] = self.events
