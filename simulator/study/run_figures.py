@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from simulator.results.cost import cost_figures
-from simulator.results.metrics import METRICS
+from simulator.results.metrics import METRICS, resilience_metrics
 from simulator.results.result import clean
 from simulator.scenario.schema import validate
 
@@ -135,5 +135,5 @@ def _record(payload: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         "faults": s["faults"],
         "events": [e for e in res.events if res.warmup_s <= e["at_s"] <= res.duration_s],  # for the charts
         "warnings": s["warnings"],
-        "figures": {**component_figures(s["components"]), **cost_figures(s.get("cost"))},
+        "figures": {**component_figures(s["components"]), **cost_figures(s.get("cost")), **resilience_metrics(s)},
     })
