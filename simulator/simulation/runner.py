@@ -40,8 +40,9 @@ def schedule_faults(env: SimEnv, system: System) -> list[dict[str, Any]]:
             env.call_later(end, lambda _t, f=fault, k=token: f.stop(system, k))
         if fault.instant:  # no window: the component lists what it did among its instant events
             continue
+        drawn = system.drawn_by.get(token)  # "crash app-1 (chaos)": drawn, not declared
         windows.append({"type": fault.type, "start_s": fault.at, "end_s": min(end, env.end_s),
-                        "description": fault.describe()})
+                        "description": fault.describe() + (f" ({drawn})" if drawn else "")})
     return windows
 
 
@@ -51,6 +52,7 @@ class _Sampler:
     def __init__(self, env: SimEnv, system: System, bucket_s: float) -> None:
         self.env, self.system, self.bucket_s = env, system, bucket_s
         self.data: dict[str, list] = {"time_s": []}
+        self.refused: dict[str, int] = {}  # each rate limiter's refusals at the last sample
 
     def start(self) -> None:
         self.env.call_later(self.env.warmup_s, self._reset)
@@ -61,6 +63,7 @@ class _Sampler:
             comp.sample()
         reset_policies(self.system)
         ratelimit.reset_all(self.system)
+        self.refused = {}
         deadline.reset_all(self.system)
         self._schedule_next()
 
@@ -79,6 +82,9 @@ class _Sampler:
         for name, comp in self.system.components.items():
             for key, value in comp.sample().items():
                 self.data.setdefault(f"{name}.{key}", []).append(value)
+        for name, lim in self.system.limited.items():  # `NAME.rate_limited`: refusals in the bucket
+            self.data.setdefault(f"{name}.rate_limited", []).append(float(lim.refused - self.refused.get(name, 0)))
+            self.refused[name] = lim.refused
         if env.now < env.end_s - 1e-6 * self.bucket_s:
             self._schedule_next()
 
