@@ -12,7 +12,7 @@ import pytest
 import simulator
 from reports import charts
 from reports.formatting import by_start, secs, window
-from reports.html_report import _faults_section
+from reports.files import write_run
 from reports.table import summary_tables
 from tests.helpers import run
 
@@ -148,7 +148,7 @@ def chaos():
     return simulator.run(simulator.load_scenario("scenarios/chaos.yaml", overrides=["duration=900s"]))
 
 
-def test_drawn_faults_say_chaos_and_are_ordered_by_start(chaos):
+def test_drawn_faults_say_chaos_and_are_ordered_by_start(chaos, tmp_path):
     faults = chaos.fault_windows
     assert faults and all(f["description"].endswith("(chaos)") for f in faults)
     assert [f["start_s"] for f in by_start(faults)] == sorted(f["start_s"] for f in faults)
@@ -163,8 +163,11 @@ def test_drawn_faults_say_chaos_and_are_ordered_by_start(chaos):
     # the terminal's fault table and report.html's list the same order, numbered as on the chart
     table = next(t for t in summary_tables(chaos.summary) if t.title == "Fault timeline")
     assert list(table.columns[0].cells) == [secs(f["start_s"]) for f in ordered]
-    html = _faults_section(faults)
-    assert html.index(ordered[0]["description"]) < html.index(">F2<")
+    write_run(chaos, tmp_path, charts=False)
+    html = (tmp_path / "report.html").read_text()
+    section = html[html.index("Fault timeline"):]
+    first, second = ordered[0], ordered[1]
+    assert section.index(f">{secs(first['start_s'])}<") < section.index(f">{secs(second['start_s'])}<")
 
 
 def test_declared_faults_are_not_marked_drawn(breaker_run):

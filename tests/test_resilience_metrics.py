@@ -75,3 +75,9 @@ def test_a_comparison_reports_them_per_variant():
     no_retry, retry = (study.values(v, "retries")[0] for v in range(2))
     assert no_retry == 0 < retry
     assert study.values(0, "attempts_per_request")[0] == 1.0
+
+
+def test_a_misspelt_metric_in_the_compare_section_is_located():
+    with pytest.raises(ScenarioError, match="did you mean 'breaker_opens'"):
+        scenario(POLICIES + "compare:\n  vary: {components.lb.algorithm: [round_robin, random]}\n"
+                            "  metrics: [breaker_open]\n")
