@@ -126,7 +126,8 @@ def breaker_bands(ax: Any, breakers: list[dict[str, Any]]) -> None:
     for state, (colour, alpha, what) in BREAKER_STYLE.items():
         bands = [b for b in breakers if b["state"] == state]
         calls = list(dict.fromkeys(b["call"] for b in bands))
-        named = ", ".join(calls[:MAX_NAMED_CALLS]) + (f" +{len(calls) - MAX_NAMED_CALLS}" if len(calls) > MAX_NAMED_CALLS else "")
+        more = len(calls) - MAX_NAMED_CALLS
+        named = ", ".join(calls[:MAX_NAMED_CALLS]) + (f" +{more}" if more > 0 else "")
         for i, b in enumerate(bands):
             ax.axvspan(b["start_s"], b["end_s"], ymin=0.0, ymax=BREAKER_STRIP, color=colour, alpha=alpha, lw=0,
                        label=f"{what} ({named})" if i == 0 else None)

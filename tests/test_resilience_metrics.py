@@ -17,7 +17,11 @@ name: policies
 seed: 3
 duration: 30s
 components:
-  lb: {type: load_balancer, algorithm: round_robin, backends: [a, b], outlier_ejection: {consecutive_errors: 3, eject_for: 2s}}
+  lb:
+    type: load_balancer
+    algorithm: round_robin
+    backends: [a, b]
+    outlier_ejection: {consecutive_errors: 3, eject_for: 2s}
   a: {type: server, workers: 4, service_time: exponential(mean=20ms)}
   b: {type: server, workers: 4, service_time: exponential(mean=20ms)}
 workloads:

@@ -120,7 +120,8 @@ def check_metrics(scenario: Scenario, metrics: list[str], where: str = "--metric
             continue
         if "." not in m:
             raise ScenarioError(f"unknown metric '{m}'{did_you_mean(m, ALL_NAMES)}; run metrics: {', '.join(METRICS)} "
-                                f"(or p99, mean, throughput, ...); resilience figures: {', '.join(RESILIENCE_METRICS)}; "
+                                f"(or p99, mean, throughput, ...); resilience figures: "
+                                f"{', '.join(RESILIENCE_METRICS)}; "
                                 f"or a component's figure such as "
                                 f"app-cache.hit_ratio", file=where)
         if figures is None:  # what each component reports, read off a system built but not run
