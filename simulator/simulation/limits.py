@@ -114,9 +114,9 @@ def estimate_run(system: Any) -> RunEstimate:
             entries.append((cfg.target, n * f, dict(cfg.mix)))
     calls = sum(system.traffic.estimate(entries).values()) if entries else 0.0
     if system.guarded and entries and math.isfinite(calls):
-        per_request = system.estimate_load()  # per second, unamplified: bounds each inner call's rate
+        load_per_s = system.estimate_load()  # unamplified: bounds each inner call's rate
         span = sc.duration if sc.duration > 0 else 0.0
-        calls += _inner_retry_calls(system, per_request, span)
+        calls += _inner_retry_calls(system, load_per_s, span)
     measured = sc.duration - sc.warmup if isinstance(sc.warmup, float) else sc.duration
     bucket = sc.metrics.bucket or measured / 100
     buckets = measured / bucket if measured > 0 else 0.0
