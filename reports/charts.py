@@ -107,19 +107,43 @@ LATENCY_NOTE = ("solid: successful requests only; dashed: every finished request
 
 
 def throughput_over_time(ts: pd.DataFrame, faults: list[dict[str, Any]], path: Path, title: str,
-                         events: list[dict[str, Any]] = ()) -> Path:
-    """Three panels on one time axis: throughput (ok and offered), failed and timed-out share of the
-    finished requests, and p50/p99 latency of successful requests beside those of every finished
-    request; fault windows and instant events marked on each."""
-    return save(run_timeline_figure(ts, faults, title, events), path)
+                         events: list[dict[str, Any]] = (), breakers: list[dict[str, Any]] = ()) -> Path:
+    """Three panels on one time axis: throughput (ok and offered; rate limiters' refusals per second),
+    failed and timed-out share of the finished requests (circuit breakers' open and half-open
+    intervals as bands along its foot), and p50/p99 latency of successful requests beside those of
+    every finished request; fault windows and instant events marked on each."""
+    return save(run_timeline_figure(ts, faults, title, events, breakers), path)
+
+
+# Breaker bands: a strip along the foot of the failure panel, darker while open.
+BREAKER_STYLE = {"open": ("#CC0000", 0.55, "circuit breaker open"), "half_open": ("#E69F00", 0.45, "half-open")}
+BREAKER_STRIP = 0.08  # its height, as a fraction of the panel
+MAX_NAMED_CALLS = 3  # a legend entry names at most this many calls
+
+
+def breaker_bands(ax: Any, breakers: list[dict[str, Any]]) -> None:
+    """One legend entry per state, naming the calls whose breaker was in it."""
+    for state, (colour, alpha, what) in BREAKER_STYLE.items():
+        bands = [b for b in breakers if b["state"] == state]
+        calls = list(dict.fromkeys(b["call"] for b in bands))
+        more = len(calls) - MAX_NAMED_CALLS
+        named = ", ".join(calls[:MAX_NAMED_CALLS]) + (f" +{more}" if more > 0 else "")
+        for i, b in enumerate(bands):
+            ax.axvspan(b["start_s"], b["end_s"], ymin=0.0, ymax=BREAKER_STRIP, color=colour, alpha=alpha, lw=0,
+                       label=f"{what} ({named})" if i == 0 else None)
 
 
 def run_timeline_figure(ts: pd.DataFrame, faults: list[dict[str, Any]], title: str,
-                        events: list[dict[str, Any]] = ()) -> Any:
+                        events: list[dict[str, Any]] = (), breakers: list[dict[str, Any]] = ()) -> Any:
     fig, (ax1, ax_err, ax2) = plt.subplots(3, 1, figsize=(10, 8), sharex=True,
                                           gridspec_kw={"height_ratios": [3, 2, 3]})
     ax1.plot(ts["end_s"], ts["throughput_rps"], color=PALETTE[0], label="ok throughput")
     ax1.plot(ts["end_s"], ts["offered_rps"], color=PALETTE[1], ls="--", label="offered")
+    width = (ts["end_s"] - ts["start_s"]).to_numpy(dtype=float) if "start_s" in ts else None
+    for i, col in enumerate(c for c in ts.columns if c.endswith(".rate_limited")):
+        if width is not None and ts[col].sum() > 0:  # a limiter that refused nothing adds no line
+            ax1.plot(ts["end_s"], ts[col] / width, color=PALETTE[(5 + i) % len(PALETTE)], ls=":", marker="v",
+                     markersize=3, label=f"rate limited/s ({col.rsplit('.', 1)[0]})")
     ax1.set_ylabel("requests/s")
     ax1.set_title(f"{title}: throughput, failures and latency over time")
     if "error_rate" in ts:
@@ -128,6 +152,7 @@ def run_timeline_figure(ts: pd.DataFrame, faults: list[dict[str, Any]], title: s
         ax_err.plot(ts["end_s"], ts["timeout_rate"] * 100.0, color=PALETTE[4], ls="--", marker="x", markersize=4,
                     label="timed out")
     ax_err.set_ylabel("% of finished")
+    breaker_bands(ax_err, list(breakers))
     ax_err.set_ylim(0.0, max(1.0, float(np.nanmax(ts["error_rate"].to_numpy(dtype=float) * 100.0, initial=0.0)) * 1.1)
                     if "error_rate" in ts else 1.0)
     ax2.plot(ts["end_s"], ts["latency_p99_s"] * 1000.0, color=PALETTE[3], marker=".", label="p99 ok")
@@ -183,7 +208,7 @@ def run_charts(result: Any, out: Path) -> list[Path]:
     paths = [
         latency_cdf(result.latency_cdf(), out / "latency_cdf.png", title),
         throughput_over_time(result.timeseries, result.fault_windows, out / "throughput_p99.png", title,
-                             result_events(result)),
+                             result_events(result), getattr(result, "breaker_states", [])),
         utilisation(result.components, out / "utilization.png", title),
     ]
     for _name, fn in chart_makers.in_registration_order():

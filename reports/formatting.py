@@ -6,7 +6,7 @@ unit chosen so that it reads naturally (a duration of 0.000021 s is "21 µs"). A
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Iterable
 
 MAX_DECIMALS = 4  # below this a figure is "<0.0001": smaller would be noise in a table
 
@@ -70,3 +70,24 @@ def rate(per_s: float | None) -> str:
 
 def gigabytes(n_bytes: float) -> str:
     return f"{n_bytes / 1e9:,.2f}"
+
+
+def by_start(faults: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fault windows in the order they start (a stable sort: declaration order breaks ties). Charts,
+    their legends and every fault table number them in this order (F1 starts first), whatever order
+    the scenario declared them in or a chaos generator drew them."""
+    return sorted(faults, key=lambda f: f["start_s"])
+
+
+def secs(t: float, decimals: int = 1) -> str:
+    """A time for a label: to a tenth of a second, without trailing zeros (`30`, `23.6`), not `23.5519`."""
+    return f"{t:.{decimals}f}".rstrip("0").rstrip(".") if math.isfinite(t) else str(t)
+
+
+def window(fault: dict[str, Any]) -> str:
+    """`23.6-24.9 s`; to the millisecond only where tenths would make a short window look empty."""
+    start, end = fault["start_s"], fault["end_s"]
+    if end is None:
+        return f"{secs(start)} s-end"
+    d = 1 if secs(start) != secs(end) else 3
+    return f"{secs(start, d)}-{secs(end, d)} s"

@@ -18,6 +18,7 @@ from rich.console import Console
 from simulator.language.errors import ScenarioError
 
 from .charts import PALETTE, literal_text, plt
+from .formatting import by_start, secs
 from .output_directory import MANIFEST, REPORT_TMP, verify, write_file
 from .result_files import COMPARISON_SHAPE, RUN_SHAPE, damaged, read_config, read_json
 
@@ -146,8 +147,8 @@ def _faults_section(faults: list[dict[str, Any]]) -> str:
     if not faults:
         return "<p>No faults on the timeline.</p>"
     # Numbered as on the charts (F1, F2 …), so a shaded band can be looked up here.
-    rows = [[f"F{i + 1}", f"{f['start_s']:g}", "end" if f.get("end_s") is None else f"{f['end_s']:g}", f["description"]]
-            for i, f in enumerate(faults)]
+    rows = [[f"F{i + 1}", secs(f["start_s"]), "end" if f.get("end_s") is None else secs(f["end_s"]), f["description"]]
+            for i, f in enumerate(by_start(faults))]
     return _table(["chart", "from (s)", "to (s)", "fault"], rows)
 
 

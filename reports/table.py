@@ -10,7 +10,7 @@ from reports.data_tables import data_tables
 from reports.registries import type_tables
 from reports.resilience_table import resilience_tables
 from reports.impact_table import impact_tables
-from reports.formatting import duration, ms, num, pct, significant
+from reports.formatting import by_start, duration, ms, num, pct, secs, significant
 from reports.layout import print_fitted
 
 
@@ -68,8 +68,8 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
         ft = Table(title="Fault timeline", title_justify="left")
         for col in ("from s", "to s", "fault"):
             ft.add_column(col)
-        for f in summary["faults"]:
-            ft.add_row(num(f["start_s"]), num(f["end_s"]) if f["end_s"] is not None else "end", f["description"])
+        for f in by_start(summary["faults"]):  # numbered and ordered as on the charts
+            ft.add_row(secs(f["start_s"]), secs(f["end_s"]) if f["end_s"] is not None else "end", f["description"])
         tables.append(ft)
         tables += impact_tables(summary)
     events = sorted(((ev["at_s"], name, ev.get("description", ev.get("kind", "")))

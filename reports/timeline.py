@@ -11,6 +11,8 @@ from typing import Any, Iterable
 
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
 
+from reports.formatting import by_start, secs, window
+
 FAULT_COLOUR = "#D55E00"
 EVENT_COLOUR = "#000000"
 # Plain ticks for a log latency axis: 1, 2, 5 in every decade (…, 20, 50, 100, 200, 500 ms, …).
@@ -19,20 +21,12 @@ NICE = (1.0, 2.0, 5.0)
 
 def fault_label(i: int, fault: dict[str, Any]) -> str:
     """`F1 crash app-2 (60-90 s)`: the fault's number on the chart, its own description and window."""
-    return f"F{i + 1} {fault.get('description') or fault.get('type', 'fault')} ({_window(fault)})"
+    return f"F{i + 1} {fault.get('description') or fault.get('type', 'fault')} ({window(fault)})"
 
 
 def event_label(i: int, event: dict[str, Any]) -> str:
     """`E1 users: reshard, add s4 (at 120 s)`."""
-    return f"E{i + 1} {event.get('description') or event.get('kind', 'event')} (at {_secs(event['at_s'])} s)"
-
-
-def _secs(t: float) -> str:
-    return f"{t:.6g}"
-
-
-def _window(fault: dict[str, Any]) -> str:
-    return f"{_secs(fault['start_s'])}-{_secs(fault['end_s'])} s"
+    return f"E{i + 1} {event.get('description') or event.get('kind', 'event')} (at {secs(event['at_s'])} s)"
 
 
 def mark_timeline(ax: Any, faults: Iterable[dict[str, Any]] = (), events: Iterable[dict[str, Any]] = (),
@@ -41,7 +35,7 @@ def mark_timeline(ax: Any, faults: Iterable[dict[str, Any]] = (), events: Iterab
     (F1, F2 …, E1 …) so they are told apart; with `legend`, each also gets a legend entry with its
     description (on one panel of a figure whose panels share the time axis, to say it once)."""
     top = ax.get_xaxis_transform()  # x in data, y in axes fraction: the number sits at the top
-    for i, f in enumerate(faults):
+    for i, f in enumerate(by_start(faults)):
         ax.axvspan(f["start_s"], f["end_s"], color=FAULT_COLOUR, alpha=0.10 + 0.06 * (i % 2), lw=0,
                    label=fault_label(i, f) if legend else None)
         ax.text(f["start_s"], 0.98, f" F{i + 1}", transform=top, ha="left", va="top", fontsize="x-small",

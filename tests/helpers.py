@@ -52,3 +52,22 @@ def assert_bad(tmp_path, text, *fragments, line=None, args=()):
     if line is not None:
         assert f"{path}:{line}:" in out, out
     return out
+
+
+def assert_conserved(result: simulator.Result) -> dict:
+    """Every request ends with exactly one outcome: generated = the sum over EVERY outcome the engine
+    has (the policies' outcomes appear in the summary only when nonzero), and each count equals the
+    request records' own. Naming the outcomes from OUTCOME_NAMES, not by hand, means a new outcome
+    cannot be left out of the sum. Returns the summary's request counts."""
+    import numpy as np
+
+    from simulator.engine.request import OUTCOME_NAMES
+
+    r = result.summary["requests"]
+    key = {"error": "errors"}
+    names = [key.get(n, n) for n in OUTCOME_NAMES]
+    assert set(r) <= {"generated", *names}, set(r) - {"generated", *names}
+    assert r["generated"] == sum(r.get(n, 0) for n in names) > 0, r
+    counts = np.bincount(result.columns["outcome"].astype(np.int64), minlength=len(OUTCOME_NAMES))
+    assert {n: int(c) for n, c in zip(names, counts) if c} == {n: r[n] for n in names if r.get(n)}
+    return r

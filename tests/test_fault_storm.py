@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import simulator
+from tests.helpers import assert_conserved
 
 SCENARIOS = sorted(p.stem for p in Path("scenarios").glob("*.yaml"))
 FAULTS_END_S = 70.0
@@ -38,10 +39,7 @@ def test_nothing_is_lost_under_a_storm_of_overlapping_faults(name):
     sc = simulator.with_overrides(sc, {"duration": f"{DURATION_S}s", "warmup": "0s", "faults": storm(sc),
                                        "compare": None})
     res = simulator.run(sc, seed=3)
-    r = res.summary["requests"]
-    # (short_circuited, rate_limited and degraded appear only when nonzero: a breaker, limiter or fallback)
-    apart = sum(r.get(k, 0) for k in ("short_circuited", "rate_limited", "degraded"))
-    assert r["generated"] == r["ok"] + r["rejected"] + r["timed_out"] + r["errors"] + r["in_flight"] + apart > 0
+    r = assert_conserved(res)  # every outcome, the policies' (shed, rate_limited, ...) included
     assert r["errors"] + r["timed_out"] > 0  # the storm did reach the system
     c = res.columns
     early = c["start"] < FAULTS_END_S + 10.0

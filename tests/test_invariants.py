@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import simulator
-from tests.helpers import BASIC, run, scenario
+from tests.helpers import BASIC, assert_conserved, run, scenario
 
 THREE_TIER = "scenarios/three-tier.yaml"
 
@@ -175,3 +175,46 @@ def test_speed_scales_service_time():
     u1 = slow.summary["components"]["app"]["utilization"]
     u2 = fast2.summary["components"]["app"]["utilization"]
     assert u2 == pytest.approx(u1 / 2, rel=0.01)  # same draws, halved: exactly half the busy time (edges aside)
+
+
+def test_conservation_with_breaker_fallback_retries_and_overlapping_faults():
+    """short_circuited and degraded (a breaker refusing, a fallback answering) are outcomes of their own:
+    every request still ends exactly once, while error and pause windows overlap and a breaker opens,
+    half-opens and closes inside them."""
+    text = """
+    name: degrade
+    seed: 4
+    duration: 40s
+    components:
+      app: {type: server, workers: 4, service_time: exponential(mean=10ms)}
+      api:
+        type: server
+        workers: 16
+        service_time: 1ms
+        operations:
+          page:
+            calls:
+              - target: app
+                resilience:
+                  timeout: 100ms
+                  circuit_breaker: {failure_threshold: 5, open_for: 1s}
+                  fallback: {degraded: true, on: [error]}
+    workloads:
+      web:
+        target: api
+        arrivals: poisson(rate=150/s)
+        mix: {page: 1}
+        resilience:
+          timeout: 500ms
+          retry: {max_attempts: 2, retry_on: [timed_out, error], backoff: constant, base: 0s, jitter: none}
+    faults:
+      - {type: error, target: app, at: 5s, duration: 10s, probability: 60%}
+      - {type: pause, target: app, at: 8s, duration: 2s}
+      - {type: error, target: app, at: 12s, duration: 8s, probability: 100%}
+      - {type: crash, target: api, at: 25s, duration: 1s}
+    """
+    res = run(text)
+    r = assert_conserved(res)
+    assert r["degraded"] > 0 and r["short_circuited"] > 0 and r["errors"] > 0
+    breaker = res.summary["resilience"]["api/operations/page/calls/0->app"]["circuit_breaker"]
+    assert breaker["opened"] > 1 and breaker["closed"] > 0  # it recovered inside the windows and reopened

@@ -2,6 +2,8 @@
 in and which way is better; and the same for any component figure, judged by its name."""
 from __future__ import annotations
 
+from typing import Any
+
 # name -> (summary path, unit shown, which way is better)
 METRICS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "latency_mean_s": (("latency_s", "mean"), "ms", "min"),
@@ -22,7 +24,27 @@ ALIASES: dict[str, str] = {
     "throughput": "throughput_rps",
     "offered": "offered_rps",
 }
-NAMES = sorted(set(METRICS) | set(ALIASES))  # every name a metric can be written with
+# The resilience figures of a whole run (summed over every call and component), comparable by name
+# (`dsim compare --metric retries`). Kept apart from METRICS so a study shows them only when asked
+# (comparison outputs of runs without policies keep their columns); a run without the policy gives 0
+# for a count and None for a ratio. name -> (unit shown, which way is better).
+RESILIENCE_METRICS: dict[str, tuple[str, str]] = {
+    "attempts_per_request": ("", "min"),  # sum of the retry policies' attempts / their requests (amplification)
+    "retries": ("", "min"),
+    "refused_by_budget": ("", "min"),  # retries a budget or throttling did not send
+    "hedges": ("", "min"),
+    "breaker_opens": ("", "min"),
+    "short_circuited": ("", "min"),  # client requests ending with each outcome
+    "rate_limited": ("", "min"),
+    "shed": ("", "min"),
+    "degraded": ("", "min"),
+    "rejected": ("", "min"),
+    "timed_out": ("", "min"),
+    "wasted_work_s": ("s", "min"),  # service given to abandoned requests and hedge losers
+    "ejections": ("", "min"),  # backends ejected by health checks or outlier ejection, every load balancer
+}
+NAMES = sorted(set(METRICS) | set(ALIASES))  # every name a run metric can be written with
+ALL_NAMES = sorted(set(NAMES) | set(RESILIENCE_METRICS))  # with the resilience figures
 TABLE_METRICS = ["latency_mean_s", "latency_p50_s", "latency_p99_s", "throughput_rps", "availability"]
 # Component figures (`app-cache.hit_ratio`, `users.replication_lag_s.p99`) can be compared too;
 # these words in their names mean higher is better, anything else lower.
@@ -41,6 +63,9 @@ def metric_info(name: str) -> tuple[str, str]:
     """(unit shown, "min" or "max" is better) of a run metric or a component figure."""
     if name in METRICS:
         return METRICS[name][1], METRICS[name][2]
+    if name in RESILIENCE_METRICS:
+        unit, better = RESILIENCE_METRICS[name]
+        return ("ms" if unit == "s" else unit), better
     better = "max" if any(word in name for word in _HIGHER_IS_BETTER) else "min"
     key = name.split(".", 1)[-1]
     if key.endswith("_s") or "_s." in key:
@@ -67,3 +92,27 @@ def consistency_figures(section: dict | None, checks: list[str] | None = None) -
         out[f"consistency.{name}.violations"] = c["violations"]
         out[f"consistency.{name}.failed"] = {"fail": 1, "pass": 0}.get(c["verdict"])
     return out
+
+
+def resilience_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
+    """The RESILIENCE_METRICS of one run, from its summary."""
+    calls = (summary.get("resilience") or {}).values()
+
+    def total(policy: str, key: str) -> float:
+        return sum((c.get(policy) or {}).get(key) or 0 for c in calls)
+
+    requests, attempts = total("retry", "requests"), total("retry", "attempts")
+    outcomes = summary.get("requests") or {}
+    wasted = (summary.get("wasted_work") or {}).get("service_s") or 0.0
+    components = (summary.get("components") or {}).values()
+    return {
+        "attempts_per_request": attempts / requests if requests else None,
+        "retries": total("retry", "retries"),
+        "refused_by_budget": total("retry", "refused_by_budget") + total("retry", "refused_by_throttling"),
+        "hedges": total("hedge", "hedges"),
+        "breaker_opens": total("circuit_breaker", "opened"),
+        **{k: outcomes.get(k, 0) for k in ("short_circuited", "rate_limited", "shed", "degraded", "rejected",
+                                           "timed_out")},
+        "wasted_work_s": wasted + total("hedge", "wasted_service_s"),
+        "ejections": sum(c.get("ejections") or 0 for c in components if isinstance(c, dict)),
+    }

@@ -455,6 +455,26 @@ class Result:
                             "description": f"{name}: {ev.get('description', ev.get('kind', 'event'))}"})
         return clean(sorted(out, key=lambda e: e["at_s"]))
 
+    @property
+    def breaker_states(self) -> list[dict[str, Any]]:
+        """The circuit breakers' open and half-open intervals in the measured window, as plain data for
+        the charts' bands: `call` (the guarded call's label, with the target for a breaker per target),
+        `state` ("open" or "half_open"), `start_s`, `end_s` (the next transition, else the run's end).
+        From the breakers' `transitions` (the first 1,000 of each are kept)."""
+        out = []
+        for label, policies in (self.extras.get("resilience") or {}).items():
+            cb = policies.get("circuit_breaker")
+            if not isinstance(cb, dict):
+                continue
+            per_target = {label: cb} if "transitions" in cb else {
+                f"{label} {t}": v for t, v in cb.items() if isinstance(v, dict) and "transitions" in v}
+            for call, st in per_target.items():
+                steps = [(float(t), state) for t, state in st["transitions"]] + [(self.duration_s, "closed")]
+                for (t0, state), (t1, _next) in zip(steps, steps[1:]):
+                    if state != "closed" and t1 > t0:
+                        out.append({"call": call, "state": state, "start_s": t0, "end_s": t1})
+        return sorted(out, key=lambda b: b["start_s"])
+
     @cached_property
     def components(self) -> pd.DataFrame:
         """One row per component with its summary figures."""

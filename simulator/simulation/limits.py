@@ -14,6 +14,7 @@ from typing import Any
 
 from simulator.engine.recorder import ROW_BYTES
 from simulator.language.errors import ScenarioError
+from simulator.simulation.traffic import Traffic
 
 DEFAULT_MAX_REQUESTS = 50_000_000  # ~1.1 GB of request records (mostly spilled to disk), hours of simulation
 EVENTS_PER_REQUEST_LIMIT = 20  # heap events allowed per allowed request (three-tier takes 9)
@@ -29,6 +30,9 @@ class RunEstimate:
     events: float
     buckets: float
     samples: float
+    # Client attempts at the worst case of the workloads' own retries and hedges (= requests without
+    # them): what the servers may have to serve. The request limit applies to it.
+    attempts: float = 0.0
 
     @property
     def record_bytes(self) -> float:
@@ -65,10 +69,35 @@ def _spiked_span(system: Any, name: str, lo: float, hi: float) -> float:
     return sum((b - a) * math.prod(f for s, e, f in windows if s <= a and b <= e) for a, b in zip(edges, edges[1:]))
 
 
+def amplification(retry: Any, hedge: Any) -> float:
+    """Worst-case sends per call with a retry and a hedge config (either None): every attempt of
+    `retry.max_attempts` failing and each hedged (`1 + hedge.max_extra` sends). A fallback's one
+    extra call is left out."""
+    return float(retry.max_attempts if retry is not None else 1) * (1 + hedge.max_extra if hedge is not None else 1)
+
+
+def _inner_retry_calls(system: Any, load: dict[str, float], per_s: float) -> float:
+    """Extra calls (over the run) from retries and hedges on calls that components make (a server's call
+    step, a load balancer's backends, a cache's store): each guarded call may be sent (f - 1) more
+    times, each reaching its target's whole call tree. The call's own rate is bounded by its target's
+    whole offered load, so this is an over-estimate; nested policies add up rather than multiply."""
+    extra = 0.0
+    clients = {id(g) for wl in system.workloads for g in getattr(wl, "links", {}).values()}  # counted already
+    for g in system.guarded:
+        dst = getattr(g.link, "dst", None)
+        if id(g) in clients or dst is None or dst.name not in load:
+            continue
+        f = amplification(getattr(g.policies.get("retry"), "cfg", None), getattr(g.policies.get("hedge"), "cfg", None))
+        if f > 1.0:
+            subtree = sum(Traffic(system).estimate([(dst.name, 1.0, None)]).values()) or 1.0
+            extra += (f - 1.0) * load[dst.name] * per_s * subtree
+    return extra
+
+
 def estimate_run(system: Any) -> RunEstimate:
     """Requests, heap events and time-series samples one run of `system`'s scenario will take."""
     sc = system.scenario
-    requests = 0.0
+    requests = attempts = 0.0
     entries = []
     for wl in system.workloads:
         cfg = wl.config
@@ -78,15 +107,22 @@ def estimate_run(system: Any) -> RunEstimate:
             span = _spiked_span(system, wl.name, cfg.start, cfg.start + span)
         n = rate * span if rate > 0 and span > 0 else 0.0  # inf * 0 is not a number
         requests += n
+        res = cfg.resilience  # a retry storm sends every attempt (the worst case)
+        f = amplification(res.retry, res.hedge) if res is not None else 1.0
+        attempts += n * f
         if n > 0:
-            entries.append((cfg.target, n, dict(cfg.mix)))
+            entries.append((cfg.target, n * f, dict(cfg.mix)))
     calls = sum(system.traffic.estimate(entries).values()) if entries else 0.0
+    if system.guarded and entries and math.isfinite(calls):
+        load_per_s = system.estimate_load()  # unamplified: bounds each inner call's rate
+        span = sc.duration if sc.duration > 0 else 0.0
+        calls += _inner_retry_calls(system, load_per_s, span)
     measured = sc.duration - sc.warmup if isinstance(sc.warmup, float) else sc.duration
     bucket = sc.metrics.bucket or measured / 100
     buckets = measured / bucket if measured > 0 else 0.0
     system.estimate_load()  # leave the per-second estimate in place for the warnings
     return RunEstimate(requests=requests, events=requests + EVENTS_PER_VISIT * calls, buckets=buckets,
-                       samples=buckets * (len(system.components) + 1))
+                       samples=buckets * (len(system.components) + 1), attempts=attempts)
 
 
 def _fmt(n: float) -> str:
@@ -119,6 +155,12 @@ def check_run(system: Any, max_requests: int | None = None, force: bool = False,
             f"{what} would make {_fmt(est.requests)} requests ({_size(est.record_bytes)} of request records), "
             f"above the limit of {limit:,}: shorten the duration or lower the rate, or raise the limit with "
             f"--max-requests N (or --force)", file=file)
+    if not est.attempts <= limit:  # a retry storm: every request tried max_attempts times (and hedged)
+        raise ScenarioError(
+            f"{what} would make {_fmt(est.requests)} requests but up to {_fmt(est.attempts)} attempts with the "
+            f"workloads' retries and hedges at their worst case (max_attempts x (1 + hedge max_extra)), above "
+            f"the limit of {limit:,}: shorten the duration, lower the rate or max_attempts, or raise the limit "
+            f"with --max-requests N (or --force)", file=file)
     if not est.events <= EVENTS_PER_REQUEST_LIMIT * limit:
         raise ScenarioError(
             f"{what} would schedule {_fmt(est.events)} events ({_fmt(est.requests)} requests and their calls), "

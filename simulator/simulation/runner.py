@@ -50,8 +50,9 @@ def schedule_faults(env: SimEnv, system: System) -> list[dict[str, Any]]:
             env.call_later(end, lambda _t, f=fault, k=token: f.stop(system, k))
         if fault.instant:  # no window: the component lists what it did among its instant events
             continue
+        drawn = system.drawn_by.get(token)  # "crash app-1 (chaos)": drawn, not declared
         windows.append({"type": fault.type, "start_s": fault.at, "end_s": min(end, env.end_s),
-                        "description": fault.describe()})
+                        "description": fault.describe() + (f" ({drawn})" if drawn else "")})
     return windows
 
 
@@ -62,6 +63,7 @@ class _Sampler:
         self.env, self.system, self.bucket_s = env, system, bucket_s
         self.data: dict[str, list] = {"time_s": []}
         self._series: dict[str, tuple[tuple, list]] = {}  # component -> (its sample's keys, their lists)
+        self.refused: dict[str, int] = {}  # each rate limiter's refusals at the last sample
 
     def start(self) -> None:
         self.env.call_later(self.env.warmup_s, self._reset)
@@ -72,6 +74,7 @@ class _Sampler:
             comp.sample()
         reset_policies(self.system)
         ratelimit.reset_all(self.system)
+        self.refused = {}
         deadline.reset_all(self.system)
         self._schedule_next()
 
@@ -102,6 +105,9 @@ class _Sampler:
             for key, value in out.items():
                 data.setdefault(f"{name}.{key}", []).append(value)
             series[name] = (tuple(out), [data[f"{name}.{key}"] for key in out])
+        for name, lim in self.system.limited.items():  # `NAME.rate_limited`: refusals in the bucket
+            data.setdefault(f"{name}.rate_limited", []).append(float(lim.refused - self.refused.get(name, 0)))
+            self.refused[name] = lim.refused
         if env.now < env.end_s - 1e-6 * self.bucket_s:
             self._schedule_next()
 

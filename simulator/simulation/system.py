@@ -60,7 +60,10 @@ class System:
         for wl in self.workloads:
             wl.connect(self)
         # A generator (chaos) stands for the faults it draws; each fault's token is its place in this list.
-        self.faults = [g for i, f in enumerate(scenario.faults) for g in f.expand(self, i)]
+        drawn = [(g, f) for i, f in enumerate(scenario.faults) for g in f.expand(self, i)]
+        self.faults = [g for g, _f in drawn]
+        # the generator (`chaos`) of each fault one drew, by token: reports say where a fault came from
+        self.drawn_by = {t: f.type for t, (g, f) in enumerate(drawn) if g is not f}
         self._fault_names: dict[int, frozenset[str]] = {}
         self.fault_state: dict[int, Any] = {}  # per fault, what it makes once per run (a latency sampler)
         for token, fault in enumerate(self.faults):  # a fault's token is its place in the list

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from simulator.language.errors import ScenarioError, did_you_mean
 from simulator.results.cost import cost_figures, cost_summary
-from simulator.results.metrics import METRICS, NAMES, canonical_metric, consistency_figures
+from simulator.results.metrics import ALL_NAMES, METRICS, RESILIENCE_METRICS, canonical_metric, consistency_figures
 from simulator.study.run_figures import component_figures
 from simulator.scenario.schema import MAX_REPLICATIONS, MAX_RUNS, Scenario, with_overrides
 from simulator.study.sweep import Axis, Variant, grid
@@ -116,11 +116,13 @@ def check_metrics(scenario: Scenario, metrics: list[str], where: str = "--metric
     `component.figure` of a component this scenario has."""
     figures: dict[str, float] | None = None
     for m in metrics:
-        if canonical_metric(m) is not None:
+        if canonical_metric(m) is not None or m in RESILIENCE_METRICS:
             continue
         if "." not in m:
-            raise ScenarioError(f"unknown metric '{m}'{did_you_mean(m, NAMES)}; run metrics: {', '.join(METRICS)} "
-                                f"(or p99, mean, throughput, ...); or a component's figure such as "
+            raise ScenarioError(f"unknown metric '{m}'{did_you_mean(m, ALL_NAMES)}; run metrics: {', '.join(METRICS)} "
+                                f"(or p99, mean, throughput, ...); resilience figures: "
+                                f"{', '.join(RESILIENCE_METRICS)}; "
+                                f"or a component's figure such as "
                                 f"app-cache.hit_ratio", file=where)
         if figures is None:  # what each component reports, read off a system built but not run
             from simulator.simulation.runner import build

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from simulator.results.cost import cost_figures
-from simulator.results.metrics import METRICS, consistency_figures
+from simulator.results.metrics import METRICS, consistency_figures, resilience_metrics
 from simulator.results.result import clean
 from simulator.scenario.schema import validate
 
@@ -136,7 +136,7 @@ def _record(payload: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         "events": [e for e in res.events if res.warmup_s <= e["at_s"] <= res.duration_s],  # for the charts
         "warnings": s["warnings"],
         "figures": {**component_figures(s["components"]), **cost_figures(s.get("cost")),
-                    **consistency_figures(s.get("consistency"))},
+                    **consistency_figures(s.get("consistency")), **resilience_metrics(s)},
         # the consistency checks' verdicts, when the scenario declares any (dsim explore reads them)
         **({"consistency": s["consistency"]} if s.get("consistency") is not None else {}),
     })
