@@ -300,4 +300,6 @@ def heatmap(study: Comparison, out: Path, metric: str = "latency_p99_s") -> list
 @literal_text()
 def comparison_charts(study: Comparison, out: Path) -> list[Path]:
     paths = latency_cdf(study, out) + percentile_bars(study, out) + time_series(study, out)
-    return paths + sweep_curves(study, out) + heatmap(study, out)
+    from .cap_charts import cap_chart  # imports this module's helpers: imported here, not at the top
+
+    return paths + sweep_curves(study, out) + heatmap(study, out) + cap_chart(study, out)
