@@ -32,8 +32,8 @@ def cap_chart(study: Comparison, out: Path) -> list[Path]:
     if not checks:
         return []
     # x: availability during the fault windows when the runs had any, else over the whole run (said on the axis)
-    during = any(np.isfinite(study.values(v.index, "cap.availability_during_faults")).any() for v in study.variants)
-    x_metric = "cap.availability_during_faults" if during else "availability"
+    during = any(np.isfinite(study.values(v.index, "cap.fault_availability")).any() for v in study.variants)
+    x_metric = "cap.fault_availability" if during else "availability"
     # y: stale reads are counted one by one; linearizability only says pass or fail (its verdict is marked)
     y_check = "stale_reads" if "stale_reads" in checks else checks[0]
     names = labels(study)

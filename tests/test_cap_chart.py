@@ -58,7 +58,7 @@ def test_one_point_per_variant_with_its_intervals(study, tmp_path, monkeypatch):
     points = _points(ax)
     assert [p[0].split(" ")[0] for p in points] == ["cp", "ap", "ev"]
     for (label, x, y, xh, yh), var in zip(points, study.variants):
-        avail = mean_interval(study.values(var.index, "cap.availability_during_faults"))
+        avail = mean_interval(study.values(var.index, "cap.fault_availability"))
         stale = mean_interval(study.values(var.index, "consistency.stale_reads.violations"))
         assert x == pytest.approx(avail.mean * 100) and xh == pytest.approx(avail.half_width * 100)
         assert y == pytest.approx(stale.mean) and yh == pytest.approx(np.nan_to_num(stale.half_width))
@@ -89,7 +89,7 @@ def test_the_pacelc_panel_shows_read_and_write_p99_per_variant(study, tmp_path, 
 def test_without_fault_windows_the_x_axis_is_the_whole_run_and_says_so(study, tmp_path, monkeypatch):
     plain = copy.deepcopy(study)
     for rec in plain.records.values():
-        rec["figures"].pop("cap.availability_during_faults")
+        rec["figures"].pop("cap.fault_availability")
     fig, _ = _draw(plain, tmp_path, monkeypatch)
     ax = fig.axes[0]
     assert "whole run" in ax.get_xlabel()
@@ -109,8 +109,8 @@ def test_cap_figures_weigh_fault_windows_by_their_requests_and_skip_runs_without
                                            {"during": {"requests": 100, "error_rate": 0.0}}]},
                "operations": {"read": {"latency_s": {"p99": 0.02}}, "cas": {"latency_s": {"p99": 0.5}}}}
     figures = cap_figures(summary)
-    assert figures["cap.availability_during_faults"] == pytest.approx(1 - 150 / 400)
+    assert figures["cap.fault_availability"] == pytest.approx(1 - 150 / 400)
     assert figures["cap.read_p99_s"] == 0.02 and "cap.write_p99_s" not in figures
     summary["fault_impact"]["faults"] = []
-    assert "cap.availability_during_faults" not in cap_figures(summary)
+    assert "cap.fault_availability" not in cap_figures(summary)
     assert not math.isnan(figures["cap.read_p99_s"])

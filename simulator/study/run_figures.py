@@ -76,9 +76,12 @@ def is_record(rec: Any, seed: int) -> bool:
             and isinstance(rec.get("figures"), dict) and all(_number(v) for v in rec["figures"].values()))
 
 
+CAP_FIGURES = ("cap.fault_availability", "cap.read_p99_s", "cap.write_p99_s")
+
+
 def cap_figures(summary: dict[str, Any]) -> dict[str, float]:
     """What the CAP chart of a comparison plots, for a run that checks consistency (none otherwise, so
-    other studies' records are unchanged): `cap.availability_during_faults` (1 - error rate of the
+    other studies' records are unchanged): `cap.fault_availability` (1 - error rate of the
     requests finishing inside the fault windows, weighted by their number: `fault_impact`'s "during")
     and, PACELC's latency side, `cap.read_p99_s` and `cap.write_p99_s` (the `operations` section,
     whole measured run)."""
@@ -88,7 +91,7 @@ def cap_figures(summary: dict[str, Any]) -> dict[str, float]:
     during = [f["during"] for f in (summary.get("fault_impact") or {}).get("faults", []) if f.get("during")]
     finished = sum(d["requests"] for d in during)
     if finished:
-        out["cap.availability_during_faults"] = 1.0 - sum(d["requests"] * (d["error_rate"] or 0.0) for d in during) / finished
+        out["cap.fault_availability"] = 1.0 - sum(d["requests"] * (d["error_rate"] or 0.0) for d in during) / finished
     for op in ("read", "write"):
         p99 = ((summary.get("operations") or {}).get(op) or {}).get("latency_s", {}).get("p99")
         if p99 is not None:
