@@ -10,8 +10,8 @@ import numpy as np
 from simulator.statistics.inference import mean_interval
 from simulator.study.comparison import Comparison
 
-from .charts import PALETTE, plt
-from .comparison_charts import MARKERS, _save, axis_names, labels
+from .charts import PALETTE, literal_text, plt
+from .comparison_charts import MARKERS, axis_names, labels, save_chart
 
 
 def _checks(study: Comparison) -> list[str]:
@@ -27,6 +27,7 @@ def _interval(study: Comparison, v: int, metric: str, scale: float = 1.0) -> tup
     return iv.mean * scale, float(np.nan_to_num(iv.half_width)) * scale
 
 
+@literal_text()
 def cap_chart(study: Comparison, out: Path) -> list[Path]:
     checks = _checks(study)
     if not checks:
@@ -70,4 +71,4 @@ def cap_chart(study: Comparison, out: Path) -> list[Path]:
     ax_lat.grid(True, axis="y", alpha=0.3)
     ax_lat.legend(loc="best", fontsize="small")
     fig.suptitle(f"{study.scenario_name}: consistency against availability and latency")
-    return _save(fig, out, "compare_cap")
+    return save_chart(fig, out, "compare_cap")
