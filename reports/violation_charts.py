@@ -12,7 +12,7 @@ from .registries import chart_makers
 
 # bar colour by outcome (Jepsen's types); the blocked operation is drawn over in vermillion
 _TYPE_COLOUR = {"ok": PALETTE[0], "fail": "#999999", "info": PALETTE[1]}
-_BLOCKED = "#D55E00"
+BLOCKED_COLOUR = "#D55E00"
 
 
 def _text(op: dict[str, Any]) -> str:
@@ -41,7 +41,7 @@ def violation_timeline(result: Any, out: Path) -> list[Path]:
         hi = ((op["complete_time"] if op["complete_time"] is not None else open_end) - t0) * 1000.0
         is_blocked = op == blocked
         ax.barh(row[op["process"]], max(hi - lo, 1e-6), left=lo, height=0.6,
-                color=_BLOCKED if is_blocked else _TYPE_COLOUR.get(op["type"], PALETTE[2]),
+                color=BLOCKED_COLOUR if is_blocked else _TYPE_COLOUR.get(op["type"], PALETTE[2]),
                 edgecolor="black", linewidth=1.6 if is_blocked else 0.5,
                 hatch="//" if op["complete_time"] is None else "", label=op["type"] if not is_blocked else "cannot be linearized")
         # the text just above its bar (the y axis is inverted: a smaller y is higher)

@@ -4,6 +4,7 @@ import copy
 import math
 from pathlib import Path
 
+import matplotlib.colors
 import numpy as np
 import pytest
 from matplotlib.container import BarContainer, ErrorbarContainer
@@ -114,3 +115,36 @@ def test_cap_figures_weigh_fault_windows_by_their_requests_and_skip_runs_without
     summary["fault_impact"]["faults"] = []
     assert "cap.fault_availability" not in cap_figures(summary)
     assert not math.isnan(figures["cap.read_p99_s"])
+
+
+# --- the first violation as a per-process timeline (run charts, report.html) -----------------------
+
+def test_a_failed_linearizability_check_is_drawn_as_a_per_process_timeline(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from reports import violation_charts
+
+    res = simulator.run(simulator.load_scenario(SCENARIO, overrides=["workloads.clients.target=ap"]))
+    cx = res.counterexample
+    assert res.summary["consistency"]["checks"]["linearizable"]["verdict"] == "fail" and cx["window"]
+    assert "counterexample" not in res.summary["consistency"]  # the summary is unchanged
+    figures = []
+    saved = violation_charts.plt.Figure.savefig
+    monkeypatch.setattr(violation_charts.plt.Figure, "savefig",
+                        lambda fig, path, *a, **kw: (figures.append(fig), saved(fig, path, *a, **kw))[1])
+    paths = violation_charts.violation_timeline(res, tmp_path)
+    assert [p.name for p in paths] == ["linearizability_violation.png"] and paths[0].exists()
+    ax = figures[0].axes[0]
+    processes = sorted({op["process"] for op in cx["window"]}, key=str)
+    assert [t.get_text() for t in ax.get_yticklabels()] == [f"process {p}" for p in processes]
+    bars = [p for c in ax.containers for p in c.patches]
+    assert len(bars) == len(cx["window"])  # one bar per operation of the window
+    marked = [b for b in bars if b.get_facecolor()[:3] == matplotlib.colors.to_rgb(violation_charts.BLOCKED_COLOUR)]
+    assert len(marked) == 1  # the operation that cannot be linearized, and only it
+    b, op = marked[0], cx["blocked"]
+    t0 = min(o["invoke_time"] for o in cx["window"])
+    assert b.get_x() == pytest.approx((op["invoke_time"] - t0) * 1000)
+    assert b.get_x() + b.get_width() == pytest.approx((op["complete_time"] - t0) * 1000)
+    assert b.get_y() + b.get_height() / 2 == pytest.approx(processes.index(op["process"]))
+    # a run that passed (or never checked) draws nothing
+    assert violation_charts.violation_timeline(SimpleNamespace(counterexample=None), tmp_path) == []
