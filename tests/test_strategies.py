@@ -48,7 +48,8 @@ def test_report_registries_list_their_names_in_registration_order():
     assert [n for n, _ in type_tables.in_registration_order()] == ["cache", "sharded", "replicated", "cdn", "queue"]
     assert type_tables.names() == sorted(["cache", "sharded", "replicated", "cdn", "queue"])
     assert [n for n, _ in chart_makers.in_registration_order()] == [
-        "cache_hit_ratio", "shard_load", "replication_lag", "divergence", "queue_backlog", "replicas"]
+        "cache_hit_ratio", "shard_load", "replication_lag", "divergence", "queue_backlog", "replicas",
+        "linearizability_violation"]
 
 
 def _literal(model, field):
