@@ -193,7 +193,8 @@ def result_events(result: Any) -> list[dict[str, Any]]:
 
 
 # Modules that register charts (in `chart_makers`) for particular component types.
-_CHART_MODULES = ("reports.cache_charts", "reports.data_charts", "reports.queue_charts", "reports.scaling_charts")
+_CHART_MODULES = ("reports.cache_charts", "reports.data_charts", "reports.queue_charts", "reports.scaling_charts",
+                  "reports.violation_charts")
 
 
 @literal_text()

@@ -37,7 +37,8 @@ def _plot(ax: Any, x: Any, y: Any, i: int, label: str, scale: float = 1.0) -> No
         ax.plot(np.asarray(x)[: y.size], y * scale, label=label, **_style(i, y.size))
 
 
-def _save(fig: Any, out: Path, stem: str) -> list[Path]:
+def save_chart(fig: Any, out: Path, stem: str) -> list[Path]:
+    """Write a comparison chart as STEM.png and STEM.svg in `out` and close it."""
     fig.tight_layout()
     paths = []
     for ext in ("png", "svg"):
@@ -102,7 +103,7 @@ def latency_cdf(study: Comparison, out: Path) -> list[Path]:
     ax_tail.set_ylabel("fraction of successful requests slower (log)")
     fig.suptitle(f"{study.scenario_name}: latency {_per(study)} (quantiles averaged over replications)")
     _legend(ax_tail, len(study.variants))
-    return _save(fig, out, "compare_latency_cdf")
+    return save_chart(fig, out, "compare_latency_cdf")
 
 
 def percentile_bars(study: Comparison, out: Path) -> list[Path]:
@@ -134,7 +135,7 @@ def percentile_bars(study: Comparison, out: Path) -> list[Path]:
     ax.set_title(f"{study.scenario_name}: latency percentiles {_per(study)} (error bars: 95% CI)")
     ax.grid(True, axis="y", alpha=0.3)
     _legend(ax, len(metrics))
-    return _save(fig, out, "compare_percentiles")
+    return save_chart(fig, out, "compare_percentiles")
 
 
 def time_series(study: Comparison, out: Path) -> list[Path]:
@@ -172,7 +173,7 @@ def time_series(study: Comparison, out: Path) -> list[Path]:
     ax2.set_xlabel("simulated time (s)")
     ax1.set_title(f"{study.scenario_name}: throughput, failures and p99 over time {_per(study)} (mean of replications)")
     _legend(ax1, len(study.variants) + len(faults) + len(events))
-    return _save(fig, out, "compare_timeseries")
+    return save_chart(fig, out, "compare_timeseries")
 
 
 def aligned_means(recs: list[dict[str, Any]], keys: tuple[str, ...]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -272,7 +273,7 @@ def sweep_curves(study: Comparison, out: Path) -> list[Path]:
         _legend(ax, 5, beside=False)
     per = f", one curve per {study.axes[other].path.rsplit('.', 1)[-1]}" if other is not None else ""
     fig.suptitle(f"{study.scenario_name}: sweep over {axis.path}{per}")
-    return _save(fig, out, "compare_sweep")
+    return save_chart(fig, out, "compare_sweep")
 
 
 def heatmap(study: Comparison, out: Path, metric: str = "latency_p99_s") -> list[Path]:
@@ -294,7 +295,7 @@ def heatmap(study: Comparison, out: Path, metric: str = "latency_p99_s") -> list
                     color="white" if value < np.nanmean(grid) else "black")
     fig.colorbar(im, ax=ax, label=f"{metric.removesuffix('_s').replace('latency_', '')} latency (ms)")
     ax.set_title(f"{study.scenario_name}: mean {metric.removesuffix('_s').replace('latency_', '')} latency (ms)")
-    return _save(fig, out, "compare_heatmap")
+    return save_chart(fig, out, "compare_heatmap")
 
 
 @literal_text()

@@ -64,9 +64,10 @@ def write_comparison_files(study: Any, d: Path, charts: bool = True, shown: Path
         ("scenario.yaml", lambda p: p.write_text(dump_yaml(study.effective_config), encoding="utf-8")),
     ]
     if charts:
+        from .cap_charts import cap_chart
         from .comparison_charts import comparison_charts
 
-        files.append(("charts", lambda _p: comparison_charts(study, d)))
+        files.append(("charts", lambda _p: comparison_charts(study, d) + cap_chart(study, d)))
     return _write(d, files, shown)
 
 

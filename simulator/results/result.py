@@ -128,6 +128,9 @@ class Result:
     traces: list[dict[str, Any]] | None = None
     # `history: true`: the checkable workloads' operations (a simulator.consistency History).
     op_history: Any = None
+    # A failed `check: [linearizable]`: the checker's counterexample (`Counterexample.to_dict`: the
+    # blocked operation and its window), for the report's per-process timeline. Not in the summary.
+    counterexample: dict[str, Any] | None = None
 
     @property
     def measured_s(self) -> float:

@@ -207,7 +207,7 @@ def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | Non
     log = getattr(env, "history", None)
     if log is not None:  # only runs that record histories get them (and the section)
         result.op_history = log.history(f"{scenario.name} (seed {env.seed})")
-        result.extras["consistency"] = consistency_section(result.op_history, scenario)
+        result.extras["consistency"] = consistency_section(result.op_history, scenario, result)
     if profile:
         result.profile = env.profile.rows()
     if system.tracer is not None:  # only runs with `trace:` get spans
@@ -215,9 +215,10 @@ def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | Non
     return result
 
 
-def consistency_section(history: History, scenario: Scenario) -> dict[str, Any]:
+def consistency_section(history: History, scenario: Scenario, result: Result | None = None) -> dict[str, Any]:
     """The summary's `consistency`: the recorded operations and, for each declared check, its verdict
-    (pass, fail or unknown when the search ran out of its budget), violations and the first one."""
+    (pass, fail or unknown when the search ran out of its budget), violations and the first one.
+    With `result`: a linearizability counterexample is also kept on it (`Result.counterexample`)."""
     types = {"ok": 0, "fail": 0, "info": 0}
     for op in history.ops:
         types[op.type] += 1
@@ -236,6 +237,8 @@ def consistency_section(history: History, scenario: Scenario) -> dict[str, Any]:
             first = None
             if lin.counterexample is not None:
                 first = f"key {lin.counterexample.key}: {lin.counterexample.blocked.describe()} cannot be linearized"
+                if result is not None:
+                    result.counterexample = lin.counterexample.to_dict()
             elif report.valid is False and report.anomalies.found:
                 first = report.anomalies.found[0].text
             checks[name] = {"verdict": verdict, "violations": 0 if report.valid else int(report.valid is False),

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from simulator.language.errors import ScenarioError, did_you_mean
 from simulator.results.cost import cost_figures, cost_summary
 from simulator.results.metrics import ALL_NAMES, METRICS, RESILIENCE_METRICS, canonical_metric, consistency_figures
-from simulator.study.run_figures import component_figures
+from simulator.study.run_figures import CAP_FIGURES, component_figures
 from simulator.scenario.schema import MAX_REPLICATIONS, MAX_RUNS, Scenario, with_overrides
 from simulator.study.sweep import Axis, Variant, grid
 
@@ -134,6 +134,7 @@ def check_metrics(scenario: Scenario, metrics: list[str], where: str = "--metric
                     scenario.cost, {n: (c.type, 0.0) for n, c in scenario.components.items()}, 0, 0)))
             if scenario.records_history:  # the history's figures (`consistency.linearizable.violations`)
                 figures.update(consistency_figures(None, list(scenario.check or [])))
+                figures.update(dict.fromkeys(CAP_FIGURES, 0.0))  # and the CAP chart's (run_figures.cap_figures)
         if m not in figures:
             comp = m.split(".", 1)[0]
             known = [f for f in figures if f.startswith(comp + ".")]
