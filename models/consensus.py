@@ -54,6 +54,7 @@ from simulator.language import registry
 from simulator.language.config import StrictModel
 from simulator.language.units import PositiveDuration
 
+from .endpoint import Endpoint
 from .replication_modes import ReplicationMode
 from .versions import VersionedWrite, percentiles
 
@@ -121,34 +122,16 @@ class _Round:
         self.term, self.sent_at, self.acks, self.reads, self.read_index, self.done = term, sent_at, 1, reads, read_index, False
 
 
-class _Port:
+class _Port(Endpoint):
     """Replica `index` as a consensus message or a client call reaches it: a link end with the
     replica's name and zone (every fault reaching the replica reaches it), down or paused exactly
     when the replica is (a paused replica's messages wait, then arrive)."""
 
-    __slots__ = ("raft", "index", "member", "name", "zone")
+    __slots__ = ("raft", "index")
 
     def __init__(self, raft: "Consensus", index: int) -> None:
+        super().__init__(raft.router.members[index])
         self.raft, self.index = raft, index
-        self.member = raft.router.members[index]
-        self.name, self.zone = self.member.name, self.member.zone
-
-    def __repr__(self) -> str:
-        return f"<consensus port {self.name}>"
-
-    def route(self, src: Any) -> "_Port":
-        return self
-
-    @property
-    def unavailable(self) -> bool:
-        return self.member.unavailable
-
-    @property
-    def may_be_unavailable(self) -> bool:
-        return self.member.may_be_unavailable
-
-    def unavailable_call(self, entry: Any, req: Request, reply: Reply) -> None:
-        self.member.unavailable_call(self, req, reply)
 
     def handle(self, req: Request, reply: Reply) -> None:
         raft = self.raft

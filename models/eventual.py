@@ -39,6 +39,7 @@ from simulator.language import registry
 from simulator.language.config import StrictModel
 from simulator.language.units import PositiveDuration
 
+from .endpoint import Endpoint
 from .replication_modes import ReplicationMode
 from .versions import sub_request
 
@@ -108,34 +109,16 @@ RESOLVERS = {"lww": LastWriterWins, "version_vectors": VersionVectors}
 
 
 # --- the endpoint a replica is reached through --------------------------------------------------
-class _ReplicaEnd:
+class _ReplicaEnd(Endpoint):
     """Replica `index` of an eventual store as its messages reach it: the replica's name and zone,
     down or paused exactly when the replica is; a message is served by the replica's store, then
     applied to the eventual state (`req.meta` carries what to apply on the way in)."""
 
-    __slots__ = ("store", "index", "member", "name", "zone")
+    __slots__ = ("store", "index")
 
     def __init__(self, store: "Eventual", index: int) -> None:
+        super().__init__(store.router.members[index])
         self.store, self.index = store, index
-        self.member = store.router.members[index]
-        self.name, self.zone = self.member.name, self.member.zone
-
-    def __repr__(self) -> str:
-        return f"<_ReplicaEnd {self.name}>"
-
-    def route(self, src: Any) -> "_ReplicaEnd":
-        return self
-
-    @property
-    def unavailable(self) -> bool:
-        return self.member.unavailable
-
-    @property
-    def may_be_unavailable(self) -> bool:
-        return self.member.may_be_unavailable
-
-    def unavailable_call(self, entry: Any, req: Request, reply: Reply) -> None:
-        self.member.unavailable_call(self, req, reply)
 
     def handle(self, req: Request, reply: Reply) -> None:
         what, req.meta = req.meta, None

@@ -42,6 +42,7 @@ from simulator.engine.request import ERROR, OK, Reply, Request
 from simulator.language.config import StrictModel
 from simulator.language.units import Duration, PositiveDuration
 
+from .endpoint import Endpoint
 from .versions import sub_request
 
 _EPS = 1e-9  # float slack when comparing a timer's time with the deadline it was armed for
@@ -78,34 +79,15 @@ class _Beat(Request):
     __slots__ = ("epoch", "sender", "sent_at", "stale")
 
 
-class _Inbox:
-    """Replica `index` as one kind of failover message reaches it: an endpoint of network links with
-    the replica's name and zone (so every fault that reaches the replica reaches it), down or paused
-    exactly when the replica is. Subclasses decide what an arriving message does."""
+class _Inbox(Endpoint):
+    """Replica `index` as one kind of failover message reaches it (models/endpoint.py). Subclasses
+    decide what an arriving message does."""
 
-    __slots__ = ("fo", "index", "member", "name", "zone", "epoch")
+    __slots__ = ("fo", "index", "epoch")
 
     def __init__(self, fo: "Failover", index: int, epoch: int = 0) -> None:
+        super().__init__(fo.router.members[index])
         self.fo, self.index, self.epoch = fo, index, epoch
-        self.member = fo.router.members[index]
-        self.name, self.zone = self.member.name, self.member.zone
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name}>"
-
-    def route(self, src: Any) -> "_Inbox":
-        return self
-
-    @property
-    def unavailable(self) -> bool:
-        return self.member.unavailable
-
-    @property
-    def may_be_unavailable(self) -> bool:
-        return self.member.may_be_unavailable
-
-    def unavailable_call(self, entry: Any, req: Request, reply: Reply) -> None:
-        self.member.unavailable_call(self, req, reply)  # refused while down, held (then `handle`) while paused
 
 
 class _BeatInbox(_Inbox):
