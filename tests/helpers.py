@@ -71,3 +71,23 @@ def assert_conserved(result: simulator.Result) -> dict:
     counts = np.bincount(result.columns["outcome"].astype(np.int64), minlength=len(OUTCOME_NAMES))
     assert {n: int(c) for n, c in zip(names, counts) if c} == {n: r[n] for n in names if r.get(n)}
     return r
+
+
+def policy_error(policy: str) -> str:
+    """The error a workload's `resilience: {policy}` is refused with (it must be refused), checked to be
+    one line."""
+    import pytest
+
+    text = f"""
+        name: t
+        duration: 1s
+        components:
+          app: {{type: server, service_time: 1ms}}
+        workloads:
+          web: {{target: app, arrivals: poisson(rate=10/s), resilience: {{{policy}}}}}
+    """
+    with pytest.raises(simulator.ScenarioError) as e:
+        simulator.loads_scenario(textwrap.dedent(text))
+    msg = str(e.value)
+    assert "\n" not in msg, msg
+    return msg

@@ -2,11 +2,11 @@
 (Resilience4j's semantics), each with an exact hand-computed trace."""
 from __future__ import annotations
 
-import textwrap
 
 import pytest
 
 import simulator
+from tests.helpers import policy_error
 from simulator.engine.request import ERROR, OK
 from simulator.resilience.breaker import CircuitBreaker
 from simulator.resilience.config import CircuitBreakerConfig
@@ -130,15 +130,5 @@ def test_time_window_forgets_calls_answered_before_it():
     ("{mode: rate, window: 0}", "window"),
 ])
 def test_bad_breaker_input_is_one_located_line(policy, expect):
-    text = f"""
-        name: t
-        duration: 1s
-        components:
-          app: {{type: server, service_time: 1ms}}
-        workloads:
-          web: {{target: app, arrivals: poisson(rate=10/s), resilience: {{circuit_breaker: {policy}}}}}
-    """
-    with pytest.raises(simulator.ScenarioError) as e:
-        simulator.loads_scenario(textwrap.dedent(text))
-    msg = str(e.value)
-    assert "\n" not in msg and "workloads.web.resilience.circuit_breaker" in msg and expect in msg
+    msg = policy_error(f"circuit_breaker: {policy}")
+    assert "workloads.web.resilience.circuit_breaker" in msg and expect in msg

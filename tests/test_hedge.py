@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import simulator
+from tests.helpers import policy_error
 from simulator.engine.request import ERROR, OK
 from simulator.resilience.config import HedgeConfig
 from simulator.resilience.hedge import Hedge
@@ -133,18 +134,8 @@ def test_percentile_delay_warm_up_and_nearest_rank():
     ("p101", "p100"), ("p0", "p0"), ("p", "percentile"), ("-5ms", "after"), ("0s", "positive"), ("0", "positive"),
 ])
 def test_bad_hedge_input_is_one_located_line(after, expect):
-    text = f"""
-        name: t
-        duration: 1s
-        components:
-          app: {{type: server, service_time: 1ms}}
-        workloads:
-          web: {{target: app, arrivals: poisson(rate=10/s), resilience: {{hedge: {{after: {after}}}}}}}
-    """
-    with pytest.raises(simulator.ScenarioError) as e:
-        simulator.loads_scenario(textwrap.dedent(text))
-    msg = str(e.value)
-    assert "\n" not in msg and "workloads.web.resilience.hedge.after" in msg and expect in msg
+    msg = policy_error(f"hedge: {{after: {after}}}")
+    assert "workloads.web.resilience.hedge.after" in msg and expect in msg
 
 
 # --- theory -----------------------------------------------------------------------------------

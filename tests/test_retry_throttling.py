@@ -2,11 +2,11 @@
 arithmetic, and the retries it lets through during a crash, next to the Finagle budget."""
 from __future__ import annotations
 
-import textwrap
 
 import pytest
 
 import simulator
+from tests.helpers import policy_error
 from simulator.engine.request import ERROR, OK, REJECTED, TIMED_OUT
 from simulator.resilience.config import RetryConfig
 from simulator.resilience.retry import Retry
@@ -93,15 +93,5 @@ def test_throttling_and_budget_together_the_tighter_wins():
     ("{throttling: {max_token: 10}}", "max_token"),
 ])
 def test_bad_throttling_input_is_one_located_line(policy, expect):
-    text = f"""
-        name: t
-        duration: 1s
-        components:
-          app: {{type: server, service_time: 1ms}}
-        workloads:
-          web: {{target: app, arrivals: poisson(rate=10/s), resilience: {{retry: {policy}}}}}
-    """
-    with pytest.raises(simulator.ScenarioError) as e:
-        simulator.loads_scenario(textwrap.dedent(text))
-    msg = str(e.value)
-    assert "\n" not in msg and "workloads.web.resilience.retry.throttling" in msg and expect in msg
+    msg = policy_error(f"retry: {policy}")
+    assert "workloads.web.resilience.retry.throttling" in msg and expect in msg
