@@ -79,6 +79,10 @@ class Component(Faultable):
     def connect(self, system: Any) -> None:
         """Resolve references to other components (called once, after every component exists)."""
 
+    def start(self) -> None:
+        """Called once at time 0 when the whole system is built and its faults scheduled (an
+        application spawns its actors here). Default: nothing."""
+
     def route(self, src: Any) -> Any:
         """Where calls from `src` addressed to this component go (called once per link, at build
         time): the component itself, or a stand-in such as a CDN's nearest edge or a client

@@ -194,7 +194,7 @@ def result_events(result: Any) -> list[dict[str, Any]]:
 
 # Modules that register charts (in `chart_makers`) for particular component types.
 _CHART_MODULES = ("reports.cache_charts", "reports.data_charts", "reports.queue_charts", "reports.scaling_charts",
-                  "reports.violation_charts")
+                  "reports.violation_charts", "reports.app_charts")
 
 
 @literal_text()

@@ -134,7 +134,9 @@ def queues(comps: dict[str, dict[str, Any]]) -> list[Table]:
 
 
 def data_tables(components: dict[str, dict[str, Any]]) -> list[Table]:
-    tables = []
+    from reports.app_tables import app_tables
+
+    tables = app_tables(components)  # applications' own metrics first: they are what such a run is about
     for type_name, fn in type_tables.in_registration_order():
         of_type = {n: c for n, c in components.items() if c.get("type") == type_name}
         if of_type:

@@ -105,6 +105,8 @@ def details_table(components: dict[str, Any]) -> Table | None:
     """Figures particular to some component types (hit ratio, replication lag, backlog, ...)."""
     rows = []
     for name, c in components.items():
+        if c.get("app"):  # an application's metrics have tables of their own (reports/app_tables.py)
+            continue
         extra = {k: v for k, v in c.items() if k not in STANDARD_KEYS and v is not None}
         if isinstance(extra.get("events"), list):  # listed in the event timeline instead
             extra["events"] = f"{len(extra['events'])} (event timeline)"

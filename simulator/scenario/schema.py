@@ -142,7 +142,9 @@ class Scenario(StrictModel):
     )
     network: NetworkConfig = Field(default_factory=NetworkConfig, description="Latency between places; see below.")
     components: dict[str, ComponentSpec] = Field(min_length=1, description="The system: name -> component (by `type:`).")
-    workloads: dict[str, WorkloadConfig] = Field(min_length=1, description="The clients: name -> workload.")
+    workloads: dict[str, WorkloadConfig] = Field(
+        default_factory=dict, description="The clients: name -> workload. Optional when an application component "
+        "(models/apps/) drives the system with its own actors.")
     faults: list[FaultSpec] = Field(default_factory=list, description="Timeline of faults and events (by `type:`).")
     metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="How figures are collected.")
     compare: CompareConfig | None = Field(None, description="A committed comparison study (dsim compare); see below.")
@@ -290,6 +292,10 @@ def _cross_check(sc: Scenario) -> list[tuple[tuple, str]]:
         problems.append((("components",), f"{len(names):,} components once replicas are counted; at most "
                          f"{MAX_COMPONENTS:,}"))
         return problems
+    if not sc.workloads and not any(getattr(registry.components.get(c.type), "drives_itself", False)
+                                    for c in sc.components.values()):
+        problems.append((("workloads",), "no workloads: give at least one (or an application component whose "
+                         "actors make the calls)"))
     for name in sc.workloads:
         if name in sc.components:
             problems.append((("workloads", name), f"'{name}' is both a component and a workload; names must be unique"))

@@ -162,6 +162,8 @@ def _run(scenario: Scenario, seed: int | None = None, progress: ProgressFn | Non
     sampler.start()
     for wl in system.workloads:
         wl.start()
+    for comp in system.starters:  # applications: their actors
+        comp.start()
     end = scenario.duration
     if progress is None:
         env.run(until=end)

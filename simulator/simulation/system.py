@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from models.base import ClientSide, LocalProxy
+from models.base import ClientSide, Component, LocalProxy
 from simulator.language import registry
 from simulator.resilience import connect_all, deadline, finalize_all, hedge, ratelimit
 from simulator.language.errors import ScenarioError, did_you_mean
@@ -57,6 +57,8 @@ class System:
             ratelimit.install(comp, self)  # before any link is made or frozen
         for comp in list(self.components.values()):
             comp.connect(self)
+        # components with something to start at time 0 (applications' actors), in declaration order
+        self.starters = [c for c in self.components.values() if type(c).start is not Component.start]
         for wl in self.workloads:
             wl.connect(self)
         # A generator (chaos) stands for the faults it draws; each fault's token is its place in this list.
