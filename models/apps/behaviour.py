@@ -152,6 +152,22 @@ def _ignore(_outcome: int) -> None:
     pass
 
 
+class _From:
+    """Sends on behalf of a component: refused while it is down, held while it is paused (the
+    component's own `unavailable_call`, as for a call arriving there), sent when it is up."""
+
+    __slots__ = ("source", "handle")
+
+    def __init__(self, source: Any, send: Callable[[Request, Callable[[int], None]], None]) -> None:
+        self.source, self.handle = source, send
+
+    def send(self, req: Request, reply: Callable[[int], None]) -> None:
+        if self.source.unavailable:
+            self.source.unavailable_call(self, req, reply)
+        else:
+            self.handle(req, reply)
+
+
 class Application(Component):
     """Base of application models: a component that hosts actors (see the module's docstring)."""
 
@@ -225,7 +241,10 @@ class Application(Component):
         dst = system.get(target) if isinstance(target, str) else target
         link = system.network.link(source, dst)
         label = f"{self.name}:{source.name}->{dst.name}"
-        return Call(self, guard(link, resilience, label, system).send, op, dst.name)
+        send = guard(link, resilience, label, system).send
+        if source is not self:  # a message leaves a down service never, a paused one when it resumes
+            send = _From(source, send).send
+        return Call(self, send, op, dst.name)
 
     def handle(self, req: Request, reply: Callable[[int], None]) -> None:
         """A call to the application (a server pushing to a user): `on_<op>(req)` answers it."""
