@@ -156,3 +156,16 @@ def test_a_scenario_with_nothing_to_drive_it_is_refused(tmp_path):
 
     assert_bad(tmp_path, "name: idle\nduration: 10s\ncomponents:\n  s: {type: server, service_time: 1ms}\n",
                "workloads", "no workloads")
+
+
+def test_a_study_names_an_applications_metrics_by_their_own_names():
+    from simulator.study.run_figures import component_figures
+
+    stats = {"feed": {"type": "instagram", "app": True, "scale": 0.001,
+                      "metrics": {"read_s": {"count": 3, "mean": 0.1, "p50": 0.1, "p90": 0.2, "p99": 0.3, "max": 0.3},
+                                  "posts": 7, "backlog": {"mean": 2.0, "max": 5.0},
+                                  "surge": {"labels": ["a", "b"], "mean": [1.0, 2.0], "max": [1.0, 3.0]}},
+                      "about": {"posts": "posts made"}}}
+    figures = component_figures(stats)
+    assert figures["feed.read_s.p99"] == 0.3 and figures["feed.posts"] == 7 and figures["feed.backlog.max"] == 5.0
+    assert "feed.metrics.posts" not in figures and not any(k.startswith("feed.surge") for k in figures)

@@ -39,8 +39,8 @@ class Observations:
 
     def summary(self) -> dict[str, Any]:
         v = np.frombuffer(self.values, dtype=np.float64) if len(self.values) else np.empty(0)
-        if v.size == 0:
-            return {"count": 0}
+        if v.size == 0:  # the same keys, so a study can name them whatever a run observed
+            return {"count": 0, "mean": None, "p50": None, "p90": None, "p99": None, "max": None}
         p50, p90, p99 = np.percentile(v, [50, 90, 99]).tolist()
         return {"count": int(v.size), "mean": float(v.mean()), "p50": p50, "p90": p90, "p99": p99,
                 "max": float(v.max())}

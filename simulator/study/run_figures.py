@@ -19,12 +19,14 @@ from simulator.scenario.schema import validate
 
 def component_figures(components: dict[str, dict[str, Any]]) -> dict[str, float]:
     """Every number in the components' summaries as `component.key` (one level of nesting kept:
-    `users.replication_lag_s.p99`)."""
+    `users.replication_lag_s.p99`); an application's metrics as `app.metric` (`feed.read_latency_s.p99`)."""
     def number(v: Any) -> bool:  # None: a figure with no value in this run (a hit ratio without lookups)
         return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
 
     out: dict[str, float | None] = {}
     for name, stats in components.items():
+        if stats.get("app"):  # an application's own metrics, by their names: `feed.read_latency_s.p99`
+            stats = {**{k: v for k, v in stats.items() if k != "metrics"}, **stats.get("metrics", {})}
         for key, value in stats.items():
             if number(value):
                 out[f"{name}.{key}"] = value
