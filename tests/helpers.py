@@ -91,3 +91,12 @@ def policy_error(policy: str) -> str:
     msg = str(e.value)
     assert "\n" not in msg, msg
     return msg
+
+
+def install_plugin(tmp_path: Path, module_text: str) -> None:
+    """A package and its dist-info with one entry point, as pip would leave them in site-packages."""
+    (tmp_path / "my_dsim_plugin.py").write_text(module_text)
+    info = tmp_path / "my_dsim_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-dsim-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[dsim.components]\nmy-things = my_dsim_plugin\n")

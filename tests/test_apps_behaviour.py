@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_plugins import _install
+from tests.helpers import install_plugin
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -120,7 +120,7 @@ def _doc_example() -> tuple[str, str]:
 
 def test_the_worked_example_of_docs_extending_runs_as_written(tmp_path):
     code, yaml = _doc_example()
-    _install(tmp_path, code)  # as a plugin, through the `dsim.components` entry point
+    install_plugin(tmp_path, code)  # as a plugin, through the `dsim.components` entry point
     (tmp_path / "readers.yaml").write_text(yaml)
     done = subprocess.run([sys.executable, str(ROOT / "cli.py"), "run", str(tmp_path / "readers.yaml"),
                            "--format", "json"], cwd=ROOT, capture_output=True, text=True, timeout=300,
@@ -140,7 +140,7 @@ def test_the_worked_example_of_docs_extending_runs_as_written(tmp_path):
                                            ("0", "in (0, 1]")])
 def test_a_bad_scale_is_one_located_line(tmp_path, value, expect):
     code, yaml = _doc_example()
-    _install(tmp_path, code)
+    install_plugin(tmp_path, code)
     (tmp_path / "readers.yaml").write_text(yaml.replace("scale: 1/10000", f"scale: {value}"))
     done = subprocess.run([sys.executable, str(ROOT / "cli.py"), "validate", str(tmp_path / "readers.yaml")],
                           cwd=ROOT, capture_output=True, text=True, timeout=120,

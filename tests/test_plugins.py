@@ -7,6 +7,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from tests.helpers import install_plugin
+
 ROOT = Path(__file__).resolve().parent.parent
 
 PLUGIN = '''
@@ -34,22 +36,13 @@ workloads:
 """
 
 
-def _install(tmp_path: Path, module_text: str) -> None:
-    """A package and its dist-info with one entry point, as pip would leave them in site-packages."""
-    (tmp_path / "my_dsim_plugin.py").write_text(module_text)
-    info = tmp_path / "my_dsim_plugin-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-dsim-plugin\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[dsim.components]\nmy-things = my_dsim_plugin\n")
-
-
 def _run(tmp_path: Path, code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True,
                           text=True, env={"PYTHONPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin:/bin"}, timeout=120)
 
 
 def test_a_component_from_an_entry_point_runs(tmp_path):
-    _install(tmp_path, PLUGIN)
+    install_plugin(tmp_path, PLUGIN)
     done = _run(tmp_path, f"""
         import simulator
         sc = simulator.loads_scenario({SCENARIO!r})
@@ -73,7 +66,7 @@ def test_without_the_plugin_the_type_is_unknown(tmp_path):
 
 
 def test_a_broken_plugin_is_one_clear_error(tmp_path):
-    _install(tmp_path, "raise ImportError('no module named frobnicate')\n")
+    install_plugin(tmp_path, "raise ImportError('no module named frobnicate')\n")
     done = _run(tmp_path, f"""
         import simulator
         try:

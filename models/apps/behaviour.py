@@ -57,12 +57,10 @@ from simpy.events import Event, NORMAL
 
 from models.apps.metrics import AppMetrics
 from models.base import Component, ComponentConfig
-from simulator.engine.env import Timer
-from simulator.engine.request import IN_FLIGHT, OK, TIMED_OUT, Request
+from simulator.engine.request import OK, TIMED_OUT, Request
 from simulator.resilience import ResilienceConfig, guard
 from simulator.sampling.distributions import Sampler, parse_distribution
 
-_NAN = float("nan")
 
 
 def distribution(default: str, description: str, kind: str = "duration") -> Any:
@@ -257,22 +255,9 @@ class Application(Component):
     # --- recorded operations --------------------------------------------------------------------
     def begin(self, op: str, key: Any = None, user: int | None = None) -> AppRequest:
         """Start a top-level domain operation: a request row under the application's name."""
-        rec = self.rec
         now = self.env._now
-        start = rec.start
-        row = len(start)
-        if row >= rec.chunk_rows:
-            rec.seal()
-            start = rec.start
-            row = 0
-        start.append(now)
-        rec.end.append(_NAN)
-        rec.wl.append(self.wl_index)
-        rec.op.append(rec.op_index(op))
-        rec.outcome.append(IN_FLIGHT)
-        for attr in rec.attrs:  # optional columns some workload records: none for an application's rows
-            getattr(rec, attr).append(-1)
-        req = AppRequest(row + rec.base, now, self.wl_index, op, key, user)
+        rid = self.rec.issue(now, self.wl_index, op)
+        req = AppRequest(rid, now, self.wl_index, op, key, user)
         req.data = None
         return req
 

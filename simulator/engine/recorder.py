@@ -34,6 +34,7 @@ from simulator.sampling.blocks import Replay
 # 2**16 rows a chunk (1.4 MB); 16 sealed chunks (1,048,576 requests, ~22 MB) stay in memory. Runs
 # that fit are summarised exactly as before (`Result` concatenates the chunks); longer runs spill.
 CHUNK_ROWS = 1 << 16
+_NAN = float("nan")
 MEMORY_CHUNKS = 16
 
 _DTYPES = (("start", np.float64), ("end", np.float64), ("wl", np.int16), ("op", np.int16), ("outcome", np.int8))
@@ -171,6 +172,24 @@ class Recorder:
             self.spilled.append((offset, rows, len(self.fail_row), len(self.retry_row)))
         self.base += rows
         self._new_chunk()
+
+    def issue(self, now: float, wl: int, op: str) -> int:
+        """A new row (in flight) for a request of workload `wl` and operation `op`; returns its id.
+        Workloads inline these lines on their hot path (simulator/workload/clients.py `_issue`);
+        this is the same for callers off it (applications' operations)."""
+        start = self.start
+        if len(start) >= self.chunk_rows:
+            self.seal()
+            start = self.start
+        rid = len(start) + self.base
+        start.append(now)
+        self.end.append(_NAN)
+        self.wl.append(wl)
+        self.op.append(self.op_index(op))
+        self.outcome.append(IN_FLIGHT)
+        for attr in self.attrs:  # optional columns some workload records: none here
+            getattr(self, attr).append(-1)
+        return rid
 
     def answer(self, rid: int, end_s: float, outcome: int) -> None:
         """Request `rid` was answered at `end_s`: in its chunk's row, or in the late log if sealed."""
