@@ -67,6 +67,14 @@ class HotspotConfig(StrictModel):
         return self
 
 
+class ScriptedRideConfig(StrictModel):
+    """One ride request at a set time and place."""
+
+    at: Duration = Field(description="When the rider asks.")
+    x_km: NonNegativeFloat = Field(description="Where: km east of the city's SW corner.")
+    y_km: NonNegativeFloat = Field(description="Where: km north of the city's SW corner.")
+
+
 class SearchConfig(StrictModel):
     """The widening search around the rider."""
 
@@ -128,6 +136,11 @@ class RideDispatch(Application):
                                     "components), regions being vertical bands from west to east.")
         background_rate: Rate = Field(0.0, description="Ride requests per second spread uniformly over the city.")
         hotspots: list[HotspotConfig] = Field(default_factory=list, max_length=1000, description="Demand hot spots.")
+        requests: list[ScriptedRideConfig] = Field(default_factory=list, max_length=100_000, description="Ride "
+                                                   "requests at set times and places, besides the random demand.")
+        start_positions: list[tuple[NonNegativeFloat, NonNegativeFloat]] | None = Field(
+            None, max_length=1_000_000, description="Drivers' starting points [x_km, y_km], one per driver (unset: "
+            "uniform over the city).")
         trip_km: NumberDist = distribution("lognormal(median=4, p99=15)", "Trip length (street-grid km; the destination "
                                            "is clipped to the city).", "number")
         search: SearchConfig = Field(default_factory=SearchConfig, description="The widening search.")
@@ -159,10 +172,17 @@ class RideDispatch(Application):
                 if h.x_km > self.city_km or h.y_km > self.city_km:
                     raise ValueError(f"hot spot {h.name!r} at ({h.x_km:g}, {h.y_km:g}) km is outside the "
                                      f"{self.city_km:g} km city")
+            for i, r in enumerate(self.requests):
+                if r.x_km > self.city_km or r.y_km > self.city_km:
+                    raise ValueError(f"requests[{i}] at ({r.x_km:g}, {r.y_km:g}) km is outside the {self.city_km:g} km city")
+            if self.start_positions is not None:
+                if len(self.start_positions) != self.drivers:
+                    raise ValueError(f"start_positions has {len(self.start_positions)} points for {self.drivers} drivers")
+                for i, (x, y) in enumerate(self.start_positions):
+                    if x > self.city_km or y > self.city_km:
+                        raise ValueError(f"start_positions[{i}] ({x:g}, {y:g}) km is outside the {self.city_km:g} km city")
             if len({h.name for h in self.hotspots}) != len(self.hotspots):
                 raise ValueError("hot spot names must be distinct")
-            if not self.hotspots and not self.background_rate:
-                raise ValueError("no demand: give hotspots or a background_rate")
             return self
 
     # --- build ----------------------------------------------------------------------------------
@@ -243,7 +263,7 @@ class RideDispatch(Application):
         rating = self.sampler("rating", cfg.rating)
         accept = self.sampler("accept", cfg.accept_probability)
         for i in range(cfg.drivers):
-            x, y = place.uniform(0, g.size), place.uniform(0, g.size)
+            x, y = cfg.start_positions[i] if cfg.start_positions else (place.uniform(0, g.size), place.uniform(0, g.size))
             d = _Driver(i, x, y, self.now, min(5.0, max(1.0, rating())), min(1.0, max(0.0, accept())))
             self.drivers.append(d)
         self.park = self.sampler("park", cfg.park_time)
@@ -263,6 +283,8 @@ class RideDispatch(Application):
             self.spawn(self._demand(None))
         for h in cfg.hotspots:
             self.spawn(self._demand(h))
+        for r in cfg.requests:
+            self.after(r.at, lambda r=r: self.spawn(self._rider(r.x_km, r.y_km)))
         self.spawn(self._surge())
 
     # --- drivers --------------------------------------------------------------------------------

@@ -52,8 +52,9 @@ class Grid:
         """Cells a circle of radius `r_km` around (x, y) touches, less those a circle of `inner_km`
         touches (the ring a search adds when it widens), in id order."""
         c, n = self.cell, self.n
-        lo_c, hi_c = max(0, int((x - r_km) // c)), min(n - 1, int((x + r_km) // c))
-        lo_r, hi_r = max(0, int((y - r_km) // c)), min(n - 1, int((y + r_km) // c))
+        # One cell more on the low side: a cell whose far edge is exactly r_km away is in the circle.
+        lo_c, hi_c = max(0, int((x - r_km) // c) - 1), min(n - 1, int((x + r_km) // c))
+        lo_r, hi_r = max(0, int((y - r_km) // c) - 1), min(n - 1, int((y + r_km) // c))
         r2, i2 = r_km * r_km, inner_km * inner_km if inner_km >= 0 else -1.0
         out = []
         for row in range(lo_r, hi_r + 1):
