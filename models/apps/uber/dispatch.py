@@ -209,6 +209,7 @@ class RideDispatch(Application):
         self.multiplier = [1.0] * (areas * areas)
         self.demand = [0] * (areas * areas)
         self._declare_metrics()
+        self.reset_stats()  # the measured figures exist from here (a study reads them off a built system)
 
     def _declare_metrics(self) -> None:
         m, cfg = self.metrics, self.config
@@ -244,6 +245,8 @@ class RideDispatch(Application):
                 "matched / ride requests (ratio)")
         m.value("time_to_match_mean_s", lambda: _mean(self.m_match), "mean time to match (s)")
         m.value("pickup_eta_mean_s", lambda: _mean(self.m_pickup), "mean pickup ETA (s)")
+        m.value("offers_per_match", lambda: self.c_offers.n / self.c_matched.n if self.c_matched.n else None,
+                "offers sent per matched ride (drivers bothered)")
         m.value("trips_per_driver_hour", self._trips_per_driver_hour, "trips completed / (drivers x measured hours)")
         m.value("shard_write_skew", self._shard_skew, "busiest shard's location writes / the mean shard's")
         m.value("hot_cell_write_x", self._hot_cell, "the hottest cell's location writes / the mean cell's")
@@ -252,13 +255,12 @@ class RideDispatch(Application):
         super().reset_stats()
         self.t_measure = self.now
         self.shard_writes = [0] * len(self.config.index)
-        self.cell_writes = [0] * self.grid.cells if hasattr(self, "grid") else []
+        self.cell_writes = [0] * self.grid.cells
         self._writes_seen = [0] * len(self.config.index)
         self._writes_at = self.now
 
     def start(self) -> None:
         cfg, g = self.config, self.grid
-        self.reset_stats()
         place = self.stream("drivers")
         rating = self.sampler("rating", cfg.rating)
         accept = self.sampler("accept", cfg.accept_probability)
