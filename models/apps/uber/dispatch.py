@@ -54,7 +54,7 @@ class HotspotConfig(StrictModel):
     name: str = Field(min_length=1, max_length=40, description="Name (of its random stream and in the docs).")
     x_km: NonNegativeFloat = Field(description="Centre, km east of the city's SW corner.")
     y_km: NonNegativeFloat = Field(description="Centre, km north of the city's SW corner.")
-    radius_km: PositiveFloat = Field(0.5, le=1000, description="Spread: requests fall at a normal distance with "
+    radius_km: PositiveFloat = Field(0.5, ge=0.001, le=1000, description="Spread: requests fall at a normal distance with "
                                      "this standard deviation per axis (clipped to the city).")
     rate: PositiveRate = Field(description="Ride requests per second from this spot while it is active.")
     start: Duration = Field(0.0, description="When it becomes active.")
@@ -78,9 +78,9 @@ class ScriptedRideConfig(StrictModel):
 class SearchConfig(StrictModel):
     """The widening search around the rider."""
 
-    start_km: PositiveFloat = Field(1.0, le=1000, description="First search radius.")
-    step_km: PositiveFloat = Field(1.0, le=1000, description="How much the radius grows each time too few are found.")
-    max_km: PositiveFloat = Field(5.0, le=1000, description="Largest radius: a rider with no driver within it is not matched.")
+    start_km: PositiveFloat = Field(1.0, ge=0.01, le=1000, description="First search radius.")
+    step_km: PositiveFloat = Field(1.0, ge=0.01, le=1000, description="How much the radius grows each time too few are found.")
+    max_km: PositiveFloat = Field(5.0, ge=0.01, le=1000, description="Largest radius: a rider with no driver within it is not matched.")
 
     @model_validator(mode="after")
     def _order(self) -> "SearchConfig":
@@ -101,7 +101,7 @@ class SurgeConfig(StrictModel):
     """Surge pricing per area from demand / supply."""
 
     areas: PositiveInt = Field(4, le=32, description="Areas per side: the city is cut into areas x areas surge areas.")
-    interval: PositiveDuration = Field(60.0, description="How often multipliers are recomputed (and the demand window).")
+    interval: PositiveDuration = Field(60.0, ge=1.0, description="How often multipliers are recomputed (and the demand window).")
     threshold: NonNegativeFloat = Field(1.0, le=1e6, description="Demand / supply ratio above which the price surges.")
     sensitivity: NonNegativeFloat = Field(0.5, le=1e6, description="Multiplier added per unit of ratio above the threshold.")
     max: float = Field(3.0, ge=1.0, le=100.0, description="Largest multiplier.")
@@ -118,14 +118,14 @@ class RideDispatch(Application):
 
     class Config(AppConfig):
         type: Literal["ride_dispatch"] = "ride_dispatch"
-        city_km: PositiveFloat = Field(8.0, le=1000, description="Side of the square city.")
-        cell_km: PositiveFloat = Field(0.5, le=1000, description="Side of an index cell (the geohash precision).")
+        city_km: PositiveFloat = Field(8.0, ge=0.01, le=1000, description="Side of the square city.")
+        cell_km: PositiveFloat = Field(0.5, ge=0.001, le=1000, description="Side of an index cell (the geohash precision).")
         drivers: PositiveInt = Field(300, le=1_000_000, description="Drivers simulated (all online for the whole run).")
-        speed_kmh: PositiveFloat = Field(30.0, le=1000, description="Driving speed on the street grid.")
+        speed_kmh: PositiveFloat = Field(30.0, ge=0.1, le=1000, description="Driving speed on the street grid.")
         cruise_km: NonNegativeFloat = Field(1.0, le=1000, description="Idle drivers drive to random points at most this far "
                                             "(per axis) between parking spells.")
         park_time: DurationDist = distribution("exponential(mean=60s)", "How long an idle driver stays parked between cruises.")
-        location_interval: PositiveDuration = Field(4.0, description="Each driver's phone sends its position this often.")
+        location_interval: PositiveDuration = Field(4.0, ge=0.1, description="Each driver's phone sends its position this often.")
         index: list[str] = Field(min_length=1, max_length=1000, description="The location index shards (`geo_shard` components).")
         placement: Literal["hash", "range"] = Field("hash", description="Cell -> shard: hash (neighbours spread) or range "
                                                     "(contiguous bands of rows).")
@@ -166,7 +166,7 @@ class RideDispatch(Application):
         def _inside(self) -> "RideDispatch.Config":
             if self.cell_km > self.city_km:
                 raise ValueError(f"cell_km ({self.cell_km:g}) must not exceed city_km ({self.city_km:g})")
-            if (self.city_km / self.cell_km) ** 2 > 1_000_000:
+            if self.city_km / self.cell_km > 1000:
                 raise ValueError(f"city_km / cell_km gives over 1,000,000 cells: use larger cells")
             for h in self.hotspots:
                 if h.x_km > self.city_km or h.y_km > self.city_km:
@@ -232,7 +232,7 @@ class RideDispatch(Application):
         self.c_write_fail = m.counter("location_writes_failed", "location updates the index did not take")
         self.c_stale = m.counter("stale_cells_used", "cells matching answered from its last copy (shard unreachable)")
         self.c_blind = m.counter("blind_cells", "cells matching could not see (shard unreachable, no copy)")
-        self.m_busy = m.gauge("drivers_busy", lambda: self._busy() / len(self.drivers),
+        self.m_busy = m.gauge("drivers_busy", lambda: self._busy() / self.config.drivers,
                               "share of drivers driving to a pickup or on a trip", "ratio")
         m.gauge("riders_waiting", lambda: self.waiting, "riders being matched", "riders")
         per = cfg.surge.areas
@@ -317,7 +317,8 @@ class RideDispatch(Application):
         if self.chase_rng.random() < self.config.surge.driver_response:
             tx, ty = self._chase(x, y, tx, ty)
         arrive = d.drive(self.env._now, tx, ty, self.config.speed_kmh)
-        self.env.call_later(arrive - self.env._now + self.park(), self._cruise, (d, epoch))
+        # At least a second between cruises: a park_time near zero must not become an event storm.
+        self.env.call_later(max(1.0, arrive - self.env._now + self.park()), self._cruise, (d, epoch))
 
     def _chase(self, x: float, y: float, tx: float, ty: float) -> tuple[float, float]:
         """Drivers go where the price is: the centre of the highest surge area within
@@ -590,7 +591,7 @@ class RideDispatch(Application):
 
     def _trips_per_driver_hour(self) -> float | None:
         h = self._hours()
-        return self.c_trips.n / (len(self.drivers) * h) if h > 0 else None
+        return self.c_trips.n / (self.config.drivers * h) if h > 0 else None
 
     def _shard_skew(self) -> float | None:
         total = sum(self.shard_writes)
