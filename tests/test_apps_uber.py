@@ -248,3 +248,50 @@ components:
 ])
 def test_bad_input_is_one_located_line(tmp_path, old, new, frag):
     assert_bad(tmp_path, GOOD.replace(old, new), frag, "components.city")
+
+
+# --- faults together: overlapping windows, recoveries inside windows --------------------------------
+def test_overlapping_shard_crashes_blind_until_the_last_ends():
+    """Two crashes of geo-1 overlap (5-25 s and 15-35 s): down from 5 s to 35 s, wiped once. A rider
+    at 30 s (inside the second window, after the first ended) sees nothing; one at 40 s is matched
+    from the refilled index. The driver's updates every 4 s inside the 30 s outage fail: 7 or 8 of
+    them, by its phase."""
+    crashes = ("[{type: crash, target: geo-1, at: 5s, duration: 20s},"
+               " {type: crash, target: geo-1, at: 15s, duration: 20s}]")
+    r = city(stale="false", requests="[{at: 30s, x_km: 1.5, y_km: 0.5}, {at: 40s, x_km: 1.5, y_km: 0.5}]",
+             faults=crashes)
+    f = figures(r)
+    assert f["unmatched_no_driver"] == 1 and f["matched"] == 1
+    assert f["location_writes_failed"] in (7, 8)
+    assert r.summary["components"]["geo-1"]["entries_lost"] == 1  # one driver's entry, wiped once
+
+
+def test_shard_crash_inside_a_partition_then_both_recover():
+    """A matching | index partition (10-50 s) with a crash of geo-1 inside it (20-30 s). Rider 1 (5 s)
+    takes driver A and leaves matching a copy of the cells; rider 2 (25 s) is matched from that copy:
+    A, shown available, is offered first and declines (busy), then B; rider 3 (60 s), after both
+    faults, is matched on fresh positions (at most one 4 s interval old): C, offered directly."""
+    pos = "[[1.2, 0.25], [1.4, 0.25], [1.6, 0.25]]"
+    req = "[{at: 5s, x_km: 1.0, y_km: 0.25}, {at: 25s, x_km: 1.0, y_km: 0.25}, {at: 60s, x_km: 1.0, y_km: 0.25}]"
+    faults = ("[{type: partition, groups: [[matching], [geo-1, geo-2]], at: 10s, duration: 40s},"
+              " {type: crash, target: geo-1, at: 20s, duration: 10s}]")
+    f = figures(city(drivers=3, positions=pos, requests=req, offers=1, attempts=2, faults=faults))
+    assert f["matched"] == 3 and f["offers"] == 4 and f["offers_declined"] == 1
+    assert f["stale_cells_used"] > 0 and f["blind_cells"] == 0
+    ages = sorted(f["position_age_s"][k] for k in ("p50", "max"))
+    assert ages[-1] > 19.0  # rider 2: positions reported before 6 s, used after 25 s
+
+
+def test_persistent_index_survives_a_short_crash():
+    """geo-1 down 5-12 s; a rider at 12.001 s. In memory, the index is empty until the driver's next
+    update: not matched. Persistent, its entry (reported before 5 s, younger than the 15 s ttl) is
+    there: matched."""
+    crash = "[{type: crash, target: geo-1, at: 5s, duration: 7s}]"
+    req = "[{at: 12.001s, x_km: 1.5, y_km: 0.5}]"
+    lost = figures(city(stale="false", requests=req, faults=crash))
+    assert lost["matched"] == 0 and lost["unmatched_no_driver"] == 1
+    text = textwrap.dedent(CITY).replace("query_time: 1ms}", "query_time: 1ms, persistent: true}")
+    fmt = dict(duration="200s", drivers=1, positions="[[1.0, 0.5]]", requests=req, offers=3, attempts=1, accept=1,
+               response="5s", stale="false", faults=crash)
+    kept = figures(simulator.run(simulator.loads_scenario(text.format(**fmt))))
+    assert kept["matched"] == 1
