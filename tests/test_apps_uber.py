@@ -27,6 +27,7 @@ components:
     drivers: {drivers}
     start_positions: {positions}
     cruise_km: 0
+    demand_seeking: 0
     park_time: 1000s
     speed_kmh: 30
     index: [geo-1, geo-2]

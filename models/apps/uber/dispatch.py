@@ -124,6 +124,8 @@ class RideDispatch(Application):
         speed_kmh: PositiveFloat = Field(30.0, ge=0.1, le=1000, description="Driving speed on the street grid.")
         cruise_km: NonNegativeFloat = Field(1.0, le=1000, description="Idle drivers drive to random points at most this far "
                                             "(per axis) between parking spells.")
+        demand_seeking: float = Field(0.3, ge=0.0, le=1.0, description="Share of idle drivers' cruises that head for "
+                                      "where riders are (a point drawn from the demand active now) instead.")
         park_time: DurationDist = distribution("exponential(mean=60s)", "How long an idle driver stays parked between cruises.")
         location_interval: PositiveDuration = Field(4.0, ge=0.1, description="Each driver's phone sends its position this often.")
         index: list[str] = Field(min_length=1, max_length=1000, description="The location index shards (`geo_shard` components).")
@@ -271,6 +273,7 @@ class RideDispatch(Application):
         self.park = self.sampler("park", cfg.park_time)
         self.cruise_rng = self.stream("cruise")
         self.chase_rng = self.stream("chase")
+        self.seek_rng = self.stream("seek")
         self.respond = self.sampler("response", cfg.response_time)
         self.answer_rng = self.stream("answers")
         self.trip_len = self.sampler("trip", cfg.trip_km)
@@ -316,6 +319,8 @@ class RideDispatch(Application):
         tx, ty = g.reflect(x + rng.uniform(-r, r)), g.reflect(y + rng.uniform(-r, r))
         if self.chase_rng.random() < self.config.surge.driver_response:
             tx, ty = self._chase(x, y, tx, ty)
+        elif self.seek_rng.random() < self.config.demand_seeking:
+            tx, ty = self._demand_point(self.seek_rng, tx, ty)
         arrive = d.drive(self.env._now, tx, ty, self.config.speed_kmh)
         # At least a second between cruises: a park_time near zero must not become an event storm.
         self.env.call_later(max(1.0, arrive - self.env._now + self.park()), self._cruise, (d, epoch))
@@ -331,6 +336,25 @@ class RideDispatch(Application):
                 if manhattan(x, y, cx, cy) <= s.chase_km:
                     best, where = m, (cx, cy)
         return where if where is not None else (tx, ty)
+
+    def _demand_point(self, rng: Any, tx: float, ty: float) -> tuple[float, float]:
+        """A point drawn as riders' are now: a source active now, picked by its rate, then a point
+        around it (the background: uniform); (tx, ty) if no source is active."""
+        now, cfg, g = self.env._now, self.config, self.grid
+        sources = [(h.rate, h) for h in cfg.hotspots if h.start <= now and (h.end is None or now < h.end)]
+        if cfg.background_rate:
+            sources.append((cfg.background_rate, None))
+        total = sum(rate for rate, _h in sources)
+        if not total:
+            return tx, ty
+        pick = rng.uniform(0.0, total)
+        for rate, h in sources:
+            pick -= rate
+            if pick <= 0.0:
+                break
+        if h is None:
+            return rng.uniform(0, g.size), rng.uniform(0, g.size)
+        return g.clip(h.x_km + rng.normal(0.0, h.radius_km)), g.clip(h.y_km + rng.normal(0.0, h.radius_km))
 
     def _busy(self) -> int:
         return sum(1 for d in self.drivers if d.state != IDLE)
