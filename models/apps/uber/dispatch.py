@@ -237,12 +237,17 @@ class RideDispatch(Application):
         self.m_busy = m.gauge("drivers_busy", lambda: self._busy() / self.config.drivers,
                               "share of drivers driving to a pickup or on a trip", "ratio")
         m.gauge("riders_waiting", lambda: self.waiting, "riders being matched", "riders")
+        m.gauge("ride_outcomes_failed", self._failed_share, "share of the rides decided in the bucket that were not "
+                "matched", "ratio")
         per = cfg.surge.areas
         labels = [f"x{c}y{r}" for r in range(per) for c in range(per)]
         m.gauges("surge", labels, lambda: self.multiplier, "surge multiplier per area (x: west->east, y: south->north)", "x")
         self._writes_at = 0.0
         self._writes_seen = [0] * len(cfg.index)
         m.gauges("index_writes_per_s", cfg.index, self._write_rates, "location writes per index shard", "/s")
+        g = self.grid
+        self.area_of_cell = [g.area_of(*g.cell_centre(c), per) for c in range(g.cells)]
+        m.gauges("writes_per_area", labels, self._area_rates, "location writes per surge area: where the drivers are", "/s")
         m.value("match_rate", lambda: self.c_matched.n / self.c_requests.n if self.c_requests.n else None,
                 "matched / ride requests (ratio)")
         m.value("time_to_match_mean_s", lambda: _mean(self.m_match), "mean time to match (s)")
@@ -260,6 +265,9 @@ class RideDispatch(Application):
         self.cell_writes = [0] * self.grid.cells
         self._writes_seen = [0] * len(self.config.index)
         self._writes_at = self.now
+        self._cells_seen = [0] * self.grid.cells
+        self._decided_seen = (0, 0)
+        self._areas_at = self.now
 
     def start(self) -> None:
         cfg, g = self.config, self.grid
@@ -609,6 +617,27 @@ class RideDispatch(Application):
         self._writes_seen = list(self.shard_writes)
         self._writes_at = now
         return rates
+
+    def _failed_share(self) -> float:
+        """Of the rides decided (matched or given up) since the last sample, the share not matched."""
+        ok = self.c_matched.n
+        failed = self.c_nodriver.n + self.c_declined.n + self.c_nomatching.n
+        d_ok, d_failed = ok - self._decided_seen[0], failed - self._decided_seen[1]
+        self._decided_seen = (ok, failed)
+        return d_failed / (d_ok + d_failed) if d_ok + d_failed else 0.0
+
+    def _area_rates(self) -> list[float]:
+        """Location writes per area since the last sample, per second (cells summed into areas)."""
+        now = self.env._now
+        dt = now - self._areas_at
+        per = [0.0] * len(self.multiplier)
+        area_of = self.area_of_cell
+        for cell, (w, seen) in enumerate(zip(self.cell_writes, self._cells_seen)):
+            if w != seen:
+                per[area_of[cell]] += w - seen
+        self._cells_seen = list(self.cell_writes)
+        self._areas_at = now
+        return [x / dt if dt > 0 else 0.0 for x in per]
 
     def _hours(self) -> float:
         return (self.env._now - self.t_measure) / 3600.0

@@ -96,6 +96,9 @@ class Grid:
         v = v % period
         return period - v if v > self.size else v
 
+    def cell_centre(self, cell: int) -> tuple[float, float]:
+        return (cell % self.n + 0.5) * self.cell, (cell // self.n + 0.5) * self.cell
+
     def area_centre(self, area: int, per_side: int) -> tuple[float, float]:
         side = self.size / per_side
         return (area % per_side + 0.5) * side, (area // per_side + 0.5) * side
@@ -173,5 +176,7 @@ class GeoShard(Station):
             self.where.clear()
 
     def stats(self, elapsed_s: float) -> dict[str, Any]:
+        oldest = self.env._now - self.ttl
+        fresh = sum(1 for entries in self.cells.values() for e in entries.values() if e[2] >= oldest)
         return super().stats(elapsed_s) | {"writes": self.writes, "queries": self.queries,
-                                           "drivers_indexed": len(self.where), "entries_lost": self.wiped}
+                                           "drivers_indexed": fresh, "entries_lost": self.wiped}
