@@ -296,3 +296,21 @@ def test_persistent_index_survives_a_short_crash():
                response="5s", stale="false", faults=crash)
     kept = figures(simulator.run(simulator.loads_scenario(text.format(**fmt))))
     assert kept["matched"] == 1
+
+
+def test_matching_failover_to_the_next_region():
+    """The west's matching service is down; a western rider fails, unless matching_failover sends the
+    request on to the east's service, which then runs the whole ride (one more matching hop: 10 ms)."""
+    base = CITY.replace("matching: [matching]", "matching: [matching, matching-east]{failover}").replace(
+        "  geo-1: &shard", "  matching-east: {{type: server, workers: 4, service_time: 10ms}}\n  geo-1: &shard")
+    fmt = dict(duration="200s", drivers=1, positions="[[1.0, 0.5]]", requests="[{at: 10s, x_km: 3.5, y_km: 0.5}]",
+               offers=3, attempts=1, accept=1, response="5s", stale="true",
+               faults="[{type: crash, target: matching, at: 5s, duration: 20s}]")
+    down = figures(simulator.run(simulator.loads_scenario(textwrap.dedent(base).format(failover="", **fmt))))
+    assert down["unmatched_matching_down"] == 1 and down["matched"] == 0
+    over = figures(simulator.run(simulator.loads_scenario(
+        textwrap.dedent(base).format(failover="\n    matching_failover: true", **fmt))))
+    assert over["matching_failovers"] == 1 and over["matched"] == 1
+    # The west refuses at once (0 s), 10 ms at the east's, the search widens to 5 km looking for 3
+    # candidates (5 x 1 ms), 5 s to answer, 10 ms for the answer.
+    assert over["time_to_match_s"]["max"] == pytest.approx(5.025, abs=1e-9)

@@ -136,6 +136,8 @@ class RideDispatch(Application):
                                      "matching kept for those cells (stale positions) rather than seeing no driver there.")
         matching: list[str] = Field(min_length=1, max_length=100, description="Matching service per region (`server` "
                                     "components), regions being vertical bands from west to east.")
+        matching_failover: bool = Field(False, description="When a region's matching service does not answer, send the "
+                                        "request to the next region's (east, wrapping round) instead of failing it.")
         background_rate: Rate = Field(0.0, description="Ride requests per second spread uniformly over the city.")
         hotspots: list[HotspotConfig] = Field(default_factory=list, max_length=1000, description="Demand hot spots.")
         requests: list[ScriptedRideConfig] = Field(default_factory=list, max_length=100_000, description="Ride "
@@ -226,6 +228,7 @@ class RideDispatch(Application):
         self.c_nodriver = m.counter("unmatched_no_driver", "given up: no available driver within search.max_km")
         self.c_declined = m.counter("unmatched_declined", "given up: every offer round declined or timed out")
         self.c_nomatching = m.counter("unmatched_matching_down", "failed: the region's matching service did not answer")
+        self.c_failover = m.counter("matching_failovers", "requests sent on to the next region's matching service")
         self.c_offers = m.counter("offers", "offers sent to drivers")
         self.c_declines = m.counter("offers_declined", "offers a driver declined (busy drivers decline at once)")
         self.c_lost = m.counter("offers_lost", "offers that never reached the driver (network, crash)")
@@ -402,6 +405,10 @@ class RideDispatch(Application):
         self.waiting += 1
         try:
             outcome = yield self.match_calls[region](req=req)
+            if outcome != OK and cfg.matching_failover and len(cfg.matching) > 1:
+                region = (region + 1) % len(cfg.matching)  # the next region's service runs this ride throughout
+                self.c_failover.n += 1
+                outcome = yield self.match_calls[region](req=req)
             if outcome != OK:
                 self.c_nomatching.n += 1
                 self.finish(req, outcome)
