@@ -314,3 +314,19 @@ def test_matching_failover_to_the_next_region():
     # The west refuses at once (0 s), 10 ms at the east's, the search widens to 5 km looking for 3
     # candidates (5 x 1 ms), 5 s to answer, 10 ms for the answer.
     assert over["time_to_match_s"]["max"] == pytest.approx(5.025, abs=1e-9)
+
+
+def test_surge_prices_out_riders_where_demand_exceeds_supply():
+    """Four riders in area x0y0 (SW) in the first minute, no driver there (supply counts as 1): at 60 s
+    its multiplier becomes 1 + 0.5 x (4 - 1) = 2.5, so with price_sensitivity 1 a rider there at 70 s
+    (drop chance 1 x 1.5, above 1) does not ask. The next minute has one request (that rider), one
+    supply at most: back to 1."""
+    text = textwrap.dedent(CITY).replace("price_sensitivity: 0}", "price_sensitivity: 1}")
+    req = ("[{at: 10s, x_km: 0.5, y_km: 0.5}, {at: 11s, x_km: 0.6, y_km: 0.5}, {at: 12s, x_km: 0.7, y_km: 0.5},"
+           " {at: 13s, x_km: 0.8, y_km: 0.5}, {at: 70s, x_km: 0.5, y_km: 0.6}]")
+    fmt = dict(duration="200s", drivers=1, positions="[[7.5, 7.5]]", requests=req, offers=3, attempts=1, accept=1,
+               response="5s", stale="true", faults="[]")
+    f = figures(simulator.run(simulator.loads_scenario(text.format(**fmt))))
+    assert f["priced_out"] == 1 and f["ride_requests"] == 4 and f["unmatched_no_driver"] == 4
+    surge = dict(zip(f["surge"]["labels"], f["surge"]["max"]))
+    assert surge["x0y0"] == 2.5 and max(v for k, v in surge.items() if k != "x0y0") == 1.0
