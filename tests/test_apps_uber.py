@@ -330,3 +330,12 @@ def test_surge_prices_out_riders_where_demand_exceeds_supply():
     assert f["priced_out"] == 1 and f["ride_requests"] == 4 and f["unmatched_no_driver"] == 4
     surge = dict(zip(f["surge"]["labels"], f["surge"]["max"]))
     assert surge["x0y0"] == 2.5 and max(v for k, v in surge.items() if k != "x0y0") == 1.0
+
+
+def test_matching_crash_during_an_offer_round_loses_the_ride():
+    """Matching takes the request at 10 s and crashes at 12 s, during the offer round: the driver's
+    answer (at ~15 s) is refused, the round times out at ~40 s, and the service, still down, has lost
+    the ride: unmatched_matching_down, not a decline."""
+    f = figures(city(attempts=2, faults="[{type: crash, target: matching, at: 12s, duration: 60s}]"))
+    assert f["matched"] == 0 and f["unmatched_matching_down"] == 1 and f["unmatched_declined"] == 0
+    assert f["offers"] == 1 and f["offers_timed_out"] == 1

@@ -415,8 +415,11 @@ class RideDispatch(Application):
                 return
             left_out: set[int] = set()
             found_any = False
+            service = self.matching_comps[region]
             for attempt in range(cfg.attempts):
                 cands, radius = yield from self._search(region, x, y, req, left_out)
+                if service.down:  # the service crashed with this ride in hand: the ride is lost with it
+                    break
                 if not cands:
                     self.m_radius.add(radius)
                     if attempt + 1 < cfg.attempts:
@@ -432,7 +435,7 @@ class RideDispatch(Application):
                 if ride.winner is not None:
                     self.m_radius.add(radius)
                     return
-            (self.c_declined if found_any else self.c_nodriver).n += 1
+            (self.c_nomatching if service.down else self.c_declined if found_any else self.c_nodriver).n += 1
             self.finish(req, ERROR)
         finally:
             self.waiting -= 1
