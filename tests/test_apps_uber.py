@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 import simulator
-from models.apps.uber.dispatch import SurgeConfig, surge_multiplier
+from models.apps.uber.config import SurgeConfig, surge_multiplier
 from models.apps.uber.geo import Grid
 from tests.helpers import assert_bad
 

@@ -30,164 +30,24 @@ What is simulated (docs/apps/uber.md has every key, formula and metric):
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
-from simpy.events import Event
-
-from models.apps.behaviour import AppConfig, Application, distribution
+from models.apps.behaviour import Application
 from simulator.engine.request import ERROR, OK
 from simulator.language import registry
-from simulator.language.config import StrictModel
-from simulator.language.units import Duration, PositiveDuration, PositiveRate, Rate
-from simulator.sampling.distributions import DurationDist, NumberDist
 
+from .config import DispatchConfig, HotspotConfig, surge_multiplier
+from .fleet import IDLE, ON_TRIP, TO_PICKUP, Driver, Ride
 from .geo import Grid, manhattan
 
-IDLE, TO_PICKUP, ON_TRIP = 0, 1, 2
 _TARGET_BUSY = 0.7  # the utilisation the extrapolation sizes the full system's servers for
-
-
-class HotspotConfig(StrictModel):
-    """A source of ride requests around a point, active in a window of time."""
-
-    name: str = Field(min_length=1, max_length=40, description="Name (of its random stream and in the docs).")
-    x_km: NonNegativeFloat = Field(description="Centre, km east of the city's SW corner.")
-    y_km: NonNegativeFloat = Field(description="Centre, km north of the city's SW corner.")
-    radius_km: PositiveFloat = Field(0.5, ge=0.001, le=1000, description="Spread: requests fall at a normal distance with "
-                                     "this standard deviation per axis (clipped to the city).")
-    rate: PositiveRate = Field(description="Ride requests per second from this spot while it is active.")
-    start: Duration = Field(0.0, description="When it becomes active.")
-    end: Duration | None = Field(None, description="When it stops (unset: never).")
-
-    @model_validator(mode="after")
-    def _window(self) -> "HotspotConfig":
-        if self.end is not None and self.end <= self.start:
-            raise ValueError(f"hot spot {self.name!r}: end ({self.end:g}s) must be after start ({self.start:g}s)")
-        return self
-
-
-class ScriptedRideConfig(StrictModel):
-    """One ride request at a set time and place."""
-
-    at: Duration = Field(description="When the rider asks.")
-    x_km: NonNegativeFloat = Field(description="Where: km east of the city's SW corner.")
-    y_km: NonNegativeFloat = Field(description="Where: km north of the city's SW corner.")
-
-
-class SearchConfig(StrictModel):
-    """The widening search around the rider."""
-
-    start_km: PositiveFloat = Field(1.0, ge=0.01, le=1000, description="First search radius.")
-    step_km: PositiveFloat = Field(1.0, ge=0.01, le=1000, description="How much the radius grows each time too few are found.")
-    max_km: PositiveFloat = Field(5.0, ge=0.01, le=1000, description="Largest radius: a rider with no driver within it is not matched.")
-
-    @model_validator(mode="after")
-    def _order(self) -> "SearchConfig":
-        if self.start_km > self.max_km:
-            raise ValueError(f"start_km ({self.start_km:g}) must not exceed max_km ({self.max_km:g})")
-        return self
-
-
-class ScoringConfig(StrictModel):
-    """score = distance x (1 - d / max_km) + eta x (1 - ETA / ETA(max_km)) + rating x rating / 5."""
-
-    distance: NonNegativeFloat = Field(0.4, le=1000, description="Weight of closeness (straight line, reported position).")
-    eta: NonNegativeFloat = Field(0.4, le=1000, description="Weight of a short ETA (street-grid distance / speed).")
-    rating: NonNegativeFloat = Field(0.2, le=1000, description="Weight of the driver's rating (out of 5).")
-
-
-class SurgeConfig(StrictModel):
-    """Surge pricing per area from demand / supply."""
-
-    areas: PositiveInt = Field(4, le=32, description="Areas per side: the city is cut into areas x areas surge areas.")
-    interval: PositiveDuration = Field(60.0, ge=1.0, description="How often multipliers are recomputed (and the demand window).")
-    threshold: NonNegativeFloat = Field(1.0, le=1e6, description="Demand / supply ratio above which the price surges.")
-    sensitivity: NonNegativeFloat = Field(0.5, le=1e6, description="Multiplier added per unit of ratio above the threshold.")
-    max: float = Field(3.0, ge=1.0, le=100.0, description="Largest multiplier.")
-    price_sensitivity: float = Field(0.2, ge=0.0, le=1.0, description="Share of riders who do not request, per unit of "
-                                     "multiplier above 1 (0.2: a 2.0x surge turns away 20%).")
-    driver_response: float = Field(0.5, ge=0.0, le=1.0, description="Share of idle drivers' cruises that head for the "
-                                   "highest surge area within chase_km instead of a random point.")
-    chase_km: NonNegativeFloat = Field(3.0, le=1000, description="How far (street grid) idle drivers go for a surge.")
 
 
 @registry.components.register("ride_dispatch")
 class RideDispatch(Application):
     """Uber-like ride dispatch: moving drivers, a sharded location index, matching, offers, surge."""
 
-    class Config(AppConfig):
-        type: Literal["ride_dispatch"] = "ride_dispatch"
-        city_km: PositiveFloat = Field(8.0, ge=0.01, le=1000, description="Side of the square city.")
-        cell_km: PositiveFloat = Field(0.5, ge=0.001, le=1000, description="Side of an index cell (the geohash precision).")
-        drivers: PositiveInt = Field(300, le=1_000_000, description="Drivers simulated (all online for the whole run).")
-        speed_kmh: PositiveFloat = Field(30.0, ge=0.1, le=1000, description="Driving speed on the street grid.")
-        cruise_km: NonNegativeFloat = Field(1.0, le=1000, description="Idle drivers drive to random points at most this far "
-                                            "(per axis) between parking spells.")
-        demand_seeking: float = Field(0.3, ge=0.0, le=1.0, description="Share of idle drivers' cruises that head for "
-                                      "where riders are (a point drawn from the demand active now) instead.")
-        park_time: DurationDist = distribution("exponential(mean=60s)", "How long an idle driver stays parked between cruises.")
-        location_interval: PositiveDuration = Field(4.0, ge=0.1, description="Each driver's phone sends its position this often.")
-        index: list[str] = Field(min_length=1, max_length=1000, description="The location index shards (`geo_shard` components).")
-        placement: Literal["hash", "range"] = Field("hash", description="Cell -> shard: hash (neighbours spread) or range "
-                                                    "(contiguous bands of rows).")
-        index_timeout: PositiveDuration = Field(0.5, description="Matching waits this long for a shard's answer.")
-        stale_fallback: bool = Field(True, description="When a shard does not answer, match on the last answer "
-                                     "matching kept for those cells (stale positions) rather than seeing no driver there.")
-        matching: list[str] = Field(min_length=1, max_length=100, description="Matching service per region (`server` "
-                                    "components), regions being vertical bands from west to east.")
-        matching_failover: bool = Field(False, description="When a region's matching service does not answer, send the "
-                                        "request to the next region's (east, wrapping round) instead of failing it.")
-        background_rate: Rate = Field(0.0, description="Ride requests per second spread uniformly over the city.")
-        hotspots: list[HotspotConfig] = Field(default_factory=list, max_length=1000, description="Demand hot spots.")
-        requests: list[ScriptedRideConfig] = Field(default_factory=list, max_length=100_000, description="Ride "
-                                                   "requests at set times and places, besides the random demand.")
-        start_positions: list[tuple[NonNegativeFloat, NonNegativeFloat]] | None = Field(
-            None, max_length=1_000_000, description="Drivers' starting points [x_km, y_km], one per driver (unset: "
-            "uniform over the city).")
-        trip_km: NumberDist = distribution("lognormal(median=4, p99=15)", "Trip length (street-grid km; the destination "
-                                           "is clipped to the city).", "number")
-        search: SearchConfig = Field(default_factory=SearchConfig, description="The widening search.")
-        offers: PositiveInt = Field(3, le=100, description="Best candidates offered the ride at once (first to accept wins).")
-        scoring: ScoringConfig = Field(default_factory=ScoringConfig, description="Weights of the candidates' score.")
-        rating: NumberDist = distribution("uniform(min=4.2, max=5)", "Drivers' ratings (drawn once per driver, 1-5).", "number")
-        accept_probability: NumberDist = distribution("uniform(min=0.5, max=0.95)", "Each driver's probability of accepting "
-                                                      "an offer (drawn once per driver, clipped to 0-1).", "number")
-        response_time: DurationDist = distribution("lognormal(median=6s, p99=25s)", "How long a driver takes to answer an offer.")
-        offer_timeout: PositiveDuration = Field(30.0, description="An offer round with no acceptance ends after this.")
-        attempts: PositiveInt = Field(3, le=100, description="Offer rounds (searches) before the rider is given up on.")
-        retry_after: Duration = Field(10.0, description="Wait before searching again when nothing was found.")
-        surge: SurgeConfig = Field(default_factory=SurgeConfig, description="Surge pricing.")
-
-        def refs(self):
-            return [(("index", i), s) for i, s in enumerate(self.index)] + \
-                   [(("matching", i), m) for i, m in enumerate(self.matching)]
-
-        def forwards(self):
-            return []  # drivers and riders are the sources: nothing is passed on to them as a request
-
-        @model_validator(mode="after")
-        def _inside(self) -> "RideDispatch.Config":
-            if self.cell_km > self.city_km:
-                raise ValueError(f"cell_km ({self.cell_km:g}) must not exceed city_km ({self.city_km:g})")
-            if self.city_km / self.cell_km > 1000:
-                raise ValueError(f"city_km / cell_km gives over 1,000,000 cells: use larger cells")
-            for h in self.hotspots:
-                if h.x_km > self.city_km or h.y_km > self.city_km:
-                    raise ValueError(f"hot spot {h.name!r} at ({h.x_km:g}, {h.y_km:g}) km is outside the "
-                                     f"{self.city_km:g} km city")
-            for i, r in enumerate(self.requests):
-                if r.x_km > self.city_km or r.y_km > self.city_km:
-                    raise ValueError(f"requests[{i}] at ({r.x_km:g}, {r.y_km:g}) km is outside the {self.city_km:g} km city")
-            if self.start_positions is not None:
-                if len(self.start_positions) != self.drivers:
-                    raise ValueError(f"start_positions has {len(self.start_positions)} points for {self.drivers} drivers")
-                for i, (x, y) in enumerate(self.start_positions):
-                    if x > self.city_km or y > self.city_km:
-                        raise ValueError(f"start_positions[{i}] ({x:g}, {y:g}) km is outside the {self.city_km:g} km city")
-            if len({h.name for h in self.hotspots}) != len(self.hotspots):
-                raise ValueError("hot spot names must be distinct")
-            return self
+    Config = DispatchConfig
 
     # --- build ----------------------------------------------------------------------------------
     def connect(self, system: Any) -> None:
@@ -207,7 +67,7 @@ class RideDispatch(Application):
         self.offer_calls = [self.caller(system, self, src=m, op="offer") for m in cfg.matching]
         self.snapshots: list[dict[int, tuple[float, list]]] = [{} for _ in cfg.matching]
         self.locked: set[int] = set()  # drivers holding an outstanding offer (dispatch offers one ride at a time)
-        self.drivers: list[_Driver] = []
+        self.drivers: list[Driver] = []
         self.waiting = 0
         areas = cfg.surge.areas
         self.multiplier = [1.0] * (areas * areas)
@@ -279,7 +139,7 @@ class RideDispatch(Application):
         accept = self.sampler("accept", cfg.accept_probability)
         for i in range(cfg.drivers):
             x, y = cfg.start_positions[i] if cfg.start_positions else (place.uniform(0, g.size), place.uniform(0, g.size))
-            d = _Driver(i, x, y, self.now, min(5.0, max(1.0, rating())), min(1.0, max(0.0, accept())))
+            d = Driver(i, x, y, self.now, min(5.0, max(1.0, rating())), min(1.0, max(0.0, accept())))
             self.drivers.append(d)
         self.park = self.sampler("park", cfg.park_time)
         self.cruise_rng = self.stream("cruise")
@@ -426,7 +286,7 @@ class RideDispatch(Application):
                         yield self.sleep(cfg.retry_after)
                     continue
                 found_any = True
-                ride = _Ride(req, x, y, self.env, self.env._now)
+                ride = Ride(req, x, y, self.env, self.env._now)
                 for c in cands:
                     self._offer(region, ride, c)
                     left_out.add(c[0])
@@ -514,7 +374,7 @@ class RideDispatch(Application):
         return [(d, ex, ey, t, grid_km) for _s, d, ex, ey, t, grid_km in scored[:cfg.offers]]
 
     # --- offers ---------------------------------------------------------------------------------
-    def _offer(self, region: int, ride: "_Ride", cand: tuple) -> None:
+    def _offer(self, region: int, ride: "Ride", cand: tuple) -> None:
         self.locked.add(cand[0])
         ride.pending[cand[0]] = cand
         self.c_offers.n += 1
@@ -533,18 +393,18 @@ class RideDispatch(Application):
         self.after(self.respond(), lambda: self._send_answer(ride, did, region, accept))
         return OK
 
-    def _send_answer(self, ride: "_Ride", did: int, region: int, accept: bool) -> None:
+    def _send_answer(self, ride: "Ride", did: int, region: int, accept: bool) -> None:
         """The driver's answer travels to the matching service; it counts only if it gets there."""
         def heard(outcome: int) -> None:
             if outcome == OK:
                 self._answer(ride, did, accept)
         self.answer_calls[region].notify(data=(did, accept), done=heard)
 
-    def _lost(self, ride: "_Ride", did: int) -> None:
+    def _lost(self, ride: "Ride", did: int) -> None:
         """The offer never reached the driver: as good as a decline, known at once."""
         self._answer(ride, did, False, lost=True)
 
-    def _answer(self, ride: "_Ride", did: int, accept: bool, lost: bool = False) -> None:
+    def _answer(self, ride: "Ride", did: int, accept: bool, lost: bool = False) -> None:
         cand = ride.pending.pop(did, None)
         if cand is None:
             return  # the round was over (timed out) when the answer came
@@ -558,13 +418,13 @@ class RideDispatch(Application):
         if ride.winner is not None or not ride.pending:
             self._close(ride)
 
-    def _expire(self, ride: "_Ride") -> None:
+    def _expire(self, ride: "Ride") -> None:
         if ride.decided.triggered:
             return
         self.c_expired.n += len(ride.pending)
         self._close(ride)
 
-    def _close(self, ride: "_Ride") -> None:
+    def _close(self, ride: "Ride") -> None:
         for did in ride.pending:
             self.locked.discard(did)
         ride.pending.clear()
@@ -572,7 +432,7 @@ class RideDispatch(Application):
             ride.decided.succeed()
 
     # --- trips ----------------------------------------------------------------------------------
-    def _matched(self, ride: "_Ride", d: "_Driver", cand: tuple) -> None:
+    def _matched(self, ride: "Ride", d: "Driver", cand: tuple) -> None:
         now = self.env._now
         self.c_matched.n += 1
         self.m_match.add(now - ride.req.t0)
@@ -691,15 +551,6 @@ class RideDispatch(Application):
                 f"{100 * _TARGET_BUSY:.0f}% busy")
 
 
-def surge_multiplier(demand: int, supply: int, s: SurgeConfig) -> float:
-    """1 at or below the threshold; above it 1 + sensitivity x (ratio - threshold), capped at `max`,
-    rounded to 0.1 (ratio = demand / supply, supply at least 1)."""
-    ratio = demand / max(1, supply)
-    if ratio <= s.threshold:
-        return 1.0
-    return round(min(s.max, 1.0 + s.sensitivity * (ratio - s.threshold)), 1)
-
-
 def _merge(found: dict[int, tuple], entry: tuple) -> None:
     """Keep the newest report of each driver (a driver who crossed into another shard's cell may be
     in both until the old entry ages out)."""
@@ -712,46 +563,3 @@ def _merge(found: dict[int, tuple], entry: tuple) -> None:
 def _mean(obs: Any) -> float | None:
     v = obs.values
     return sum(v) / len(v) if len(v) else None
-
-
-class _Ride:
-    """One offer round of a ride request: the drivers offered (and not yet answered), the winner."""
-
-    __slots__ = ("req", "x", "y", "t_offered", "pending", "winner", "decided")
-
-    def __init__(self, req: Any, x: float, y: float, env: Any, t_offered: float) -> None:
-        self.req, self.x, self.y, self.t_offered = req, x, y, t_offered
-        self.pending: dict[int, tuple] = {}
-        self.winner: int | None = None
-        self.decided = Event(env)
-
-
-class _Driver:
-    """A driver: state, rating, acceptance probability, and the leg being driven (on the street
-    grid: east-west first, then north-south)."""
-
-    __slots__ = ("id", "state", "rating", "accept_p", "x0", "y0", "t0", "x1", "y1", "t1", "epoch")
-
-    def __init__(self, i: int, x: float, y: float, now: float, rating: float, accept_p: float) -> None:
-        self.id, self.state, self.rating, self.accept_p = i, IDLE, rating, accept_p
-        self.x0 = self.x1 = x
-        self.y0 = self.y1 = y
-        self.t0 = self.t1 = now
-        self.epoch = 0
-
-    def pos(self, now: float) -> tuple[float, float]:
-        if now >= self.t1:
-            return self.x1, self.y1
-        dx, dy = self.x1 - self.x0, self.y1 - self.y0
-        done = (now - self.t0) / (self.t1 - self.t0) * (abs(dx) + abs(dy))
-        if done <= abs(dx):
-            return self.x0 + math.copysign(done, dx), self.y0
-        return self.x1, self.y0 + math.copysign(done - abs(dx), dy)
-
-    def drive(self, now: float, x: float, y: float, speed_kmh: float) -> float:
-        """Start driving from where the driver is to (x, y); returns the arrival time."""
-        self.x0, self.y0 = self.pos(now)
-        self.x1, self.y1 = x, y
-        self.t0 = now
-        self.t1 = now + manhattan(self.x0, self.y0, x, y) / speed_kmh * 3600.0
-        return self.t1
