@@ -339,3 +339,19 @@ def test_matching_crash_during_an_offer_round_loses_the_ride():
     f = figures(city(attempts=2, faults="[{type: crash, target: matching, at: 12s, duration: 60s}]"))
     assert f["matched"] == 0 and f["unmatched_matching_down"] == 1 and f["unmatched_declined"] == 0
     assert f["offers"] == 1 and f["offers_timed_out"] == 1
+
+
+def test_cli_runs_a_small_city_with_overrides():
+    """`dsim run` at a smaller scale (fewer drivers, shorter): the city's figures in the JSON summary."""
+    import json
+
+    from click.testing import CliRunner
+
+    from cli import main
+
+    r = CliRunner().invoke(main, ["run", "scenarios/uber.yaml", "--duration", "600s", "--format", "json",
+                                  "--set", "components.city.drivers=80", "--set", "components.city.placement=range"])
+    assert r.exit_code == 0, r.output
+    city = json.loads(r.output[r.output.index("{"):])["components"]["city"]
+    assert city["app"] is True and city["metrics"]["ride_requests"] > 0
+    assert city["metrics"]["location_writes_failed"] > 0  # F1 (400-520 s) is inside the 600 s
