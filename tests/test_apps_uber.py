@@ -355,3 +355,20 @@ def test_cli_runs_a_small_city_with_overrides():
     city = json.loads(r.output[r.output.index("{"):])["components"]["city"]
     assert city["app"] is True and city["metrics"]["ride_requests"] > 0
     assert city["metrics"]["location_writes_failed"] > 0  # F1 (400-520 s) is inside the 600 s
+
+
+def test_the_committed_study_runs(tmp_path):
+    """The scenario's `compare:` section (offers 1 vs 3) names figures that exist: a short version of
+    it runs (1 replication, 400 s) and reports each of its metrics for both variants."""
+    import json
+
+    from click.testing import CliRunner
+
+    from cli import main
+
+    r = CliRunner().invoke(main, ["compare", "scenarios/uber.yaml", "--replications", "1", "--duration", "400s",
+                                  "--warmup", "100s", "--workers", "1", "--no-cache", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    text = r.output[r.output.index("{"):]
+    assert "match_rate" in text and "offers_per_match" in text
+    json.loads(text)
