@@ -23,7 +23,7 @@ from pydantic import Field, PositiveInt, model_validator
 from simulator.language import registry
 from simulator.sampling.distributions import Constant, DurationDist, Sampler, SizeDist, parse_distribution
 from simulator.engine.faultable import count
-from simulator.engine.request import DEGRADED, ERROR, OK, Reply, Request
+from simulator.engine.request import CAUSE_CRASHED, DEGRADED, ERROR, OK, Reply, Request, note_failure, share_failure
 from simulator.language.units import Fraction, PositiveDuration, PositiveSize, parse_size, UnitError
 
 from . import cache_modes  # noqa: F401  (registers the access modes)
@@ -150,7 +150,10 @@ class _Fetch:
             version = e[VERSION]
             cache.stale_served += 1 if self.reply is not None else len(cache.pending.get(self.key, ()))
         if self.reply is None:  # coalesced: every caller waiting on this key
+            failed = outcome != OK and outcome != DEGRADED
             for req, reply in cache.pending.pop(self.key, ()):
+                if failed:  # the fetch's failure is theirs: so is its cause
+                    share_failure(cache.env, self.sub.id, req)
                 req.meta = version
                 reply(outcome)
         else:
@@ -489,7 +492,9 @@ class Cache(Station):
         self.used = 0.0
         super().crash()  # bumps the epoch: fetches in flight are ignored when they return
         self.failed += len(waiting)
-        for _req, reply in waiting:
+        fault = self.fault_token("crash")
+        for req, reply in waiting:
+            note_failure(self.env, req, CAUSE_CRASHED, self.name, fault)
             reply(ERROR)
 
     # --- metrics --------------------------------------------------------------------------------
