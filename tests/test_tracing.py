@@ -298,3 +298,37 @@ def test_neighbours_traced_runs_are_the_same_runs(name):
         assert s["parent_span_id"] is None or (s["trace_id"], s["parent_span_id"]) in ids
         assert s["end_s"] >= s["start_s"]
     assert sum(1 for s in traced.traces if s["parent_span_id"] is None) <= 300
+
+
+def test_out_directory_of_a_traced_run_holds_both_trace_files_and_the_report_links_them(tmp_path):
+    """`--out DIR` with `trace:` (or `--trace`): DIR gets trace.json and trace.otlp.json, in the manifest,
+    linked from report.html; the same spans as the `--trace` file; an untraced run writes neither."""
+    path = tmp_path / "s.yaml"
+    path.write_text(STACK.format(seed=1, trace="trace: {sample: 10%}").replace("{{", "{").replace("}}", "}"))
+    runner = CliRunner()
+    out, single = tmp_path / "out", tmp_path / "t.otlp.json"
+    res = runner.invoke(main, ["run", str(path), "--out", str(out), "--no-charts", "--duration", "3s", "-q"])
+    assert res.exit_code == 0, res.output
+    chrome = json.loads((out / "trace.json").read_text())
+    otlp = json.loads((out / "trace.otlp.json").read_text())
+    roots = [e for e in chrome["traceEvents"] if e["name"] == "process_name"]
+    assert 20 < len(roots) < 120  # 10% of ~600 requests
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {"trace.json", "trace.otlp.json"} <= set(json.dumps(manifest).replace('"', " ").split())
+    report = (out / "report.html").read_text()
+    assert "href='trace.json'" in report and "href='trace.otlp.json'" in report
+    # --trace FILE as well: that file is written too, with the same spans as the directory's
+    res = runner.invoke(main, ["run", str(path), "--out", str(out), "--no-charts", "--duration", "3s", "-q",
+                               "--trace", str(single)])
+    assert res.exit_code == 0, res.output
+    assert json.loads(single.read_text()) == json.loads((out / "trace.otlp.json").read_text()) == otlp
+    # a run without tracing writes no trace file and no Traces section
+    path.write_text(STACK.format(seed=1, trace="").replace("{{", "{").replace("}}", "}"))
+    res = runner.invoke(main, ["run", str(path), "--out", str(out), "--no-charts", "--duration", "3s", "-q"])
+    assert res.exit_code == 0, res.output
+    assert not (out / "trace.json").exists() and "Traces" not in (out / "report.html").read_text()
+    # --trace without trace: in the scenario turns tracing on: DIR gets the files too
+    res = runner.invoke(main, ["run", str(path), "--out", str(out), "--no-charts", "--duration", "3s", "-q",
+                               "--trace", str(tmp_path / "t.json")])
+    assert res.exit_code == 0, res.output
+    assert (out / "trace.json").exists() and (out / "trace.otlp.json").exists()
