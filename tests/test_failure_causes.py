@@ -8,8 +8,8 @@ import simulator
 from simulator.engine.request import CAUSE_NAMES
 from tests.helpers import run, scenario
 from tests.test_consensus import raft
-from tests.test_failover import _split
-from tests.test_message_queue import QUEUE, _q
+from tests.test_failover import PARTITION, SPLIT_WORKLOADS, three
+from tests.test_message_queue import QUEUE
 
 
 def _failed(df: pd.DataFrame) -> pd.DataFrame:
@@ -107,7 +107,7 @@ def test_a_quorum_missed_because_replicas_crashed_is_no_quorum_and_names_a_crash
 
 
 def test_failover_writes_refused_by_a_fenced_leader_or_while_no_leader_is_known():
-    df = _split(True).requests
+    df = three(PARTITION, workloads=SPLIT_WORKLOADS, bzone="us", czone="us", delay="1s", fo=", fencing: true").requests
     causes = _by(df, "workload", "cause", "component")
     # eu writes reach the old leader a, fenced once its lease expired (test_failover checks the count)
     assert causes[("eu", "fenced", "a")] == 875
@@ -134,8 +134,9 @@ def test_message_queue_dead_letters_and_retention_have_causes():
     more = """  billing-svc: {type: server, workers: 1, service_time: 1ms}
   dlq: {type: server, workers: 1, service_time: 1ms}"""
     down = "faults:\n  - {type: crash, target: billing-svc, at: 0s, duration: 30s}"
-    df = _q(duration="60s", ack="on_complete", extra=", target: billing-svc, max_attempts: 3, dead_letter: dlq, "
-            "retry_delay: 10ms", more=more, arrivals="constant(rate=10/s)", process="1ms", faults=down).requests
+    df = run(QUEUE, duration="60s", partitions=1, ack="on_complete", workers=1, process="1ms",
+             extra=", target: billing-svc, max_attempts: 3, dead_letter: dlq, retry_delay: 10ms", more=more,
+             arrivals="constant(rate=10/s)", faults=down).requests
     # every message of the first 30 s is dead-lettered (test_message_queue); its producer learns why, and
     # which fault made its processing fail (the crash of the consumer's target)
     assert _by(df, "cause", "component", "fault") == {("dead_letter", "orders", 0): 299}
