@@ -428,3 +428,28 @@ def test_a_propagated_deadline_is_on_its_call_spans_and_a_dropped_request_says_w
         else:
             assert note is None and root["outcome"] == "ok", t
         assert (root["outcome"] == "ok") == (note is None)
+
+
+def test_hedge_and_deadline_attributes_survive_the_otlp_reader():
+    """The new attributes are typed OTLP values a real reader accepts (opentelemetry-proto)."""
+    pb = pytest.importorskip("opentelemetry.proto.collector.trace.v1.trace_service_pb2")
+    json_format = pytest.importorskip("google.protobuf.json_format")
+    text = DROP.replace("duration: 20s", "duration: 9s").replace(
+        "calls: [back]}", "calls: [{target: back, resilience: {hedge: {after: 300ms}}}]}")
+    r = simulator.run(simulator.loads_scenario(text))
+    doc = otlp_trace(r.traces, {"scenario": "drop", "seed": 2})
+    for res in doc["resourceSpans"]:
+        for sp in res["scopeSpans"][0]["spans"]:
+            for k in ("traceId", "spanId", "parentSpanId"):
+                if k in sp:
+                    sp[k] = base64.b64encode(bytes.fromhex(sp[k])).decode()
+    msg = json_format.Parse(json.dumps(doc), pb.ExportTraceServiceRequest())
+    seen = defaultdict(set)
+    for res in msg.resource_spans:
+        for sp in res.scope_spans[0].spans:
+            for a in sp.attributes:
+                if a.key.startswith(("dsim.hedge", "dsim.deadline")):
+                    seen[a.key].add(a.value.WhichOneof("value"))
+    assert seen == {"dsim.hedge.attempt": {"int_value"}, "dsim.hedge": {"string_value"},
+                    "dsim.hedge.result": {"string_value"}, "dsim.deadline_s": {"double_value"},
+                    "dsim.deadline": {"string_value"}}
