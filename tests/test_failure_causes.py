@@ -171,6 +171,32 @@ def test_a_cache_crash_fails_its_waiting_callers_as_crashed_and_an_error_fault_a
     assert set(causes) == {("crashed", "cache", 0), ("down", "cache", 0), ("injected_error", "db", 1)}
 
 
+def test_callers_coalesced_on_a_failed_fetch_share_its_cause():
+    """Three hot keys, a 10 ms TTL: most misses wait on a fetch already in flight (coalesced). While
+    the database fails every call (fault 0), every failed caller, not only the one whose request made
+    the fetch, has the fetch's cause."""
+    text = """
+    name: co
+    seed: 2
+    duration: 10s
+    warmup: 0s
+    network: {default_latency: 1ms}
+    components:
+      cache: {type: cache, mode: read_through, capacity: 100, backing: db, ttl: 10ms}
+      db: {type: database, connections: 4, read_time: 50ms, write_time: 50ms}
+    workloads:
+      w: {arrivals: poisson(rate=200/s), target: cache, keys: uniform(n=3)}
+    faults:
+      - {type: error, target: db, probability: 100%, at: 5s, duration: 2s}
+    """
+    r = simulator.run(scenario(text))
+    causes = _by(r.requests, "outcome", "cause", "component", "fault")
+    assert set(causes) == {("error", "injected_error", "db", 0)}
+    # ~400 failures from only ~40 fetches (2 s / 50 ms per fetch, 3 keys, 4 connections)
+    assert causes[("error", "injected_error", "db", 0)] > 300
+    assert r.summary["components"]["cache"]["coalesced_misses"] > 300
+
+
 def test_every_cause_is_documented():
     from pathlib import Path
     doc = (Path(__file__).parent.parent / "docs" / "outputs.md").read_text()

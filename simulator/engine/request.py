@@ -77,14 +77,18 @@ def note_failure(env: Any, req: Any, cause: int, place: str, fault: int = -1, in
         rec.why[req.id] = (cause, place, fault)
 
 
-def share_failure(env: Any, source_id: int, req: Any) -> None:
-    """`req` fails for the same reason as request `source_id` (callers coalesced on one fetch): its
-    record takes that cause (called only on a failure)."""
+def failure_of(env: Any, rid: int) -> tuple[int, str, int] | None:
+    """The (cause, place, fault) noted so far for request `rid`'s latest failure, if any."""
     rec = getattr(env, "recorder", None)
-    if rec is not None and req.id != source_id:
-        why = rec.why.get(source_id)
-        if why is not None:
-            rec.why[req.id] = why
+    return None if rec is None else rec.why.get(rid)
+
+
+def share_failure(env: Any, why: tuple[int, str, int] | None, req: Any) -> None:
+    """`req` fails for the reason `why` (`failure_of` another request: callers coalesced on one
+    fetch share its failure, so they share its cause). Called only on a failure."""
+    rec = getattr(env, "recorder", None)
+    if rec is not None and why is not None:
+        rec.why[req.id] = why
 
 
 class Request:
