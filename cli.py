@@ -226,6 +226,8 @@ Examples:
   report.html       one self-contained page: summary and charts
   history.jsonl     with history: true, the checkable workloads' operations
   history.edn       the same in Jepsen's EDN (for Knossos and Elle)
+  trace.json        with trace: or --trace, the sampled requests' spans
+                    (Chrome/Perfetto); trace.otlp.json: the same as OTLP/JSON
 
 \b
 Exit codes: 0 done, 1 a check the scenario declares (check:) failed,

@@ -7,7 +7,7 @@ from pydantic import Field
 
 from simulator.language.config import StrictModel
 from simulator.engine.faultable import Faultable, any_active, independent_chance, linear_clock, product
-from simulator.engine.request import CAUSE_DOWN, ERROR, OK, Reply, Request, note_failure
+from simulator.engine.request import CAUSE_DOWN, CAUSE_INJECTED_ERROR, ERROR, OK, Reply, Request, note_failure
 from simulator.resilience import guard
 
 
@@ -177,7 +177,7 @@ class Component(Faultable):
     def refuse(self, req: Request, reply: Reply) -> None:
         """Answer a call that reached the component while it is down."""
         self.failed += 1
-        note_failure(self.env, req, CAUSE_DOWN, self.name)
+        note_failure(self.env, req, CAUSE_DOWN, self.name, self.fault_token("crash"))
         reply(self.refuse_outcome)
 
     # --- stale reads ----------------------------------------------------------------------------
@@ -232,6 +232,7 @@ class ErrorGate:
         p = comp.error_p
         if p and self.rng.random() < p:
             comp.failed += 1  # reported with the component's other failures
+            note_failure(comp.env, call[-2], CAUSE_INJECTED_ERROR, comp.name, comp.fault_token("error"))
             call[-1](ERROR)
         else:
             self.inner(*call)

@@ -23,7 +23,8 @@ from pydantic import Field, PositiveInt, model_validator
 from simulator.language import registry
 from simulator.sampling.distributions import Constant, DurationDist, Sampler, SizeDist, parse_distribution
 from simulator.engine.faultable import count
-from simulator.engine.request import DEGRADED, ERROR, OK, Reply, Request
+from simulator.engine.request import (CAUSE_CRASHED, DEGRADED, ERROR, OK, Reply, Request, failure_of, note_failure,
+                                      share_failure)
 from simulator.language.units import Fraction, PositiveDuration, PositiveSize, parse_size, UnitError
 
 from . import cache_modes  # noqa: F401  (registers the access modes)
@@ -150,7 +151,12 @@ class _Fetch:
             version = e[VERSION]
             cache.stale_served += 1 if self.reply is not None else len(cache.pending.get(self.key, ()))
         if self.reply is None:  # coalesced: every caller waiting on this key
+            # the fetch's failure is theirs, and so is its cause (read before the first caller's
+            # answer takes it into that caller's record)
+            why = failure_of(cache.env, self.sub.id) if outcome != OK and outcome != DEGRADED else None
             for req, reply in cache.pending.pop(self.key, ()):
+                if why is not None:
+                    share_failure(cache.env, why, req)
                 req.meta = version
                 reply(outcome)
         else:
@@ -489,7 +495,9 @@ class Cache(Station):
         self.used = 0.0
         super().crash()  # bumps the epoch: fetches in flight are ignored when they return
         self.failed += len(waiting)
-        for _req, reply in waiting:
+        fault = self.fault_token("crash")
+        for req, reply in waiting:
+            note_failure(self.env, req, CAUSE_CRASHED, self.name, fault)
             reply(ERROR)
 
     # --- metrics --------------------------------------------------------------------------------

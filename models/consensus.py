@@ -49,7 +49,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from simulator.engine.request import ERROR, OK, REJECTED, TIMED_OUT, Reply, Request
+from simulator.engine.request import (CAUSE_CRASHED, CAUSE_LEADER_LOST, CAUSE_NO_LEADER, ERROR, OK, REJECTED, TIMED_OUT,
+                                      Reply, Request, note_failure)
 from simulator.language import registry
 from simulator.language.config import StrictModel
 from simulator.language.units import PositiveDuration
@@ -310,18 +311,22 @@ class Consensus:
         if leader is not None and self.held[i]:
             self._release_held(i)
 
-    def _abandon(self, i: int, read_outcome: int) -> None:
-        """A leader stepped down or crashed: its uncommitted writes may or may not take effect later."""
+    def _abandon(self, i: int, read_outcome: int, fault: int = -1) -> None:
+        """A leader stepped down or crashed (`fault`: the crash's token, -1 for a step-down): its
+        uncommitted writes may or may not take effect later."""
         pending, self.pending[i] = self.pending[i], {}
         self.appended_at[i] = {}
-        for reply, _key, _version in pending.values():
+        env, place = self.env, self.router.members[i].name
+        for reply, _key, _version, sub in pending.values():
             self.writes_uncertain += 1
+            note_failure(env, sub, CAUSE_LEADER_LOST, place, fault)
             reply(ERROR)
         reads = self.pending_reads[i] + self.apply_waiting[i]
         self.pending_reads[i], self.apply_waiting[i] = [], []
         self.read_busy[i] = False
         for entry in reads:
             self.reads_rejected += 1
+            note_failure(env, entry[0].sub, CAUSE_LEADER_LOST, place, fault)
             entry[1](read_outcome)
 
     def _pre_campaign(self, i: int) -> None:
@@ -650,7 +655,7 @@ class Consensus:
             for k in range(before + 1, applied + 1):
                 p = pending.pop(k, None)
                 if p is not None:
-                    reply, key, version = p
+                    reply, key, version, _sub = p
                     router.acknowledge(key, version, now)
                     reply(OK)
             waiting = self.apply_waiting[i]
@@ -726,13 +731,15 @@ class Consensus:
             self.apply_q[j].clear()
             self.applying[j].clear()
             self.dispatched[j] = self.applied[j]
+            fault = member.fault_token("crash")
             if self.role[j] == LEADER:
                 self.role[j] = FOLLOWER
-                self._abandon(j, ERROR)
+                self._abandon(j, ERROR, fault)
             self.role[j] = FOLLOWER
             self.leader_of[j] = None
             held, self.held[j] = self.held[j], deque()
-            for _call, reply in held:
+            for call, reply in held:
+                note_failure(self.env, call.sub, CAUSE_CRASHED, member.name, fault)
                 reply(ERROR)
         elif not member.unavailable:  # back from a crash or a pause
             if self.role[j] != LEADER:
@@ -790,7 +797,7 @@ class Consensus:
             log.append((self.term[j], sub.key, sub.version, sub.id, sub.op))  # the client's id and op: its value (histories)
             k = len(log) - 1
             self.match_index[j][j] = k
-            self.pending[j][k] = (reply, sub.key, sub.version)
+            self.pending[j][k] = (reply, sub.key, sub.version, sub)  # the request: for a failure's cause
             self.appended_at[j][k] = self.env._now
             self.router.writes_by[j] += 1
             for f in range(self.n):
@@ -814,6 +821,7 @@ class Consensus:
                 self.writes_rejected += 1
             else:
                 self.reads_rejected += 1
+            note_failure(self.env, call.sub, CAUSE_NO_LEADER, self.router.members[call.at].name)
         else:
             self.redirects += 1
         reply(REJECTED)

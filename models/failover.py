@@ -38,7 +38,8 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from simulator.engine.request import ERROR, OK, Reply, Request
+from simulator.engine.request import (CAUSE_FENCED, CAUSE_NO_LEADER, CAUSE_NOT_LEADER, ERROR, OK, Reply, Request,
+                                      note_failure)
 from simulator.language.config import StrictModel
 from simulator.language.units import Duration, PositiveDuration
 
@@ -131,9 +132,11 @@ class _WriteInbox(_Inbox):
         fo, i = self.fo, self.index
         if not fo.leads[i]:
             fo.writes_not_leader += 1
+            note_failure(fo.env, req, CAUSE_NOT_LEADER, self.name)
             reply(ERROR)
         elif fo.fencing and fo.env._now >= fo.lease_until[i]:
             fo.writes_fenced += 1
+            note_failure(fo.env, req, CAUSE_FENCED, self.name)
             reply(ERROR)
         else:
             if fo.epoch_of[i] < fo.epoch:
@@ -487,6 +490,7 @@ class Failover:
                 self.waiting.append((proxy, req, reply))
             else:
                 self.writes_refused += 1
+                note_failure(self.env, req, CAUSE_NO_LEADER, self.router.name)
                 reply(ERROR)
             return
         leader = self._leader_for(proxy)

@@ -27,7 +27,8 @@ from simulator.language import registry
 from simulator.language.config import StrictModel
 from simulator.sampling.distributions import Constant, DurationDist, Sampler, parse_distribution
 from simulator.engine.env import Timer
-from simulator.engine.request import ERROR, OK, TIMED_OUT, Reply, Request
+from simulator.engine.request import (CAUSE_DEAD_LETTER, CAUSE_DOWN, CAUSE_RETENTION, ERROR, OK, TIMED_OUT, Reply,
+                                      Request, note_failure)
 from simulator.sampling.rng import mix64
 from simulator.language.units import PositiveDuration
 from simpy.events import NORMAL
@@ -218,6 +219,7 @@ class MessageQueue(Component):
     def _published(self, timer: Timer) -> None:
         req, reply = timer._value
         if self.down:
+            note_failure(self.env, req, CAUSE_DOWN, self.name, self.fault_token("crash"))
             reply(ERROR)
         else:
             self.append(req, reply)
@@ -310,6 +312,7 @@ class MessageQueue(Component):
             reply = record[REPLY]
             if reply is not None:
                 record[REPLY] = None
+                note_failure(self.env, record[REQ], CAUSE_RETENTION, self.name)
                 reply(ERROR)
 
     def _skip_deleted(self, g: _GroupState, p: int) -> None:
@@ -421,6 +424,8 @@ class MessageQueue(Component):
                 reply = record[REPLY]
                 if reply is not None:
                     record[REPLY] = None
+                    if failed:  # dead-lettered: its last processing failure's fault, if any, stays named
+                        note_failure(self.env, req, CAUSE_DEAD_LETTER, self.name, inherit=True)
                     reply(ERROR if failed else OK)
         self._moved(p)
 

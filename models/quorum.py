@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulator.engine.request import ERROR, OK, Reply, Request
+from simulator.engine.request import CAUSE_NO_QUORUM, ERROR, OK, Reply, Request, note_failure
 
 from .versions import sub_request
 
@@ -52,6 +52,7 @@ class QuorumRead:
                     self.reply(OK)
         elif not self.done and self.need > self.left:
             self.done = True
+            note_failure(router.env, self.req, CAUSE_NO_QUORUM, router.name, inherit=True)
             self.reply(ERROR)
         if self.left == 0 and self.done and self.req.key is not None:
             self.repair()

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from simulator.language import registry
-from simulator.engine.request import ERROR, OK, Reply, Request
+from simulator.engine.request import CAUSE_NO_QUORUM, ERROR, OK, Reply, Request, note_failure
 from simulator.language.units import PositiveDuration
 
 from simulator.resilience import ResilienceConfig
@@ -232,22 +232,25 @@ class _Write:
             for s in streams:
                 s.ship(self.req, self.version, now, None)
             return
-        fan = FanIn(len(streams), need, _Ack(router, self.req.key, self.version, self.reply))
+        fan = FanIn(len(streams), need, _Ack(router, self.req, self.version, self.reply))
         for s in streams:
             s.ship(self.req, self.version, now, fan.arrive)
 
 
 class _Ack:
-    __slots__ = ("router", "key", "version", "reply")
+    __slots__ = ("router", "req", "version", "reply")
 
-    def __init__(self, router: "Replicated", key: Any, version: int, reply: Reply) -> None:
-        self.router, self.key, self.version, self.reply = router, key, version, reply
+    def __init__(self, router: "Replicated", req: Request, version: int, reply: Reply) -> None:
+        self.router, self.req, self.version, self.reply = router, req, version, reply
 
     def __call__(self, outcome: int) -> None:
+        router = self.router
         if outcome == OK:
-            self.router.acknowledge(self.key, self.version, self.router.env._now)
+            router.acknowledge(self.req.key, self.version, router.env._now)
         else:
-            self.router.writes_failed += 1  # committed on the leader but not acknowledged to the client
+            router.writes_failed += 1  # committed on the leader but not acknowledged to the client
+            # too few replicas acknowledged: the fault behind the last of their failures stays named
+            note_failure(router.env, self.req, CAUSE_NO_QUORUM, router.name, inherit=True)
         self.reply(outcome)
 
 
@@ -417,13 +420,13 @@ class Replicated(ClientSide):
         last = self.issued.get(key)
         version = (last[0] if last else 0) + 1
         self.issued[key] = (version, -1)
-        fan = FanIn(len(self.names), self.write_quorum, _Ack(self, key, version, reply))
+        fan = FanIn(len(self.names), self.write_quorum, _Ack(self, req, version, reply))
         for name in self.names:
             proxy.links[name].send(sub_request(req, version=version), fan.arrive)
 
-    def quorum_ack(self, key: Any, version: int, reply: Reply) -> "_Ack":
+    def quorum_ack(self, req: Request, version: int, reply: Reply) -> "_Ack":
         """The reply a quorum write's fan-in gives: acknowledge the version, or count the failure."""
-        return _Ack(self, key, version, reply)
+        return _Ack(self, req, version, reply)
 
     def write_to(self, leader: int, proxy: Any, req: Request, reply: Reply) -> None:
         """Send a write to replica `leader`, which commits it and ships it to the others."""

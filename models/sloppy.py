@@ -48,7 +48,7 @@ class HintedHandoff:
         last = router.issued.get(key)
         version = (last[0] if last else 0) + 1
         router.issued[key] = (version, -1)
-        fan = FanIn(self.home, router.write_quorum, router.quorum_ack(key, version, reply))
+        fan = FanIn(self.home, router.write_quorum, router.quorum_ack(req, version, reply))
         write = _SloppyWrite(self, proxy, req, version, fan)
         for h in range(self.home):
             proxy.links[router.names[h]].send(sub_request(req, version=version), _HomeAnswer(write, h))

@@ -340,9 +340,10 @@ class Station(Component):
         self.epoch += 1
         self.failed += sum(1 for req, _reply in lost if req is not PROBE)  # a probe is not a call
         super().crash()
+        fault = self.fault_token("crash")
         for req, reply in lost:
             if req is not PROBE:
-                note_failure(self.env, req, CAUSE_CRASHED, self.name)
+                note_failure(self.env, req, CAUSE_CRASHED, self.name, fault)
             reply(ERROR)
 
     def __repr__(self) -> str:

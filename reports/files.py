@@ -13,11 +13,12 @@ from typing import Any
 from simulator.language.yamlio import dump_yaml
 
 from .output_directory import staged, write_file, write_manifest
+from .trace_files import TRACE_FILES
 
 
 def write_run(result: Any, out: str | Path, charts: bool = True) -> list[Path]:
-    """summary.json, requests.parquet, timeseries.csv, components.csv, scenario.yaml, charts,
-    manifest.json and report.html in `out`, replaced whole."""
+    """summary.json, requests.parquet, timeseries.csv, components.csv, scenario.yaml, a traced run's
+    trace.json and trace.otlp.json, charts, manifest.json and report.html in `out`, replaced whole."""
     with staged(out) as stage:
         names = [p.name for p in write_run_files(result, stage, charts, shown=Path(out))]
     return [Path(out) / n for n in names]
@@ -40,6 +41,12 @@ def write_run_files(result: Any, d: Path, charts: bool = True, shown: Path | Non
         events = events_of(result.op_history)
         files.append(("history.jsonl", lambda p: p.write_text(to_jsonl(events), encoding="utf-8")))
         files.append(("history.edn", lambda p: p.write_text(to_edn(events), encoding="utf-8")))
+    if getattr(result, "traces", None) is not None:  # a traced run: its spans in both formats (docs/tracing.md)
+        from .trace_files import write_trace
+
+        meta = {"scenario": result.scenario_name, "seed": result.seed}
+        files.append((TRACE_FILES[0], lambda p: write_trace(result.traces, p, "chrome", meta)))
+        files.append((TRACE_FILES[1], lambda p: write_trace(result.traces, p, "otlp", meta)))
     if charts:
         from .charts import run_charts
 

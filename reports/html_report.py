@@ -288,7 +288,7 @@ def write_report(directory: str | Path, shown: Path | None = None) -> Path:
     cfg_text, config = read_config(d / "scenario.yaml")
     charts = sorted(p for p in d.glob("*.png") if listed is None or p.name in listed)
     try:
-        body = _body(d, data, is_run, config, cfg_text, charts)
+        body = _body(d, data, is_run, config, cfg_text, charts, listed)
     except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
         raise damaged(source, exc) from None
     path = d / "report.html"
@@ -301,8 +301,22 @@ def write_report(directory: str | Path, shown: Path | None = None) -> Path:
     return path
 
 
+def _traces_section(d: Path, listed: Any) -> list[str]:
+    """Links to a traced run's span files (`dsim run --out` of a run with `trace:` or `--trace`)."""
+    from .trace_files import TRACE_FILES
+
+    names = [n for n in TRACE_FILES if (d / n).exists() and (listed is None or n in listed)]
+    if not names:
+        return []
+    what = {"trace.json": "Chrome/Perfetto trace-event JSON: open it at https://ui.perfetto.dev or chrome://tracing",
+            "trace.otlp.json": "OpenTelemetry OTLP/JSON: upload it to Jaeger or send it to an OTel collector"}
+    items = "".join(f"<li><a href='{html.escape(n)}'>{html.escape(n)}</a>: {html.escape(what[n])}</li>" for n in names)
+    return ["<h2>Traces</h2><p class='meta'>Spans of the requests sampled for tracing (docs/tracing.md).</p>",
+            f"<ul>{items}</ul>"]
+
+
 def _body(d: Path, data: dict[str, Any], is_run: bool, config: dict[str, Any], cfg_text: str,
-          charts: list[Path]) -> str:
+          charts: list[Path], listed: Any = None) -> str:
     title = f"{data['scenario']}: {'run' if is_run else 'comparison'}"
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{CSS}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
@@ -324,6 +338,7 @@ def _body(d: Path, data: dict[str, Any], is_run: bool, config: dict[str, Any], c
     parts += ["<h2>Fault timeline</h2>", _faults_section(data.get("faults", []))]
     if is_run:
         parts += _impact_section(data)
+        parts += _traces_section(d, listed)
     if charts:
         parts += ["<h2>Charts</h2>"] + [_img(p) for p in charts]
     warnings = data.get("warnings") or []

@@ -19,6 +19,8 @@ from typing import Any, Iterable
 
 EPOCH_UNIX_S = 946_684_800  # 2000-01-01T00:00:00Z: simulated time 0 in OTLP files
 FORMATS = ("chrome", "otlp")
+# A traced run's spans in an output directory (`dsim run --out`): one file per format, linked from report.html.
+TRACE_FILES = ("trace.json", "trace.otlp.json")
 
 _OK_OUTCOMES = ("ok", "degraded")  # degraded: answered by a fallback, not an error
 _KIND = {"internal": 1, "server": 2, "client": 3}  # OTLP's SpanKind numbers

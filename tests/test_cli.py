@@ -41,7 +41,7 @@ def test_run_out_writes_files(tmp_path):
     req = pd.read_parquet(out / "requests.parquet")
     # The seven base columns, then three-tier's keys and every failure's cause (docs/outputs.md).
     assert list(req.columns) == ["id", "workload", "operation", "start_s", "end_s", "latency_s", "outcome",
-                                 "key", "cause", "component"]
+                                 "key", "cause", "component", "fault", "fault_description"]
     s = json.loads((out / "summary.json").read_text())
     assert len(req) == s["requests"]["generated"]
     ts = pd.read_csv(out / "timeseries.csv")

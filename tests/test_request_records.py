@@ -43,7 +43,7 @@ faults:
 def test_a_crash_fails_requests_with_cause_down_at_the_crashed_component():
     r = _run(CHAIN.format(net_timeout="1s", client="", faults="  - {type: crash, target: db, at: 20s, duration: 10s}"))
     df = r.requests
-    assert list(df.columns) == BASE_COLUMNS + ["cause", "component"]  # nothing drawn, no retry
+    assert list(df.columns) == BASE_COLUMNS + ["cause", "component", "fault", "fault_description"]  # nothing drawn, no retry
     during = _causes(df, 20.0, 30.0)
     assert set(during) <= {("error", "down", "db"), ("error", "crashed", "db")}
     assert during[("error", "down", "db")] > 500  # ~100/s for 10 s, refused by the crashed db
@@ -147,7 +147,7 @@ def test_attributes_are_recorded_and_absent_ones_are_minus_one():
       batch: {arrivals: poisson(rate=10/s), target: app}
     """
     df = _run(text).requests
-    assert list(df.columns) == BASE_COLUMNS + ["key", "user", "region", "cause", "component"]
+    assert list(df.columns) == BASE_COLUMNS + ["key", "user", "region", "cause", "component", "fault"]  # no faults: no fault_description
     web, batch = df[df.workload == "web"], df[df.workload == "batch"]
     assert web.key.between(0, 99).all() and web.key.nunique() == 100
     assert web.user.between(1000, 1009).all() and web.user.nunique() == 10
@@ -271,7 +271,7 @@ def test_replayed_attributes_are_exactly_what_each_request_carried(monkeypatch, 
                        if spike else ""))
     assert r.exact != spill
     df = r.requests
-    assert list(df.columns) == BASE_COLUMNS + ["key", "user", "region", "cause", "component"]
+    assert list(df.columns) == BASE_COLUMNS + ["key", "user", "region", "cause", "component", "fault"] + (["fault_description"] if spike else [])
     want = pd.DataFrame([seen[i] for i in df.id], columns=["key", "user", "region"])
     assert (df.key.to_numpy() == want.key.fillna(-1).to_numpy()).all()
     assert (df.user.to_numpy() == want.user.fillna(-1).to_numpy()).all()  # the loop's: its user number

@@ -298,3 +298,158 @@ def test_neighbours_traced_runs_are_the_same_runs(name):
         assert s["parent_span_id"] is None or (s["trace_id"], s["parent_span_id"]) in ids
         assert s["end_s"] >= s["start_s"]
     assert sum(1 for s in traced.traces if s["parent_span_id"] is None) <= 300
+
+
+def test_out_directory_of_a_traced_run_holds_both_trace_files_and_the_report_links_them(tmp_path):
+    """`--out DIR` with `trace:` (or `--trace`): DIR gets trace.json and trace.otlp.json, in the manifest,
+    linked from report.html; the same spans as the `--trace` file; an untraced run writes neither."""
+    path = tmp_path / "s.yaml"
+    path.write_text(STACK.format(seed=1, trace="trace: {sample: 10%}").replace("{{", "{").replace("}}", "}"))
+    runner = CliRunner()
+    out, single = tmp_path / "out", tmp_path / "t.otlp.json"
+    res = runner.invoke(main, ["run", str(path), "--out", str(out), "--no-charts", "--duration", "3s", "-q"])
+    assert res.exit_code == 0, res.output
+    chrome = json.loads((out / "trace.json").read_text())
+    otlp = json.loads((out / "trace.otlp.json").read_text())
+    roots = [e for e in chrome["traceEvents"] if e["name"] == "process_name"]
+    assert 20 < len(roots) < 120  # 10% of ~600 requests
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {"trace.json", "trace.otlp.json"} <= set(json.dumps(manifest).replace('"', " ").split())
+    report = (out / "report.html").read_text()
+    assert "href='trace.json'" in report and "href='trace.otlp.json'" in report
+    # --trace FILE as well: that file is written too, with the same spans as the directory's
+    res = runner.invoke(main, ["run", str(path), "--out", str(out), "--no-charts", "--duration", "3s", "-q",
+                               "--trace", str(single)])
+    assert res.exit_code == 0, res.output
+    assert json.loads(single.read_text()) == json.loads((out / "trace.otlp.json").read_text()) == otlp
+    # a run without tracing writes no trace file and no Traces section
+    path.write_text(STACK.format(seed=1, trace="").replace("{{", "{").replace("}}", "}"))
+    res = runner.invoke(main, ["run", str(path), "--out", str(out), "--no-charts", "--duration", "3s", "-q"])
+    assert res.exit_code == 0, res.output
+    assert not (out / "trace.json").exists() and "Traces" not in (out / "report.html").read_text()
+    # --trace without trace: in the scenario turns tracing on: DIR gets the files too
+    res = runner.invoke(main, ["run", str(path), "--out", str(out), "--no-charts", "--duration", "3s", "-q",
+                               "--trace", str(tmp_path / "t.json")])
+    assert res.exit_code == 0, res.output
+    assert (out / "trace.json").exists() and (out / "trace.otlp.json").exists()
+
+
+def _attr(span, key):
+    return span.get("attributes", {}).get(key)
+
+
+@pytest.mark.parametrize("cancel", [True, False])
+def test_a_hedged_calls_attempts_are_call_spans_of_their_own_marked_won_lost_or_cancelled(cancel):
+    """hedging.yaml (leaf-7[2] 5x slower: hedges are sent): each attempt of a hedged call is its own call
+    span under the caller's visit, numbered; once the call is decided exactly one attempt is `won`
+    (the one whose answer was ok), the others `cancelled` (answered rejected) with cancel_losers, else
+    `lost` (left to run: their visits go on after the call was answered), with a fault beside them."""
+    over = ["duration=3s", "trace.sample=100%", "trace.max_requests=100000",
+            f"components.root.calls.0.resilience.hedge.cancel_losers={str(cancel).lower()}"]
+    r = simulator.run(simulator.load_scenario("scenarios/hedging.yaml", overrides=over))
+    plain = simulator.run(simulator.load_scenario("scenarios/hedging.yaml", overrides=over[:1] + over[3:]))
+    assert r.summary["requests"] == plain.summary["requests"]  # traced attempts: the same run
+    spans = {(s["trace_id"], s["span_id"]): s for s in r.traces}
+    calls = defaultdict(list)  # (the caller's visit, the hedged target) -> its attempts' first call spans
+    for s in r.traces:
+        if _attr(s, "dsim.hedge") is not None and s["component"] == "root":
+            calls[(s["trace_id"], s["parent_span_id"], s["attributes"]["peer.service"])].append(s)
+    hedged = [atts for atts in calls.values() if len(atts) > 1]
+    assert len(hedged) > 100  # ~5% of leaf-7's calls (p95 ~15 ms, its slow replica's share)
+    loser = "cancelled" if cancel else "lost"
+    for atts in calls.values():
+        atts.sort(key=lambda s: s["attributes"]["dsim.hedge.attempt"])
+        assert [s["attributes"]["dsim.hedge.attempt"] for s in atts] == list(range(1, len(atts) + 1))
+        assert [s["attributes"]["dsim.hedge"] for s in atts] == ["first"] + ["hedge"] * (len(atts) - 1)
+        if any(s["outcome"] == "in_flight" for s in atts):
+            continue  # the run ended before the call was decided
+        parent = spans[(atts[0]["trace_id"], atts[0]["parent_span_id"])]
+        assert parent["component"] == "root" and parent["kind"] == "server"
+        results = [s["attributes"].get("dsim.hedge.result") for s in atts]
+        won = [s for s in atts if s["attributes"].get("dsim.hedge.result") == "won"]
+        assert len(won) == 1 and won[0]["outcome"] == "ok", results
+        if len(atts) > 1:
+            # the extra attempt left 15 ms after the first
+            assert math.isclose(atts[1]["start_s"] - atts[0]["start_s"], 0.015, abs_tol=EPS)
+            for s in atts:
+                if s is not won[0]:
+                    assert s["attributes"]["dsim.hedge.result"] == loser
+                    if cancel:
+                        assert s["outcome"] == "rejected" and s["end_s"] <= won[0]["end_s"] + 0.01
+    if not cancel:  # a loser left to run finishes after the winner answered
+        late = [s for atts in hedged for s in atts if s["attributes"].get("dsim.hedge.result") == "lost"
+                and s["end_s"] > max(t["end_s"] for t in atts if t["attributes"].get("dsim.hedge.result") == "won")]
+        assert late
+    # the fault (slow leaf-7[2]) is named on the visits of the slow replica, attempts included
+    slow = [s for s in r.traces if s["component"] == "leaf-7[2]" and s["kind"] == "server"]
+    assert slow and all(s["faults"] == ["slow x5 leaf-7[2]"] for s in slow)
+
+
+DROP = """
+name: drop
+seed: 2
+duration: 20s
+network: {default_latency: 1ms}
+components:
+  front: {type: server, workers: 10, service_time: 0s, calls: [back]}
+  back: {type: server, workers: 1, service_time: 800ms, abandoned_requests: drop}
+workloads:
+  web: {target: front, arrivals: constant(rate=1/s), timeout: 1s, resilience: {propagate_deadline: true}}
+faults:
+  - {type: pause, target: back, at: 5.5s, duration: 2s}
+trace: {sample: 100%}
+"""
+
+
+def test_a_propagated_deadline_is_on_its_call_spans_and_a_dropped_request_says_why():
+    """Requests every 1 s, 800 ms each at back, deadline 1 s: all in time until the pause of back
+    (5.5-7.5 s). The request of 5 s is frozen in service past its deadline (6 s); the one of 6 s is held
+    at back and handed over at the resume (7.5 s), after its deadline: dropped on arrival. Then each
+    request waits behind the late one before it (the one of 5 s finishes its work at 7.8 s, the next at
+    8.6 s...), so its deadline passes while back holds it, until the backlog is gone (the request of
+    11 s is in time again). Every call span of a request carries its deadline."""
+    r = simulator.run(simulator.loads_scenario(DROP))
+    held = "deadline passed while held: answered timed_out (skipped if not yet served)"
+    notes = {}
+    for spans in _by_trace(r.traces).values():
+        root = next(s for s in spans if s["parent_span_id"] is None)
+        calls = [s for s in spans if s["kind"] == "client" and s["parent_span_id"] is not None]
+        assert calls and all(math.isclose(_attr(s, "dsim.deadline_s"), root["start_s"] + 1.0, abs_tol=EPS)
+                             for s in calls)  # the deadline travels with the copy, to every hop
+        (back,) = [s for s in spans if s["component"] == "back" and s["kind"] == "server"]
+        notes[round(root["start_s"])] = (_attr(back, "dsim.deadline"), back, root)
+    for t, (note, back, root) in sorted(notes.items()):
+        if t == 6:
+            assert note == "dropped on arrival: its deadline had passed"
+            assert back["start_s"] == back["end_s"] == 7.5 and back["outcome"] == "timed_out"
+        elif 5 <= t <= 10:
+            assert note == held, t
+            assert math.isclose(back["end_s"], t + 1.0, abs_tol=EPS) and back["outcome"] == "timed_out"
+        else:
+            assert note is None and root["outcome"] == "ok", t
+        assert (root["outcome"] == "ok") == (note is None)
+
+
+def test_hedge_and_deadline_attributes_survive_the_otlp_reader():
+    """The new attributes are typed OTLP values a real reader accepts (opentelemetry-proto)."""
+    pb = pytest.importorskip("opentelemetry.proto.collector.trace.v1.trace_service_pb2")
+    json_format = pytest.importorskip("google.protobuf.json_format")
+    text = DROP.replace("duration: 20s", "duration: 9s").replace(
+        "calls: [back]}", "calls: [{target: back, resilience: {hedge: {after: 300ms}}}]}")
+    r = simulator.run(simulator.loads_scenario(text))
+    doc = otlp_trace(r.traces, {"scenario": "drop", "seed": 2})
+    for res in doc["resourceSpans"]:
+        for sp in res["scopeSpans"][0]["spans"]:
+            for k in ("traceId", "spanId", "parentSpanId"):
+                if k in sp:
+                    sp[k] = base64.b64encode(bytes.fromhex(sp[k])).decode()
+    msg = json_format.Parse(json.dumps(doc), pb.ExportTraceServiceRequest())
+    seen = defaultdict(set)
+    for res in msg.resource_spans:
+        for sp in res.scope_spans[0].spans:
+            for a in sp.attributes:
+                if a.key.startswith(("dsim.hedge", "dsim.deadline")):
+                    seen[a.key].add(a.value.WhichOneof("value"))
+    assert seen == {"dsim.hedge.attempt": {"int_value"}, "dsim.hedge": {"string_value"},
+                    "dsim.hedge.result": {"string_value"}, "dsim.deadline_s": {"double_value"},
+                    "dsim.deadline": {"string_value"}}

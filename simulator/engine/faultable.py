@@ -75,6 +75,19 @@ class Faultable:
         del active[token]
         self._recompute(kind, active)
 
+    def fault_token(self, *kinds: str) -> int:
+        """The token of the fault behind this target's state of `kinds` now (for a failure's record):
+        of those active, the one that started first (contributions keep their order); -1 for none.
+        Called only where a failure is decided, never on the path of a success."""
+        active = self._contrib
+        if active:
+            for kind in kinds:
+                held = active.get(kind)
+                if held:
+                    token = next(iter(held))
+                    return token if isinstance(token, int) else -1
+        return -1
+
     def fault_changed(self, kind: str, before: Any, after: Any) -> None:
         """Called when the combined value of `kind` changes."""
 

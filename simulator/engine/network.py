@@ -156,7 +156,10 @@ class Link(Faultable):
     def _send_general(self, req: Request, reply: Reply) -> None:
         env = self.env
         if self.cut or (self.loss and self._lost(self.loss)):
-            note_failure(env, req, CAUSE_CUT if self.cut else CAUSE_LOST, self.dst.name)
+            if self.cut:
+                note_failure(env, req, CAUSE_CUT, self.dst.name, self.fault_token("cut"))
+            else:
+                note_failure(env, req, CAUSE_LOST, self.dst.name, self.fault_token("loss"))
             env.call_later(self.net.timeout_s, _deliver, (reply, TIMED_OUT))
             return
         back = _Return(self, reply, env.now, req)
@@ -269,7 +272,10 @@ class _Return:
         env = link.env
         if link.cut_back or (link.loss_back and link._lost(link.loss_back)):
             if self.req is not None:
-                note_failure(env, self.req, CAUSE_CUT if link.cut_back else CAUSE_LOST, link.dst.name)
+                if link.cut_back:
+                    note_failure(env, self.req, CAUSE_CUT, link.dst.name, link.fault_token("cut_back"))
+                else:
+                    note_failure(env, self.req, CAUSE_LOST, link.dst.name, link.fault_token("loss_back"))
             wait = max(0.0, self.t_sent + link.net.timeout_s - env.now)
             env.call_later(wait, _deliver, (self.reply, TIMED_OUT))
             return

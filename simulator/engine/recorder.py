@@ -14,7 +14,7 @@ its own named streams, one value per request in order of issue, so they are *rep
 (`replay`: a fresh stream with the same seed hands out the same values, assigned to the workload's
 rows in id order) rather than stored. Only a closed loop's user (the simulated user's number, not a
 draw) is appended at issue (`enable`), on a path the workloads choose once, before the run. Why a request failed and how many retries it took are kept
-sparsely, only for the requests concerned: a failure site writes `why[id] = (cause, place)`
+sparsely, only for the requests concerned: a failure site writes `why[id] = (cause, place, fault)`
 (simulator/engine/request.py's causes) and a retry counts in `retried[id]`; a failed answer moves its
 cause into the current chunk's failure log (`failed`), and sealing a chunk moves the retry counts of
 its answered rows into it. So a run where nothing fails and nothing retries records exactly what it
@@ -44,7 +44,7 @@ _ATTR_DTYPES = {"key": np.int64, "user": np.int64, "region": np.int16}
 _ATTR_CODES = {"key": "q", "user": "q", "region": "h"}
 # Sparse per-chunk logs: (row in the chunk, cause, place) of failed requests; (row, retries) of retried ones.
 _SPARSE = (("fail_row", np.int32, "i"), ("fail_cause", np.int8, "b"), ("fail_where", np.int16, "h"),
-           ("retry_row", np.int32, "i"), ("retry_n", np.int32, "i"))
+           ("fail_fault", np.int16, "h"), ("retry_row", np.int32, "i"), ("retry_n", np.int32, "i"))
 
 
 class Recorder:
@@ -77,12 +77,14 @@ class Recorder:
         self._region_index: dict[str, int] = {}
         self.places: list[str] = []  # components (and workloads) named by failure causes
         self._place_index: dict[str, int] = {}
-        self.why: dict[int, tuple[int, str]] = {}  # request id -> (cause, place) of its latest failure
+        self.why: dict[int, tuple[int, str, int]] = {}  # request id -> (cause, place, fault) of its latest failure
+        self.fault_names: list[str] = []  # each fault's description, by token (set by the runner)
         self.retried: dict[int, int] = {}  # request id -> retries made for it (retry policies)
         self.track_retries = False  # a retry policy exists: the `attempts` column is recorded
         self._late_fail_id = array("q")
         self._late_fail_cause = array("b")
         self._late_fail_where = array("h")
+        self._late_fail_fault = array("h")
         self._new_chunk()
 
     def _new_chunk(self) -> None:
@@ -208,16 +210,18 @@ class Recorder:
 
     def failed(self, rid: int) -> None:
         """Request `rid` was answered with a failure: keep the cause of its latest failure (`why`)."""
-        cause, where = self.why.pop(rid, (0, None))
+        cause, where, fault = self.why.pop(rid, (0, None, -1))
         row = rid - self.base
         if row >= 0:
             self.fail_row.append(row)
             self.fail_cause.append(cause)
             self.fail_where.append(self.place_index(where))
+            self.fail_fault.append(fault)
         else:
             self._late_fail_id.append(rid)
             self._late_fail_cause.append(cause)
             self._late_fail_where.append(self.place_index(where))
+            self._late_fail_fault.append(fault)
 
     # --- after the run -----------------------------------------------------------------------------
     @property
@@ -233,7 +237,7 @@ class Recorder:
         held = sum(a.nbytes for c in self.sealed for a in c.values())
         held += len(self.start) * ROW_BYTES + sum(getattr(self, a).itemsize * len(getattr(self, a)) for a in self.attrs)
         held += sum(getattr(self, n).itemsize * len(getattr(self, n)) for n, _d, _c in _SPARSE)
-        return held + len(self._late_id) * 17 + len(self._late_fail_id) * 11
+        return held + len(self._late_id) * 17 + len(self._late_fail_id) * 13
 
     def _read(self, offset: int, rows: int, fails: int = 0, retries: int = 0) -> dict[str, np.ndarray]:
         f = self._spill
@@ -277,14 +281,17 @@ class Recorder:
             out[col] = values
         cause = np.zeros(rows, np.int8)
         where = np.full(rows, -1, np.int16)
+        fault = np.full(rows, -1, np.int16)
         cause[c["fail_row"]] = c["fail_cause"]
         where[c["fail_row"]] = c["fail_where"]
-        lid, lcause, lwhere = late_fail
+        fault[c["fail_row"]] = c["fail_fault"]
+        lid, lcause, lwhere, lfault = late_fail
         lo, hi = np.searchsorted(lid, [base, base + rows])
         if hi > lo:
             cause[lid[lo:hi] - base] = lcause[lo:hi]
             where[lid[lo:hi] - base] = lwhere[lo:hi]
-        out["cause"], out["where"] = cause, where
+            fault[lid[lo:hi] - base] = lfault[lo:hi]
+        out["cause"], out["where"], out["fault"] = cause, where, fault
         if self.track_retries:
             attempts = np.ones(rows, np.int32)
             attempts[c["retry_row"]] += c["retry_n"]
@@ -312,7 +319,8 @@ class Recorder:
             lorder = np.argsort(lf, kind="stable")
             late_fail = (lf[lorder],
                          np.frombuffer(self._late_fail_cause, dtype=np.int8)[lorder] if lf.size else np.empty(0, np.int8),
-                         np.frombuffer(self._late_fail_where, dtype=np.int16)[lorder] if lf.size else np.empty(0, np.int16))
+                         np.frombuffer(self._late_fail_where, dtype=np.int16)[lorder] if lf.size else np.empty(0, np.int16),
+                         np.frombuffer(self._late_fail_fault, dtype=np.int16)[lorder] if lf.size else np.empty(0, np.int16))
             # Replayed columns: fresh streams, taken chunk after chunk from the run's first request.
             takers = {col: {w: Replay(spec.draw()) for w, spec in per_wl.items()} for col, per_wl in self.replays.items()}
         for base, c in self._raw_chunks():
@@ -350,7 +358,7 @@ class Recorder:
         if not extra:
             return out
         out.update({a: np.empty(0, _ATTR_DTYPES[a]) for a in _ATTR_DTYPES if a in self.attrs or a in self.replays})
-        out.update(cause=np.empty(0, np.int8), where=np.empty(0, np.int16))
+        out.update(cause=np.empty(0, np.int8), where=np.empty(0, np.int16), fault=np.empty(0, np.int16))
         if self.track_retries:
             out["attempts"] = np.empty(0, np.int32)
         return out

@@ -31,9 +31,11 @@ OUTCOME_NAMES = ("ok", "rejected", "timed_out", "error", "in_flight", "short_cir
                  "degraded", "shed")
 
 # Why a request failed: the cause of the latest failure decided anywhere in its call tree before it was
-# answered, set where the failure is decided (`Recorder.why[req.id] = (cause, place)`: only on a
+# answered, set where the failure is decided (`Recorder.why[req.id] = (cause, place, fault)`: only on a
 # failure, so nothing is paid when nothing fails). `place` names the component (or the workload, for
-# its own timeout) where it happened. Documented in docs/outputs.md.
+# its own timeout) where it happened; `fault` is the token (place in the run's fault list) of the fault
+# whose effect decided it (a crash, a partition, a loss, an injected error), -1 for none. Documented in
+# docs/outputs.md.
 CAUSE_NONE = 0  # ok, or a failure decided where no cause is recorded
 CAUSE_DOWN = 1  # refused by a crashed component (place: that component)
 CAUSE_CUT = 2  # sent over a link a partition cut, or a reply cut on its way back (place: the callee)
@@ -47,17 +49,46 @@ CAUSE_CLIENT_TIMEOUT = 9  # the workload's own timeout expired (place: the workl
 CAUSE_CALL_TIMEOUT = 10  # a caller's timeout on a call (a call step's or a per-attempt timeout; place: the call)
 CAUSE_DEADLINE = 11  # dropped downstream because its caller's propagated deadline had passed (place: the component)
 CAUSE_SERVER_TIMEOUT = 12  # a component's own `timeout` on the work it holds expired (place: the component)
+CAUSE_INJECTED_ERROR = 13  # an `error` fault failed the call (place: the component)
+CAUSE_NO_QUORUM = 14  # too few replicas answered a quorum read or acknowledged a write (place: the store)
+CAUSE_NOT_LEADER = 15  # a write reached a replica that does not lead (place: the replica)
+CAUSE_FENCED = 16  # a write reached a leader whose lease had expired (fencing; place: the replica)
+CAUSE_NO_LEADER = 17  # refused while no leader was known: a failover or an election in progress (place: the store or replica)
+CAUSE_LEADER_LOST = 18  # its leader stepped down or crashed before the write committed or the read was confirmed (place: that replica)
+CAUSE_RETENTION = 19  # a message queue's retention deleted the message before it was processed (place: the queue)
+CAUSE_DEAD_LETTER = 20  # a consumer group gave up on the message after `max_attempts` (place: the queue)
 CAUSE_NAMES = ("none", "down", "cut", "lost", "queue_full", "crashed", "rate_limited", "open_breaker",
-               "bulkhead_full", "client_timeout", "call_timeout", "deadline", "server_timeout")
+               "bulkhead_full", "client_timeout", "call_timeout", "deadline", "server_timeout", "injected_error",
+               "no_quorum", "not_leader", "fenced", "no_leader", "leader_lost", "retention", "dead_letter")
 
 Reply = Callable[[int], None]
 
 
-def note_failure(env: Any, req: Any, cause: int, place: str) -> None:
-    """A failure of `req` was decided here: remember why, for its record (called only on a failure)."""
+def note_failure(env: Any, req: Any, cause: int, place: str, fault: int = -1, inherit: bool = False) -> None:
+    """A failure of `req` was decided here: remember why, for its record (called only on a failure).
+
+    `fault`: the token of the fault whose effect decided it (`Faultable.fault_token`), -1 for none.
+    `inherit`: a failure that follows from failures already noted for the request (a quorum missed
+    because replicas were down): it keeps the fault of the latest one."""
     rec = getattr(env, "recorder", None)  # None: a component driven by a test, without records
     if rec is not None and req is not None:
-        rec.why[req.id] = (cause, place)
+        if inherit and fault < 0:
+            fault = rec.why.get(req.id, (0, None, -1))[2]
+        rec.why[req.id] = (cause, place, fault)
+
+
+def failure_of(env: Any, rid: int) -> tuple[int, str, int] | None:
+    """The (cause, place, fault) noted so far for request `rid`'s latest failure, if any."""
+    rec = getattr(env, "recorder", None)
+    return None if rec is None else rec.why.get(rid)
+
+
+def share_failure(env: Any, why: tuple[int, str, int] | None, req: Any) -> None:
+    """`req` fails for the reason `why` (`failure_of` another request: callers coalesced on one
+    fetch share its failure, so they share its cause). Called only on a failure."""
+    rec = getattr(env, "recorder", None)
+    if rec is not None and why is not None:
+        rec.why[req.id] = why
 
 
 class Request:
@@ -144,9 +175,9 @@ class Deadlines:
         self.timeout_s = timeout_s
         self.entries: deque = deque()
         self.armed = False
-        # (cause, place) a timeout of this source records for its request (`Recorder.why`): the id is
+        # (cause, place, fault) a timeout of this source records for its request (`Recorder.why`): the id is
         # the wrapped reply's `id` (a workload's request) or the `Once`'s `rid`. Only read when one expires.
-        self.tag = tag
+        self.tag = None if tag is None else (tag[0], tag[1], -1)  # a timeout names no fault
 
     def wrap(self, reply: Reply) -> "Once":
         """`reply`, to be answered with TIMED_OUT if no outcome comes within `timeout_s`."""

@@ -29,6 +29,35 @@ class Propagated(Request):
     __slots__ = ("deadline",)
 
 
+class TracedPropagated(Propagated):
+    """A `Propagated` copy of a request sampled for tracing: it keeps the trace (so what it reaches is
+    traced), and the tracer gives each call span it makes the attributes in `tags` (and lists it in
+    `spans`). Made only for a traced request: every other copy is a plain `Propagated`."""
+
+    __slots__ = ("trace", "tags", "spans")
+
+
+def traced(sub: Any, req: Request, cls: type, tags: dict[str, Any]) -> Any:
+    """`sub` (a policy's copy of the traced `req`) as an instance of `cls`, its traced twin: same slots,
+    plus `req`'s trace, the call-span attributes `tags` and an empty list of its call spans."""
+    twin = object.__new__(cls)
+    for klass in type(sub).__mro__:
+        for slot in getattr(klass, "__slots__", ()):
+            if hasattr(sub, slot):
+                setattr(twin, slot, getattr(sub, slot))
+    twin.trace = req.trace
+    twin.tags = {**getattr(req, "tags", {}), **tags}  # a hedge of a propagated copy keeps its deadline's tags
+    twin.spans = []
+    return twin
+
+
+def annotate_visit(req: Any, comp: Any, key: str, value: Any) -> None:
+    """On a traced request's open visit of `comp` (its latest), set the attribute `key`."""
+    visits = req.trace.open.get(id(comp))
+    if visits:
+        visits[-1].attributes[key] = value
+
+
 class _CopyBack:
     """The reply of a propagated call: what the copy learned goes back to the caller's request."""
 
@@ -65,6 +94,8 @@ class PropagateDeadline:
         sub = Propagated(req.id, req.t0, req.wl, req.op, req.key, req.user, req.region)
         sub.meta = req.meta
         sub.deadline = deadline
+        if req.trace is not None:  # a sampled request: its copy stays traced, its call spans say the deadline
+            sub = traced(sub, req, TracedPropagated, {"dsim.deadline_s": deadline})
         self.propagated += 1
         self.inner(sub, _CopyBack(req, sub, reply))
 
@@ -111,12 +142,33 @@ class _Dropping:
         if left <= 0.0:
             self.dropped += 1
             note_failure(env, req, CAUSE_DEADLINE, self.comp.name)
+            if req.trace is not None:
+                annotate_visit(req, self.comp, "dsim.deadline", "dropped on arrival: its deadline had passed")
             reply(TIMED_OUT)
             return
         # A `Once` is what a station skips in its queue once it is answered (see Station.release).
         once = Once(reply, req.deadline)
-        env.call_later(left, once.expire)
+        if req.trace is not None:
+            visits = req.trace.open.get(id(self.comp))
+            env.call_later(left, _TracedExpiry(once, visits[-1] if visits else None).fire)
+        else:
+            env.call_later(left, once.expire)
         self.handle(req, once)
+
+
+class _TracedExpiry:
+    """A traced request's propagated deadline passing while a component holds it: its visit span
+    says so (if it was still unanswered), then the call is answered `timed_out` as for any request."""
+
+    __slots__ = ("once", "span")
+
+    def __init__(self, once: Once, span: Any) -> None:
+        self.once, self.span = once, span
+
+    def fire(self, timer: Any) -> None:
+        if not self.once.done and self.span is not None:
+            self.span.attributes["dsim.deadline"] = "deadline passed while held: answered timed_out (skipped if not yet served)"
+        self.once.expire(timer)
 
 
 def install(system: Any) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 from simulator.engine.request import OK, OUTCOME_NAMES, REJECTED, Once, Reply, Request
 from simulator.language import registry
 
-from .deadline import Propagated
+from .deadline import Propagated, annotate_visit, traced
 
 WINDOW = 1000  # successful calls the percentile is taken over (the most recent)
 REFRESH = 100  # observations between two recomputations of the percentile
@@ -48,10 +48,22 @@ class HedgedPropagated(Propagated):
     __slots__ = ("hedge", "lost", "once")
 
 
-HEDGED = (Hedged, HedgedPropagated)
+class TracedHedged(Hedged):
+    """An attempt of a traced request (see `deadline.TracedPropagated`): its call spans say which
+    attempt it is and, once the call is decided, whether it won, lost or was cancelled."""
+
+    __slots__ = ("trace", "tags", "spans")
 
 
-def _copy(req: Request, hedge: "Hedge") -> Any:
+class TracedHedgedPropagated(HedgedPropagated):
+    __slots__ = ("trace", "tags", "spans")
+
+
+HEDGED = (Hedged, HedgedPropagated, TracedHedged, TracedHedgedPropagated)
+_TRACED = {Hedged: TracedHedged, HedgedPropagated: TracedHedgedPropagated}
+
+
+def _copy(req: Request, hedge: "Hedge", n: int) -> Any:
     if isinstance(req, Propagated):
         sub: Any = HedgedPropagated(req.id, req.t0, req.wl, req.op, req.key, req.user, req.region)
         sub.deadline = req.deadline
@@ -59,7 +71,15 @@ def _copy(req: Request, hedge: "Hedge") -> Any:
         sub = Hedged(req.id, req.t0, req.wl, req.op, req.key, req.user, req.region)
     sub.meta = req.meta
     sub.hedge, sub.lost, sub.once = hedge, False, None
+    if req.trace is not None:  # a sampled request: each attempt is traced, as its own call spans
+        sub = traced(sub, req, _TRACED[type(sub)], {"dsim.hedge.attempt": n, "dsim.hedge": "hedge" if n > 1 else "first"})
     return sub
+
+
+def _result(sub: Any, result: str) -> None:
+    """A traced attempt's call spans learn how its call ended for it (`won`, `lost`, `cancelled`)."""
+    for span in sub.spans:
+        span.attributes["dsim.hedge.result"] = result
 
 
 class _Call:
@@ -148,7 +168,7 @@ class Hedge:
             self.env.call_later(delay, self._due, call)
 
     def _attempt(self, call: _Call) -> None:
-        sub = _copy(call.req, self)
+        sub = _copy(call.req, self, call.sent + 1)
         call.attempts.append(sub)
         call.sent += 1
         call.out += 1
@@ -179,6 +199,8 @@ class Hedge:
             if self.q is not None:
                 self._observe(self.env._now - call.t0)
             call.req.meta = att.sub.meta
+            if call.req.trace is not None:
+                _result(att.sub, "won")
             for sub in call.attempts:
                 if sub is not att.sub:
                     self._lose(sub)
@@ -195,11 +217,15 @@ class Hedge:
 
     def _lose(self, sub: Any) -> None:
         sub.lost = True
+        if sub.trace is not None:
+            _result(sub, "lost")  # left to run (or already answered); cancelled below if it is
         if not self.cancel:
             return
         once = sub.once
         if once is not None and not once.done:
             self.cancelled += 1
+            if sub.trace is not None:
+                _result(sub, "cancelled")
             once(REJECTED)  # skipped in the target's queue; if in service it finishes, its answer is dropped
 
     def stats(self) -> dict[str, Any]:
@@ -241,10 +267,11 @@ class _Cancellable:
     """The `handle` of a hedged call's target: a loser that arrives is refused; a waiting one can
     be cancelled (a `Once`, which a station skips in its queue once answered)."""
 
-    __slots__ = ("handle",)
+    __slots__ = ("handle", "comp")
 
-    def __init__(self, handle: Any) -> None:
+    def __init__(self, handle: Any, comp: Any = None) -> None:
         self.handle = handle
+        self.comp = comp  # (whose visit span a traced loser's cancellation annotates)
 
     def __call__(self, req: Request, reply: Reply) -> None:
         if type(req) not in HEDGED or not req.hedge.cancel or req.once is not None:
@@ -252,6 +279,9 @@ class _Cancellable:
             return
         if req.lost:
             req.hedge.cancelled += 1
+            if req.trace is not None:
+                _result(req, "cancelled")
+                annotate_visit(req, self.comp, "dsim.hedge.result", "cancelled")
             reply(REJECTED)
             return
         once = Once(reply)
@@ -278,4 +308,4 @@ def install(system: Any) -> None:
         for comp in [dst] if hasattr(dst, "queue") else getattr(dst, "backends", []):
             if hasattr(comp, "queue") and id(comp) not in done:
                 done.add(id(comp))
-                comp.handle = _Cancellable(comp.handle)
+                comp.handle = _Cancellable(comp.handle, comp)

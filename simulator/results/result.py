@@ -328,6 +328,15 @@ class Result:
         if "cause" in c:
             frame["cause"] = pd.Categorical.from_codes(c["cause"].astype(np.int32), categories=list(CAUSE_NAMES))
             frame["component"] = pd.Categorical.from_codes(c["where"].astype(np.int32), categories=list(rec.places))
+        names = list(getattr(rec, "fault_names", ()))
+        if "fault" in c:  # the fault behind the failure: its place in the run's fault list, and what it is
+            fault = c["fault"].astype(np.int32)
+            frame["fault"] = fault
+        if "fault" in c and names:  # (without faults: no categories, and the column would not survive parquet)
+            categories = list(dict.fromkeys(names))  # two faults may read the same: one category
+            code_of = np.array([categories.index(n) for n in names] + [-1], np.int32)  # token -> code; -1 -> none
+            frame["fault_description"] = pd.Categorical.from_codes(
+                code_of[np.where((fault >= 0) & (fault < len(names)), fault, len(names))], categories=categories)
         return pd.DataFrame(frame)
 
     @cached_property

@@ -41,6 +41,9 @@ def build(scenario: Scenario, seed: int | None = None) -> tuple[SimEnv, System]:
 def schedule_faults(env: SimEnv, system: System) -> list[dict[str, Any]]:
     """Schedule every fault's start and stop; returns their windows (for reports)."""
     windows = []
+    # what each fault is, by token: a failure's record names the fault behind it (requests' `fault` column)
+    env.recorder.fault_names = [f.describe() + (f" ({system.drawn_by[t]})" if t in system.drawn_by else "")
+                                for t, f in enumerate(system.faults)]
     for token, fault in enumerate(system.faults):
         if fault.at >= env.end_s:
             continue  # reported as a warning by the system

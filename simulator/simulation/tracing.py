@@ -187,6 +187,10 @@ class Tracer:
             span = Span(tr, tr.parent_at(src), name, CLIENT, src.name, req.op, env._now,
                         self.faults_of(link, owner))
             span.attributes["peer.service"] = owner.name
+            tags = getattr(req, "tags", None)  # a policy's traced copy (a hedge's attempt, a propagated deadline)
+            if tags is not None:
+                span.attributes.update(tags)
+                req.spans.append(span)
             send(req, _CallEnd(span, reply, self))
         return traced_send
 
