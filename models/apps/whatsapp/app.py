@@ -31,7 +31,7 @@ from simulator.engine.request import ERROR, OK, REJECTED, TIMED_OUT
 from simulator.language import registry
 from simulator.language.config import StrictModel
 from simulator.language.errors import ScenarioError
-from simulator.language.units import PositiveDuration
+from simulator.language.units import Duration, PositiveDuration
 from simulator.sampling.distributions import DurationDist, NumberDist
 
 from .infra import Mail, OfflineQueue, PresenceCache, PresenceQuery, Session, WebSocketServer
@@ -56,8 +56,9 @@ class DiurnalConfig(StrictModel):
     amplitude: float = Field(0.3, ge=0, lt=1, description="Relative swing of the rate of coming online: "
                              "factor = 1 + amplitude x cos(2 pi (time of day - peak) / period).")
     period: PositiveDuration = Field(86400.0, description="Length of a day.")
-    peak: float = Field(75600.0, ge=0, description="Time of day of the peak, in seconds (75600 = 21:00).")
-    start: float = Field(64800.0, ge=0, description="Time of day at the start of the run, in seconds (64800 = 18:00).")
+    peak: Duration = Field(75600.0, description="Time of day of the peak, as a duration since midnight (21h).")
+    start: Duration = Field(64800.0, description="Time of day at the start of the run, as a duration since "
+                            "midnight (18h).")
 
 
 class ReconnectConfig(StrictModel):
@@ -127,8 +128,6 @@ class WhatsApp(Application):
                                                      "after every recipient's copy is delivered or queued (route: "
                                                      "nothing is lost), or after the store write (store: a server "
                                                      "crash mid-route loses copies, counted in `lost`).")
-        full_users: float = Field(2e9, gt=0, description="Users of the real system (for the extrapolation's "
-                                  "wording; the arithmetic uses `scale`).")
         server_connections: PositiveInt = Field(1_000_000, description="Connections one production WebSocket "
                                                 "server holds (for the extrapolation).")
 
@@ -205,6 +204,8 @@ class WhatsApp(Application):
         m.gauge("presence_stale", self.shown_online_not_connected, "users shown online who are not connected "
                 "there", "users")
         m.gauge("presence_missing", self.connected_not_shown, "connected users shown offline", "users")
+        m.gauges("backlog_by_partition", [f"p{i}" for i in range(len(self.inbox.per_partition))],
+                 lambda: list(self.inbox.per_partition), "items in each partition of the offline queue", "items")
         self.m_conns = m.gauges("connections", [s.name for s in servers], lambda: [len(s.sessions) for s in servers],
                                 "connections per WebSocket server", "connections")
         m.value("lost", self.count_lost, "message copies acknowledged to the sender but neither delivered nor "
