@@ -283,7 +283,7 @@ class WhatsApp(Application):
         if mine and rng.random() < cfg.group_share:
             g = mine[int(rng.integers(len(mine)))]
             to = tuple(m for m in self.groups[g] if m != u)
-            conv = cfg.users + g  # a group's conversation key
+            conv = cfg.users * cfg.users + g  # a group's conversation key (after every pair's)
         else:
             v = int(rng.integers(cfg.users - 1))
             v += v >= u
