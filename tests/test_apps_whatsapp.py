@@ -209,6 +209,38 @@ def test_group_message_fans_out_to_every_other_member():
     assert app.sent.n == 1 and len(app.receipt_s.values) == 2  # one message, a receipt from each reader
 
 
+def test_overlapping_server_crashes_every_phone_back_and_the_message_delivered_once():
+    # ws-1 down 3-13 s, ws-2 down 5-9 s (it recovers inside ws-1's window): both phones are dropped;
+    # user 0 writes at 6 s while disconnected (outbox); both reconnect with backoff (some dials reach a
+    # server that is down and are refused) and the message arrives once.
+    env, system, app = tiny(faults="[{type: crash, target: ws-1, at: 3s, duration: 10s}, "
+                                   "{type: crash, target: ws-2, at: 5s, duration: 4s}]")
+    online(app, env, 0)
+    online(app, env, 1)
+    env.run(until=6.0)
+    assert app.conn == [None, None] and app.online == 0
+    message(app, 0, 1)
+    env.run(until=60.0)
+    assert all(c is not None for c in app.conn) and app.online == 2
+    assert sum(len(s.sessions) for s in app.servers) == 2
+    assert app.delivered.n == 1 and app.dups.n == 0 and app.count_lost() == 0 and app.undelivered == 0
+    assert len(app.reconnect_s.values) == 2
+
+
+def test_a_partition_between_phones_and_servers_delays_a_message_without_losing_it():
+    # Phones cut from the data centre 3-8 s: user 0's send at 4 s fails and is retried over the same
+    # connection (the server did not crash, so the phone does not reconnect) until the partition heals.
+    env, system, app = tiny(faults="[{type: partition, groups: [[phones], [dc]], at: 3s, duration: 5s}]")
+    online(app, env, 0)
+    online(app, env, 1)
+    env.run(until=4.0)
+    message(app, 0, 1)
+    env.run(until=30.0)
+    assert app.delivered.n == 1 and app.dups.n == 0 and app.count_lost() == 0
+    assert app.deliver_s.values[0] > 8.0 - 4.0  # not before the partition ended
+    assert app.sent.n == 1
+
+
 # --- the ready scenario, small -------------------------------------------------------------------------
 SMALL = ["components.chat.users=3000", "components.chat.groups=150", "duration=200s", "warmup=40s",
          "components.ws-1.connections=100", "components.ws-2.connections=100", "components.ws-3.connections=100",
