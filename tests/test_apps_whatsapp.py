@@ -320,8 +320,13 @@ def test_bad_input_is_one_located_line(tmp_path, old, new, fragments):
     assert len(out.strip().splitlines()) == 1, out
 
 
-def test_lb_that_is_not_in_front_of_websocket_servers_is_refused(tmp_path):
-    text = GOOD.replace("lb: lb\n", "lb: db\n")
-    result, path = run_validate(tmp_path, text)
-    assert result.exit_code == 2 and "Traceback" not in result.output
-    assert "components.chat.lb" in result.output and "websocket" in result.output
+@pytest.mark.parametrize("old, new, fragments", [
+    ("lb: lb\n", "lb: db\n", ["components.chat.lb", "'db' must be a load_balancer whose backends are websocket"]),
+    ("backends: [ws-1, ws-2]", "backends: [ws-1, db]", ["components.chat.lb", "websocket servers"]),
+    ("presence: presence\n", "presence: offline\n", ["components.chat.presence", "expected a presence component"]),
+    ("offline_queue: offline", "offline_queue: push", ["components.chat.offline_queue", "expected an offline_queue"]),
+])
+def test_components_of_the_wrong_type_are_one_located_line(tmp_path, old, new, fragments):
+    assert old in GOOD
+    out = assert_bad(tmp_path, GOOD.replace(old, new, 1), *fragments)
+    assert len(out.strip().splitlines()) == 1, out

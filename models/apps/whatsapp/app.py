@@ -30,7 +30,6 @@ from models.apps.behaviour import AppConfig, Application, distribution
 from simulator.engine.request import ERROR, OK, REJECTED, TIMED_OUT
 from simulator.language import registry
 from simulator.language.config import StrictModel
-from simulator.language.errors import ScenarioError
 from simulator.language.units import Duration, PositiveDuration
 from simulator.sampling.distributions import DurationDist, NumberDist
 
@@ -135,18 +134,27 @@ class WhatsApp(Application):
             return [(("lb",), self.lb), (("presence",), self.presence), (("store",), self.store),
                     (("offline_queue",), self.offline_queue), (("push",), self.push)]
 
+        def check_scenario(self, sc: Any) -> list[tuple[tuple, str]]:
+            """The components named are of the types the chat logic needs."""
+            comps = sc.components
+            out: list[tuple[tuple, str]] = []
+            lb = comps.get(self.lb)
+            if lb is not None and (lb.type != "load_balancer" or any(
+                    getattr(comps.get(b), "type", None) != "websocket" for b in lb.backends)):
+                out.append((("lb",), f"'{self.lb}' must be a load_balancer whose backends are websocket servers"))
+            for key in ("presence", "offline_queue"):
+                c = comps.get(getattr(self, key))
+                if c is not None and c.type != key:
+                    article = "an" if key[0] in "aeiou" else "a"
+                    out.append(((key,), f"'{getattr(self, key)}' is of type {c.type}; expected {article} {key} "
+                                        "component"))
+            return out
+
     # --- build -----------------------------------------------------------------------------------
     def connect(self, system: Any) -> None:
         cfg = self.config
-        lb = system.get(cfg.lb)
-        servers = [system.get(b) for b in getattr(lb.config, "backends", ())]
-        if not servers or not all(isinstance(s, WebSocketServer) for s in servers):
-            raise ScenarioError(f"'{cfg.lb}' must be a load_balancer whose backends are websocket servers",
-                                path=("components", self.name, "lb"))
-        for key, cls in (("presence", PresenceCache), ("offline_queue", OfflineQueue)):
-            if not isinstance(system.get(getattr(cfg, key)), cls):
-                raise ScenarioError(f"'{getattr(cfg, key)}' must be a {cls.type_name} component",
-                                    path=("components", self.name, key))
+        # (their types were checked when the scenario loaded: Config.check_scenario)
+        servers = [system.get(b) for b in system.get(cfg.lb).config.backends]
         self.servers = servers
         self.presence_cache: PresenceCache = system.get(cfg.presence)
         self.inbox: OfflineQueue = system.get(cfg.offline_queue)
