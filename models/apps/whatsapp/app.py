@@ -85,6 +85,7 @@ class WhatsApp(Application):
     a TTL, stored messages delivered directly or queued with a push, receipts, groups."""
 
     type_name = "whatsapp"
+    _t_reset = 0.0  # when the measured window began (the end of the warm-up): rates divide by its length
 
     class Config(AppConfig):
         type: Literal["whatsapp"] = "whatsapp"
@@ -627,9 +628,9 @@ class WhatsApp(Application):
         per_server = max((max(col) for col in zip(*self.m_conns.seen)), default=0) if self.m_conns.seen else 0
         elapsed = max(self.now - self._t_reset, 1e-9)
         rate = self.full(self.sent.n / elapsed)
+        servers = math.ceil(full_peak / cfg.server_connections)
         lines = [f"{self.full(cfg.users):,.0f} users, {full_peak:,.0f} online at the peak of this run",
-                 f"at {cfg.server_connections:,} connections per server: ~{math.ceil(full_peak / cfg.server_connections):,} "
-                 f"WebSocket servers (no headroom)"]
+                 f"at {cfg.server_connections:,} connections per server: ~{servers:,} WebSocket servers (no headroom)"]
         if per_server:
             lines.append(f"at this run's peak load per server ({per_server:,.0f} connections): "
                          f"~{math.ceil(full_peak / per_server):,} WebSocket servers")
@@ -637,8 +638,6 @@ class WhatsApp(Application):
                   f"{self.full(self.pushes.n / elapsed):,.0f} push notifications/s; "
                   f"{self.full(self.inbox.count):,.0f} items waiting in offline queues at the end"]
         return lines
-
-    _t_reset = 0.0
 
     def reset_stats(self) -> None:
         super().reset_stats()
