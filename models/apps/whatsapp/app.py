@@ -634,7 +634,8 @@ class WhatsApp(Application):
         if per_server:
             lines.append(f"at this run's peak load per server ({per_server:,.0f} connections): "
                          f"~{math.ceil(full_peak / per_server):,} WebSocket servers")
-        lines += [f"{rate:,.0f} messages/s ({rate * 86400 / 1e9:,.1f} billion a day), each a store write",
+        lines += [f"{rate:,.0f} messages/s, each a store write ({rate * 86400 / 1e9:,.1f} billion a day at this "
+                  f"rate; the guide: ~100 billion a day, over a whole day)",
                   f"{self.full(self.pushes.n / elapsed):,.0f} push notifications/s; "
                   f"{self.full(self.inbox.count):,.0f} items waiting in offline queues at the end"]
         return lines
