@@ -1,0 +1,85 @@
+"""Event-driven applications: handlers of events that a message queue's consumer groups deliver.
+
+The saga and CQRS models (`saga.py`, `cqrs.py`) use dsim's own `queue` component as the event bus:
+a service publishes an event with a `Call` to the queue (its payload in `data`, the entity's id as
+the key, so an entity's events stay in order in one partition), and each consumer group whose
+`target` is the application delivers it to the handler named by the group's `operation`:
+`on_<operation>(delivery)`. Delivery is the queue's own (at-least-once, in order per partition,
+redelivered after a consumer crash, retried after `retry_delay` while the handler answers an error),
+so the handlers must be idempotent, as real ones must.
+
+A handler here may be a generator (it makes calls to the service's server and database, then
+publishes the next event): the delivery is acknowledged with the generator's return value when it
+ends, so the consumer's worker is held meanwhile, as a real consumer's is.
+"""
+from __future__ import annotations
+
+from types import GeneratorType
+from typing import Any, Callable, Generator
+
+from models.apps.behaviour import Application
+from models.message_queue import REQ, MessageQueue
+from simulator.engine.request import ERROR, OK, Request
+from simulator.language.errors import ScenarioError
+
+
+def payload(req: Request) -> Any:
+    """The data an event was published with, from the delivery a consumer group makes of it."""
+    record = getattr(req, "record", None)  # a queue's Delivery: the stored message holds the producer's call
+    if record is not None:
+        return getattr(record[REQ], "data", None)
+    return getattr(req, "data", None)
+
+
+class EventApplication(Application):
+    """An application whose `on_<op>` handlers may be generators (answered when they end)."""
+
+    # The operations consumer groups may deliver to this application (subclasses list them).
+    handled: tuple[str, ...] = ()
+
+    def handle(self, req: Request, reply: Callable[[int], None]) -> None:
+        handler = getattr(self, f"on_{req.op}", None)
+        if handler is None:
+            raise NotImplementedError(f"{type(self).__name__} has no on_{req.op} for calls to it")
+        result = handler(req)
+        if isinstance(result, GeneratorType):
+            proc = self.env.process(result)
+            proc.callbacks.append(lambda ev: reply(OK if ev.value is None else ev.value))
+        else:
+            reply(OK if result is None else result)
+
+    def consumers(self, system: Any, topic: str, place: str) -> dict[str, str]:
+        """The consumer groups of queue `topic` that deliver to this application: {operation: group
+        component}. Checked when the system is built: a group delivering an operation this
+        application has no handler for is one located error."""
+        queue = system.get(topic)
+        if not isinstance(queue, MessageQueue):
+            raise ScenarioError(f"components.{self.name}.{place}: '{topic}' is a {queue.type_name}, expected a "
+                                f"queue (type: queue) used as the event bus")
+        out: dict[str, str] = {}
+        for group, gc in queue.config.consumer_groups.items():
+            if gc.target != self.name:
+                continue
+            op = gc.operation
+            if op not in self.handled:
+                raise ScenarioError(
+                    f"components.{topic}.consumer_groups.{group}.operation: a group delivering to '{self.name}' "
+                    f"needs an operation naming its handler, one of: {', '.join(self.handled)} (got {op!r})")
+            out[op] = f"{topic}.{group}"
+        return out
+
+    def publish_until_stored(self, call: Any, key: Any, data: Any, retry_s: float,
+                             retries: Any = None) -> Generator:
+        """Publish an event, again every `retry_s` until the bus stores it (a transactional outbox:
+        the state change is committed, so its event must go out however long the bus is away).
+        A lost acknowledgement makes a second copy: consumers are idempotent."""
+        while True:
+            outcome = yield call(key=key, data=data)
+            if outcome == OK:
+                return OK
+            if retries is not None:
+                retries.add()
+            yield self.sleep(retry_s)
+
+
+__all__ = ["EventApplication", "payload", "ERROR", "OK"]
