@@ -18,9 +18,8 @@ from types import GeneratorType
 from typing import Any, Callable, Generator
 
 from models.apps.behaviour import Application
-from models.message_queue import REQ, MessageQueue
+from models.message_queue import REQ
 from simulator.engine.request import ERROR, OK, Request
-from simulator.language.errors import ScenarioError
 
 
 def payload(req: Request) -> Any:
@@ -48,25 +47,12 @@ class EventApplication(Application):
         else:
             reply(OK if result is None else result)
 
-    def consumers(self, system: Any, topic: str, place: str) -> dict[str, str]:
-        """The consumer groups of queue `topic` that deliver to this application: {operation: group
-        component}. Checked when the system is built: a group delivering an operation this
-        application has no handler for is one located error."""
+    def consumers(self, system: Any, topic: str) -> dict[str, str]:
+        """The consumer groups of queue `topic` that deliver to this application: {operation: the
+        group's component name} (`bus_problems` checked them when the scenario loaded)."""
         queue = system.get(topic)
-        if not isinstance(queue, MessageQueue):
-            raise ScenarioError(f"components.{self.name}.{place}: '{topic}' is a {queue.type_name}, expected a "
-                                f"queue (type: queue) used as the event bus")
-        out: dict[str, str] = {}
-        for group, gc in queue.config.consumer_groups.items():
-            if gc.target != self.name:
-                continue
-            op = gc.operation
-            if op not in self.handled:
-                raise ScenarioError(
-                    f"components.{topic}.consumer_groups.{group}.operation: a group delivering to '{self.name}' "
-                    f"needs an operation naming its handler, one of: {', '.join(self.handled)} (got {op!r})")
-            out[op] = f"{topic}.{group}"
-        return out
+        return {gc.operation: f"{topic}.{group}" for group, gc in queue.config.consumer_groups.items()
+                if gc.target == self.name}
 
     def publish_until_stored(self, call: Any, key: Any, data: Any, retry_s: float,
                              retries: Any = None) -> Generator:
@@ -80,6 +66,37 @@ class EventApplication(Application):
             if retries is not None:
                 retries.add()
             yield self.sleep(retry_s)
+
+
+def bus_problems(name: str, topics: list[tuple[tuple, str]], handled: tuple[str, ...], needed: tuple[str, ...],
+                 sc: Any) -> list[tuple[tuple, str]]:
+    """What is wrong with application `name`'s event bus in scenario `sc` (for `cross_check`):
+    `topics` are (place under the application, queue name); every consumer group delivering to the
+    application must name one of the `handled` operations, and each of `needed` must be delivered."""
+    problems: list[tuple[tuple, str]] = []
+    delivered: set[str] = set()
+    for place, topic in topics:
+        cfg = sc.components.get(topic)
+        if cfg is None:
+            continue  # an unknown name is reported by the reference check
+        if cfg.type != "queue":
+            problems.append((("components", name) + place, f"'{topic}' is a {cfg.type}, expected a queue "
+                             f"(type: queue) used as the event bus"))
+            continue
+        for group, gc in cfg.consumer_groups.items():
+            if gc.target != name:
+                continue
+            if gc.operation not in handled:
+                problems.append((("components", topic, "consumer_groups", group, "operation"),
+                                 f"a group delivering to '{name}' names the handler of its events, one of: "
+                                 f"{', '.join(handled)} (got {gc.operation!r})"))
+            delivered.add(gc.operation)
+    missing = [op for op in needed if op not in delivered]
+    if missing and not problems:
+        problems.append((("components", name, "topics"), f"no consumer group delivers {', '.join(missing)} to "
+                         f"'{name}': give the topics' queues a consumer group with target: {name} and "
+                         f"operation: {missing[0]}"))
+    return problems
 
 
 __all__ = ["EventApplication", "payload", "ERROR", "OK"]

@@ -318,6 +318,9 @@ def _cross_check(sc: Scenario) -> list[tuple[tuple, str]]:
         check(("workloads", name), w.refs(), names, "component")
     if not problems:
         problems += _cycles(sc)
+    if not problems:
+        for name, cfg in sc.components.items():
+            problems += cfg.cross_check(name, sc)
     endpoints = names | set(sc.workloads) | zones
     for i, link in enumerate(sc.network.links):
         for j, end in enumerate(link.between):
