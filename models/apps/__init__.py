@@ -2,3 +2,4 @@
 behaviour API of `behaviour.py`, each in its own module, registered as component types."""
 from . import behaviour  # noqa: F401
 from . import saga  # noqa: F401
+from . import cqrs  # noqa: F401

@@ -68,11 +68,12 @@ class EventApplication(Application):
             yield self.sleep(retry_s)
 
 
-def bus_problems(name: str, topics: list[tuple[tuple, str]], handled: tuple[str, ...], needed: tuple[str, ...],
-                 sc: Any) -> list[tuple[tuple, str]]:
+def bus_problems(name: str, topics: list[tuple[tuple, str]], handled: tuple[str, ...], sc: Any,
+                 where: tuple = ("topics",)) -> list[tuple[tuple, str]]:
     """What is wrong with application `name`'s event bus in scenario `sc` (for `cross_check`):
     `topics` are (place under the application, queue name); every consumer group delivering to the
-    application must name one of the `handled` operations, and each of `needed` must be delivered."""
+    application must name one of the `handled` operations, and each of them must be delivered (else
+    a problem at `where`, under the application)."""
     problems: list[tuple[tuple, str]] = []
     delivered: set[str] = set()
     for place, topic in topics:
@@ -91,10 +92,10 @@ def bus_problems(name: str, topics: list[tuple[tuple, str]], handled: tuple[str,
                                  f"a group delivering to '{name}' names the handler of its events, one of: "
                                  f"{', '.join(handled)} (got {gc.operation!r})"))
             delivered.add(gc.operation)
-    missing = [op for op in needed if op not in delivered]
+    missing = [op for op in handled if op not in delivered]
     if missing and not problems:
-        problems.append((("components", name, "topics"), f"no consumer group delivers {', '.join(missing)} to "
-                         f"'{name}': give the topics' queues a consumer group with target: {name} and "
+        problems.append((("components", name) + where, f"no consumer group delivers {', '.join(missing)} to "
+                         f"'{name}': give the queues a consumer group with target: {name} and "
                          f"operation: {missing[0]}"))
     return problems
 

@@ -113,7 +113,7 @@ class OrderSaga(EventApplication):
         def cross_check(self, name, sc):
             t = self.topics
             return bus_problems(name, [(("topics", "orders"), t.orders), (("topics", "inventory"), t.inventory),
-                                       (("topics", "payment"), t.payment)], OrderSaga.handled, OrderSaga.handled, sc)
+                                       (("topics", "payment"), t.payment)], OrderSaga.handled, sc)
 
     # --- building -------------------------------------------------------------------------------
     def connect(self, system: Any) -> None:
