@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from models.apps.behaviour import AppConfig, AppRequest, distribution
 from models.apps.eventing import EventApplication, bus_problems, payload
@@ -66,7 +66,14 @@ class Cqrs(EventApplication):
         publish_retry: PositiveDuration = Field(
             1.0, description="Wait before publishing a change again when the bus did not store it.")
         target_utilization: Fraction = Field(
-            0.7, description="Extrapolation: the utilisation the projectors are sized for at full scale.")
+            0.7, gt=0, description="Extrapolation: the utilisation the projectors are sized for at full scale.")
+
+        @field_validator("think_time")
+        @classmethod
+        def _positive_mean(cls, v: Any) -> Any:
+            if not v.mean > 0:  # no time between actions: simulated time would never advance
+                raise ValueError(f"needs a positive mean, got {v.mean:g} s")
+            return v
 
         def refs(self):
             return [(("write_store",), self.write_store), (("read_store",), self.read_store), (("bus",), self.bus)]

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from models.apps.behaviour import AppConfig, distribution
 from models.apps.eventing import EventApplication, bus_problems, payload
@@ -101,7 +101,14 @@ class OrderSaga(EventApplication):
         publish_retry: PositiveDuration = Field(
             1.0, description="Wait before publishing an event again when the bus did not store it.")
         target_utilization: Fraction = Field(
-            0.7, description="Extrapolation: the utilisation each service is sized for at full scale.")
+            0.7, gt=0, description="Extrapolation: the utilisation each service is sized for at full scale.")
+
+        @field_validator("order_interval")
+        @classmethod
+        def _positive_mean(cls, v: Any) -> Any:
+            if not v.mean > 0:  # no time between actions: simulated time would never advance
+                raise ValueError(f"needs a positive mean, got {v.mean:g} s")
+            return v
 
         def refs(self):
             return ([(("services", k), v) for k, v in self.services.model_dump().items()]
