@@ -17,6 +17,11 @@ class ComponentConfig(StrictModel):
     type: str
     zone: str = Field("default", description="Network zone (or region) the component sits in.")
 
+    def cross_check(self, name: str, sc: Any) -> list[tuple[tuple, str]]:
+        """Problems only visible with the whole scenario (`sc`), as (path from the scenario's root,
+        message): checked when the scenario loads, after the names are known to exist."""
+        return []
+
 
 class Component(Faultable):
     """Base class of component models; built from `(env, name, config)`.

@@ -111,7 +111,7 @@ from simulator.simulation.runner import build, schedule_faults  # noqa: E402
 
 EDGE_BASES = {name: simulator.load_scenario(path) for name, path in
               [(n, f"scenarios/{n}.yaml") for n in ("three-tier", "cache-hierarchy", "sharding", "replication",
-                                                     "async-queue", "cdn", "lb-compare")]
+                                                     "async-queue", "cdn", "lb-compare", "saga", "cqrs")]
               + [("every-kind", "tests/every_kind.yaml")]}
 UNITS = {"duration": "s", "rate": "/s", "size": "B"}
 

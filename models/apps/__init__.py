@@ -3,3 +3,5 @@ behaviour API of `behaviour.py`, each in its own module, registered as component
 from . import behaviour  # noqa: F401
 from . import uber  # noqa: F401
 from . import whatsapp  # noqa: F401
+from . import saga  # noqa: F401
+from . import cqrs  # noqa: F401

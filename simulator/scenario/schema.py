@@ -318,6 +318,9 @@ def _cross_check(sc: Scenario) -> list[tuple[tuple, str]]:
         check(("workloads", name), w.refs(), names, "component")
     if not problems:
         problems += _cycles(sc)
+    if not problems:
+        for name, cfg in sc.components.items():
+            problems += cfg.cross_check(name, sc)
     endpoints = names | set(sc.workloads) | zones
     for i, link in enumerate(sc.network.links):
         for j, end in enumerate(link.between):
@@ -329,10 +332,6 @@ def _cross_check(sc: Scenario) -> list[tuple[tuple, str]]:
             problems.append((("workloads", name, "start"), f"starts at {w.start:g}s, not before the end of the run "
                              f"({sc.duration:g}s): it would send nothing"))
     problems += _clock_resolution(sc)
-    for name, cfg in sc.components.items():  # what a component can only check against the others (their types)
-        check_scenario = getattr(cfg, "check_scenario", None)
-        if check_scenario is not None:
-            problems += [(("components", name) + rel, msg) for rel, msg in check_scenario(sc)]
     for i, f in enumerate(sc.faults):
         allowed = names if f.refers_to == "component" else set(sc.workloads) if f.refers_to == "workload" else endpoints
         check(("faults", i), f.refs(), allowed, f.refers_to)

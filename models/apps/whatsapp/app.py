@@ -135,26 +135,26 @@ class WhatsApp(Application):
             return [(("lb",), self.lb), (("presence",), self.presence), (("store",), self.store),
                     (("offline_queue",), self.offline_queue), (("push",), self.push)]
 
-        def check_scenario(self, sc: Any) -> list[tuple[tuple, str]]:
+        def cross_check(self, name: str, sc: Any) -> list[tuple[tuple, str]]:
             """The components named are of the types the chat logic needs."""
             comps = sc.components
             out: list[tuple[tuple, str]] = []
             lb = comps.get(self.lb)
             if lb is not None and (lb.type != "load_balancer" or any(
                     getattr(comps.get(b), "type", None) != "websocket" for b in lb.backends)):
-                out.append((("lb",), f"'{self.lb}' must be a load_balancer whose backends are websocket servers"))
+                out.append((("components", name, "lb"), f"'{self.lb}' must be a load_balancer whose backends are websocket servers"))
             for key in ("presence", "offline_queue"):
                 c = comps.get(getattr(self, key))
                 if c is not None and c.type != key:
                     article = "an" if key[0] in "aeiou" else "a"
-                    out.append(((key,), f"'{getattr(self, key)}' is of type {c.type}; expected {article} {key} "
+                    out.append((("components", name, key), f"'{getattr(self, key)}' is of type {c.type}; expected {article} {key} "
                                         "component"))
             return out
 
     # --- build -----------------------------------------------------------------------------------
     def connect(self, system: Any) -> None:
         cfg = self.config
-        # (their types were checked when the scenario loaded: Config.check_scenario)
+        # (their types were checked when the scenario loaded: Config.cross_check)
         servers = [system.get(b) for b in system.get(cfg.lb).config.backends]
         self.servers = servers
         self.presence_cache: PresenceCache = system.get(cfg.presence)
