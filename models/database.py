@@ -94,7 +94,12 @@ class Database(Station):
             self.writes += 1
             if key is not None:
                 log = self.versions
-                v = req.version if type(req) in VERSIONED else log.latest.get(key, 0) + 1
+                if type(req) in VERSIONED:
+                    v = req.version
+                    if v is None:  # a NumberedWrite: the leader numbers it now, as it applies it
+                        v = req.version = req.numbering(key)
+                else:
+                    v = log.latest.get(key, 0) + 1
                 log.commit(key, v, self.env._now)
                 req.meta = log.latest.get(key, 0)
         else:
@@ -116,6 +121,8 @@ class Database(Station):
                 log = self.versions
                 if type(req) in VERSIONED:
                     v = req.version
+                    if v is None:  # a NumberedWrite: the leader numbers it now, as it applies it
+                        v = req.version = req.numbering(key)
                     versions = self.book.get(key)
                     if versions is None:
                         versions = self.book[key] = {}

@@ -58,8 +58,12 @@ class Anomalies:
 
     found: list[Anomaly] = field(default_factory=list)
     skipped_reads: int = 0  # reads of a value written more than once
+    totals: dict[str, int] | None = None  # every anomaly found per kind, before `found` was cut to its limit
 
     def counts(self) -> dict[str, int]:
+        """Anomalies per kind: all of them, also those beyond the listed `found`."""
+        if self.totals is not None:
+            return dict(self.totals)
         out: dict[str, int] = {}
         for a in self.found:
             out[a.kind] = out.get(a.kind, 0) + 1
@@ -77,6 +81,7 @@ def find(model: Model, history: History, limit: int = 1000) -> Anomalies:
     else:
         _registers(model, history.ops, result)
     result.found.sort(key=lambda a: (a.ops[-1].invoke_index, a.kind))
+    result.totals = result.counts()  # counted before the list is cut: a count is never capped at `limit`
     del result.found[limit:]
     return result
 
