@@ -51,7 +51,8 @@ def test_report_registries_list_their_names_in_registration_order():
     # before `_CHART_MODULES` runs, so their order is the import order; each is listed once.
     order = [n for n, _ in chart_makers.in_registration_order()]
     assert sorted(order) == sorted(["cache_hit_ratio", "shard_load", "replication_lag", "divergence",
-                                    "queue_backlog", "replicas", "linearizability_violation"])
+                                    "queue_backlog", "replicas", "linearizability_violation",
+                                    "consistency_timeline"])
 
 
 def _literal(model, field):
