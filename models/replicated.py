@@ -38,7 +38,7 @@ from .failover import Failover, FailoverConfig
 from . import replication_modes  # noqa: F401  (registers the modes and read_from policies)
 from .eventual import AntiEntropyConfig, Resolve, Session
 from .consensus import ConsensusConfig  # (registers mode consensus)
-from .versions import StaleReads, VersionLog, numbered_request, percentiles, sub_request
+from .versions import UNKNOWN, StaleReads, VersionLog, numbered_request, percentiles, sub_request
 
 # The names of `registry.replication_modes` and `registry.read_from_policies`, in the order the
 # validation message lists them (a test checks they match the registries).
@@ -364,6 +364,12 @@ class Replicated(ClientSide):
     def acknowledge(self, key: Any, version: int, now: float) -> None:
         if key is not None:
             self.acked.commit(key, version, now)
+
+    def value_at(self, key: Any, version: int) -> Any:
+        """The value of `key` at `version`, from the book the replicas share (histories only)."""
+        if self.history is None:
+            return UNKNOWN
+        return self.book.get(key, {}).get(version, UNKNOWN) if version else None
 
     def report_read(self, req: Request, version: int) -> None:
         """The read `req` returns `version` (chosen among several replicas' answers): with histories,

@@ -20,6 +20,8 @@ from simulator.engine.trace import traced_copy
 _new = object.__new__
 
 HISTORY = 64  # commit times kept per key; staleness older than this many versions is a lower bound
+# `value_at`: the value of a version no store of this data reported (histories: the read stays info)
+UNKNOWN = object()
 
 
 class VersionedWrite(Request):
