@@ -199,6 +199,13 @@ class Component(Faultable):
         """When `version` of `key` stopped being the latest (None: it still is, or unknown)."""
         return None
 
+    def value_at(self, key: Any, version: int) -> Any:
+        """In a run that records histories: the value `key` held at `version` (None: the initial
+        value), or `models.versions.UNKNOWN`. Asked by a cache answering from an entry."""
+        from .versions import UNKNOWN
+
+        return UNKNOWN
+
     # --- metrics --------------------------------------------------------------------------------
     def reset_stats(self) -> None:
         """Forget what happened so far (called at the end of the warm-up)."""

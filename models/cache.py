@@ -32,7 +32,7 @@ from simulator.resilience import ResilienceConfig, guard
 
 from .database import WRITE_OPERATIONS
 from .station import Station, StationConfig
-from .versions import StaleReads, sub_request
+from .versions import UNKNOWN, StaleReads, sub_request
 
 # The names of `registry.cache_modes`, in the order the docs and validation messages list them (a
 # test checks they match the registry).
@@ -191,6 +191,21 @@ class _Write:
         self.reply(outcome)
 
 
+class _Seen:
+    """Histories only: the reply of a checkable read, which records the value of the version the
+    cache answered with (a hit, a coalesced wait, a fill) before answering."""
+
+    __slots__ = ("cache", "row", "req", "reply")
+
+    def __init__(self, cache: "Cache", row: int, req: Request, reply: Reply) -> None:
+        self.cache, self.row, self.req, self.reply = cache, row, req, reply
+
+    def __call__(self, outcome: int) -> None:
+        if outcome == OK:
+            self.cache.report_value(self.row, self.req.key, self.req.meta)
+        self.reply(outcome)
+
+
 class _Flush:
     __slots__ = ("cache", "key", "count", "sub", "epoch")
 
@@ -256,6 +271,12 @@ class Cache(Station):
         self.link: Any = None
         self.source: Any = None
         self.events: list[dict[str, Any]] = []  # cache flushes, for the charts (Result.events)
+        # Histories (`history: true`): a read answered from an entry reports the value of the entry's
+        # version (docs/consistency.md, "How a store reports what a read saw"). A run without
+        # histories keeps the plain `process`.
+        self.history = getattr(env, "history", None)
+        if self.history is not None:
+            self.process = self._process_values
 
     def reset_stats(self) -> None:
         super().reset_stats()
@@ -411,6 +432,29 @@ class Cache(Station):
         if reply is not None and self.calls is not None:
             self.calls[fetch] = None
         self.link.send(sub, fetch)
+
+    def _process_values(self, req: Request, reply: Reply) -> None:
+        """`process` in a run that records histories: a checkable read's reply notes its value."""
+        if req.key is not None and req.id >= 0 and req.op not in self.write_ops:
+            row = self.history.ops.get(req.id)
+            if row is not None:
+                reply = _Seen(self, row, req, reply)
+        Cache.process(self, req, reply)
+
+    def report_value(self, row: int, key: Any, version: Any) -> None:
+        """The read in history row `row` returned `version` of `key` from this cache: its value, from
+        the store behind (`value_at`), is what the read saw. Final, so a refresh-ahead fetch of the
+        same request cannot replace it with the store's newer value. A version whose value is not
+        known (a write-back entry: the cache's own write; no store that keeps values) leaves the
+        read unknown (`info`)."""
+        history = self.history
+        source = self.source
+        if history.final[row] or version is None or source is None:
+            return
+        value = source.value_at(key, version)
+        if value is not UNKNOWN:
+            history.read[row] = value
+            history.final[row] = 1
 
     def can_serve_stale(self, key: Any) -> bool:
         """stale-if-error: the cache still holds `key`, expired less than `stale_if_error` ago."""

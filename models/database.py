@@ -16,7 +16,7 @@ from simulator.engine.request import Request
 from .station import Station, StationConfig
 from simulator.workload.history import APPEND, CAS
 
-from .versions import VERSIONED, VersionedWrite, VersionLog
+from .versions import UNKNOWN, VERSIONED, VersionedWrite, VersionLog
 
 WRITE_OPERATIONS = ("write", "update", "insert", "delete", "cas", "append")
 _MISSING = object()
@@ -66,11 +66,14 @@ class Database(Station):
         if self.history is not None:
             self.book = book
 
-    def value_of(self, key: Any, version: int) -> Any:
-        """The value of `key` at `version` (None: unknown, or the initial nil)."""
-        if self.history is None or not version:
+    def value_at(self, key: Any, version: int) -> Any:
+        """The value of `key` at `version` (None: the initial nil; UNKNOWN without histories, or a
+        version whose value nobody recorded)."""
+        if self.history is None:
+            return UNKNOWN
+        if not version:
             return None
-        return self.book.get(key, {}).get(version)
+        return self.book.get(key, {}).get(version, UNKNOWN)
 
     def service_time(self, req: Request) -> float:
         if req.op in self.writes_ops:
@@ -94,7 +97,12 @@ class Database(Station):
             self.writes += 1
             if key is not None:
                 log = self.versions
-                v = req.version if type(req) in VERSIONED else log.latest.get(key, 0) + 1
+                if type(req) in VERSIONED:
+                    v = req.version
+                    if v is None:  # a NumberedWrite: the leader numbers it now, as it applies it
+                        v = req.version = req.numbering(key)
+                else:
+                    v = log.latest.get(key, 0) + 1
                 log.commit(key, v, self.env._now)
                 req.meta = log.latest.get(key, 0)
         else:
@@ -116,6 +124,8 @@ class Database(Station):
                 log = self.versions
                 if type(req) in VERSIONED:
                     v = req.version
+                    if v is None:  # a NumberedWrite: the leader numbers it now, as it applies it
+                        v = req.version = req.numbering(key)
                     versions = self.book.get(key)
                     if versions is None:
                         versions = self.book[key] = {}
@@ -124,9 +134,14 @@ class Database(Station):
                         value = versions[v] = self._effect(row, key)
                     else:
                         row = None  # installing a shipped value: the operation's effect was decided already
-                else:  # a store on its own numbers its versions itself: nobody else needs their values
+                else:  # a store on its own numbers its versions itself
                     v = log.latest.get(key, 0) + 1
                     value = self._effect(row, key)
+                    # kept per version for a cache in front, whose entries hold versions (`value_at`)
+                    versions = self.book.get(key)
+                    if versions is None:
+                        versions = self.book[key] = {}
+                    versions[v] = value
                 if log.commit(key, v, self.env._now):
                     self.values[key] = value
                     if row is not None and not history.cas_failed[row]:

@@ -44,7 +44,7 @@ from simulator.language.config import StrictModel
 from simulator.language.units import Duration, PositiveDuration
 
 from .endpoint import Endpoint
-from .versions import sub_request
+from .versions import numbered_request, sub_request
 
 _EPS = 1e-9  # float slack when comparing a timer's time with the deadline it was armed for
 
@@ -155,16 +155,17 @@ class _BeatReply:
 
 
 class _Tagged:
-    """A client's write reply: notes a write acknowledged by a leader that had already been replaced."""
+    """A client's write reply: notes a write acknowledged by a leader that had already been replaced
+    (`sub.version`: the number the leader gave the write when it applied it)."""
 
-    __slots__ = ("fo", "leader", "key", "version", "reply")
+    __slots__ = ("fo", "leader", "sub", "reply")
 
-    def __init__(self, fo: "Failover", leader: int, key: Any, version: int, reply: Reply) -> None:
-        self.fo, self.leader, self.key, self.version, self.reply = fo, leader, key, version, reply
+    def __init__(self, fo: "Failover", leader: int, sub: Request, reply: Reply) -> None:
+        self.fo, self.leader, self.sub, self.reply = fo, leader, sub, reply
 
     def __call__(self, outcome: int) -> None:
         if outcome == OK:
-            self.fo.acknowledged_by(self.leader, self.key, self.version)
+            self.fo.acknowledged_by(self.leader, self.sub.key, self.sub.version)
         self.reply(outcome)
 
 
@@ -495,16 +496,12 @@ class Failover:
             return
         leader = self._leader_for(proxy)
         router = self.router
-        key = req.key
-        last = router.issued.get(key)
-        version = (last[0] if last else 0) + 1
-        router.issued[key] = (version, leader)
         router.writes_by[leader] += 1
         link = self.write_links.get((id(proxy), leader))
         if link is None:
             link = self.write_links[(id(proxy), leader)] = self.env.network.link(proxy, self.write_inbox[leader])
-        tagged = _Tagged(self, leader, key, version, reply)
-        link.send(sub_request(req, version=version), router.leader_write(req, tagged, leader, version))
+        sub = numbered_request(req, router.number)  # numbered by the leader when it applies it
+        link.send(sub, router.leader_write(req, _Tagged(self, leader, sub, reply), leader, sub))
 
     def read(self, proxy: Any, req: Request, reply: Reply) -> None:
         self.router.read_at(self._leader_for(proxy), proxy, req, reply)

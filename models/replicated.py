@@ -1,10 +1,16 @@
 """A replicated store: one leader and followers (sync, semi-sync, async) or several leaders (LWW).
 
-The router stands for the client library: it assigns each write a version (per key, in issue
-order, so a larger version is also a later timestamp: last-writer-wins is "keep the larger"),
-sends it to a leader, and the leader ships it to the other replicas over their own network links
-(so partitions between replicas apply). A client's write is acknowledged after the leader's
-commit (async), after `acks` followers (semi_sync) or after every follower (sync).
+The router stands for the client library: it sends each write to a leader, and the leader ships it
+to the other replicas over their own network links (so partitions between replicas apply). A
+client's write is acknowledged after the leader's commit (async), after `acks` followers
+(semi_sync) or after every follower (sync).
+
+Versions. In the single-leader modes the leader numbers a write when it applies it (the next
+version of its key in the store's sequence, as a primary orders writes by its log): with one
+leader, versions follow the order in which writes took effect, so concurrent writers cannot lose
+an acknowledged write. In multi_leader mode the client library numbers a write when it issues it
+(per key, in issue order, so a larger version is a later timestamp: last-writer-wins is "keep the
+larger"); a write that reaches a leader after a newer one was applied there is silently dropped.
 
 Every read knows the version it returned; it is stale if a newer version of its key had been
 acknowledged to some client before the read started (a read that is not linearizable). Staleness
@@ -32,7 +38,7 @@ from .failover import Failover, FailoverConfig
 from . import replication_modes  # noqa: F401  (registers the modes and read_from policies)
 from .eventual import AntiEntropyConfig, Resolve, Session
 from .consensus import ConsensusConfig  # (registers mode consensus)
-from .versions import StaleReads, VersionLog, percentiles, sub_request
+from .versions import UNKNOWN, StaleReads, VersionLog, numbered_request, percentiles, sub_request
 
 # The names of `registry.replication_modes` and `registry.read_from_policies`, in the order the
 # validation message lists them (a test checks they match the registries).
@@ -210,12 +216,13 @@ class _Shipped:
 
 
 class _Write:
-    """The leader's reply to a client write: commit, replicate, then acknowledge as the mode says."""
+    """The leader's reply to a client write: commit, replicate, then acknowledge as the mode says.
+    `sub` is the write the leader applied: its `version` is the number the leader gave it."""
 
-    __slots__ = ("router", "req", "reply", "leader", "version")
+    __slots__ = ("router", "req", "reply", "leader", "sub")
 
-    def __init__(self, router: "Replicated", req: Request, reply: Reply, leader: int, version: int) -> None:
-        self.router, self.req, self.reply, self.leader, self.version = router, req, reply, leader, version
+    def __init__(self, router: "Replicated", req: Request, reply: Reply, leader: int, sub: Request) -> None:
+        self.router, self.req, self.reply, self.leader, self.sub = router, req, reply, leader, sub
 
     def __call__(self, outcome: int) -> None:
         router = self.router
@@ -223,18 +230,21 @@ class _Write:
             router.writes_failed += 1
             self.reply(outcome)
             return
+        version = self.sub.version
+        if version is None:  # a leader that is not a database did not number it: the next number now
+            version = self.sub.version = router.number(self.req.key)
         now = router.env._now
         streams = router.streams[self.leader]
         need = router.need_acks
         if need == 0:
-            router.acknowledge(self.req.key, self.version, now)
+            router.acknowledge(self.req.key, version, now)
             self.reply(OK)
             for s in streams:
-                s.ship(self.req, self.version, now, None)
+                s.ship(self.req, version, now, None)
             return
-        fan = FanIn(len(streams), need, _Ack(router, self.req, self.version, self.reply))
+        fan = FanIn(len(streams), need, _Ack(router, self.req, version, self.reply))
         for s in streams:
-            s.ship(self.req, self.version, now, fan.arrive)
+            s.ship(self.req, version, now, fan.arrive)
 
 
 class _Ack:
@@ -287,7 +297,7 @@ class Replicated(ClientSide):
         majority = len(self.home_names) // 2 + 1
         self.write_quorum = config.write_quorum or majority
         self.read_quorum = config.read_quorum or majority
-        self.issued: dict[Any, tuple[int, int]] = {}  # key -> (last version issued, by which leader)
+        self.issued: dict[Any, tuple[int, int]] = {}  # key -> (last version numbered, by which leader)
         self.acked = VersionLog(track_times=True)
         # Strategies chosen once here, called on every request.
         self.replication = registry.replication_modes.get(config.mode)(self)
@@ -358,6 +368,12 @@ class Replicated(ClientSide):
         if key is not None:
             self.acked.commit(key, version, now)
 
+    def value_at(self, key: Any, version: int) -> Any:
+        """The value of `key` at `version`, from the book the replicas share (histories only)."""
+        if self.history is None:
+            return UNKNOWN
+        return self.book.get(key, {}).get(version, UNKNOWN) if version else None
+
     def report_read(self, req: Request, version: int) -> None:
         """The read `req` returns `version` (chosen among several replicas' answers): with histories,
         its value is that version's, whatever the replicas that answered later hold."""
@@ -372,9 +388,19 @@ class Replicated(ClientSide):
         """A replication stream over `link` to replica `follower` (the failover makes its own links)."""
         return _Stream(self, link, follower)
 
-    def leader_write(self, req: Request, reply: Reply, leader: int, version: int) -> "_Write":
-        """The reply a leader's commit of `req` goes to: replicate, then acknowledge as the mode says."""
-        return _Write(self, req, reply, leader, version)
+    def leader_write(self, req: Request, reply: Reply, leader: int, sub: Request) -> "_Write":
+        """The reply a leader's commit of `sub` (its copy of `req`) goes to: replicate, then
+        acknowledge as the mode says."""
+        return _Write(self, req, reply, leader, sub)
+
+    def number(self, key: Any) -> int:
+        """The next version of `key`, drawn by a leader applying a write (`NumberedWrite`). One
+        sequence per key for the whole store, so the versions of two leaders (a split brain) stay
+        distinct and ordered by when each applied its write."""
+        last = self.issued.get(key)
+        version = (last[0] if last else 0) + 1
+        self.issued[key] = (version, -1)
+        return version
 
     def promote(self, name: str) -> None:
         """Make `name` the leader (the failover hook: later writes go to it and ship from it)."""
@@ -429,7 +455,13 @@ class Replicated(ClientSide):
         return _Ack(self, req, version, reply)
 
     def write_to(self, leader: int, proxy: Any, req: Request, reply: Reply) -> None:
-        """Send a write to replica `leader`, which commits it and ships it to the others."""
+        """Send a write to replica `leader`, which numbers it as it applies it and ships it to the others."""
+        self.writes_by[leader] += 1
+        sub = numbered_request(req, self.number)
+        proxy.links[self.names[leader]].send(sub, _Write(self, req, reply, leader, sub))
+
+    def write_lww(self, leader: int, proxy: Any, req: Request, reply: Reply) -> None:
+        """multi_leader: number the write now (last-writer-wins by issue order), send it to `leader`."""
         key = req.key
         last = self.issued.get(key)
         version = (last[0] if last else 0) + 1
@@ -441,7 +473,7 @@ class Replicated(ClientSide):
         self.issued[key] = (version, leader)
         self.writes_by[leader] += 1
         sub = sub_request(req, version=version)
-        proxy.links[self.names[leader]].send(sub, _Write(self, req, reply, leader, version))
+        proxy.links[self.names[leader]].send(sub, _Write(self, req, reply, leader, sub))
 
     def read_at(self, i: int, proxy: Any, req: Request, reply: Reply) -> None:
         """Send a read to replica `i`; its reply records whether the version it returned was stale."""

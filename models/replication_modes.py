@@ -23,7 +23,8 @@ from .sloppy import HintedHandoff
 
 # --- replication modes ----------------------------------------------------------------------------
 class ReplicationMode:
-    """Base: one leader takes every write; reads go where `read_from` says."""
+    """Base: one leader takes every write and numbers it as it applies it; reads go where
+    `read_from` says."""
 
     shows_leader = True  # the stats name the current leader
 
@@ -83,7 +84,8 @@ class SemiSync(ReplicationMode):
 
 @registry.replication_modes.register("multi_leader")
 class MultiLeader(ReplicationMode):
-    """Several leaders (`leaders`, default all): a write goes to the nearest; last writer wins."""
+    """Several leaders (`leaders`, default all): a write goes to the nearest; last writer wins (the
+    client library numbers a write when it issues it)."""
 
     shows_leader = False
 
@@ -93,7 +95,7 @@ class MultiLeader(ReplicationMode):
 
     def write(self, proxy, req, reply):
         router = self.router
-        router.write_to(router.nearest(proxy.zone, True), proxy, req, reply)
+        router.write_lww(router.nearest(proxy.zone, True), proxy, req, reply)
 
     def extra_stats(self):
         return {"conflicts": self.router.conflicts}

@@ -28,7 +28,7 @@ from simulator.workload.keys import MAX_KEYS
 from simulator.resilience import ResilienceConfig
 
 from .base import ClientSide, ComponentConfig
-from .versions import sub_request
+from .versions import UNKNOWN, sub_request
 
 MAX_RING_POINTS = 1_000_000  # consistent_hash: the ring is built (and sorted) before the run
 
@@ -270,6 +270,16 @@ class Sharded(ClientSide):
         name = self.shards[self.strategy.owner(key, None)]
         source = self.sources.get(name)
         return source.stale_since(key, version) if source is not None else None
+
+    def value_at(self, key: Any, version: int) -> Any:
+        """The value of `key` at `version` on its shard (or the shard it is moving from)."""
+        name = self.shards[self.strategy.owner(key, None)]
+        source = self.sources.get(name)
+        value = source.value_at(key, version) if source is not None else super().value_at(key, version)
+        old = self.migrating.get(key) if self.migrating else None
+        if value is UNKNOWN and old is not None and self.sources.get(old) is not None:
+            value = self.sources[old].value_at(key, version)
+        return value
 
     def version_source(self, system: Any) -> "Sharded":
         """Asked by a cache in front: the shards then keep their versions' commit times."""

@@ -4,7 +4,8 @@ Each store keeps, per key, the latest version it has applied. A store answering 
 version it read or wrote into `req.meta`; a component that needs to know (a cache filling itself,
 a replica set checking a read) sends its own sub-request so that no other branch of the call tree
 overwrites it. Writes that must install a given version (replication, LWW) carry it in a
-`VersionedWrite`.
+`VersionedWrite`; a write to the leader of a leader-follower store is a `NumberedWrite`, which the
+leader numbers when it applies it (as a primary orders writes by its log), not when it was issued.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from simulator.engine.trace import traced_copy
 _new = object.__new__
 
 HISTORY = 64  # commit times kept per key; staleness older than this many versions is a lower bound
+# `value_at`: the value of a version no store of this data reported (histories: the read stays info)
+UNKNOWN = object()
 
 
 class VersionedWrite(Request):
@@ -33,7 +36,21 @@ class TracedVersionedWrite(VersionedWrite):
     __slots__ = ("trace",)
 
 
-VERSIONED = (VersionedWrite, TracedVersionedWrite)  # `type(req) in VERSIONED`: a write that installs a version
+class NumberedWrite(VersionedWrite):
+    """A write whose `version` is None until the store applying it asks `numbering(key)` for the
+    next one (so versions follow the leader's apply order, not the clients' issue order)."""
+
+    __slots__ = ("numbering",)
+
+
+class TracedNumberedWrite(NumberedWrite):
+    """A `NumberedWrite` of a request sampled for tracing."""
+
+    __slots__ = ("trace",)
+
+
+# `type(req) in VERSIONED`: a write that installs a version (a NumberedWrite's, drawn when applied)
+VERSIONED = (VersionedWrite, TracedVersionedWrite, NumberedWrite, TracedNumberedWrite)
 
 
 def sub_request(req: Request, op: str | None = None, version: int | None = None) -> Request:
@@ -55,6 +72,17 @@ def sub_request(req: Request, op: str | None = None, version: int | None = None)
         traced = traced_copy(sub, req.trace, TracedVersionedWrite)
         traced.version = version
         return traced
+    return sub
+
+
+def numbered_request(req: Request, numbering: Any) -> NumberedWrite:
+    """A private copy of the write `req` for a leader that numbers it with `numbering(key)` when it
+    applies it (models/database.py); `sub.version` holds the number afterwards."""
+    sub = NumberedWrite(req.id, req.t0, req.wl, req.op, req.key, req.user, req.region)
+    if req.trace is not None:
+        sub = traced_copy(sub, req.trace, TracedNumberedWrite)
+    sub.version = None
+    sub.numbering = numbering
     return sub
 
 

@@ -192,7 +192,7 @@ def _op(f, outcome, applied=False, cas_failed=False):
     ("append", DEGRADED, False, False, "info"),  # a fallback answered, perhaps after a timeout
     ("write", None, False, False, None),        # never completed: open forever
     ("read", TIMED_OUT, False, False, "fail"),  # a read has no effect, whatever happened to it
-    ("read", OK, False, False, "info"),         # answered without a store's value (a cache hit)
+    ("read", OK, False, False, "info"),         # answered without a store's value (a write-back entry)
 ])
 def test_completion_types(f, outcome, applied, cas_failed, expected):
     log, row = _op(f, outcome, applied, cas_failed)

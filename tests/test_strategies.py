@@ -52,7 +52,7 @@ def test_report_registries_list_their_names_in_registration_order():
     order = [n for n, _ in chart_makers.in_registration_order()]
     assert sorted(order) == sorted(["cache_hit_ratio", "shard_load", "replication_lag", "divergence",
                                     "queue_backlog", "replicas", "linearizability_violation", "app_gauges",
-                                    "app_heatmaps"])
+                                    "app_heatmaps", "consistency_timeline"])
 
 
 def _literal(model, field):

@@ -44,6 +44,13 @@ class Anomaly:
         return out
 
 
+def shown_at(a: Anomaly) -> float | None:
+    """When a client could see anomaly `a`: its last operation's completion (a stale read's read, a
+    lost write's later read), else that operation's invocation; None in a history without times."""
+    last = a.ops[-1]
+    return last.complete_time if last.complete_time is not None else last.invoke_time
+
+
 def _plain(v: Any) -> Any:
     return [_plain(x) for x in v] if isinstance(v, (list, tuple)) else v
 
@@ -58,8 +65,15 @@ class Anomalies:
 
     found: list[Anomaly] = field(default_factory=list)
     skipped_reads: int = 0  # reads of a value written more than once
+    totals: dict[str, int] | None = None  # every anomaly found per kind, before `found` was cut to its limit
+    # per kind, when each anomaly showed (its last operation's completion, else its invocation; in
+    # seconds, for histories with times): all of them, also those beyond `found`
+    times: dict[str, list[float]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
+        """Anomalies per kind: all of them, also those beyond the listed `found`."""
+        if self.totals is not None:
+            return dict(self.totals)
         out: dict[str, int] = {}
         for a in self.found:
             out[a.kind] = out.get(a.kind, 0) + 1
@@ -77,6 +91,11 @@ def find(model: Model, history: History, limit: int = 1000) -> Anomalies:
     else:
         _registers(model, history.ops, result)
     result.found.sort(key=lambda a: (a.ops[-1].invoke_index, a.kind))
+    result.totals = result.counts()  # counted before the list is cut: a count is never capped at `limit`
+    for a in result.found:
+        t = shown_at(a)
+        if t is not None:
+            result.times.setdefault(a.kind, []).append(t)
     del result.found[limit:]
     return result
 

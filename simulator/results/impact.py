@@ -196,3 +196,27 @@ def _recovery(f: dict[str, Any], faults: list[dict[str, Any]], before: dict[str,
         else:
             run = 0
     return {"status": "did_not_recover", "recovery_s": None}
+
+
+def outside_faults(chunks: Iterable[dict[str, np.ndarray]], faults: list[dict[str, Any]], operations: list[str],
+                   exact: bool = True) -> dict[str, dict[str, Any]]:
+    """Per operation name: the successful requests that ran entirely outside every fault window
+    (finished before the window began, or started at or after it ended) and their latency p99: what
+    an operation costs when nothing fails (PACELC's "else" side). A request that overlapped a window
+    in any way is left out, whatever it met there. Without fault windows: every successful request.
+    Operations with no such request are absent."""
+    accs = [_Acc(exact) for _ in operations]
+    windows = [(float(f["start_s"]), float(f["end_s"])) for f in faults]
+    for c in chunks:
+        ok = c["outcome"] == OK
+        start, end = c["start"][ok], c["end"][ok]
+        keep = np.ones(start.size, dtype=bool)
+        for lo, hi in windows:
+            keep &= (end <= lo) | (start >= hi)
+        lat = (end - start)[keep]
+        op = c["op"][ok][keep]
+        for i, acc in enumerate(accs):
+            sel = op == i
+            if sel.any():
+                acc.add(lat[sel], np.ones(int(sel.sum()), dtype=bool))
+    return {name: {"requests": acc.n, "p99_s": acc.p99()} for name, acc in zip(operations, accs) if acc.n}

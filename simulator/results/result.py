@@ -17,7 +17,7 @@ import pandas as pd
 from simulator.engine.recorder import Recorder
 from simulator.engine.request import (CAUSE_NAMES, DEGRADED, ERROR, IN_FLIGHT, OK, OUTCOME_NAMES, RATE_LIMITED, REJECTED,
                                       SHED, SHORT_CIRCUITED, TIMED_OUT)
-from simulator.results.impact import METHOD as IMPACT_METHOD, fault_impact
+from simulator.results.impact import METHOD as IMPACT_METHOD, fault_impact, outside_faults
 from simulator.results.sketch import LatencySketch, bucket_of, percentiles_from_counts
 
 PERCENTILES = (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p999", 99.9))
@@ -131,6 +131,9 @@ class Result:
     # A failed `check: [linearizable]`: the checker's counterexample (`Counterexample.to_dict`: the
     # blocked operation and its window), for the report's per-process timeline. Not in the summary.
     counterexample: dict[str, Any] | None = None
+    # A run that checked its history (`check:`): per anomaly kind, the time each anomaly showed
+    # (simulator/consistency/anomalies.py `shown_at`), all of them. Not in the summary.
+    anomaly_times: dict[str, list[float]] | None = None
 
     @property
     def measured_s(self) -> float:
@@ -243,6 +246,11 @@ class Result:
         # The optional columns only for the `attempts` of a run with retries.
         return fault_impact(self.chunks(extra=self.records.track_retries), self.fault_windows, self.warmup_s, self.duration_s, self.bucket_s,
                             exact=self.exact)
+
+    def outside_faults(self) -> dict[str, dict[str, Any]]:
+        """Per operation: successful requests that ran entirely outside every fault window, and
+        their latency p99 (simulator/results/impact.py `outside_faults`; the CAP chart's PACELC side)."""
+        return outside_faults(self.chunks(), self.fault_windows, self.operation_names, exact=self.exact)
 
     @property
     def history(self) -> pd.DataFrame | None:
@@ -449,6 +457,24 @@ class Result:
         for key, values in self.samples.items():
             if key != "time_s":
                 frame[key] = np.asarray(values, dtype=float)
+        return frame
+
+    def anomalies_over_time(self) -> pd.DataFrame:
+        """Per time bucket (the time series' buckets: `start_s`, `end_s`): how many anomalies of each
+        kind the checker found, each placed at the time a client could see it (its last operation's
+        completion, `shown_at`), one column per kind found (`stale-read`, `lost-write` …). Anomalies
+        in the warm-up are left out. Empty without a checked history."""
+        edges = np.asarray(self.samples.get("time_s", []), dtype=float)
+        if self.anomaly_times is None or edges.size == 0:
+            return pd.DataFrame()
+        starts = np.concatenate(([self.warmup_s], edges[:-1]))
+        frame = pd.DataFrame({"start_s": starts, "end_s": edges})
+        bins = np.concatenate(([self.warmup_s], edges))
+        for kind, times in sorted(self.anomaly_times.items()):
+            t = np.asarray(times, dtype=float)
+            # bucket i holds (start, end]: the time series' convention for what finished in it
+            idx = np.searchsorted(bins, t[(t > self.warmup_s) & (t <= edges[-1])], side="left") - 1
+            frame[kind] = np.bincount(idx, minlength=edges.size)[:edges.size]
         return frame
 
     @property

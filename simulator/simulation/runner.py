@@ -234,6 +234,8 @@ def consistency_section(history: History, scenario: Scenario, result: Result | N
     budget = scenario.check_budget if scenario.check_budget is not None else DEFAULT_CHECK_BUDGET_S
     report = check_history(history, model, budget)
     counts = report.anomalies.counts()
+    if result is not None:  # every anomaly's time, for the consistency timeline (not in the summary)
+        result.anomaly_times = report.anomalies.times
     checks: dict[str, Any] = {}
     for name in scenario.check:
         if name == "linearizable":

@@ -109,11 +109,41 @@ class System:
 
     def warnings(self) -> list[str]:
         """Things that are legal but probably not meant: overload, faults after the end."""
-        out = self.capacity_warnings() + self.loop_warnings()
+        out = self.capacity_warnings() + self.loop_warnings() + self.history_warnings()
         for i, f in enumerate(self.scenario.faults):  # as declared (a chaos generator once)
             if f.at >= self.scenario.duration:
                 out.append(f"faults[{i}] ({f.describe()}) starts at {f.at:g}s, after the run ends "
                            f"({self.scenario.duration:g}s): it never happens")
+        return out
+
+    def history_warnings(self) -> list[str]:
+        """Checkable workloads whose requests can reach no component in common (two independent stores)
+        are recorded in one history, where their keys are the same registers: key 0 of one store and
+        key 0 of the other look like one register, so the checkers report violations that are not
+        there (docs/consistency.md, "Checkable workloads")."""
+        sc = self.scenario
+        if not sc.records_history:
+            return []
+        comps = sc.components
+        edges = {n: {t.split("[")[0] for _rel, t in c.refs()} for n, c in comps.items()}
+
+        def reach(name: str) -> set[str]:
+            seen, todo = set(), [name]
+            while todo:
+                n = todo.pop()
+                if n not in seen:
+                    seen.add(n)
+                    todo.extend(edges.get(n, ()))
+            return seen
+
+        checkable = [(n, reach(w.target.split("[")[0])) for n, w in sc.workloads.items() if w.checkable and w.target]
+        out = []
+        for i, (a, ra) in enumerate(checkable):
+            for b, rb in checkable[i + 1:]:
+                if not ra & rb:
+                    out.append(f"checkable workloads '{a}' and '{b}' reach no component in common, but one history "
+                               "records both: their keys are checked as the same registers, so the checkers report "
+                               "violations that are not there (give them one store, or check them in separate runs)")
         return out
 
     def loop_warnings(self) -> list[str]:

@@ -81,12 +81,14 @@ def is_record(rec: Any, seed: int) -> bool:
 CAP_FIGURES = ("cap.fault_availability", "cap.read_p99_s", "cap.write_p99_s")
 
 
-def cap_figures(summary: dict[str, Any]) -> dict[str, float]:
+def cap_figures(summary: dict[str, Any], quiet: dict[str, dict[str, Any]] | None = None) -> dict[str, float]:
     """What the CAP chart of a comparison plots, for a run that checks consistency (none otherwise, so
     other studies' records are unchanged): `cap.fault_availability` (1 - error rate of the
     requests finishing inside the fault windows, weighted by their number: `fault_impact`'s "during")
-    and, PACELC's latency side, `cap.read_p99_s` and `cap.write_p99_s` (the `operations` section,
-    whole measured run)."""
+    and, PACELC's latency side, `cap.read_p99_s` and `cap.write_p99_s`: the p99 of successful reads
+    and writes without a partition, from `quiet` (`Result.outside_faults()`: requests that ran
+    entirely outside every fault window); without `quiet`, the whole measured run's (the
+    `operations` section)."""
     if summary.get("consistency") is None:
         return {}
     out: dict[str, float] = {}
@@ -95,7 +97,10 @@ def cap_figures(summary: dict[str, Any]) -> dict[str, float]:
     if finished:
         out["cap.fault_availability"] = 1.0 - sum(d["requests"] * (d["error_rate"] or 0.0) for d in during) / finished
     for op in ("read", "write"):
-        p99 = ((summary.get("operations") or {}).get(op) or {}).get("latency_s", {}).get("p99")
+        if quiet is not None:
+            p99 = (quiet.get(op) or {}).get("p99_s")
+        else:
+            p99 = ((summary.get("operations") or {}).get(op) or {}).get("latency_s", {}).get("p99")
         if p99 is not None:
             out[f"cap.{op}_p99_s"] = p99
     return out
@@ -161,7 +166,8 @@ def _record(payload: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         "events": [e for e in res.events if res.warmup_s <= e["at_s"] <= res.duration_s],  # for the charts
         "warnings": s["warnings"],
         "figures": {**component_figures(s["components"]), **cost_figures(s.get("cost")),
-                    **consistency_figures(s.get("consistency")), **resilience_metrics(s), **cap_figures(s)},
+                    **consistency_figures(s.get("consistency")), **resilience_metrics(s),
+                    **cap_figures(s, res.outside_faults() if s.get("consistency") is not None else None)},
         # the consistency checks' verdicts, when the scenario declares any (dsim explore reads them)
         **({"consistency": s["consistency"]} if s.get("consistency") is not None else {}),
     })
