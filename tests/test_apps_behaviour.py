@@ -169,3 +169,12 @@ def test_a_study_names_an_applications_metrics_by_their_own_names():
     figures = component_figures(stats)
     assert figures["feed.read_s.p99"] == 0.3 and figures["feed.posts"] == 7 and figures["feed.backlog.max"] == 5.0
     assert "feed.metrics.posts" not in figures and not any(k.startswith("feed.surge") for k in figures)
+
+
+def test_a_figure_declared_better_when_higher_is_marked_so_in_studies():
+    import models.apps.uber  # noqa: F401  (declares its figures when imported)
+    from simulator.results.metrics import metric_info
+
+    assert metric_info("city.match_rate")[1] == "max"
+    assert metric_info("city.offers_per_match")[1] == "min"
+    assert metric_info("city.time_to_match_s.p99") == ("ms", "min")

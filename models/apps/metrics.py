@@ -13,6 +13,8 @@ Four kinds, each declared once by name with a one-line meaning:
 And `metrics.value("qoe", fn, ...)`: a figure computed once at the end of the run from the others.
 
 Everything before the end of the warm-up is forgotten (`reset`), as for the components' own figures.
+A study marks the lowest value of a figure best unless its name says otherwise (`hit_ratio`,
+`throughput`, ...) or the module declared it with `prefer_higher("match_rate", ...)` when imported.
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ from array import array
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from simulator.results.metrics import prefer_higher  # noqa: F401  (part of the API: studies' "best" direction)
 
 
 class Observations:

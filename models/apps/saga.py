@@ -35,11 +35,14 @@ from pydantic import Field, field_validator
 
 from models.apps.behaviour import AppConfig, distribution
 from models.apps.eventing import EventApplication, bus_problems, payload
+from models.apps.metrics import prefer_higher
 from simulator.engine.request import ERROR, OK
 from simulator.language import registry
 from simulator.language.config import StrictModel
 from simulator.language.units import Fraction, PositiveDuration
 from simulator.sampling.distributions import DurationDist
+
+prefer_higher("orders_placed", "orders_completed")
 
 # The states of an order, in the order the happy path visits them.
 CREATED, RESERVED, PAID, PAYMENT_FAILED, COMPLETED, CANCELLED = range(6)

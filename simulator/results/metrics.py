@@ -49,6 +49,14 @@ TABLE_METRICS = ["latency_mean_s", "latency_p50_s", "latency_p99_s", "throughput
 # Component figures (`app-cache.hit_ratio`, `users.replication_lag_s.p99`) can be compared too;
 # these words in their names mean higher is better, anything else lower.
 _HIGHER_IS_BETTER = ("hit_ratio", "throughput", "availability", "served", "consumed", "produced", "keys_copied")
+# Figures a model declares better when higher, by their own name (`match_rate`, `qoe`): an application
+# module calls `prefer_higher` when it is imported, so every process of a study knows them.
+_PREFERRED_HIGHER: set[str] = set()
+
+
+def prefer_higher(*figures: str) -> None:
+    """Declare component or application figures (by name, without the component's) better when higher."""
+    _PREFERRED_HIGHER.update(figures)
 
 
 def canonical_metric(name: str) -> str | None:
@@ -66,8 +74,8 @@ def metric_info(name: str) -> tuple[str, str]:
     if name in RESILIENCE_METRICS:
         unit, better = RESILIENCE_METRICS[name]
         return ("ms" if unit == "s" else unit), better
-    better = "max" if any(word in name for word in _HIGHER_IS_BETTER) else "min"
     key = name.split(".", 1)[-1]
+    better = "max" if any(word in name for word in _HIGHER_IS_BETTER) or key in _PREFERRED_HIGHER else "min"
     if key.endswith("_s") or "_s." in key:
         return "ms", better
     if "ratio" in key or "utilization" in key or key.endswith("availability"):

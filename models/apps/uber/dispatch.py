@@ -33,11 +33,14 @@ import math
 from typing import Any
 
 from models.apps.behaviour import Application
+from models.apps.metrics import prefer_higher
 from simulator.engine.request import ERROR, OK
 from simulator.language import registry
 
 from .config import DispatchConfig, HotspotConfig, surge_multiplier
 from .fleet import IDLE, ON_TRIP, TO_PICKUP, Driver, Ride
+
+prefer_higher("match_rate", "matched", "trips_completed", "trips_per_driver_hour")
 from .geo import Grid, manhattan
 
 _TARGET_BUSY = 0.7  # the utilisation the extrapolation sizes the full system's servers for

@@ -27,6 +27,7 @@ from typing import Any, Iterator, Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from models.apps.behaviour import AppConfig, Application, distribution
+from models.apps.metrics import prefer_higher
 from simulator.engine.request import ERROR, OK, REJECTED, TIMED_OUT
 from simulator.language import registry
 from simulator.language.config import StrictModel
@@ -34,6 +35,8 @@ from simulator.language.units import Duration, PositiveDuration
 from simulator.sampling.distributions import DurationDist, NumberDist
 
 from .infra import Mail, OfflineQueue, PresenceCache, PresenceQuery, Session, WebSocketServer
+
+prefer_higher("messages_sent", "deliveries")
 
 MSG, DELIVERED, READ = 0, 1, 2  # kinds of item: a message and its two receipts
 _KIND = ("message", "delivered receipt", "read receipt")
