@@ -17,6 +17,11 @@ class ComponentConfig(StrictModel):
     type: str
     zone: str = Field("default", description="Network zone (or region) the component sits in.")
 
+    def zones(self) -> list[str]:
+        """The network zones it places link ends in (an application's regions of users): names that
+        `network.links` and faults may use."""
+        return [self.zone]
+
 
 class Component(Faultable):
     """Base class of component models; built from `(env, name, config)`.
