@@ -57,7 +57,8 @@ class NetflixConfig(AppConfig):
     viewers: PositiveInt = Field(300, le=1_000_000, description="Viewers simulated (each alternates sessions and absences).")
     regions: dict[str, float] = Field(default_factory=lambda: {"default": 1.0},
                                       description="Share of viewers per region (a region is a network zone).")
-    ramp_up: PositiveDuration | float = Field(60.0, ge=0, description="First sessions start uniformly over this span.")
+    ramp_up: PositiveDuration | float = Field(60.0, ge=0, description="Viewers watching at the start (their long-run "
+                                               "share) begin uniformly over this span; the others after an absence.")
     absence: DurationDist = distribution("exponential(mean=10min)", "Time between two sessions of a viewer.")
     watch_time: DurationDist = distribution("lognormal(median=20min, p99=2h)",
                                             "How much of a title a session watches (at most the title).")
@@ -245,7 +246,7 @@ class Netflix(Application):
                  "ratio")
         m.gauges("bitrate_by_region_mbps", names, self._bitrate_by_region, "mean bitrate asked for, per region", "Mbps")
         m.value("rebuffer_ratio", lambda: _ratio(self.tot["stall"], self.tot["stall"] + self.tot["played"]),
-                "stalled time / (stalled + played time), sessions ended in the window (ratio)")
+                "stalled time / (stalled + played time) in the window (ratio)")
         m.value("rebuffers_per_hour", lambda: _ratio(self.rebuffers.n, self.tot["played"] / 3600.0),
                 "stalls per hour of video played")
         m.value("mean_bitrate_mbps", lambda: _ratio(self.tot["bits"], self.tot["content"] * 1e6),
@@ -288,9 +289,15 @@ class Netflix(Application):
         shares = np.asarray(list(cfg.regions.values()), dtype=float)
         region_rng = self.stream("regions")
         regions = region_rng.choice(len(shares), size=cfg.viewers, p=shares / shares.sum())
+        # Start near the steady state: a viewer is watching at time 0 with the long-run chance
+        # E[watch] / (E[watch] + E[absence]) (those start over `ramp_up`); the others are away and
+        # come after an absence (memoryless for the default exponential absence).
+        watching = cfg.watch_time.mean / (cfg.watch_time.mean + cfg.absence.mean)
         ramp = self.stream("ramp")
         for v in range(cfg.viewers):
-            self.spawn(self.viewer(v, int(regions[v]), float(ramp.random()) * cfg.ramp_up))
+            u, w = float(ramp.random()), float(ramp.random())
+            first = u * cfg.ramp_up if w < watching else cfg.ramp_up + self.absence()
+            self.spawn(self.viewer(v, int(regions[v]), first))
 
     def viewer(self, v: int, region: int, first_s: float):
         bw = self.new_bw(self.now)  # a viewer's line keeps its process across sessions
@@ -370,19 +377,24 @@ class Netflix(Application):
         now = self.env._now
         dt = now - p.t_ref
         p.t_ref = now
+        tot = self.tot  # the window's totals grow as time passes (not at session end): exact ratios
         if p.state == PLAYING:
             if p.buffer >= dt:
                 p.buffer -= dt
                 p.played += dt
+                tot["played"] += dt
             else:  # ran dry during the wait: a stall began when the buffer hit zero
                 p.played += p.buffer
                 p.stall_s += dt - p.buffer
+                tot["played"] += p.buffer
+                tot["stall"] += dt - p.buffer
                 p.buffer = 0.0
                 p.state = STALLED
                 p.stalls += 1
                 self.rebuffers.add()
         elif p.state == STALLED:
             p.stall_s += dt
+            tot["stall"] += dt
 
     def fetch(self, p: Play, title: int, index: int, rung: int):
         """Fetch one chunk (failing over as needed), then receive its bytes; False if abandoned."""
@@ -464,8 +476,6 @@ class Netflix(Application):
     def _end(self, p: Play, completed: bool) -> None:
         p.active = False
         self.plays.pop(p.viewer, None)
-        self.tot["played"] += p.played
-        self.tot["stall"] += p.stall_s
         if completed:
             self.sessions.add()
             w = self.config.qoe
@@ -536,15 +546,15 @@ class Netflix(Application):
         streams = float(np.mean(watching))
         mbps = _ratio(self.tot["bits"], self.tot["content"] * 1e6) or 0.0
         egress_gbps = self.full(streams) * mbps / 1e3
-        elapsed = max(self.now - self.t_measure, 1e-9)
-        origin_gbps = self.full(self._origin_bytes() * 8 / elapsed) / 1e9
+        origin_share = _ratio(self._origin_bytes(), self.tot["bits"] / 8.0) or 0.0
         servers = math.ceil(egress_gbps / self.config.edge_server_gbps) if egress_gbps else 0
         return [
             f"{self.full(self.config.viewers):,.0f} viewers, {self.full(streams):,.0f} streams at once "
             f"(this run: {streams:,.1f})",
             f"edge egress ~{egress_gbps / 1e3:,.2f} Tbps at {mbps:.2f} Mbps a stream: ~{servers:,} edge servers "
             f"of {self.config.edge_server_gbps:g} Gbps",
-            f"origin egress ~{origin_gbps:,.1f} Gbps",
+            f"the origin sent {origin_share:.0%} of the bytes here: at most ~{egress_gbps * origin_share:,.0f} Gbps "
+            f"at full scale (an upper bound: a larger audience shares more chunks in the edges)",
         ]
 
 
