@@ -32,7 +32,7 @@ from simulator.engine.request import OK
 from simulator.language import registry
 from simulator.language.config import StrictModel
 from simulator.language.errors import ScenarioError
-from simulator.language.units import PositiveDuration
+from simulator.language.units import Duration, PositiveDuration
 from simulator.sampling.distributions import DurationDist
 
 from .abr import AbrSpec, abr_algorithms  # noqa: F401  (registers the algorithms)
@@ -57,7 +57,7 @@ class NetflixConfig(AppConfig):
     viewers: PositiveInt = Field(300, le=1_000_000, description="Viewers simulated (each alternates sessions and absences).")
     regions: dict[str, float] = Field(default_factory=lambda: {"default": 1.0},
                                       description="Share of viewers per region (a region is a network zone).")
-    ramp_up: PositiveDuration | float = Field(60.0, ge=0, description="Viewers watching at the start (their long-run "
+    ramp_up: Duration = Field(60.0, description="Viewers watching at the start (their long-run "
                                                "share) begin uniformly over this span; the others after an absence.")
     absence: DurationDist = distribution("exponential(mean=10min)", "Time between two sessions of a viewer.")
     watch_time: DurationDist = distribution("lognormal(median=20min, p99=2h)",
@@ -379,8 +379,8 @@ class Netflix(Application):
         p.t_ref = now
         tot = self.tot  # the window's totals grow as time passes (not at session end): exact ratios
         if p.state == PLAYING:
-            if p.buffer >= dt:
-                p.buffer -= dt
+            if p.buffer >= dt - 1e-9:  # (a wait of exactly the buffer may land an ulp later: no stall)
+                p.buffer = max(0.0, p.buffer - dt)
                 p.played += dt
                 tot["played"] += dt
             else:  # ran dry during the wait: a stall began when the buffer hit zero
