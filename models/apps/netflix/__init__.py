@@ -73,9 +73,11 @@ class NetflixConfig(AppConfig):
     startup_buffer: PositiveDuration = Field(10.0, description="Seconds buffered before playback starts.")
     resume_buffer: PositiveDuration = Field(10.0, description="Seconds buffered before playback resumes after a stall.")
     abr: AbrSpec = Field(default_factory=lambda: abr_algorithms.get("bba")(),
-                         description="The adaptive-bitrate algorithm: fixed, throughput, bba or bola.")
+                         description="The adaptive-bitrate algorithm: fixed, throughput, bba or bola, with "
+                         "its keys (docs/apps/netflix.md).")
     bandwidth: BandwidthSpec = Field(default_factory=lambda: bandwidth_models.get("constant")(),
-                                     description="Each player's bandwidth process: constant, markov or trace.")
+                                     description="Each player's bandwidth process: constant, markov or trace, "
+                                     "with its keys (docs/apps/netflix.md).")
     cdn: str = Field(description="The CDN (type cdn) whose edges serve the chunks.")
     origin: str = Field(description="The origin players fall back to when no edge answers.")
     recommendations: str | None = Field(None, description="Service called at the start of a session (optional).")
