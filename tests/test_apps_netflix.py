@@ -202,3 +202,77 @@ def test_bad_input_is_one_located_line(tmp_path, change, fragments):
     old, new = change
     assert old in BAD_BASE
     assert_bad(tmp_path, BAD_BASE.replace(old, new), *fragments)
+
+
+def test_trace_and_markov_processes_exact():
+    import numpy as np
+
+    from models.apps.netflix.bandwidth import MarkovBandwidth, TraceBandwidth, _Trace
+
+    tr = _Trace([0.0, 5.0], [0.5e6, 2e6], 10.0, 0.0)  # 0.5 Mbps for 5 s, 2 Mbps for 5 s, repeated
+    assert (tr.rate(0.0), tr.next_change(0.0)) == (0.5e6, 5.0)
+    assert (tr.rate(7.0), tr.next_change(7.0)) == (2e6, 10.0)
+    assert tr.rate(12.0) == 0.5e6  # the trace repeats
+    assert TraceBandwidth(times=[0, 5], mbps=[0.5, 2]).mean_mbps() == pytest.approx(1.25)
+    # Neighbour moves over 3 levels: the jump chain's stationary law is (1/4, 1/2, 1/4).
+    mk = MarkovBandwidth(states_mbps=[1, 2, 3], hold="10s")
+    assert mk.mean_mbps() == pytest.approx(2.0)
+    proc = mk.factory(np.random.default_rng(1))(0.0)
+    assert proc.next_change(0.0) == 10.0 and proc.rate(10.0) in (1e6, 2e6, 3e6)
+
+
+@pytest.mark.parametrize("bandwidth", ["{type: markov, states_mbps: [0.5], hold: 7s}",
+                                       "{type: trace, times: [0, 3, 1000], mbps: [0.5, 0.5, 0.5]}"])
+def test_a_steady_markov_or_trace_line_stalls_like_the_constant_one(bandwidth):
+    # Rates that never change, cut into steps at every level change: the same stalls to the nanosecond.
+    text = ONE.replace("bandwidth: {{type: constant, mbps: {mbps}}}", f"bandwidth: {{{bandwidth}}}")
+    m = metrics(run(text, abr="{type: fixed, bitrate_mbps: 1}", duration="135s", faults="[]"))
+    d = RTT + 20.0
+    assert m["startup_s"]["mean"] == pytest.approx(d, abs=1e-6)
+    assert m["rebuffers"] == 5
+    stall = 5 * (d - 10.0)
+    assert m["rebuffer_ratio"] == pytest.approx(stall / (stall + 60.0), abs=1e-9)
+
+
+SERVICES = ONE.replace("    origin: origin\n  cdn:", "    origin: origin\n    recommendations: recs\n"
+                       "    positions: positions\n  cdn:").replace(
+    "faults: {faults}", "  recs: {{type: server, workers: 4, service_time: 10ms}}\n"
+    "  positions: {{type: database, connections: 1, read_time: 1ms, write_time: 1ms}}\nfaults: {faults}")
+
+
+def test_recommendation_and_position_outages_do_not_stop_playback():
+    quiet = metrics(run(SERVICES, abr="{type: fixed, bitrate_mbps: 1}", mbps=2, duration="300s", faults="[]"))
+    assert quiet["recommendation_failures"] == 0 and quiet["position_writes_failed"] == 0
+    assert quiet["recommendation_s"]["count"] >= 1
+    r = run(SERVICES, abr="{type: fixed, bitrate_mbps: 1}", mbps=2, duration="300s",
+            faults="[{type: crash, target: [recs, positions], at: 0s}]")
+    m = metrics(r)
+    # every session fell back to the trending row, and every position write failed; playback went on
+    assert m["recommendation_failures"] >= 1 and m["recommendation_s"]["count"] == 0
+    assert m["position_writes_failed"] > 0
+    assert m["sessions"] == quiet["sessions"] and m["rebuffers"] == quiet["rebuffers"] == 0
+
+
+def test_a_partition_from_the_own_edge_times_out_then_fails_over():
+    faults = "[{type: partition, groups: [[players], [cdn.eu]], at: 30s, duration: 60s}]"
+    r = run(TWO_EDGES, faults=faults)
+    m = metrics(r)
+    assert m["chunk_failures"] > 0 and m["failovers"] == m["chunk_failures"]
+    assert m["abandoned"] == 0
+    # a timed-out request waited chunk_timeout (2 s) before the us edge answered
+    assert r.summary["components"]["cdn"]["edges"]["cdn.us"]["requests"] > 0
+
+
+def test_a_cdn_that_is_not_a_cdn_is_one_line_and_exit_2(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import main
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: b\nduration: 10s\ncomponents:\n"
+                    "  players: {type: netflix, viewers: 1, cdn: origin, origin: origin}\n"
+                    "  origin: {type: server, workers: 4, service_time: 10ms}\n")
+    result = CliRunner().invoke(main, ["run", str(path)])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "components.players.cdn: 'origin' is a server, not a cdn" in result.output

@@ -48,7 +48,8 @@ ALL_NAMES = sorted(set(NAMES) | set(RESILIENCE_METRICS))  # with the resilience 
 TABLE_METRICS = ["latency_mean_s", "latency_p50_s", "latency_p99_s", "throughput_rps", "availability"]
 # Component figures (`app-cache.hit_ratio`, `users.replication_lag_s.p99`) can be compared too;
 # these words in their names mean higher is better, anything else lower.
-_HIGHER_IS_BETTER = ("hit_ratio", "throughput", "availability", "served", "consumed", "produced", "keys_copied")
+_HIGHER_IS_BETTER = ("hit_ratio", "throughput", "availability", "served", "consumed", "produced", "keys_copied",
+                     "score", "bitrate")
 
 
 def canonical_metric(name: str) -> str | None:

@@ -242,7 +242,7 @@ class Netflix(Application):
         m.gauge("watching", lambda: len(self.plays), "sessions in progress", "sessions")
         m.gauge("rebuffering", self._rebuffering_now, "players stalled right now", "players")
         m.gauge("buffer_mean_s", self._buffer_now, "mean buffer level of the players", "s")
-        self._egress_seen = (0.0, 0.0)
+        self._egress_seen = (0.0, 0.0, 0.0)  # (time, origin bytes, rate) at the last reading
         m.gauge("origin_egress_mbps", self._origin_rate, "bytes leaving the origin, per second", "Mbps")
         m.gauges("stalled_share_by_region", names, self._stalled_by_region, "share of a region's players stalled",
                  "ratio")
@@ -255,7 +255,7 @@ class Netflix(Application):
                 "mean bitrate of the chunks fetched, weighted by their seconds (Mbps)")
         m.value("switches_per_hour", lambda: _ratio(self.switches.n, self.tot["content"] / 3600.0),
                 "bitrate switches per hour of video fetched")
-        m.value("qoe_mean", lambda: _mean(self.qoe_obs.values), "mean QoE per chunk over the sessions")
+        m.value("qoe_score", lambda: _mean(self.qoe_obs.values), "mean QoE per chunk over the sessions")
         m.value("startup_mean_s", lambda: _mean(self.startup.values), "mean startup time (s)")
         m.value("edge_hit_ratio", self._hit_ratio, "chunk requests the edges answered from cache (ratio)")
         m.value("origin_egress_gb", lambda: self._origin_bytes() / 1e9,
@@ -525,9 +525,12 @@ class Netflix(Application):
 
     def _origin_rate(self) -> float:
         now, total = self.now, self._origin_bytes()
-        t_prev, b_prev = self._egress_seen
-        self._egress_seen = (now, total)
-        return (total - b_prev) * 8 / 1e6 / (now - t_prev) if now > t_prev and total >= b_prev else 0.0
+        t_prev, b_prev, last = self._egress_seen
+        if now <= t_prev or total < b_prev:  # read again at the same instant (the warm-up's end): as before
+            return last
+        rate = (total - b_prev) * 8 / 1e6 / (now - t_prev)
+        self._egress_seen = (now, total, rate)
+        return rate
 
     def _hit_ratio(self) -> float | None:
         hits = sum(e.hits for e in self.edges)
@@ -538,7 +541,7 @@ class Netflix(Application):
         super().reset_stats()
         self.direct_origin_bytes = 0.0
         self.tot = {"played": 0.0, "stall": 0.0, "bits": 0.0, "content": 0.0}
-        self._egress_seen = (self.now, self._origin_bytes())
+        self._egress_seen = (self.now, self._origin_bytes(), self._egress_seen[2])
         self.t_measure = self.now
 
     def extrapolate(self) -> list[str]:

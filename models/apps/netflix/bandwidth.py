@@ -11,7 +11,12 @@ its window (counted contributions, like every fault).
 """
 from __future__ import annotations
 
+import csv
+import io
 import math
+import os
+import stat
+from pathlib import Path
 from typing import Any, Callable, Literal
 
 import numpy as np
@@ -23,8 +28,9 @@ from simulator.language import registry
 from simulator.language.config import StrictModel
 from simulator.language.registry import Registry
 from simulator.language.tagged import tagged, tagged_validator
-from simulator.sampling.distributions import DistributionError, DurationDist, NumberDist, Sampler, _read_csv, \
-    parse_distribution
+from simulator.sampling.distributions import DurationDist, NumberDist, Sampler, parse_distribution
+
+MAX_TRACE_BYTES = 50_000_000
 
 bandwidth_models: Registry[type] = Registry("bandwidth model")
 
@@ -171,11 +177,7 @@ class TraceBandwidth(BandwidthConfig):
             raise ValueError("a trace needs a `file` (CSV), or `times` and `mbps`")
         if self.file is not None and not self.times:  # (a config dumped and validated again has its rows)
             base = (info.context or {}).get("base_dir") if info is not None else None
-            try:
-                times = _read_csv(base, self.file, self.time_column, float)
-                mbps = _read_csv(base, self.file, self.mbps_column, float)
-            except DistributionError as exc:
-                raise ValueError(str(exc).replace("empirical: ", "")) from None
+            times, mbps = read_trace(base, self.file, self.time_column, self.mbps_column)
             object.__setattr__(self, "times", times)
             object.__setattr__(self, "mbps", mbps)
         if len(self.times) < 2 or len(self.times) != len(self.mbps):
@@ -195,6 +197,45 @@ class TraceBandwidth(BandwidthConfig):
     def mean_mbps(self) -> float:
         t = self.times + [self.times[-1] + self.times[-1] - self.times[-2]]
         return sum(m * (b - a) for m, a, b in zip(self.mbps, t, t[1:])) / (t[-1] - t[0])
+
+
+def read_trace(base_dir: Path | None, file: str, time_column: str, mbps_column: str) -> tuple[list[float], list[float]]:
+    """The (time, Mbps) rows of a trace CSV; a problem is one ValueError naming the file (and line)."""
+    path = Path(file)
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    try:  # only a regular file of bounded size (not /dev/zero, a FIFO or a directory)
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"trace {path} is not a regular file")
+        if info.st_size > MAX_TRACE_BYTES:
+            raise ValueError(f"trace {path} is {info.st_size:,} bytes; at most {MAX_TRACE_BYTES:,} are read")
+        text = path.read_bytes()[:MAX_TRACE_BYTES].decode("utf-8-sig")
+    except FileNotFoundError:
+        raise ValueError(f"trace file not found: {path}") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read trace {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"trace {path} is not UTF-8 text") from None
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        columns = reader.fieldnames or []
+        for col in (time_column, mbps_column):
+            if col not in columns:
+                raise ValueError(f"trace {path} has no column '{col}' (columns: {', '.join(columns)})")
+        times, mbps = [], []
+        for row in reader:
+            try:
+                times.append(float(row[time_column]))
+                mbps.append(float(row[mbps_column]))
+            except (TypeError, ValueError):
+                raise ValueError(f"trace {path} line {reader.line_num}: expected numbers in '{time_column}' "
+                                 f"and '{mbps_column}'") from None
+    except csv.Error as exc:
+        raise ValueError(f"trace {path} is not a readable CSV file: {exc}") from None
+    if not all(math.isfinite(x) for x in times + mbps):
+        raise ValueError(f"trace {path}: every value must be a finite number")
+    return times, mbps
 
 
 class _Trace:
