@@ -276,3 +276,15 @@ def test_a_cdn_that_is_not_a_cdn_is_one_line_and_exit_2(tmp_path):
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert "components.players.cdn: 'origin' is a server, not a cdn" in result.output
+
+
+def test_a_trace_file_is_found_beside_the_scenario():
+    import simulator
+
+    sc = simulator.load_scenario("scenarios/netflix.yaml", overrides=[
+        "components.players.bandwidth={type: trace, file: traces/mobile-synthetic.csv}",
+        "components.players.viewers=30", "duration=60s", "warmup=0s"])
+    bw = sc.components["players"].bandwidth
+    assert len(bw.times) == 300 and bw.times[1] == 2.0 and bw.mbps[0] == 6.06
+    m = simulator.run(sc).summary["components"]["players"]["metrics"]
+    assert m["startup_s"]["count"] > 0
