@@ -288,3 +288,17 @@ def test_a_trace_file_is_found_beside_the_scenario():
     assert len(bw.times) == 300 and bw.times[1] == 2.0 and bw.mbps[0] == 6.06
     m = simulator.run(sc).summary["components"]["players"]["metrics"]
     assert m["startup_s"]["count"] > 0
+
+
+def test_the_warm_up_cuts_played_and_stalled_time_at_its_end():
+    # The 0.5 Mbps player of the first test: chunks land at k x 20.03 s; stalls from 10 s after each
+    # (from 30.03 s) until the next. With a 60 s warm-up the window sees the end of the stall that began
+    # at 50.06 s (0.09 s), three whole stalls (10.03 s each, beginning 70.09, 90.12, 110.15 s) and
+    # four 10 s plays (the last one the play-out after the sixth chunk).
+    text = ONE.replace("warmup: 0s", "warmup: 60s")
+    m = metrics(run(text, abr="{type: fixed, bitrate_mbps: 1}", mbps=0.5, duration="135s", faults="[]"))
+    d = RTT + 20.0
+    stalled = (3 * d - 60.0) + 3 * (d - 10.0)
+    assert m["rebuffers"] == 3
+    assert m["rebuffer_ratio"] == pytest.approx(stalled / (stalled + 40.0), abs=1e-9)
+    assert m["startup_s"]["count"] == 0  # it started before the window

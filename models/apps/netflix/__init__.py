@@ -538,6 +538,8 @@ class Netflix(Application):
         return hits / looked if looked else None
 
     def reset_stats(self) -> None:
+        for p in self.plays.values():  # account the time up to the warm-up's end to the warm-up
+            self.advance(p)
         super().reset_stats()
         self.direct_origin_bytes = 0.0
         self.tot = {"played": 0.0, "stall": 0.0, "bits": 0.0, "content": 0.0}
