@@ -186,7 +186,7 @@ BAD_BASE = ONE.format(duration="10s", abr="{type: bba}", mbps=10, faults="[]")
 
 @pytest.mark.parametrize("change, fragments", [
     (("abr: {type: bba}", "abr: {type: bbb}"), ["components.players.abr.type", "did you mean 'bba'"]),
-    (("abr: {type: bba}", "abr: {type: bba, reservoir: 40s, cushion: 30s}"), ["must fit in the buffer cap"]),
+    (("abr: {type: bba}", "abr: {type: bba, reservoir: 200s, cushion: 100s}"), ["must fit in the buffer cap"]),
     (("abr: {type: bba}", "abr: {type: fixed, bitrate_mbps: 3}"), ["not on the ladder"]),
     (("titles: 1\n", "titles: 1\n    ladder_mbps: [5, 5]\n"), ["a bitrate is listed twice"]),
     (("bandwidth: {type: constant, mbps: 10}", "bandwidth: {type: markov, states_mbps: [1, 2], transitions: [[1]]}"),
@@ -302,3 +302,13 @@ def test_the_warm_up_cuts_played_and_stalled_time_at_its_end():
     assert m["rebuffers"] == 3
     assert m["rebuffer_ratio"] == pytest.approx(stalled / (stalled + 40.0), abs=1e-9)
     assert m["startup_s"]["count"] == 0  # it started before the window
+
+
+def test_failover_from_a_down_edge_costs_exactly_one_refusal():
+    # One eu viewer, its edge down from the start: the refusal comes back in 2 x 5 ms, then the us edge
+    # (40 ms away) misses to the origin beside it (2 x 5 ms + 10 ms): 100 ms; then 10 Mb at 20 Mbps.
+    text = TWO_EDGES.replace("viewers: 20", "viewers: 1").replace("ramp_up: 10s", "ramp_up: 0s").replace(
+        "abr: {{type: throughput}}", "abr: {{type: fixed, bitrate_mbps: 1}}").replace("duration: 200s", "duration: 5s")
+    m = metrics(run(text, faults="[{type: crash, target: cdn.eu, at: 0s}]"))
+    assert m["startup_s"]["mean"] == pytest.approx(0.010 + 0.100 + 0.5, abs=1e-9)
+    assert m["failovers"] == 1 and m["chunk_failures"] == 1

@@ -54,7 +54,8 @@ class QoeWeights(StrictModel):
 
 class NetflixConfig(AppConfig):
     type: Literal["netflix"] = "netflix"
-    viewers: PositiveInt = Field(300, le=1_000_000, description="Viewers simulated (each alternates sessions and absences).")
+    viewers: PositiveInt = Field(300, le=1_000_000,
+                                 description="Viewers simulated (each alternates sessions and absences).")
     regions: dict[str, float] = Field(default_factory=lambda: {"default": 1.0},
                                       description="Share of viewers per region (a region is a network zone).")
     ramp_up: Duration = Field(60.0, description="Viewers watching at the start (their long-run "
@@ -69,7 +70,7 @@ class NetflixConfig(AppConfig):
     chunk: PositiveDuration = Field(10.0, description="Seconds of video per chunk (the guide: 10 s).")
     ladder_mbps: list[PositiveFloat] = Field(default_factory=lambda: [25.0, 8.0, 5.0, 2.5, 1.0], min_length=1,
                                              max_length=_RUNGS, description="The bitrate ladder (Mbps).")
-    buffer_cap: PositiveDuration = Field(60.0, description="Most seconds of video a player holds.")
+    buffer_cap: PositiveDuration = Field(240.0, description="Most seconds of video a player holds.")
     startup_buffer: PositiveDuration = Field(10.0, description="Seconds buffered before playback starts.")
     resume_buffer: PositiveDuration = Field(10.0, description="Seconds buffered before playback resumes after a stall.")
     abr: AbrSpec = Field(default_factory=lambda: abr_algorithms.get("bba")(),

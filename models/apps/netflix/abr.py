@@ -97,8 +97,8 @@ class BbaConfig(AbrConfig):
     from lowest to highest; the bitrate changes only when the map crosses the next rung up or down."""
 
     type: Literal["bba"] = "bba"
-    reservoir: PositiveDuration = Field(10.0, description="Buffer level below which the lowest bitrate is asked for.")
-    cushion: PositiveDuration = Field(30.0, description="Buffer span over which the rate map climbs to the highest bitrate.")
+    reservoir: PositiveDuration = Field(30.0, description="Buffer level below which the lowest bitrate is asked for.")
+    cushion: PositiveDuration = Field(120.0, description="Buffer span over which the rate map climbs to the highest bitrate.")
 
     def check(self, ladder_mbps, buffer_cap_s):
         if self.reservoir + self.cushion > buffer_cap_s:
