@@ -527,7 +527,10 @@ class Netflix(Application):
     def _origin_rate(self) -> float:
         now, total = self.now, self._origin_bytes()
         t_prev, b_prev, last = self._egress_seen
-        if now <= t_prev or total < b_prev:  # read again at the same instant (the warm-up's end): as before
+        if total < b_prev:  # the edges' counters restarted (the warm-up's end): count from there
+            self._egress_seen = (now, total, last)
+            return last
+        if now <= t_prev:  # read again at the same instant: as before
             return last
         rate = (total - b_prev) * 8 / 1e6 / (now - t_prev)
         self._egress_seen = (now, total, rate)
@@ -544,7 +547,8 @@ class Netflix(Application):
         super().reset_stats()
         self.direct_origin_bytes = 0.0
         self.tot = {"played": 0.0, "stall": 0.0, "bits": 0.0, "content": 0.0}
-        self._egress_seen = (self.now, self._origin_bytes(), self._egress_seen[2])
+        # every counter restarts now (the edges' too, whichever is reset first)
+        self._egress_seen = (self.now, 0.0, self._egress_seen[2])
         self.t_measure = self.now
 
     def extrapolate(self) -> list[str]:
