@@ -179,6 +179,16 @@ def test_the_scenario_runs_small_with_its_domain_metrics_and_is_deterministic():
     assert 0 < ma["edge_hit_ratio"] < 1
     assert ma["mean_bitrate_mbps"] > 1.0
     assert a.summary["components"]["players"]["extrapolation"]
+    # the origin's egress over time is measured from the warm-up's end on (its counters restart there)
+    assert (a.timeseries["players.origin_egress_mbps"] > 0).all()
+    assert conserved(a)
+
+
+def conserved(result) -> bool:
+    from tests.helpers import assert_conserved
+
+    assert_conserved(result)  # every chunk, play and recommend row ends exactly once (or is in flight)
+    return True
 
 
 BAD_BASE = ONE.format(duration="10s", abr="{type: bba}", mbps=10, faults="[]")
