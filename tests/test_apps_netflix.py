@@ -217,9 +217,14 @@ def test_bad_input_is_one_located_line(tmp_path, change, fragments):
 def test_trace_and_markov_processes_exact():
     import numpy as np
 
-    from models.apps.netflix.bandwidth import MarkovBandwidth, TraceBandwidth, _Trace
+    from models.apps.netflix.bandwidth import MarkovBandwidth, TraceBandwidth
 
-    tr = _Trace([0.0, 5.0], [0.5e6, 2e6], 10.0, 0.0)  # 0.5 Mbps for 5 s, 2 Mbps for 5 s, repeated
+    class StartOfTrace:  # a stream whose draw puts the player at the trace's very start
+        def random(self):
+            return 0.0
+
+    # 0.5 Mbps for 5 s, 2 Mbps for 5 s (the last row holds as long as the one before), repeated
+    tr = TraceBandwidth(times=[0, 5], mbps=[0.5, 2]).factory(StartOfTrace())(0.0)
     assert (tr.rate(0.0), tr.next_change(0.0)) == (0.5e6, 5.0)
     assert (tr.rate(7.0), tr.next_change(7.0)) == (2e6, 10.0)
     assert tr.rate(12.0) == 0.5e6  # the trace repeats
