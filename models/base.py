@@ -22,6 +22,11 @@ class ComponentConfig(StrictModel):
         message): checked when the scenario loads, after the names are known to exist."""
         return []
 
+    def zones(self) -> list[str]:
+        """The network zones it places link ends in (an application's regions of users): names that
+        `network.links` and faults may use."""
+        return [self.zone]
+
 
 class Component(Faultable):
     """Base class of component models; built from `(env, name, config)`.

@@ -299,7 +299,7 @@ def _cross_check(sc: Scenario) -> list[tuple[tuple, str]]:
     for name in sc.workloads:
         if name in sc.components:
             problems.append((("workloads", name), f"'{name}' is both a component and a workload; names must be unique"))
-    zones = {c.zone for c in sc.components.values()} | {w.zone for w in sc.workloads.values()}
+    zones = {z for c in sc.components.values() for z in c.zones()} | {w.zone for w in sc.workloads.values()}
     for w in sc.workloads.values():
         if w.attributes and w.attributes.region:
             zones |= set(w.attributes.region)
