@@ -57,6 +57,7 @@ from simpy.events import Event, NORMAL
 
 from models.apps.metrics import AppMetrics
 from models.base import Component, ComponentConfig
+from models.endpoint import Endpoint
 from simulator.engine.request import OK, TIMED_OUT, Request
 from simulator.resilience import ResilienceConfig, guard
 from simulator.sampling.distributions import Sampler, parse_distribution
@@ -240,7 +241,8 @@ class Application(Component):
         link = system.network.link(source, dst)
         label = f"{self.name}:{source.name}->{dst.name}"
         send = guard(link, resilience, label, system).send
-        if source is not self:  # a message leaves a down service never, a paused one when it resumes
+        if source is not self and isinstance(source, (Component, Endpoint)):
+            # a message leaves a down service never, a paused one when it resumes
             send = _From(source, send).send
         return Call(self, send, op, dst.name)
 
