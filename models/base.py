@@ -17,6 +17,11 @@ class ComponentConfig(StrictModel):
     type: str
     zone: str = Field("default", description="Network zone (or region) the component sits in.")
 
+    def check(self, scenario: Any) -> list[tuple[tuple, str]]:
+        """Problems visible only with the whole scenario (a referenced component of the wrong type):
+        (path under this component, message). Default: none."""
+        return []
+
 
 class Component(Faultable):
     """Base class of component models; built from `(env, name, config)`.

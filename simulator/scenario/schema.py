@@ -314,6 +314,7 @@ def _cross_check(sc: Scenario) -> list[tuple[tuple, str]]:
         for rel, ref in cfg.refs():
             if ref == name:
                 problems.append((("components", name) + rel, f"'{name}' cannot call itself"))
+        problems += [(("components", name) + rel, msg) for rel, msg in cfg.check(sc)]
     for name, w in sc.workloads.items():
         check(("workloads", name), w.refs(), names, "component")
     if not problems:
