@@ -169,6 +169,8 @@ class Instagram(Application):
                                  "written, or the post stored for a pulled author), per follower")
         self.to_visible = m.observe("post_to_visible_s", "post -> visible in a follower's feed read (also waiting "
                                     "out the follower's cached ranked feed), per follower")
+        self.build_s = m.observe("feed_build_s", "latency of the reads that built their feed (ranked feed "
+                                 "missing or expired): the fan-out-on-read path")
         self.age = m.observe("feed_age_s", "freshness: age of the ranked feed a read showed (0: built for it)")
         self.pulls = m.observe("pulls_per_build", "posts-store reads per feed built (fan-out on read)", unit="")
         self.n_reads = m.counter("reads", "feed reads answered")
@@ -188,6 +190,7 @@ class Instagram(Application):
         m.value("ranked_hit_ratio", lambda: self.hits.n / self.n_reads.n if self.n_reads.n else None,
                 "share of reads served from the cached ranked feed (ratio)")
         m.value("read_p99_s", lambda: self._pct(self.read_s, 99), "p99 of feed_read_s (s)")
+        m.value("build_p99_s", lambda: self._pct(self.build_s, 99), "p99 of feed_build_s (s)")
         m.value("latency_target_met", lambda: None if not len(self.read_s.values) else
                 float(self._pct(self.read_s, 99) < self.config.latency_target),
                 "1 if the p99 feed read is below latency_target (the guide: 200 ms), else 0")
@@ -205,6 +208,9 @@ class Instagram(Application):
         if cfg.strategy != "pull":  # pull keeps no feeds: only the ranked feeds are cached
             old = self.old_posts
             self.fc.warm({u: sum(old[a] for a in authors) for u, authors in enumerate(self.pushed_from)})
+        if cfg.history > 0:  # steady state: each ranked feed was built at some time in the last TTL
+            ages = self.stream("history").random(cfg.users) * min(cfg.history, self.fc.ttl)
+            self.fc.ranked.update((u, -float(a)) for u, a in enumerate(ages))
         read_gap = self.sampler("read", cfg.read_interval)
         post_gap = self.sampler("post", cfg.post_interval)
         for u in range(cfg.users):
@@ -301,6 +307,7 @@ class Instagram(Application):
                 self._read_failed(req, ERROR)
                 return
             self.age.add(0.0)
+            self.build_s.add(self.now - req.t0)
         self.finish(req, OK)
         self.n_reads.add()
         self.read_s.add(self.now - req.t0)
