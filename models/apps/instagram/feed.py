@@ -374,7 +374,7 @@ class Instagram(Application):
             lines.append(f"fan-out ({cfg.strategy}): {wa:,.1f} feed-cache inserts per post, "
                          f"{self.full(self.inserts.n / span):,.0f} inserts/s in all")
         st = self.fanout_station
-        busy = st.busy_area / span if st.busy_area else 0.0
+        busy = (st.stats(span)["utilization"] or 0.0) * st.workers  # mean busy workers over the measured time
         if busy:
             lines.append(f"at this load per fan-out worker, the full system needs ~{self.full(busy) / 0.7:,.0f} "
                          f"fan-out workers (busy {busy:.2f} of {st.workers} here, sized for 70% utilisation)")
