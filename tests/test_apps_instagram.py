@@ -186,6 +186,11 @@ def test_feed_cache_of_the_wrong_type(tmp_path):
                "components.feed.feed_cache", "'db' is a database, not a feed_cache")
 
 
+def test_fanout_into_something_else_than_a_feed_cache(tmp_path):
+    assert_bad(tmp_path, BAD.replace("fan: {type: fanout_workers, feed_cache: fc}", "fan: {type: fanout_workers, feed_cache: svc}"),
+               "components.fan.feed_cache", "'svc' is a server, not a feed_cache", line=8)
+
+
 def test_flush_of_a_server_is_refused(tmp_path):
     assert_bad(tmp_path, BAD + "faults: [{type: cache_flush, target: svc, at: 1s}]\n",
                "faults[0].target[0]", "only caches can be flushed")

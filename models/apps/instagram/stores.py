@@ -225,6 +225,12 @@ class FanoutConfig(StationConfig):
     def refs(self):
         return [(("feed_cache",), self.feed_cache)]
 
+    def check(self, scenario: Any) -> list[tuple[tuple, str]]:
+        cfg = scenario.components.get(self.feed_cache)
+        if cfg is not None and cfg.type != "feed_cache":
+            return [(("feed_cache",), f"'{self.feed_cache}' is a {cfg.type}, not a feed_cache")]
+        return []
+
 
 @registry.components.register("fanout_workers")
 class FanoutWorkers(Station):
