@@ -39,7 +39,7 @@ components:
     posts: db
     ranking: rank
   svc: {type: server, workers: 8, service_time: 1ms}
-  fc: {type: feed_cache, workers: 2, max_entries: {cap}}
+  fc: {type: feed_cache, workers: 2, max_entries: {cap}, op_time: 0.2ms}
   fan: {type: fanout_workers, workers: 1, insert_time: 1ms, feed_cache: fc}
   db: {type: database, connections: 4, read_time: 2ms, write_time: 3ms}
   rank: {type: server, workers: 4, service_time: 10ms}
@@ -75,6 +75,39 @@ def test_write_amplification_is_the_pushed_authors_follower_counts(strategy, ins
     assert m["fanout_backlog"]["max"] <= inserts
     # Each post reaches each follower's feed source once: pushed or pulled, 3 + 3 + 1 follower-posts.
     assert m["post_to_feed_s"]["count"] == 7
+
+
+def test_fanout_delay_is_the_fifo_of_batches_exactly():
+    """Every time in SMALL is constant, so the fan-out delays can be worked out by hand (ms; each hop
+    1 ms one way). A post is stored 8 ms after it is made (1 + 1 + 1 at the service, 1 + 3 + 1 at the
+    posts store). Account 0's post (followers 1, 2, 3; batches of 2) puts two batches on the queue,
+    which reach the single worker at 9: batch [1, 2] takes 1 + 2 x 1 = 3 (done at 12), reaches the
+    cache at 13 and is written after 0.2 + 2 x 0.002 = 0.204: 13.204. The worker waits for the
+    answer (back at 14.204), then batch [3] takes 2 (16.204), reaches the cache at 17.204 and is
+    written at 17.406. Account 1's post (one follower): 9 + 2 + 1 + 0.202 = 12.202."""
+    m = feed_metrics(small("push"))
+    assert m["post_s"]["max"] == pytest.approx(0.008)
+    assert m["post_to_feed_s"]["max"] == pytest.approx(0.017406)
+    # the seven (post, follower) delays: 12.202, four of 13.204, two of 17.406
+    assert m["post_to_feed_s"]["p50"] == pytest.approx(0.013204)
+    assert m["post_to_feed_s"]["mean"] == pytest.approx((12.202 + 4 * 13.204 + 2 * 17.406) / 7 / 1000)
+    # hybrid: account 0 is pulled (in its followers' feed sources when stored, at 8); account 1 as before
+    m = feed_metrics(small("hybrid"))
+    assert m["post_to_feed_s"]["max"] == pytest.approx(0.012202)
+    assert m["post_to_feed_s"]["mean"] == pytest.approx((6 * 8 + 12.202) / 7 / 1000)
+
+
+def test_post_is_visible_when_the_followers_ranked_feed_expires():
+    """Every user reads every 2 s from t=2 s, so each builds and caches its ranked feed at 2 s (plus
+    a few ms of calls), valid for `ranked_ttl`. A post reaching a follower's feed at 5-8 s is visible
+    at that follower's next build, when the cached feed expires: at 2 + 20 s for a TTL of 20 s."""
+    m = feed_metrics(small("push", extra={"components.feed.read_interval": "2s", "components.fc.ranked_ttl": "20s"}))
+    # account 0 posts at 5 and 6 s (followers 1, 2, 3), account 1 at 8 s (follower 2)
+    assert m["post_to_visible_s"]["count"] == 7
+    assert m["post_to_visible_s"]["max"] == pytest.approx(22.0 - 5.0, abs=0.02)
+    assert m["post_to_visible_s"]["p50"] == pytest.approx(22.0 - 6.0, abs=0.02)  # 17, 17, 17, 16, 16, 16, 14
+    assert m["post_to_visible_s"]["mean"] == pytest.approx((3 * 17 + 3 * 16 + 14) / 7, abs=0.02)
+    assert m["feed_age_s"]["max"] <= 20.0
 
 
 def test_pulled_post_is_in_the_feed_source_when_stored():
