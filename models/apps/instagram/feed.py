@@ -275,14 +275,15 @@ class Instagram(Application):
 
     def _reached(self, post: Post, followers: list[int], t: float) -> None:
         """`post` is in these followers' feed sources from `t`: visible at their next feed built,
-        so after their cached ranked feed (if any) expires."""
+        so after their cached ranked feed expires if it was built before `t` (one built since
+        includes it: the answer of a retried batch can come long after the batch was written)."""
         ranked, ttl = self.fc.ranked, self.fc.ttl
         delay = t - post.t0
         add_feed, add_visible = self.to_feed.add, self.to_visible.add
         for f in followers:
             add_feed(delay)
             at = ranked.get(f)
-            add_visible(at + ttl - post.t0 if at is not None and at + ttl > t else delay)
+            add_visible(at + ttl - post.t0 if at is not None and at <= t < at + ttl else delay)
 
     # --- reading ----------------------------------------------------------------------------------
     def reader(self, u: int, gap: Any):
