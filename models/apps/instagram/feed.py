@@ -64,9 +64,10 @@ class InstagramConfig(AppConfig):
     strategy: Literal["push", "pull", "hybrid"] = Field(
         "hybrid", description="push: fan-out on write to every follower; pull: fan-out on read from every followed "
         "account; hybrid: push for regular accounts, pull for celebrities.")
-    celebrity_threshold: PositiveInt = Field(
-        10000, description="hybrid: an account with more followers than this is a celebrity (pulled, not pushed); "
-        "the guide: 10,000. Counted in the simulated graph's followers.")
+    celebrity_threshold: int = Field(
+        10000, ge=0, le=1000000000, description="hybrid: an account with more followers than this is a celebrity "
+        "(pulled, not pushed); the guide: 10,000. Counted in the simulated graph's followers. 0: every account with "
+        "a follower is pulled (as pull); at least `users`: nobody is (as push).")
     read_interval: DurationDist = distribution("exponential(mean=60s)", "Time between two feed reads of a user.")
     post_interval: DurationDist = distribution("exponential(mean=3h)", "Time between two posts of a user.")
     history: Duration = Field(604800.0, description="Posting before the run starts: each account has made "
