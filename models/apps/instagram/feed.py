@@ -54,7 +54,8 @@ class Post:
 
 class InstagramConfig(AppConfig):
     type: Literal["instagram"] = "instagram"
-    users: PositiveInt = Field(5000, le=200000, description="Users simulated (the slice of the user base).")
+    # At most 50,000: drawing the graph costs users^2 random numbers (a few seconds at 20,000).
+    users: PositiveInt = Field(5000, le=50000, description="Users simulated (the slice of the user base).")
     following: NumberDist = distribution("lognormal(mean=100, std=100)", "Accounts each user follows "
                                          "(rounded, at most users - 1).", kind="number")
     popularity_exponent: float = Field(1.0, ge=0.0, le=5.0, description="Zipf exponent of an account's chance to be "
@@ -88,6 +89,9 @@ class InstagramConfig(AppConfig):
 
     @model_validator(mode="after")
     def _graph(self) -> "InstagramConfig":
+        for key in ("read_interval", "post_interval"):
+            if not getattr(self, key).mean > 0:  # zero gaps would keep the clock at one instant forever
+                raise ValueError(f"{key}: the mean time between two must be positive")
         for u, fs in (self.follows or {}).items():
             bad = [a for a in [u, *fs] if not 0 <= a < self.users]
             if bad:
@@ -154,7 +158,8 @@ class Instagram(Application):
         self.pushed_from = [[a for a in fs if not self.celebrity[a]] for fs in g.followees]
         self.top = int(np.argmax(counts))
         mean_gap = cfg.post_interval.mean
-        self.old_posts = (self.stream("history").poisson(cfg.history / mean_gap, cfg.users).tolist()
+        # Past posts beyond a million per account could never show in a feed (at most max_entries).
+        self.old_posts = (self.stream("history").poisson(min(cfg.history / mean_gap, 1e6), cfg.users).tolist()
                           if cfg.history > 0 and mean_gap > 0 else [0] * cfg.users)
 
     def pulled_author(self, followers: int) -> bool:
