@@ -214,6 +214,12 @@ def test_bad_follows_id(tmp_path):
                "components.feed", "user id 7 is outside 0..3", line=5)
 
 
+def test_zero_post_interval_is_refused(tmp_path):
+    # zero gaps would keep the clock at one instant forever
+    assert_bad(tmp_path, BAD.replace("users: 4,", "users: 4, post_interval: 0s,"),
+               "components.feed", "post_interval: the mean time between two must be positive", line=5)
+
+
 def test_feed_cache_of_the_wrong_type(tmp_path):
     assert_bad(tmp_path, BAD.replace("feed_cache: fc, fanout", "feed_cache: db, fanout"),
                "components.feed.feed_cache", "'db' is a database, not a feed_cache")
