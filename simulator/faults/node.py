@@ -140,7 +140,7 @@ class CacheFlushFault(NodeFault):
         out = []
         for i, t in enumerate(self.target):
             cfg = _config_of(scenario, t)
-            if cfg is not None and cfg.type not in ("cache", "cdn"):
+            if cfg is not None and cfg.type not in ("cache", "cdn") and not _flushable(cfg.type):
                 out.append((("target", i), f"'{t}' is a {cfg.type}, not a cache or cdn: only caches can be flushed"))
         return out
 
@@ -184,6 +184,12 @@ class LoadSpikeFault(FaultConfig):
 
     def describe(self) -> str:
         return f"load spike x{self.factor:g} {', '.join(self.target)}"
+
+
+def _flushable(kind: str) -> bool:
+    """Whether components of type `kind` can be flushed (their class has the fault kind `flush`:
+    an application's own cache, such as a feed cache)."""
+    return kind in registry.components and "flush" in getattr(registry.components.get(kind), "FAULT_KINDS", {})
 
 
 def _config_of(scenario: Any, name: str) -> Any:
