@@ -11,6 +11,7 @@ import io
 import math
 import os
 import stat
+from itertools import repeat
 from pathlib import Path
 from typing import Annotated, Any, Callable, ClassVar
 
@@ -503,8 +504,7 @@ class Sampler:
 
     def __init__(self, dist: Distribution, rng: np.random.Generator, block: int = BLOCK) -> None:
         self.dist = dist
-        if isinstance(dist, Constant):
-            value = dist.values["value"]
-            self.next = lambda: value
+        if isinstance(dist, Constant):  # the same value every time, handed out in C (no Python frame)
+            self.next = repeat(dist.values["value"]).__next__
         else:
             self.next = BlockStream(lambda n: dist.sample_block(rng, n), block).next
