@@ -115,3 +115,19 @@ def test_a_program_that_manages_the_collector_itself_is_left_alone():
     finally:
         gc.enable()
     assert seen == [(False, 0)] and gc.get_threshold() == threshold
+
+
+def test_overlapping_runs_tune_the_collector_once_and_the_last_one_restores_it():
+    import gc
+
+    from simulator.engine.env import GC_YOUNG_THRESHOLD, collector_for_runs
+
+    before = gc.get_threshold()
+    outer = collector_for_runs()
+    inner = collector_for_runs()
+    outer.__enter__()
+    inner.__enter__()  # a second run starting while the first goes on (another thread)
+    outer.__exit__(None, None, None)  # the first ends first: the second still runs tuned
+    assert gc.get_threshold()[0] == max(before[0], GC_YOUNG_THRESHOLD) and gc.get_freeze_count() > 0
+    inner.__exit__(None, None, None)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0

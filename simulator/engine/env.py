@@ -14,6 +14,7 @@ processes still work in the same run.
 from __future__ import annotations
 
 import gc
+import threading
 from contextlib import contextmanager
 from heapq import heappop, heappush
 from typing import Any, Callable, Iterator
@@ -38,23 +39,37 @@ from simulator.sampling.rng import Streams
 GC_YOUNG_THRESHOLD = 100_000
 
 
+# The collector is the process's: runs that overlap (in threads) tune it once, and the last to end
+# restores it. [runs in progress, the threshold before the first, whether the first froze]
+_tuned: list[Any] = [0, None, False]
+_tuned_lock = threading.Lock()
+
+
 @contextmanager
 def collector_for_runs() -> Iterator[None]:
     """Tune the cyclic collector for a simulation run (see `GC_YOUNG_THRESHOLD`), then restore it."""
-    if not gc.isenabled():  # the program manages the collector itself
-        yield
-        return
-    old = gc.get_threshold()
-    freeze = gc.get_freeze_count() == 0
-    gc.set_threshold(max(old[0], GC_YOUNG_THRESHOLD), *old[1:])
-    if freeze:
-        gc.freeze()
+    with _tuned_lock:
+        if _tuned[0] == 0 and not gc.isenabled():  # the program manages the collector itself
+            tuning = False
+        else:
+            tuning = True
+            if _tuned[0] == 0:
+                old = gc.get_threshold()
+                _tuned[1], _tuned[2] = old, gc.get_freeze_count() == 0
+                gc.set_threshold(max(old[0], GC_YOUNG_THRESHOLD), *old[1:])
+                if _tuned[2]:
+                    gc.freeze()
+            _tuned[0] += 1
     try:
         yield
     finally:
-        if freeze:
-            gc.unfreeze()
-        gc.set_threshold(*old)
+        if tuning:
+            with _tuned_lock:
+                _tuned[0] -= 1
+                if _tuned[0] == 0:
+                    if _tuned[2]:
+                        gc.unfreeze()
+                    gc.set_threshold(*_tuned[1])
 
 
 class Timer:
