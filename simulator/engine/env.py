@@ -34,8 +34,9 @@ from simulator.sampling.rng import Streams
 # makes almost no reference cycles: its objects are freed by reference counting). During
 # `SimEnv.run` young collections wait for this many allocations, and what exists when the run
 # starts (the model, built once) is frozen out of the collector's walks (`gc.freeze`, unless the
-# program froze objects itself); both are restored after it. Cycles are still collected, only less often: the collector counts objects made minus objects
-# freed, so what waits for it is at most this many objects of cyclic garbage (a few MB).
+# program froze objects itself); both are restored after it. Cycles are still collected, only less
+# often: the collector counts objects made minus objects freed, so what waits for it is at most this
+# many objects of cyclic garbage (a few MB).
 GC_YOUNG_THRESHOLD = 100_000
 
 
