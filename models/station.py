@@ -146,7 +146,7 @@ class Station(Component):
         """Draws of `dist` divided by the configured `speed`, from the component's named stream."""
         speed = getattr(self.config, "speed", 1.0)
         return Sampler(dist if speed == 1.0 else dist.scaled(1.0 / speed),
-                       self.env.streams.get(f"{self.name}/{stream}")).next
+                       self.env.streams.get(f"{self.name}/{stream}"), own_stream=True).next
 
     def prepare_admission(self) -> None:
         """Choose the code paths of the queue once, at build time (called by `System` when every
