@@ -20,7 +20,7 @@ from versus_simpy import ROOT
 RATE = 2000.0
 
 CODE = textwrap.dedent("""
-    import json, os, sys, time
+    import json, os, resource, sys, time
     sys.path.insert(0, sys.argv[1])
     import simulator
     servers, zones, n, rate = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
@@ -72,7 +72,8 @@ CODE = textwrap.dedent("""
     print(json.dumps({"components": components, "links": links, "load_s": load_s, "build_s": build_s,
                       "built_mb": built_mb, "fixed_s": 2 * one_s - two_s, "per_request_s": (two_s - one_s) / n,
                       "requests": s["requests"]["generated"], "events": s["events"],
-                      "mean_latency_s": s["latency_s"]["mean"], "cache_items": s["components"]["cache"]["items"]}))
+                      "mean_latency_s": s["latency_s"]["mean"], "cache_items": s["components"]["cache"]["items"],
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """)
 
 
@@ -89,9 +90,11 @@ def main() -> None:
         per_req = r["per_request_s"]
         print(f"{servers:>8,}{zones:>7,}{r['components']:>12,}{r['links']:>8,}{r['load_s']:>8.2f}{r['build_s']:>9.2f}"
               f"{1024 * r['built_mb'] / r['components']:>14.1f}{r['fixed_s']:>9.2f}{1e6 * per_req:>12.1f}"
-              f"{per_req / base:>8.2f}{r['events'] / r['requests']:>12.2f}{1000 * r['mean_latency_s']:>9.2f}")
+              f"{per_req / base:>8.2f}{r['events'] / r['requests']:>12.2f}{1000 * r['mean_latency_s']:>9.2f}"
+              f"{r['peak_rss_mb']:>9.0f}")
     print("fixed s: what a run pays once whatever its length (build, each component's first random numbers,")
-    print("100 time-series samples of every component, the summary); µs/request: the cost of one more request")
+    print("100 time-series samples of every component, the summary); µs/request: the cost of one more request;")
+    print("peak MB: the interpreter's peak memory over the whole script (imports, the build, both runs)")
 
 
 if __name__ == "__main__":

@@ -308,6 +308,8 @@ class Cache(Station):
         if policies is not None and policies.active():  # the fetches from (and writes to) the store
             self.link = guard(self.link, policies, f"{self.name}->{backing.name}", system)
         self.source = self.version_source(system)
+        if self.source is not None:  # bound once: read on every hit
+            self._latest_version = self.source.latest_version
 
     def version_source(self, system: Any) -> Any:
         """The component that knows the latest committed version of every key behind this cache."""
@@ -334,11 +336,20 @@ class Cache(Station):
         limit = self.limit
         if size > limit:
             return  # larger than the whole cache: never admitted
-        while self.used + size > limit:
-            self.evict()
+        used = self.used + size
+        if used > limit:  # self.evict() until it fits, inline: a full cache evicts on most fills
+            victim = self.policy.victim
+            dirty = self.dirty
+            while used > limit:
+                old = victim()
+                used -= entries.pop(old)[SIZE]
+                self.evictions += 1
+                if old in dirty:  # write-back on eviction (see `evict`)
+                    self.used = used - size
+                    self.flush_key(old)
         entries[key] = [version, now + self.ttl, now, size]
         self.policy.insert(key)
-        self.used += size
+        self.used = used
 
     def evict(self) -> None:
         key = self.policy.victim()
@@ -392,7 +403,7 @@ class Cache(Station):
             version = e[VERSION]
             source = self.source
             if source is not None and version is not None:
-                latest = source.latest_version(key)
+                latest = self._latest_version(key)
                 if version < latest:
                     self.stale.record(version, latest, source.stale_since(key, version), now)
                 else:  # self.stale.record(version, latest, None, now), inline: the usual case

@@ -45,8 +45,17 @@ class LRU(EvictionPolicy):
     def __init__(self, rng: Any) -> None:
         super().__init__(rng)
         self.order: OrderedDict = OrderedDict()
-        if type(self).touch is LRU.touch:  # a hit is the OrderedDict's own method: no call of ours
-            self.touch = self.order.move_to_end
+        # The per-request operations are the OrderedDict's own methods where they can be (no Python
+        # frame of ours per hit, fill or invalidation), unless a subclass redefines them.
+        order = self.order
+        if type(self).touch is LRU.touch:
+            self.touch = order.move_to_end
+        elif type(self).touch is FIFO.touch:  # a hit changes nothing: `get` is a no-op in C
+            self.touch = order.get
+        if type(self).insert is LRU.insert:  # a key inserted is never held already: `setdefault` adds it
+            self.insert = order.setdefault
+        if type(self).remove is LRU.remove:
+            self.remove = order.__delitem__
 
     def insert(self, key):
         self.order[key] = None

@@ -128,8 +128,12 @@ class Station(Component):
         } | (self._shedder.stats() if self._shedder is not None else {})
 
     def sample(self) -> dict[str, float]:
-        now = self.env.now
-        self._account(now)
+        now = self.env._now
+        dt = now - self._t  # self._account(now), inline: every station, at every sample of the time series
+        if dt:
+            self.busy_area += self.busy * dt
+            self.queue_area += len(self.queue) * dt
+            self._t = now
         dt = now - self._sample_t
         out = {
             "utilization": (self.busy_area - self._sample_busy) / (self.workers * dt) if dt else 0.0,
@@ -142,7 +146,7 @@ class Station(Component):
         """Draws of `dist` divided by the configured `speed`, from the component's named stream."""
         speed = getattr(self.config, "speed", 1.0)
         return Sampler(dist if speed == 1.0 else dist.scaled(1.0 / speed),
-                       self.env.streams.get(f"{self.name}/{stream}")).next
+                       self.env.streams.get(f"{self.name}/{stream}"), own_stream=True).next
 
     def prepare_admission(self) -> None:
         """Choose the code paths of the queue once, at build time (called by `System` when every

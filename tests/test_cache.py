@@ -97,6 +97,28 @@ def test_lru_lfu_fifo_victims_on_a_known_sequence():
     assert lfu.victim() == "b"  # b was used twice (insert + 1), a three times
 
 
+def test_a_policy_derived_from_lru_keeps_its_own_methods():
+    # LRU binds the OrderedDict's methods in place of its own for speed; a subclass's overrides win.
+    calls = []
+
+    class Counting(LRU):
+        def insert(self, key):
+            calls.append(("insert", key))
+            super().insert(key)
+
+        def touch(self, key):
+            calls.append(("touch", key))
+            super().touch(key)
+
+    p = Counting(None)
+    p.insert("a")
+    p.insert("b")
+    p.touch("a")
+    p.remove("b")
+    assert calls == [("insert", "a"), ("insert", "b"), ("touch", "a")]
+    assert p.victim() == "a" and len(p) == 0
+
+
 ONE_KEY = """
 name: one-key
 duration: {duration}

@@ -92,3 +92,26 @@ def test_empirical_from_csv(tmp_path):
 def test_parse_errors(spec, frag):
     with pytest.raises(DistributionError, match=frag.replace("(", r"\(").replace(")", r"\)")):
         parse_distribution(spec)
+
+
+BLOCK_FREE_CASES = ["5ms", "exponential(mean=2ms)", "uniform(min=1ms, max=3ms)", "lognormal(mean=2ms, std=1ms)",
+                    "lognormal(median=15ms, p99=60ms)", "pareto(alpha=1.5, scale=1ms)", "gamma(shape=0.5, scale=2ms)",
+                    "gamma(shape=3, scale=2ms)", "erlang(k=3, mean=6ms)", "weibull(shape=0.7, scale=1ms)"]
+
+
+@pytest.mark.parametrize("spec", BLOCK_FREE_CASES)
+def test_a_block_free_distribution_draws_the_same_numbers_whatever_the_block_sizes(spec):
+    dist = parse_distribution(spec)
+    assert dist.block_free and dist.scaled(2.0).block_free
+    whole = Sampler(dist, np.random.Generator(np.random.PCG64(7)))  # blocks of 4,096 from the start
+    growing = Sampler(dist, np.random.Generator(np.random.PCG64(7)), own_stream=True)  # 256, 512, ...
+    assert [whole.next() for _ in range(10_000)] == [growing.next() for _ in range(10_000)]
+
+
+def test_a_truncated_normal_depends_on_its_block_sizes_so_it_keeps_whole_blocks():
+    dist = parse_distribution("normal(mean=1ms, std=2ms)")  # about 30% of draws below 0 are drawn again
+    one = dist.sample_block(np.random.Generator(np.random.PCG64(7)), 512)
+    rng = np.random.Generator(np.random.PCG64(7))
+    two = np.concatenate([dist.sample_block(rng, 256), dist.sample_block(rng, 256)])
+    assert not np.array_equal(one, two)  # the redraws come after each block
+    assert not dist.block_free

@@ -74,3 +74,60 @@ def test_an_error_inside_a_dsim_event_propagates_and_is_not_mistaken_for_a_simpy
     env.at(1.0, Timer(broken))
     with pytest.raises(AttributeError, match="a bug in a model"):
         env.run()
+
+
+def test_a_run_tunes_the_cyclic_collector_and_restores_it_even_when_it_fails():
+    import gc
+
+    from simulator.engine.env import GC_YOUNG_THRESHOLD
+
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    env = SimEnv(seed=1)
+    seen = []
+
+    def look(_timer):
+        seen.append((gc.get_threshold()[0], gc.get_freeze_count() > 0))
+
+    env.call_later(1.0, look)
+    env.run()
+    assert seen[0] == (max(before[0], GC_YOUNG_THRESHOLD), True)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
+
+    def boom(_timer):
+        raise RuntimeError("boom")
+
+    env.call_later(1.0, boom)
+    with pytest.raises(RuntimeError):
+        env.run()
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
+
+
+def test_a_program_that_manages_the_collector_itself_is_left_alone():
+    import gc
+
+    env = SimEnv(seed=1)
+    seen = []
+    env.call_later(1.0, lambda _t: seen.append((gc.isenabled(), gc.get_freeze_count())))
+    threshold = gc.get_threshold()
+    gc.disable()
+    try:
+        env.run()
+    finally:
+        gc.enable()
+    assert seen == [(False, 0)] and gc.get_threshold() == threshold
+
+
+def test_overlapping_runs_tune_the_collector_once_and_the_last_one_restores_it():
+    import gc
+
+    from simulator.engine.env import GC_YOUNG_THRESHOLD, collector_for_runs
+
+    before = gc.get_threshold()
+    outer = collector_for_runs()
+    inner = collector_for_runs()
+    outer.__enter__()
+    inner.__enter__()  # a second run starting while the first goes on (another thread)
+    outer.__exit__(None, None, None)  # the first ends first: the second still runs tuned
+    assert gc.get_threshold()[0] == max(before[0], GC_YOUNG_THRESHOLD) and gc.get_freeze_count() > 0
+    inner.__exit__(None, None, None)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0

@@ -335,7 +335,7 @@ class Network:
                 return None
             if isinstance(dist, Constant):
                 return Sampler(dist, None)
-        return Sampler(dist, self.env.streams.get(stream))
+        return Sampler(dist, self.env.streams.get(stream), own_stream=True)  # one stream per link and way
 
     def link(self, src: Endpoint, dst: Any) -> Link:
         """A new link from `src` to component `dst` (each caller holds its own links)."""

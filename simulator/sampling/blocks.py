@@ -27,16 +27,22 @@ class BlockStream:
 
     __slots__ = ("draw", "size", "next")
 
-    def __init__(self, draw: Callable[[int], np.ndarray], size: int = BLOCK) -> None:
+    def __init__(self, draw: Callable[[int], np.ndarray], size: int = BLOCK, first: int | None = None) -> None:
         self.draw = draw
         self.size = size
-        self.next: Callable[[], Any] = chain.from_iterable(_pieces(draw, size)).__next__
+        self.next: Callable[[], Any] = chain.from_iterable(_pieces(draw, size, first)).__next__
 
 
-def _pieces(draw: Callable[[int], Any], size: int) -> Iterator[list]:
-    """The blocks `draw(size)`, one after another, as lists of at most `PIECE` Python values."""
+def _pieces(draw: Callable[[int], Any], size: int, first: int | None = None) -> Iterator[list]:
+    """The blocks `draw(size)`, one after another, as lists of at most `PIECE` Python values.
+
+    With `first`, the first block is that small and each next one twice as large, up to `size`: only
+    for a `draw` whose values do not depend on the block sizes (a stream that draws a few values,
+    one of 10,000 servers' service times, then holds a few instead of a block of 4,096: 32 KB)."""
+    n = size if first is None else min(first, size)
     while True:
-        block = draw(size)
+        block = draw(n)
+        n = min(2 * n, size)
         if len(block) <= PIECE or not isinstance(block, np.ndarray):
             yield block.tolist() if isinstance(block, np.ndarray) else list(block)
             continue

@@ -11,13 +11,14 @@ import io
 import math
 import os
 import stat
+from itertools import repeat
 from pathlib import Path
 from typing import Annotated, Any, Callable, ClassVar
 
 import numpy as np
 from pydantic import BeforeValidator, PlainSerializer, ValidationInfo
 
-from simulator.sampling.blocks import BLOCK, BlockStream
+from simulator.sampling.blocks import BLOCK, PIECE, BlockStream
 from simulator.language.callsyntax import CallSyntaxError, is_call, parse_call
 from simulator.language import registry
 from simulator.language.errors import did_you_mean
@@ -65,6 +66,11 @@ class Distribution:
     type_name: ClassVar[str] = ""  # set by the registry
     doc: ClassVar[str] = ""
     params: ClassVar[tuple[tuple[str, ...], ...]] = ()
+    # Whether `sample_block` gives the same sequence whatever the sizes of the blocks it is asked for
+    # (each value is drawn from the generator on its own, in order; `tests/test_distributions.py`
+    # checks): a `Sampler` of such a distribution on a stream of its own may start with a small block
+    # (see `Sampler`). A truncated normal's redraws, for one, come after its block.
+    block_free: ClassVar[bool] = False
 
     def __init__(self, kind: str = "duration", **values: float) -> None:
         self.kind = kind
@@ -123,6 +129,7 @@ def _positive(name: str, value: float, dist: str) -> float:
 
 @registry.distributions.register("constant")
 class Constant(Distribution):
+    block_free = True
     doc, params = "Always the same value (a bare quantity like '5ms' means this).", (("value",),)
 
     def __init__(self, kind="duration", value=0.0):
@@ -140,6 +147,7 @@ class Constant(Distribution):
 
 @registry.distributions.register("exponential")
 class Exponential(Distribution):
+    block_free = True
     doc, params = "Memoryless; by mean (or rate).", (("mean",), ("rate",))
 
     def __init__(self, kind="duration", mean=None, rate=None):
@@ -157,6 +165,7 @@ class Exponential(Distribution):
 
 @registry.distributions.register("uniform")
 class Uniform(Distribution):
+    block_free = True
     doc, params = "Uniform between min and max.", (("min", "max"),)
 
     def __init__(self, kind="duration", min=0.0, max=0.0):
@@ -213,6 +222,7 @@ Z99 = 2.3263478740408408  # standard normal quantile of 0.99
 
 @registry.distributions.register("lognormal")
 class LogNormal(Distribution):
+    block_free = True
     doc = "Heavy-ish right tail; by (mean, std) or by (median, p99)."
     params = (("mean", "std"), ("median", "p99"))
 
@@ -245,6 +255,7 @@ class LogNormal(Distribution):
 
 @registry.distributions.register("pareto")
 class Pareto(Distribution):
+    block_free = True
     doc = "Power-law tail: P(X > x) = (scale/x)^alpha for x >= scale; by (alpha, scale) or (alpha, mean)."
     params = (("alpha", "scale"), ("alpha", "mean"))
 
@@ -271,6 +282,7 @@ class Pareto(Distribution):
 
 @registry.distributions.register("gamma")
 class Gamma(Distribution):
+    block_free = True
     doc = "Gamma by (shape, mean) or (shape, scale)."
     params = (("shape", "mean"), ("shape", "scale"))
 
@@ -307,6 +319,7 @@ class Erlang(Gamma):
 
 @registry.distributions.register("weibull")
 class Weibull(Distribution):
+    block_free = True
     doc, params = "Weibull by (shape, scale).", (("shape", "scale"),)
 
     def __init__(self, kind="duration", shape=None, scale=None):
@@ -360,6 +373,10 @@ class Scaled(Distribution):
         self.base, self.factor = base, factor
         self.type_name = base.type_name
         self.mean, self.variance = base.mean * factor, base.variance * factor * factor
+
+    @property
+    def block_free(self) -> bool:  # type: ignore[override]
+        return self.base.block_free
 
     def sample_block(self, rng, n):
         return self.base.sample_block(rng, n) * self.factor
@@ -497,14 +514,21 @@ NumberDist = Annotated[Distribution, BeforeValidator(_validator("number")), Plai
 
 
 class Sampler:
-    """Fast draws from a distribution: `next()` returns a float (see simulator.sampling.blocks)."""
+    """Fast draws from a distribution: `next()` returns a float (see simulator.sampling.blocks).
+
+    `own_stream`: the caller promises that nothing else draws from `rng` (a component's service
+    times, a link's latencies). Then a distribution whose draws do not depend on block sizes starts
+    with a block of `PIECE` values, doubling up to `block`: the same numbers, but a component that
+    draws a few values holds a few (10,000 servers held 32 KB each). A stream shared by two samplers
+    keeps whole blocks: how their draws interleave depends on the block sizes."""
 
     __slots__ = ("dist", "next")
 
-    def __init__(self, dist: Distribution, rng: np.random.Generator, block: int = BLOCK) -> None:
+    def __init__(self, dist: Distribution, rng: np.random.Generator, block: int = BLOCK,
+                 own_stream: bool = False) -> None:
         self.dist = dist
-        if isinstance(dist, Constant):
-            value = dist.values["value"]
-            self.next = lambda: value
+        if isinstance(dist, Constant):  # the same value every time, handed out in C (no Python frame)
+            self.next = repeat(dist.values["value"]).__next__
         else:
-            self.next = BlockStream(lambda n: dist.sample_block(rng, n), block).next
+            first = PIECE if own_stream and dist.block_free else None
+            self.next = BlockStream(lambda n: dist.sample_block(rng, n), block, first).next
