@@ -178,3 +178,41 @@ def test_a_figure_declared_better_when_higher_is_marked_so_in_studies():
     assert metric_info("city.match_rate")[1] == "max"
     assert metric_info("city.offers_per_match")[1] == "min"
     assert metric_info("city.time_to_match_s.p99") == ("ms", "min")
+
+
+SIZED = """
+name: sized
+seed: 5
+duration: 60s
+components:
+  app: {type: server, replicas: 2, workers: 2, service_time: 10ms}
+  sizing: {type: sizing, scale: 1/100, services: [app], target_utilization: 0.5}
+workloads:
+  web: {arrivals: poisson(rate=100/s), target: app}
+"""
+
+
+def test_sizing_extrapolates_each_service_from_its_measured_utilisation():
+    import math
+
+    import simulator
+
+    s = simulator.run(simulator.loads_scenario(SIZED)).summary
+    util = [s["components"][f"app[{i}]"]["utilization"] for i in (1, 2)]
+    mean = sum(util) / 2
+    assert 0.2 < mean < 0.3  # 100/s x 10 ms over 4 workers
+    full = math.ceil(2 * mean / 0.5 / 0.01)  # this run's replicas x their load, per 50% busy, x 100
+    sizing = s["components"]["sizing"]
+    assert sizing["metrics"]["app_replicas_full"] == full
+    assert sizing["extrapolation"] == [f"app: 2 × {100 * mean:.1f}% busy here; the full load needs ~{full:,} at 50%"]
+    assert s["requests"]["generated"] == s["workloads"]["web"]["requests"]["generated"]  # it adds no rows
+
+
+@pytest.mark.parametrize("change, place, expect", [
+    ("target_utilization: 0.5", "target_utilization: 0", "greater than 0"),
+    ("services: [app]", "services: [ap]", "unknown component 'ap'"),
+])
+def test_sizing_bad_input_is_one_located_line(tmp_path, change, place, expect):
+    from tests.helpers import assert_bad
+
+    assert_bad(tmp_path, SIZED.replace(change, place), "components.sizing", expect)

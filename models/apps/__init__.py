@@ -7,3 +7,4 @@ from . import saga  # noqa: F401
 from . import cqrs  # noqa: F401
 from . import netflix  # noqa: F401  (video streaming: players, ABR, CDN edges)
 from . import instagram  # noqa: F401
+from . import sizing  # noqa: F401
