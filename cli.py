@@ -423,8 +423,8 @@ def compare(file: str, vary: tuple[str, ...], replications: int | None, workers:
 
             print_comparison(result, study.metrics)
             if result.from_cache:
-                click.echo(f"{result.from_cache} of {result.total_runs} runs came from the cache "
-                           f"({cache.dir}); --no-cache to compute them again")
+                click.echo(f"{result.from_cache} of {result.total_runs} runs came from the cache ({cache.dir});\n"
+                           "--no-cache to compute them again")  # two lines: each fits 80 columns
         with _staged(out) as stage:
             if stage is not None:
                 from reports.files import write_comparison_files

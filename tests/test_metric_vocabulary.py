@@ -69,6 +69,9 @@ def _one_line_error(tmp_path, *args):
     (["compare", "--vary", "workloads.web.rate=10/s,20/s"],
      ["--vary workloads.web.rate", "did you mean 'workloads.web.arrivals.rate'"]),
     (["run", "--set", "workloads.web.rate=10/s"], ["--set", "did you mean 'workloads.web.arrivals.rate'"]),
+    (["compare", "--vary", LB, "--metric", "p99_latency"], ["--metric", "did you mean 'latency_p99_s'"]),
+    (["capacity", "--vary", "workloads.web.arrivals.rate", "--slo", "p99_latency<500ms"],
+     ["--slo", "did you mean 'latency_p99_s'"]),
     (["capacity", "--vary", "workloads.web.rate", "--slo", "p99<1s"],
      ["--vary", "did you mean 'workloads.web.arrivals.rate'"]),
 ])

@@ -28,7 +28,7 @@ class SizingConfig(AppConfig):
 
 @registry.components.register("sizing")
 class Sizing(Application):
-    """No actors of its own: sizes the full system (this run's load divided by `scale`) at the end."""
+    """Sizing: the replicas each named service needs for the full load (this run divided by `scale`)."""
 
     Config = SizingConfig
     drives_itself: ClassVar[bool] = False

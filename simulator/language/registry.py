@@ -9,6 +9,8 @@ Adding a component, a policy or a fault is one class with a decorator:
 """
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterator
 from typing import Annotated, Any, Callable, Generic, TypeVar
 
@@ -76,8 +78,13 @@ def name_in(reg: "Registry") -> Any:
 
 
 def summary_line(obj: object) -> str:
+    """The docstring's first sentence, whole (a docstring's first line may stop mid-sentence)."""
     doc = (getattr(obj, "__doc__", None) or "").strip()
-    return doc.splitlines()[0] if doc else ""
+    if not doc:
+        return ""
+    paragraph = " ".join(line.strip() for line in doc.split("\n\n", 1)[0].splitlines())
+    end = re.search(r"[.!?](\s|$)", paragraph)
+    return paragraph[:end.start() + 1] if end else paragraph
 
 
 components: Registry[type] = Registry("component type")

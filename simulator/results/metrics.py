@@ -124,3 +124,16 @@ def resilience_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
         "wasted_work_s": wasted + total("hedge", "wasted_service_s"),
         "ejections": sum(c.get("ejections") or 0 for c in components if isinstance(c, dict)),
     }
+
+
+def metric_hint(word: str, names: list[str]) -> str:
+    """' (did you mean ...?)' for a misspelt metric name, also when its words come in another order
+    (`p99_latency` -> `latency_p99_s`)."""
+    from simulator.language.errors import did_you_mean
+
+    hint = did_you_mean(word, names)
+    if hint:
+        return hint
+    words = {w for w in word.lower().replace(".", "_").split("_") if w}
+    matches = [n for n in names if words and words <= set(n.lower().split("_"))]
+    return f" (did you mean '{min(matches, key=len)}'?)" if matches else ""

@@ -110,11 +110,11 @@ class CompareConfig(StrictModel):
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, v: list[str] | None) -> list[str] | None:
-        from simulator.results.metrics import ALL_NAMES, METRICS, RESILIENCE_METRICS, canonical_metric
+        from simulator.results.metrics import ALL_NAMES, METRICS, RESILIENCE_METRICS, canonical_metric, metric_hint
 
         for m in v or []:
             if canonical_metric(m) is None and m not in RESILIENCE_METRICS and "." not in m:  # figures: with the model
-                raise ValueError(f"unknown metric '{m}'{did_you_mean(m, ALL_NAMES)}; known: {', '.join(METRICS)} "
+                raise ValueError(f"unknown metric '{m}'{metric_hint(m, ALL_NAMES)}; known: {', '.join(METRICS)} "
                                  f"(or p99, mean, throughput, ...), or a component's figure such as app-cache.hit_ratio")
         return v
 

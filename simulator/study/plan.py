@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from simulator.language.errors import ScenarioError, did_you_mean
 from simulator.results.cost import cost_figures, cost_summary
-from simulator.results.metrics import ALL_NAMES, METRICS, RESILIENCE_METRICS, canonical_metric, consistency_figures
+from simulator.results.metrics import (ALL_NAMES, METRICS, RESILIENCE_METRICS, canonical_metric, consistency_figures,
+                                       metric_hint)
 from simulator.study.run_figures import CAP_FIGURES, component_figures
 from simulator.scenario.schema import MAX_REPLICATIONS, MAX_RUNS, Scenario, with_overrides
 from simulator.study.sweep import Axis, Variant, grid
@@ -119,7 +120,7 @@ def check_metrics(scenario: Scenario, metrics: list[str], where: str = "--metric
         if canonical_metric(m) is not None or m in RESILIENCE_METRICS:
             continue
         if "." not in m:
-            raise ScenarioError(f"unknown metric '{m}'{did_you_mean(m, ALL_NAMES)}; run metrics: {', '.join(METRICS)} "
+            raise ScenarioError(f"unknown metric '{m}'{metric_hint(m, ALL_NAMES)}; run metrics: {', '.join(METRICS)} "
                                 f"(or p99, mean, throughput, ...); resilience figures: "
                                 f"{', '.join(RESILIENCE_METRICS)}; "
                                 f"or a component's figure such as "

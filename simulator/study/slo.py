@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from simulator.results.metrics import METRICS, NAMES, canonical_metric
+from simulator.results.metrics import METRICS, NAMES, canonical_metric, metric_hint
 from simulator.study.comparison import Comparison, compare
 from simulator.language.errors import ScenarioError, did_you_mean
 from simulator.statistics.inference import mean_interval
@@ -52,7 +52,7 @@ def parse_slo(text: str) -> SLO:
     name, op, raw = m.group("metric"), m.group("op"), m.group("value")
     metric = canonical_metric(name)  # p99 and latency_p99_s are the same figure
     if metric is None or metric == "offered_rps":
-        raise ScenarioError(f"unknown metric '{name}' in {text!r}{did_you_mean(name, NAMES)}; one of: "
+        raise ScenarioError(f"unknown metric '{name}' in {text!r}{metric_hint(name, NAMES)}; one of: "
                             f"{', '.join(n for n in NAMES if n not in ('offered', 'offered_rps'))}", file="--slo")
     unit = METRICS[metric][1]
     try:
