@@ -7,6 +7,7 @@ reshard, a failover) from `Result.events` (time, description): plain data, never
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Any, Iterable
 
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
@@ -51,12 +52,20 @@ def in_window(events: Iterable[dict[str, Any]], start_s: float, end_s: float) ->
     return [ev for ev in events if start_s <= ev["at_s"] <= end_s]
 
 
+LEGEND_WIDTH = 42  # characters a legend line holds
+
+
 def legend_beside(ax: Any, **kwargs: Any) -> Any:
     """A legend to the right of the plot, where it covers no curve (charts are saved with a tight box,
     or laid out so it fits). None when nothing has a label."""
-    if not ax.get_legend_handles_labels()[0]:
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
         return None
-    return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+    # Long labels (a failover's description) wrapped, so the legend does not squeeze the plot.
+    labels = [label if len(label) <= LEGEND_WIDTH else  # "48 s)" kept on one line
+              textwrap.fill(label.replace(" s)", "\u00a0s)"), LEGEND_WIDTH, subsequent_indent="  ")
+              for label in labels]
+    return ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
                      fontsize=kwargs.pop("fontsize", "small"), **kwargs)
 
 
