@@ -3,6 +3,7 @@ and one of figures per application, with the extrapolation to the full system as
 read the summary's `metrics` and `about` only, so a new application needs no table of its own."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.table import Table
@@ -13,7 +14,9 @@ _DIST_KEYS = ("count", "mean", "p50", "p90", "p99", "max")
 
 
 def _unit_of(about: str) -> str:
-    return about.rsplit("(", 1)[1].rstrip(")") if about.endswith(")") and "(" in about else ""
+    """The unit a metric's meaning names: its last "(unit)", a short word (`(s)`, `(Mbps)`, `(ratio)`)."""
+    units = re.findall(r"\(([^\s()]{1,12})\)", about)
+    return units[-1] if units else ""
 
 
 def _fmt(value: Any, unit: str) -> str:
