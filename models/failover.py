@@ -30,6 +30,12 @@ The protocol (the exact rules are in docs/data-tier.md, "Automatic failover"):
   leader holds a lease, extended by each heartbeat round a majority acknowledged (to the round's send
   time + `timeout`), and refuses writes once it has expired; a promotion never completes before the
   old leader's lease has expired, so two leaders never accept writes at once.
+- **Lease reads.** Fencing alone leaves reads alone: a deposed leader that clients on its side still
+  reach keeps answering reads from data that stopped changing. With `lease_reads: true` (it needs
+  `fencing: true`, whose promotion waits for the old lease) a replica serves a client's leader read
+  only while it leads and its lease holds; otherwise it refuses the read before reading anything
+  (`fenced`, or `not_leader` once it was demoted), so a read it answers was never overtaken by a
+  newer leader's write.
 """
 from __future__ import annotations
 
@@ -62,6 +68,10 @@ class FailoverConfig(StrictModel):
     fencing: bool = Field(
         False, description="Epochs with a leader lease: a leader whose lease expired (no quorum acknowledged its "
                            "heartbeats for `timeout`) refuses writes, and a promotion waits for the old lease to end.")
+    lease_reads: bool = Field(
+        False, description="Reads need the lease too (needs `fencing: true`, and `read_from: leader`): a replica "
+                           "refuses a leader read once its lease expired or it no longer leads, so a deposed "
+                           "leader's side gets refused reads instead of stale ones.")
     writes_during_failover: Literal["fail", "wait"] = Field(
         "fail", description="Writes of clients that know a failover is under way (they reach the candidate): "
                             "fail at once, or wait for the new leader.")
@@ -71,6 +81,9 @@ class FailoverConfig(StrictModel):
         if self.timeout <= self.interval:
             raise ValueError(f"timeout ({self.timeout:g}s) must be longer than interval ({self.interval:g}s): "
                              "a follower would declare a live leader dead between two heartbeats")
+        if self.lease_reads and not self.fencing:
+            raise ValueError("lease_reads needs fencing: true (without it a new leader can take writes while the "
+                             "old one still reads under its lease)")
         return self
 
 
@@ -144,6 +157,25 @@ class _WriteInbox(_Inbox):
             self.member.handle(req, reply)
 
 
+class _ReadInbox(_Inbox):
+    """Leader reads with `lease_reads`: served only by a replica that leads and holds its lease."""
+
+    __slots__ = ()
+
+    def handle(self, req: Request, reply: Reply) -> None:
+        fo, i = self.fo, self.index
+        if not fo.leads[i]:
+            fo.reads_not_leader += 1
+            note_failure(fo.env, req, CAUSE_NOT_LEADER, self.name)
+            reply(ERROR)
+        elif fo.env._now >= fo.lease_until[i]:
+            fo.reads_fenced += 1
+            note_failure(fo.env, req, CAUSE_FENCED, self.name)
+            reply(ERROR)
+        else:
+            self.member.handle(req, reply)
+
+
 class _BeatReply:
     __slots__ = ("fo", "beat", "round")
 
@@ -191,6 +223,7 @@ class Failover:
         self.quorum = config.quorum or min(n // 2 + 1, n - 1)
         self.lease_quorum = n // 2 + 1  # replicas (the leader included) whose acknowledgement renews a lease
         self.fencing = config.fencing
+        self.lease_reads = config.lease_reads
         self.wait = config.writes_during_failover == "wait"
         self.timeout = config.timeout
         self.epoch = 0  # the newest epoch any leader was promoted in
@@ -205,6 +238,8 @@ class Failover:
         self.writes_refused = 0  # refused by a client library during a promotion
         self.writes_not_leader = 0
         self.writes_fenced = 0
+        self.reads_fenced = 0
+        self.reads_not_leader = 0
         self.replication_rejected = 0
         self.replication_dropped = 0
         self.aborted = 0
@@ -230,6 +265,8 @@ class Failover:
                            for i in range(n) for j in range(n) if i != j}
         self.write_inbox = [_WriteInbox(self, i) for i in range(n)]
         self.write_links: dict[tuple[int, int], Any] = {}
+        self.read_inbox = [_ReadInbox(self, i) for i in range(n)] if self.lease_reads else []
+        self.read_links: dict[tuple[int, int], Any] = {}
         self.copy_links: dict[tuple[int, int, int], Any] = {}
         for m in members:
             m.watchers.append(self)
@@ -504,7 +541,15 @@ class Failover:
         link.send(sub, router.leader_write(req, _Tagged(self, leader, sub, reply), leader, sub))
 
     def read(self, proxy: Any, req: Request, reply: Reply) -> None:
-        self.router.read_at(self._leader_for(proxy), proxy, req, reply)
+        leader = self._leader_for(proxy)
+        if not self.lease_reads:
+            self.router.read_at(leader, proxy, req, reply)
+            return
+        # Through the replica's lease check (as writes go through its leadership check).
+        link = self.read_links.get((id(proxy), leader))
+        if link is None:
+            link = self.read_links[(id(proxy), leader)] = self.env.network.link(proxy, self.read_inbox[leader])
+        self.router.read_at(leader, proxy, req, reply, link)
 
     def acknowledged_by(self, leader: int, key: Any, version: int) -> None:
         """A write acknowledged to its client: by a replaced leader, it is lost at the reconciliation."""
@@ -518,7 +563,7 @@ class Failover:
     # --- metrics --------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
         pending = sum(len(p) for p in self.pending)
-        return {
+        out = {
             "failover": {
                 "epoch": self.epoch,
                 "failovers": self.failovers,
@@ -537,4 +582,8 @@ class Failover:
             "lost_writes": len(self.lost_keys),
             "lost_write_keys": sorted(set(self.lost_keys))[:100],
         }
+        if self.lease_reads:  # only then, so a store without it reports as before
+            out["failover"]["reads_fenced"] = self.reads_fenced
+            out["failover"]["reads_refused_not_leader"] = self.reads_not_leader
+        return out
 

@@ -134,6 +134,9 @@ class ReplicatedConfig(ComponentConfig):
                 raise ValueError(f"'failover' is for the single-leader modes (sync, semi_sync, async), not {self.mode}")
             if len(self.replicas) < 2:
                 raise ValueError("'failover' needs at least 2 replicas (a leader and a follower to promote)")
+            if self.failover.lease_reads and self.read_from != "leader":
+                raise ValueError(f"failover.lease_reads is for read_from: leader (reads from "
+                                 f"'{self.read_from}' go to followers, which hold no lease)")
             q = self.failover.quorum
             if q is not None and q > len(self.replicas) - 1:
                 raise ValueError(f"failover.quorum={q} can never be met: at most {len(self.replicas) - 1} "
@@ -475,11 +478,12 @@ class Replicated(ClientSide):
         sub = sub_request(req, version=version)
         proxy.links[self.names[leader]].send(sub, _Write(self, req, reply, leader, sub))
 
-    def read_at(self, i: int, proxy: Any, req: Request, reply: Reply) -> None:
-        """Send a read to replica `i`; its reply records whether the version it returned was stale."""
+    def read_at(self, i: int, proxy: Any, req: Request, reply: Reply, link: Any = None) -> None:
+        """Send a read to replica `i` (over `link`, default the client library's link to it); its
+        reply records whether the version it returned was stale."""
         sub = sub_request(req)
         acked = self.acked.latest.get(req.key, 0) if req.key is not None else 0
-        proxy.links[self.names[i]].send(sub, _Read(self, sub, reply, i, acked))
+        (link or proxy.links[self.names[i]]).send(sub, _Read(self, sub, reply, i, acked))
 
     # --- metrics --------------------------------------------------------------------------------
     def stats(self, elapsed_s: float) -> dict[str, Any]:

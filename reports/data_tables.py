@@ -75,8 +75,11 @@ def replicas(comps: dict[str, dict[str, Any]]) -> list[Table]:
     if with_failover:  # only stores with `failover:` (the others' output stays as it was)
         fo = _table("Failovers", ["store", "at", "old leader", "new leader", "epoch", "detection",
                                   "unavailable", "lost writes"])
+        # "fenced reads" only when a store fences reads (`lease_reads`), so other tables stay as they were
+        lease = any("reads_fenced" in c["failover"] for c in with_failover.values())
         totals = _table("Failover totals", ["store", "leader", "failovers", "unavailable", "lost writes",
-                                            "split-brain writes", "fenced writes", "refused in failover"])
+                                            "split-brain writes", "fenced writes", "refused in failover"]
+                        + (["fenced reads"] if lease else []))
         for name, c in with_failover.items():
             f = c["failover"]
             for ev in f["failovers"]:
@@ -84,7 +87,8 @@ def replicas(comps: dict[str, dict[str, Any]]) -> list[Table]:
                            duration(ev["detection_s"]), duration(ev["unavailable_s"]), num(ev["lost_writes"]))
             totals.add_row(name, c["leader"], num(len(f["failovers"])), duration(f["unavailable_s"]),
                            num(c["lost_writes"]), num(f["split_brain_writes"]), num(f["writes_fenced"]),
-                           num(f["writes_refused_during_failover"]))
+                           num(f["writes_refused_during_failover"]),
+                           *([num(f.get("reads_fenced", 0))] if lease else []))
         out += [fo, totals] if any(c["failover"]["failovers"] for c in with_failover.values()) else [totals]
     with_consensus = {name: c for name, c in comps.items() if c.get("consensus")}
     if with_consensus:  # only stores in mode consensus

@@ -27,6 +27,7 @@ GOOD = [
     "{type: replicated, replicas: [db-1, db-2], mode: semi_sync, acks: 1, read_from: nearest}",
     "{type: cdn, origin: db-1, regions: [eu, us], capacity: 10GB}",
     "{type: replicated, replicas: [db-1, db-2], failover: {interval: 1s, timeout: 3s, fencing: true}}",
+    "{type: replicated, replicas: [db-1, db-2], failover: {fencing: true, lease_reads: true}}",
     "{type: replicated, replicas: [db-1, db-2], mode: eventual, resolve: version_vectors, anti_entropy: {interval: 2s}, "
     "session: read_your_writes, read_from: any}",
     "{type: replicated, replicas: [db-1, db-2], mode: quorum, sloppy: true, home: 1}",
@@ -97,6 +98,10 @@ def test_good_data_tier_components_validate(tmp_path, component):
     ("{type: replicated, replicas: [db-1, db-2], failover: {writes_during_failover: queue}}",
      ["components.front.failover.writes_during_failover", "wait"]),
     ("{type: replicated, replicas: [db-1, db-2], failover: {timout: 3s}}", ["unknown key 'timout'", "did you mean 'timeout'"]),
+    ("{type: replicated, replicas: [db-1, db-2], failover: {lease_reads: true}}",
+     ["components.front.failover", "lease_reads needs fencing: true"]),
+    ("{type: replicated, replicas: [db-1, db-2], read_from: any, failover: {fencing: true, lease_reads: true}}",
+     ["components.front", "failover.lease_reads is for read_from: leader"]),
     ("{type: replicated, replicas: [db-1, db-2], mode: consensus, failover: {}}", ["'failover' is for the single-leader modes"]),
     ("{type: replicated, replicas: [db-1, db-2], consensus: {}}", ["'consensus' is for mode consensus only"]),
     ("{type: replicated, replicas: [db-1, db-2], mode: consensus, resilience: {retry: {max_attempts: 2}}}",

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import simulator
+from simulator.engine.request import ERROR
 from tests.helpers import run, scenario
 
 L = 0.001  # one-way latency everywhere
@@ -358,3 +359,108 @@ def test_an_old_leader_back_during_the_promotion_is_demoted_on_contact():
     start, outcome = _outcomes_by_start(res)
     assert (outcome[start > 25.01] == 0).all()
     assert st["replicas"]["a"]["backlog"] == 0  # a caught up from b
+
+
+# --- lease reads ----------------------------------------------------------------------------------
+# Readers on both sides of a partition that isolates the leader's zone (eu: a; us: b, c). The eu
+# readers and the us writers are checkable (so the checker sees every eu read against every write);
+# the us and eur readers are plain open-loop reads (the other side keeps reading; the records of a
+# checkable workload's requests carry no failure cause, the eur ones do). Only eu processes read in
+# the history, so every stale read the checker finds is an eu read.
+LEASE_WORKLOADS = """\
+  eu: {target: store, zone: eu, users: 3, think_time: exponential(mean=10ms), timeout: 1s, checkable: true,
+       keys: uniform(n=4), mix: {read: 1}}
+  usw: {target: store, zone: us, users: 2, think_time: exponential(mean=10ms), timeout: 1s, checkable: true,
+        keys: uniform(n=4), mix: {write: 1}}
+  usr: {arrivals: constant(rate=50/s), target: store, keys: uniform(n=4), mix: {read: 1}, zone: us}
+  eur: {arrivals: constant(rate=50/s), target: store, keys: uniform(n=4), mix: {read: 1}, zone: eu}"""
+
+
+LEASE_THREE = THREE.replace("duration: {duration}\n", "duration: {duration}\nhistory: true\n")
+
+
+def _lease_run(lease_reads, faults=PARTITION):
+    return run(LEASE_THREE, mode="async", extra=", read_from: leader", interval="1s", timeout="3s", delay="1s",
+               fo=f", fencing: true, lease_reads: {str(lease_reads).lower()}", workloads=LEASE_WORKLOADS,
+               faults=faults, latency="1ms", bzone="us", czone="us", seed=0, duration="60s")
+
+
+def _stale_read_times(res):
+    from simulator.consistency.anomalies import find
+    from simulator.consistency.models import model
+    found = find(model("register"), res.op_history, limit=100000)
+    return np.array([a.ops[-1].invoke_time for a in found.found if a.kind == "stale-read"])
+
+
+def _reads(res, workload, lo, hi):
+    """Outcomes of `workload`'s reads that started in (lo, hi)."""
+    c = res.columns
+    sel = (res.requests["workload"].to_numpy() == workload) & (c["start"] > lo) & (c["start"] < hi)
+    return c["outcome"][sel]
+
+
+@pytest.mark.parametrize("lease_reads", [False, True])
+def test_lease_reads_refuse_the_deposed_leaders_reads_instead_of_serving_stale_ones(lease_reads):
+    res = _lease_run(lease_reads)
+    fo = store(res)["failover"]
+    lease_end = 20.0 + 3.0  # the last heartbeat round a quorum acknowledged was sent at 20 s
+    promoted = 20.0 + L + 3.0 + 1.0
+    heal = 40.5
+    (record,) = fo["failovers"]
+    assert record["at_s"] == pytest.approx(promoted, abs=1e-9)
+    stale = _stale_read_times(res)
+    eu_during = _reads(res, "eu", lease_end + 0.01, heal - 0.01)
+    eu_before = _reads(res, "eu", 20.5, lease_end - 0.01)
+    # the eu side reads a's data alike until the lease ends (a still holds it, no newer leader yet)
+    assert len(eu_before) > 100 and (eu_before == 0).all()
+    # the us readers reach b once it leads, with or without the option
+    assert (_reads(res, "usr", promoted + 0.01, 59.9) == 0).all()
+    if not lease_reads:
+        # a answers every eu read; once b acknowledges us writes they are stale (4 keys, ~200 us
+        # writes/s: each key is overwritten within milliseconds, so nearly every read after the first
+        # us writes is stale; 1,000 is far below the ~17 s x ~300 reads/s of the window)
+        assert (eu_during == 0).all() and len(eu_during) > 3000
+        assert np.count_nonzero((stale > promoted) & (stale < heal)) > 1000
+        assert "reads_fenced" not in fo  # the figures appear only with the option
+    else:
+        # a refuses every eu read from its lease's end to the heal: failed, none stale
+        assert len(eu_during) > 3000 and not (eu_during == 0).any()
+        assert np.count_nonzero((stale > lease_end) & (stale < heal)) == 0
+        # every eu read that failed from just before the lease's end on was refused by a's lease check
+        # (none cut: the eu clients and a are on the same side; after the heal they read at b)
+        assert fo["reads_fenced"] == sum(np.count_nonzero(_reads(res, w, lease_end - 0.01, 60) == ERROR)
+                                         for w in ("eu", "eur"))
+        r = res.requests
+        during = (r["workload"] == "eur") & (r["start_s"] > lease_end + 0.01) & (r["start_s"] < heal - 0.01)
+        assert during.sum() == pytest.approx(50 * (heal - lease_end), abs=2)
+        assert set(r["cause"][during].astype(str)) == {"fenced"} and set(r["component"][during].astype(str)) == {"a"}
+        assert fo["reads_refused_not_leader"] == 0
+        # the history calls them definite failures (a read that failed had no effect)
+        h = res.history
+        eu_fails = h[(h["f"] == "read") & (h["type"] == "fail") & (h["invoke_s"] > lease_end + 0.01)
+                     & (h["invoke_s"] < heal - 0.01)]
+        assert len(eu_fails) == len(eu_during)
+        # after the heal eu clients reach b and read fresh data again
+        assert (_reads(res, "eu", heal + 1.2, 59.9) == 0).all()  # (the last ones are in flight at the end)
+
+
+def test_lease_reads_with_overlapping_partitions_and_a_pause_of_the_deposed_leader():
+    # The second partition (30-45 s) overlaps the first (20.5-40.5 s): the sides stay apart until
+    # 45 s. a pauses 35-38 s inside both: the eu reads that reach it meanwhile are held and, at its
+    # resume, refused by the lease check (or time out at the client first). No eu read is answered
+    # from the lease's end (23 s) to the heal, so none is stale; after it eu reads at b again.
+    faults = PARTITION + """
+  - {type: partition, groups: [[eu], [us]], at: 30s, duration: 15s}
+  - {type: pause, target: a, at: 35s, duration: 3s}"""
+    res = _lease_run(True, faults)
+    lease_end, heal = 23.0, 45.0
+    (record,) = store(res)["failover"]["failovers"]
+    assert record["new_leader"] == "b"
+    stale = _stale_read_times(res)
+    assert np.count_nonzero((stale > lease_end) & (stale < heal)) == 0
+    assert not (_reads(res, "eu", lease_end + 0.01, heal - 0.01) == 0).any()
+    assert not (_reads(res, "eur", lease_end + 0.01, heal - 0.01) == 0).any()
+    assert (_reads(res, "eu", heal + 1.2, 59.9) == 0).all() and len(_reads(res, "eu", heal + 1.2, 59.9)) > 1000
+    r = res.requests
+    held = (r["workload"] == "eur") & (r["start_s"] > 35.01) & (r["start_s"] < 37.9)
+    assert set(r["outcome"][held].astype(str)) <= {"error", "timed_out"} and held.sum() > 100
