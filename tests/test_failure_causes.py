@@ -202,3 +202,27 @@ def test_every_cause_is_documented():
     doc = (Path(__file__).parent.parent / "docs" / "outputs.md").read_text()
     for name in CAUSE_NAMES:
         assert f"| `{name}` |" in doc, name
+
+
+CHECKED = """
+name: checked-causes
+seed: 2
+duration: 30s
+components:
+  db: {type: database, connections: 4, read_time: 1ms, write_time: 2ms}
+workloads:
+  clients: {target: db, users: 3, think_time: exponential(mean=20ms), timeout: 1s, checkable: true,
+            keys: uniform(n=3), mix: {read: 0.5, write: 0.5}}
+history: true
+faults:
+  - {type: crash, target: db, at: 10s, duration: 5s}
+"""
+
+
+def test_a_checkable_workloads_failures_carry_their_cause_and_fault():
+    df = run(CHECKED).requests
+    failed = _failed(df)
+    assert len(failed) > 0
+    # every failure is a refusal by the crashed database, inside the crash's window
+    assert set(failed["cause"].astype(str)) == {"down"} and set(failed["component"].astype(str)) == {"db"}
+    assert set(failed["fault"]) == {0} and ((failed.start_s >= 10) & (failed.start_s < 15)).all()

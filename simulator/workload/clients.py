@@ -443,6 +443,8 @@ class Workload(Faultable):
             # user's next operation never overlaps an open one of the same process.
             self.process[req.user] = self.history.new_process()
         self.rec.answer(req.id, self.env._now, outcome)
+        if outcome:  # its failure's cause too, as every other workload records it
+            self.rec.failed(req.id)
         delay = self.think() if self.think else 0.0
         self.env.schedule(Timer(self._user_fires, req.user), NORMAL, delay)
 
