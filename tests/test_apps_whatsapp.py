@@ -381,6 +381,9 @@ def test_tiny_scenario_validates(tmp_path):
     ("{type: websocket, zone: dc, workers: 1,", "{type: websocket, zone: dc, workers: 1, connections: 0,",
      ["components.ws-1.connections"]),
     ("delay: 2s,", "delay: 2s, max_delay: 1s,", ["components.chat.reconnect", "shorter than delay"]),
+    ("heartbeat: 10s\n", "heartbeat: 10s\n    heartbeat_misses: 0\n", ["components.chat.heartbeat_misses",
+                                                                      "greater than 0"]),
+    ("heartbeat: 10s\n", "heartbeat: 10s\n    heartbeat_timeout: 0s\n", ["components.chat.heartbeat_timeout"]),
 ])
 def test_bad_input_is_one_located_line(tmp_path, old, new, fragments):
     assert old in GOOD
