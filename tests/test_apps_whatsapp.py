@@ -241,6 +241,74 @@ def test_a_partition_between_phones_and_servers_delays_a_message_without_losing_
     assert app.sent.n == 1
 
 
+NET_TIMEOUT = 1.0  # a call over a cut link fails after the network's timeout (the default 1 s)
+HEARTBEAT = 10.0
+
+
+def test_a_partition_cutting_a_server_makes_its_phone_detect_the_dead_connection_and_reconnect_elsewhere():
+    # ws-1 cut from the phones and the load balancer 3-43 s. User 0 (on ws-1, connected at CONNECTED)
+    # pings at CONNECTED + 10 s and + 20 s; each fails at the network timeout; the second miss
+    # (heartbeat_misses: 2) closes the connection. The phone dials after backoff(0) = 2 s; the load
+    # balancer (round robin) sends it to ws-1, cut: it fails at the lb's network timeout (plus the way
+    # back) and the phone waits backoff(0) again, then lands on ws-2.
+    env, system, app = tiny(faults="[{type: partition, groups: [[phones, lb], [ws-1]], at: 3s, duration: 40s}]")
+    online(app, env, 0)
+    online(app, env, 1)
+    env.run(until=2.0)
+    assert [c.name for c in app.conn] == ["ws-1", "ws-2"]
+    env.run(until=4.0)
+    to0, to1 = message(app, 1, 0), message(app, 0, 1)  # both written during the partition
+    detect = CONNECTED + 2 * HEARTBEAT + NET_TIMEOUT
+    env.run(until=detect - 0.001)
+    assert app.conn[0].name == "ws-1" and app.dead.n == 0 and app.delivered.n == 0
+    env.run(until=detect + 0.001)
+    assert app.conn[0] is None and app.dead.n == 1 and app.online == 1
+    back = detect + 2.0 + (PHONE + NET_TIMEOUT + PHONE) + 2.0 + CONNECTED
+    env.run(until=back - 0.001)
+    assert app.conn[0] is None
+    env.run(until=back + 0.001)
+    assert app.conn[0].name == "ws-2" and app.conn[1].name == "ws-2"
+    assert list(app.reconnect_s.values) == [pytest.approx(back - detect, abs=1e-9)]
+    env.run(until=100.0)  # the partition heals at 43 s: nothing lost, nothing twice
+    assert app.delivered.n == 2 and app.dups.n == 0 and app.undelivered == 0 and app.inbox.count == 0
+    assert app.sent.n == 2 and app.count_lost() == 0 and app.dead.n == 1 and app.online == 2
+    # user 1's message waited in the queue (ws-1 could not reach the phone); user 0's went out on ws-2
+    assert len(app.offline_s.values) == 1 and len(app.deliver_s.values) == 1
+    assert app.offline_s.values[0] > back - 4.0 and app.deliver_s.values[0] > back - 4.0
+    assert to0.id in app.seen[0] and to1.id in app.seen[1]
+
+
+def test_a_short_partition_misses_fewer_heartbeats_than_the_limit_and_keeps_the_connection():
+    # Cut 9-12 s: the ping at CONNECTED + 10 s fails, the one at + 20 s is answered (the count restarts),
+    # the one at + 30 s fails again in a second cut 29-32 s: never two misses in a row.
+    env, system, app = tiny(faults="[{type: partition, groups: [[phones], [ws-1]], at: 9s, duration: 3s}, "
+                                   "{type: partition, groups: [[phones], [ws-1]], at: 29s, duration: 3s}]")
+    online(app, env, 0)
+    env.run(until=60.0)
+    assert app.conn[0].name == "ws-1" and app.dead.n == 0 and app.missed[0] == 0
+    assert app.reconnect_s.values.tolist() == []
+
+
+def test_heartbeat_detection_composes_with_a_crash_inside_the_partition():
+    # ws-1 cut 3-43 s (user 0 detects it at CONNECTED + 21 s and moves to ws-2, as above); ws-2 crashes
+    # 30-35 s, inside the cut: both phones are dropped by the crash, reconnect (ws-1 still cut for the
+    # dials the round robin sends there), and after both faults end every message is there once.
+    env, system, app = tiny(faults="[{type: partition, groups: [[phones, lb], [ws-1]], at: 3s, duration: 40s}, "
+                                   "{type: crash, target: ws-2, at: 30s, duration: 5s}]")
+    online(app, env, 0)
+    online(app, env, 1)
+    env.run(until=4.0)
+    message(app, 1, 0)
+    message(app, 0, 1)
+    env.run(until=31.0)
+    assert app.conn == [None, None] and app.dead.n == 1
+    message(app, 1, 0)
+    env.run(until=200.0)
+    assert all(c is not None for c in app.conn) and app.online == 2
+    assert app.delivered.n == 3 and app.dups.n == 0 and app.undelivered == 0 and app.inbox.count == 0
+    assert app.sent.n == 3 and app.count_lost() == 0
+
+
 # --- the ready scenario, small -------------------------------------------------------------------------
 SMALL = ["components.chat.users=3000", "components.chat.groups=150", "duration=200s", "warmup=40s",
          "components.ws-1.connections=100", "components.ws-2.connections=100", "components.ws-3.connections=100",
@@ -313,6 +381,9 @@ def test_tiny_scenario_validates(tmp_path):
     ("{type: websocket, zone: dc, workers: 1,", "{type: websocket, zone: dc, workers: 1, connections: 0,",
      ["components.ws-1.connections"]),
     ("delay: 2s,", "delay: 2s, max_delay: 1s,", ["components.chat.reconnect", "shorter than delay"]),
+    ("heartbeat: 10s\n", "heartbeat: 10s\n    heartbeat_misses: 0\n", ["components.chat.heartbeat_misses",
+                                                                      "greater than 0"]),
+    ("heartbeat: 10s\n", "heartbeat: 10s\n    heartbeat_timeout: 0s\n", ["components.chat.heartbeat_timeout"]),
 ])
 def test_bad_input_is_one_located_line(tmp_path, old, new, fragments):
     assert old in GOOD

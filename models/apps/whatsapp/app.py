@@ -115,8 +115,14 @@ class WhatsApp(Application):
         groups: int = Field(1000, ge=0, le=1_000_000, description="Group chats among the simulated users.")
         group_size: NumberDist = distribution("uniform(min=3, max=20)", "Members of a group (sender included).",
                                               kind="number")
-        heartbeat: PositiveDuration = Field(60.0, description="Interval of a connected phone's heartbeats, each "
-                                            "refreshing its presence entry.")
+        heartbeat: PositiveDuration = Field(60.0, description="Interval of a connected phone's heartbeats (an "
+                                            "application-level ping its server answers), each refreshing its "
+                                            "presence entry.")
+        heartbeat_timeout: PositiveDuration = Field(10.0, description="A heartbeat not answered within this is "
+                                                    "missed (a cut link fails it sooner, at the network timeout).")
+        heartbeat_misses: PositiveInt = Field(2, le=1000, description="Consecutive missed heartbeats after which "
+                                              "the phone declares its connection dead, closes it and reconnects "
+                                              "with the backoff (detects a partition, not only a crash).")
         read_delay: DurationDist = distribution("exponential(mean=5s)", "From a message's delivery to its "
                                                 "reading, if the user is still online (else at the next session).")
         detect_delay: DurationDist = distribution("uniform(min=0.5s, max=1.5s)", "Time a phone takes to notice "
@@ -181,6 +187,7 @@ class WhatsApp(Application):
         n = cfg.users
         self.conn: list[WebSocketServer | None] = [None] * n  # the server each phone is connected to
         self.conn_serial = [0] * n  # which connection (heartbeats stop with theirs)
+        self.missed = [0] * n  # consecutive heartbeats of the current connection not answered
         self.refetch = [False] * n
         self.want = [False] * n  # in a session (wants to be connected)
         self.connecting = [False] * n
@@ -210,6 +217,8 @@ class WhatsApp(Application):
         self.stale = m.counter("stale_lookups", "presence said online on a server that no longer had the user")
         self.pfail = m.counter("presence_failures", "presence lookups that failed (sent to the offline queue)")
         self.refused = m.counter("connects_failed", "connect attempts refused, failed or timed out")
+        self.dead = m.counter("dead_connections", "connections a phone closed after `heartbeat_misses` missed "
+                              "heartbeats (then reconnected)")
         self.m_online = m.gauge("online", lambda: self.online, "phones connected", "users")
         m.gauge("undelivered", lambda: self.undelivered, "stored message copies not yet delivered", "messages")
         m.gauge("offline_backlog", lambda: self.inbox.count, "items in the offline queue", "items")
@@ -389,6 +398,7 @@ class WhatsApp(Application):
         self.conn[u] = server
         serial = self.conn_serial[u] = self.new_id()
         self.online += 1
+        self.missed[u] = 0
         t = self.lost_since.pop(u, None)
         if t is not None:
             self.reconnect_s.add(self.now - t)
@@ -404,8 +414,30 @@ class WhatsApp(Application):
     def beat(self, u: int, serial: int) -> None:
         server = self.conn[u]
         if server is not None and self.conn_serial[u] == serial:  # the same connection still
-            self.up[server.name].notify(op="heartbeat", key=u)
+            # A ping the server answers (WebSocket clients' keep-alive): the phone's only way to learn that
+            # a connection whose server did not crash (a partition, a lost route) is dead.
+            ev = self.up[server.name](op="heartbeat", key=u, timeout=self.config.heartbeat_timeout)
+            ev.callbacks.append(lambda e: self.pong(u, serial, e.value))
             self.after(self.config.heartbeat, lambda: self.beat(u, serial))
+
+    def pong(self, u: int, serial: int, outcome: int) -> None:
+        """A heartbeat's answer (or its timeout): `heartbeat_misses` missed in a row -> the connection is dead."""
+        if self.conn_serial[u] != serial or self.conn[u] is None:
+            return  # that connection is gone already
+        if outcome == OK:
+            self.missed[u] = 0
+            return
+        self.missed[u] += 1
+        if self.missed[u] >= self.config.heartbeat_misses:
+            server = self.conn[u]
+            self.conn[u] = None
+            self.online -= 1
+            self.dead.add()
+            # The close reaches the server only if the link works again; it names this connection, so a
+            # late one does not close a newer connection to the same server.
+            self.up[server.name].notify(op="disconnect", key=u, data=server.sessions.get(u))
+            self.lost_since[u] = self.now  # reconnect_s from the detection (the phone's first knowledge)
+            self.start_dial(u, self.backoff(0))
 
     def leave(self, u: int) -> None:
         """The session ends: the phone closes its connection (the server clears its presence)."""

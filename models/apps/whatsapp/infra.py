@@ -96,6 +96,10 @@ class WebSocketServer(Station):
             if len(self.sessions) > self.peak:
                 self.peak = len(self.sessions)
         elif op == "disconnect":
+            closing = getattr(req, "data", None)  # the connection closed, when the client names it
+            if closing is not None and self.sessions.get(req.key) is not closing:
+                reply(OK)  # a late close of an older connection: the client has a newer one here
+                return
             self.sessions.pop(req.key, None)
         if self.handler is None:
             reply(OK)
