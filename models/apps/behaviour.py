@@ -53,7 +53,7 @@ from fractions import Fraction
 from typing import Any, Callable, ClassVar, Generator
 
 from pydantic import Field, field_validator
-from simpy.events import Event, NORMAL
+from simpy.events import Event
 
 from models.apps.metrics import AppMetrics
 from models.base import Component, ComponentConfig

@@ -28,7 +28,7 @@ from pydantic import Field, PositiveInt, model_validator
 
 from models.apps.behaviour import AppConfig, Application, distribution
 from models.apps.metrics import prefer_higher
-from simulator.engine.request import ERROR, OK, REJECTED, TIMED_OUT
+from simulator.engine.request import ERROR, OK, REJECTED
 from simulator.language import registry
 from simulator.language.config import StrictModel
 from simulator.language.units import Duration, PositiveDuration
