@@ -13,6 +13,7 @@ from typing import Any, Callable, Literal
 
 from simulator.sampling.distributions import Sampler
 from simulator.engine.env import Timer
+from simulator.engine.monomorphic import own_copies
 from simulator.engine.request import (CAUSE_CRASHED, CAUSE_QUEUE_FULL, CAUSE_SERVER_TIMEOUT, ERROR, OK, PROBE, REJECTED,
                                       Deadlines, Once, Reply, Request, note_failure)
 from simpy.events import NORMAL
@@ -73,6 +74,14 @@ class Station(Component):
     # `service_time(req)` (one call less per request). Set by subclasses when it applies.
     draw_service: Callable[[], float] | None = None
     _shedder: Shedder | None = None  # load shedding (models/shedding.py), made by `prepare_admission`
+
+    # The per-request methods every kind of station runs: each subclass runs its own copy (see
+    # simulator/engine/monomorphic.py), so a server's and a database's `self.x` do not share caches.
+    HOT_METHODS = ("handle", "release", "_serviced", "_start", "after_service", "_account")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own_copies(cls, Station.HOT_METHODS)
 
     def __init__(self, env: Any, name: str, config: Any) -> None:
         super().__init__(env, name, config)

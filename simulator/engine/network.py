@@ -17,6 +17,7 @@ from pydantic import Field
 from simulator.language.config import StrictModel
 from simulator.sampling.distributions import Constant, DurationDist, Sampler, parse_distribution
 from simulator.engine.faultable import Faultable, any_active, independent_chance, total
+from simulator.engine.monomorphic import clone
 from simulator.engine.request import CAUSE_CUT, CAUSE_LOST, TIMED_OUT, Once, Reply, Request, note_failure
 from simulator.language.units import PositiveDuration
 
@@ -80,7 +81,7 @@ class Link(Faultable):
     __slots__ = (
         "net", "env", "src", "dst", "lat", "back", "cut", "cut_back", "extra_s", "extra_back_s",
         "loss", "loss_back", "loss_rng", "faultable", "send", "_contrib", "sink", "hop",
-        "jitter", "jitter_back", "dup", "dup_rng",
+        "jitter", "jitter_back", "dup", "dup_rng", "arrive",
     )
 
     def __init__(self, net: "Network", src: Endpoint, dst: Any, lat: Sampler | None,
@@ -108,6 +109,7 @@ class Link(Faultable):
         # clients): nothing happens when one arrives but its recording, so it needs no event.
         self.sink = False
         self.hop: type = _Hop
+        self.arrive: Callable[[_Hop], None] = _hop_arrive
         self.send = self._send_general
 
     def __repr__(self) -> str:
@@ -126,13 +128,14 @@ class Link(Faultable):
             self.send = self.dst.handle
         elif self.lat is not None and self.back is not None:
             self.hop = _SinkHop if self.sink else _Hop
+            self.arrive = _arrival_for(self.dst)
             self.send = self._send_hop
         else:
             self.send = self._send_general
 
     def _send_hop(self, req: Request, reply: Reply) -> None:
         hop = _new(self.hop)  # _Hop(self, req, reply), inline: no __init__ frame, once per hop
-        hop.fn = _hop_arrive
+        hop.fn = self.arrive
         hop.link = self
         hop.req = req
         hop.reply = reply
@@ -141,7 +144,7 @@ class Link(Faultable):
         if delay > 0.0:
             heappush(env._queue, (env._now + delay, 1, next(env._eid), hop))
         else:
-            _hop_arrive(hop)
+            self.arrive(hop)
 
     def _lost(self, p: float) -> bool:
         if self.loss_rng is None:
@@ -209,7 +212,7 @@ class _Hop:
         delay = link.back.next()
         if delay > 0.0:
             env = link.env
-            if self.fn is _hop_arrive:  # the usual case: the first reply, carried by this object
+            if self.fn is not _hop_back:  # the usual case: the first reply, carried by this object
                 self.fn = _hop_back
                 self._value = outcome
                 heappush(env._queue, (env._now + delay, 1, next(env._eid), self))
@@ -229,14 +232,21 @@ class _SinkHop(_Hop):
 
     def __call__(self, outcome: int) -> None:
         reply = self.reply
-        if not hasattr(reply.reply if type(reply) is Once else reply, "land"):
+        once = type(reply) is Once
+        land = getattr(reply.reply if once else reply, "land", None)
+        if land is None:
             _Hop.__call__(self, outcome)  # a reply that cannot be recorded ahead (a test's callback)
             return
         link = self.link
         delay = link.back.next()
-        if delay > 0.0 and self.fn is _hop_arrive:
+        if delay > 0.0 and self.fn is not _hop_back:
             self.fn = _hop_back  # answered: a second reply gets an event of its own, as with `_Hop`
-            reply.land(outcome, link.env._now + delay)
+            at = link.env._now + delay
+            if not once:
+                land(outcome, at)
+            elif not reply.done and at < reply.deadline:  # reply.land(outcome, at), inline: once per request
+                reply.done = True
+                land(outcome, at)
         elif delay > 0.0:
             link.env.call_later(delay, _deliver, (self.reply, outcome))
         else:
@@ -249,6 +259,18 @@ def _hop_arrive(hop: _Hop) -> None:
         dst.unavailable_call(dst, hop.req, hop)
     else:
         dst.handle(hop.req, hop)
+
+
+# `_hop_arrive` in a copy per class of destination (see simulator/engine/monomorphic.py): the
+# destination's `unavailable` and `handle` are then looked up on one class at each copy's sites.
+_ARRIVALS: dict[type, Callable[[_Hop], None]] = {}
+
+
+def _arrival_for(dst: Any) -> Callable[[_Hop], None]:
+    fn = _ARRIVALS.get(type(dst))
+    if fn is None:
+        fn = _ARRIVALS[type(dst)] = clone(_hop_arrive)
+    return fn
 
 
 def _hop_back(hop: _Hop) -> None:

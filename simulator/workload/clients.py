@@ -152,18 +152,30 @@ class ClientRequest(Request):
         if src.closed_loop:
             src.done(self, outcome)
         else:  # nothing follows an open-loop answer: only recorded
-            src.rec.answer(self.id, src.env._now, outcome)
+            rec = src.rec
+            row = self.id - rec.base
+            if row >= 0 and not outcome:  # rec.answer(self.id, now, OK), inline: once per request
+                rec.end[row] = src.env._now
+                rec.outcome[row] = OK
+                return
+            rec.answer(self.id, src.env._now, outcome)
             if outcome:  # a failure: its cause too (the one test a success pays)
-                src.rec.failed(self.id)
+                rec.failed(self.id)
 
     def land(self, outcome: int, at: float) -> None:
         """The reply arrives at `at` (open loop only: nothing follows it); recorded now, unless the
         run ends first (events at the end time are not processed: it stays in flight)."""
         src = self.src
         if at < src.env.end_s:
-            src.rec.answer(self.id, at, outcome)
+            rec = src.rec
+            row = self.id - rec.base
+            if row >= 0 and not outcome:  # rec.answer(self.id, at, OK), inline: once per request
+                rec.end[row] = at
+                rec.outcome[row] = OK
+                return
+            rec.answer(self.id, at, outcome)
             if outcome:
-                src.rec.failed(self.id)
+                rec.failed(self.id)
 
 
 def _choice(values: list, weights: list[float], rng: Any) -> BlockStream:
@@ -235,6 +247,7 @@ class Workload(Faultable):
     spiked = False
     _contrib = None
     _pending: Timer | None = None
+    _renewal: Callable[[], float] | None = None  # the arrival process's `next_gap`, if it has one
 
     def __init__(self, env: Any, name: str, index: int, config: WorkloadConfig) -> None:
         self.env = env
@@ -314,6 +327,8 @@ class Workload(Faultable):
             self._pending = Timer(self._arrive_spiked)
             self._schedule_spiked(self.config.start, self.gen.scaled_gap(self.config.start, self.rate_factor))
         elif self.config.arrivals is not None:
+            # A renewal process's gaps do not depend on the time: drawn without a frame of `gap`
+            self._renewal = getattr(self.gen, "next_gap", None)
             first = self.gen.gap(self.config.start)
             if not math.isinf(first):
                 env.schedule(Timer(self._arrive), NORMAL, self.config.start + first - env.now)
@@ -454,7 +469,8 @@ class Workload(Faultable):
         if now >= self.stop_s:
             return
         self._issue(now, None)
-        gap = self.gen.gap(now)
+        renewal = self._renewal
+        gap = renewal() if renewal is not None else self.gen.gap(now)
         if gap != math.inf:  # the same timer comes back for the next arrival: it is off the heap now
             heappush(env._queue, (now + gap, NORMAL, next(env._eid), timer))
 
