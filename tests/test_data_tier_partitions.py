@@ -70,10 +70,11 @@ class Run:
             self.seen[t] = probe(self.system)
         self.env.run(until=self.scenario.duration)
         rec = self.env.recorder
-        self.workload = np.array([rec.workloads[i] for i in rec.wl], dtype=object)
-        self.op = np.array([rec.operations[i] for i in rec.op], dtype=object)
-        self.start = np.frombuffer(rec.start, dtype=np.float64)
-        self.outcome = np.array([OUTCOME_NAMES[o] for o in rec.outcome], dtype=object)
+        cols = rec.columns()
+        self.workload = np.array([rec.workloads[i] for i in cols["wl"]], dtype=object)
+        self.op = np.array([rec.operations[i] for i in cols["op"]], dtype=object)
+        self.start = cols["start"]
+        self.outcome = np.array([OUTCOME_NAMES[o] for o in cols["outcome"]], dtype=object)
 
     def outcomes(self, window: tuple[float, float], workload: str | None = None, op: str | None = None) -> Counter:
         keep = (self.start >= window[0]) & (self.start < window[1])

@@ -9,6 +9,7 @@ network timeout; latency faults add delay.
 from __future__ import annotations
 
 from copy import copy
+from types import MethodType
 from heapq import heappush
 from typing import Any, Callable, Hashable
 
@@ -129,7 +130,7 @@ class Link(Faultable):
         elif self.lat is not None and self.back is not None:
             self.hop = _SinkHop if self.sink else _Hop
             self.arrive = _arrival_for(self.dst)
-            self.send = self._send_hop
+            self.send = MethodType(_SEND_HOP[self.hop], self)
         else:
             self.send = self._send_general
 
@@ -251,6 +252,11 @@ class _SinkHop(_Hop):
             link.env.call_later(delay, _deliver, (self.reply, outcome))
         else:
             self.reply(outcome)
+
+
+# `Link._send_hop` in a copy per class of hop it makes, so that its stores into the hop are
+# specialised for one class (see simulator/engine/monomorphic.py).
+_SEND_HOP = {_Hop: clone(Link._send_hop), _SinkHop: clone(Link._send_hop)}
 
 
 def _hop_arrive(hop: _Hop) -> None:

@@ -1,13 +1,14 @@
 """Columnar record of every client request: one array per column, not one object per request.
 
 A request's id is its row number over the whole run. Rows are appended to a *current chunk* of five
-compact arrays (start, end: float64; workload, operation: int16; outcome: int8; 21 bytes a request).
-When it holds `chunk_rows` rows it is sealed into numpy arrays; the first `memory_chunks` sealed
+lists (start, end, workload, operation, outcome: Python lists append and assign faster than arrays,
+about 100 bytes a row while the chunk fills). When it holds `chunk_rows` rows it is sealed into
+compact numpy arrays (float64, float64, int16, int16, int8: 21 bytes a request); the first `memory_chunks` sealed
 chunks stay in memory, later ones are appended to an anonymous temporary file (unlinked at once, so
 nothing is left behind even if the process is killed). A request answered after its chunk was sealed
 is written to a small *late* log (id, end, outcome) applied when the chunks are read back. So the
-memory a run holds for its records is bounded by about (memory_chunks + 1) × chunk_rows × 21 bytes
-(~24 MB by default) plus the late log, whatever the simulated duration; the rest is on disk.
+memory a run holds for its records is bounded by about memory_chunks × chunk_rows × 21 bytes plus
+one chunk of lists (~29 MB by default) plus the late log, whatever the simulated duration; the rest is on disk.
 
 Richer records cost nothing on the hot path. A workload's keys, user ids and regions are drawn from
 its own named streams, one value per request in order of issue, so they are *replayed* after the run
@@ -39,12 +40,22 @@ MEMORY_CHUNKS = 16
 
 _DTYPES = (("start", np.float64), ("end", np.float64), ("wl", np.int16), ("op", np.int16), ("outcome", np.int8))
 ROW_BYTES = sum(np.dtype(t).itemsize for _n, t in _DTYPES)
+# A row of the current chunk's lists: five pointers, and the start and end float objects (24 bytes
+# each; the small ints of workload, operation and outcome are shared objects).
+LIST_ROW_BYTES = 5 * 8 + 2 * 24
 # Optional per-row columns, appended at issue when enabled (`enable`); -1 where a request has none.
 _ATTR_DTYPES = {"key": np.int64, "user": np.int64, "region": np.int16}
 _ATTR_CODES = {"key": "q", "user": "q", "region": "h"}
 # Sparse per-chunk logs: (row in the chunk, cause, place) of failed requests; (row, retries) of retried ones.
 _SPARSE = (("fail_row", np.int32, "i"), ("fail_cause", np.int8, "b"), ("fail_where", np.int16, "h"),
            ("fail_fault", np.int16, "h"), ("retry_row", np.int32, "i"), ("retry_n", np.int32, "i"))
+
+
+def _dense(column: list | array, dtype: Any) -> np.ndarray:
+    """A column of the current chunk as a numpy array (a view of an `array`'s buffer, a copy of a list)."""
+    if not len(column):
+        return np.empty(0, dtype)
+    return np.frombuffer(column, dtype=dtype) if isinstance(column, array) else np.array(column, dtype=dtype)
 
 
 class Recorder:
@@ -77,6 +88,9 @@ class Recorder:
         self._region_index: dict[str, int] = {}
         self.places: list[str] = []  # components (and workloads) named by failure causes
         self._place_index: dict[str, int] = {}
+        # The workloads may write a successful answer's row themselves (what `answer` does, without
+        # its frame) unless something wraps `answer` (tracing closes its root spans there).
+        self.inline_answers = True
         self.why: dict[int, tuple[int, str, int]] = {}  # request id -> (cause, place, fault) of its latest failure
         self.fault_names: list[str] = []  # each fault's description, by token (set by the runner)
         self.retried: dict[int, int] = {}  # request id -> retries made for it (retry policies)
@@ -88,11 +102,13 @@ class Recorder:
         self._new_chunk()
 
     def _new_chunk(self) -> None:
-        self.start = array("d")
-        self.end = array("d")
-        self.wl = array("h")
-        self.op = array("h")
-        self.outcome = array("b")
+        # The five columns every row has are lists while their chunk fills (an `array` parses each
+        # value it is given: 2% of a three-tier run), numpy arrays once it is sealed.
+        self.start: list[float] = []
+        self.end: list[float] = []
+        self.wl: list[int] = []
+        self.op: list[int] = []
+        self.outcome: list[int] = []
         for name in _ATTR_DTYPES:
             setattr(self, name, array(_ATTR_CODES[name]) if name in self.attrs else None)
         for name, _dt, code in _SPARSE:
@@ -157,7 +173,7 @@ class Recorder:
             # and of older rows (bounded memory: a request in flight across a whole chunk loses its cause)
             self.why = {i: v for i, v in self.why.items() if i >= self.base and (i - self.base >= rows
                         or self.outcome[i - self.base] == IN_FLIGHT)}
-        chunk = {name: np.frombuffer(getattr(self, name), dtype=dt).copy() for name, dt in self._dtypes()}
+        chunk = {name: _dense(getattr(self, name), dt).copy() for name, dt in self._dtypes()}
         sparse = {name: np.frombuffer(getattr(self, name), dtype=dt).copy() for name, dt, _c in _SPARSE}
         if len(self.sealed) < self.memory_chunks:
             self.sealed.append({**chunk, **sparse})
@@ -235,7 +251,7 @@ class Recorder:
     def memory_bytes(self) -> int:
         """Bytes of request records held in memory: sealed chunks, the current chunk, the late log."""
         held = sum(a.nbytes for c in self.sealed for a in c.values())
-        held += len(self.start) * ROW_BYTES + sum(getattr(self, a).itemsize * len(getattr(self, a)) for a in self.attrs)
+        held += len(self.start) * LIST_ROW_BYTES + sum(getattr(self, a).itemsize * len(getattr(self, a)) for a in self.attrs)
         held += sum(getattr(self, n).itemsize * len(getattr(self, n)) for n, _d, _c in _SPARSE)
         return held + len(self._late_id) * 17 + len(self._late_fail_id) * 13
 
@@ -260,8 +276,7 @@ class Recorder:
         for offset, rows, fails, retries in self.spilled:
             yield base, self._read(offset, rows, fails, retries)
             base += rows
-        current = {name: np.frombuffer(getattr(self, name), dtype=dt) if len(getattr(self, name)) else np.empty(0, dt)
-                   for name, dt in self._dtypes() + [(n, d) for n, d, _c in _SPARSE]}
+        current = {name: _dense(getattr(self, name), dt) for name, dt in self._dtypes() + [(n, d) for n, d, _c in _SPARSE]}
         yield base, current
 
     def _extra(self, base: int, c: dict[str, np.ndarray], late_fail: tuple[np.ndarray, ...],

@@ -118,6 +118,7 @@ class Tracer:
                 tr.root.close(outcome, end_s)
             answer(rid, end_s, outcome)
         rec.answer = traced_answer
+        rec.inline_answers = False  # every answer goes through `traced_answer`
 
     # --- wrappers -------------------------------------------------------------------------------
     def faults_of(self, *targets: Any) -> tuple[str, ...]:

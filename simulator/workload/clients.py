@@ -154,7 +154,7 @@ class ClientRequest(Request):
         else:  # nothing follows an open-loop answer: only recorded
             rec = src.rec
             row = self.id - rec.base
-            if row >= 0 and not outcome:  # rec.answer(self.id, now, OK), inline: once per request
+            if row >= 0 and not outcome and rec.inline_answers:  # rec.answer(self.id, now, OK), inline
                 rec.end[row] = src.env._now
                 rec.outcome[row] = OK
                 return
@@ -169,7 +169,7 @@ class ClientRequest(Request):
         if at < src.env.end_s:
             rec = src.rec
             row = self.id - rec.base
-            if row >= 0 and not outcome:  # rec.answer(self.id, at, OK), inline: once per request
+            if row >= 0 and not outcome and rec.inline_answers:  # rec.answer(self.id, at, OK), inline
                 rec.end[row] = at
                 rec.outcome[row] = OK
                 return
