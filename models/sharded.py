@@ -230,8 +230,8 @@ class Sharded(ClientSide):
         if cfg.boundaries and cfg.boundaries[-1] >= key_space:
             from simulator.language.errors import ScenarioError
 
-            raise ScenarioError(f"components.{self.name}.boundaries: boundary {cfg.boundaries[-1]} is beyond the "
-                                f"key space ({key_space} keys, from the workloads' keys.n)")
+            raise ScenarioError(f"boundary {cfg.boundaries[-1]} is beyond the key space ({key_space} keys, from "
+                                "the workloads' keys.n)", path=("components", self.name, "boundaries"))
         self.strategy = registry.sharding_strategies.get(cfg.strategy)(self.shards, cfg, key_space)
         self.system = system
         first = system.get(self.shards[0]).config

@@ -317,3 +317,20 @@ def test_explore_bad_flags(tmp_path, args, message):
     result = CliRunner().invoke(main, ["explore", str(path), "--workers", "1", "--no-cache", *args])
     assert result.exit_code == 2, result.output
     assert result.output.strip().splitlines() == [result.output.strip()] and message in result.output
+
+
+def test_a_problem_found_while_building_names_the_file(tmp_path):
+    """Some problems show only when the system is built (a range boundary beyond the key space the
+    workloads draw from): they name the file and the place like any other."""
+    text = """\
+    name: bad
+    duration: 10s
+    components:
+      users: {type: sharded, strategy: range, shards: [db-1, db-2], boundaries: [500]}
+      db-1: {type: database, read_time: 1ms, write_time: 2ms}
+      db-2: {type: database, read_time: 1ms, write_time: 2ms}
+    workloads:
+      web: {arrivals: poisson(rate=10/s), target: users, keys: zipf(n=100, s=1.0)}
+    """
+    out = assert_bad(tmp_path, text, "components.users.boundaries: boundary 500 is beyond the key space")
+    assert "<scenario>" not in out

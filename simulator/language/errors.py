@@ -71,5 +71,8 @@ class ScenarioErrors(ScenarioError):
         first = errors[0]
         super().__init__(first.message, file=first.file, path=first.path, line=first.line)
 
+    def located(self, file: str | None = None, line: int | None = None) -> "ScenarioErrors":
+        return ScenarioErrors([e.located(file, line) for e in self.errors])
+
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)

@@ -11,6 +11,7 @@ from simulator.engine.recorder import Recorder
 from simulator.results.result import Result
 from simulator.resilience import deadline, ratelimit, reset_all as reset_policies, stats_of as policy_stats
 from simulator.scenario.schema import Scenario
+from simulator.language.errors import ScenarioError
 from simulator.results.cost import SECONDS_PER_HOUR, cost_summary
 from simulator.engine.request import IN_FLIGHT
 from simulator.consistency import History, check as check_history
@@ -34,7 +35,10 @@ def build(scenario: Scenario, seed: int | None = None) -> tuple[SimEnv, System]:
     env.recorder = Recorder(list(scenario.workloads))
     if scenario.records_history:  # only then: stores and workloads look for it when they are built
         env.history = HistoryLog()
-    system = System(env, scenario)
+    try:
+        system = System(env, scenario)
+    except ScenarioError as exc:  # found while elaborating (a boundary beyond the key space): name the file
+        raise exc.located(scenario.source) from None
     return env, system
 
 
