@@ -22,18 +22,9 @@ import textwrap
 from pathlib import Path
 
 from bench_call_chain import SCENARIO as CALL_CHAIN
+from bench_heapq import MMC
 
 ROOT = Path(__file__).resolve().parents[1]
-
-MMC = """
-name: mmc
-seed: 42
-duration: 1000s
-components:
-  app: {type: server, workers: 8, service_time: exponential(mean=1.0s)}
-workloads:
-  clients: {arrivals: poisson(rate=7.2/s), target: app}
-"""
 
 # (name, a scenario file under the checkout, or YAML text)
 SYSTEMS = [
