@@ -151,16 +151,8 @@ class ClientRequest(Request):
         src = self.src
         if src.closed_loop:
             src.done(self, outcome)
-        else:  # nothing follows an open-loop answer: only recorded
-            rec = src.rec
-            row = self.id - rec.base
-            if row >= 0 and not outcome and rec.inline_answers:  # rec.answer(self.id, now, OK), inline
-                rec.end[row] = src.env._now
-                rec.outcome[row] = OK
-                return
-            rec.answer(self.id, src.env._now, outcome)
-            if outcome:  # a failure: its cause too (the one test a success pays)
-                rec.failed(self.id)
+        else:  # nothing follows an open-loop answer: only recorded (now, during the run, is before its end)
+            self.land(outcome, src.env._now)
 
     def land(self, outcome: int, at: float) -> None:
         """The reply arrives at `at` (open loop only: nothing follows it); recorded now, unless the
