@@ -16,6 +16,7 @@ import numpy as np
 
 from simulator.engine.request import Request
 from simulator.engine.trace import traced_copy
+from simulator.workload.clients import ClientRequest
 
 _new = object.__new__
 
@@ -56,7 +57,10 @@ VERSIONED = (VersionedWrite, TracedVersionedWrite, NumberedWrite, TracedNumbered
 def sub_request(req: Request, op: str | None = None, version: int | None = None) -> Request:
     """A private copy of `req` (same id, key and attributes) for one downstream call."""
     if version is None:  # Request(...), inline: no __init__ frame (once per cache miss or store call)
-        sub = _new(Request)
+        # Of the class of the root requests (never called as one: its `src` stays unset), so that each
+        # `req.x` in the models meets one class and CPython's attribute caches hold (a root and a
+        # sub-request reach the same cache; see simulator/engine/monomorphic.py)
+        sub = _new(ClientRequest)
         sub.id = req.id
         sub.t0 = req.t0
         sub.wl = req.wl
