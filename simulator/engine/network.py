@@ -128,9 +128,11 @@ class Link(Faultable):
         elif self.lat is None and self.back is None and not self.dst.may_be_unavailable:
             self.send = self.dst.handle
         elif self.lat is not None and self.back is not None:
-            self.hop = _SinkHop if self.sink else _Hop
-            self.arrive = _arrival_for(self.dst)
-            self.send = MethodType(_SEND_HOP[self.hop], self)
+            lane = self.env.lane_delay
+            back_lane = lane is not None and _constant(self.back) == lane
+            self.hop = _SinkHop if self.sink else _LaneHop if back_lane else _Hop
+            self.arrive = _arrival_for(self.dst, self.hop)
+            self.send = MethodType(_SEND_HOP[self.hop, lane is not None and _constant(self.lat) == lane], self)
         else:
             self.send = self._send_general
 
@@ -146,6 +148,16 @@ class Link(Faultable):
             heappush(env._queue, (env._now + delay, 1, next(env._eid), hop))
         else:
             self.arrive(hop)
+
+    def _send_hop_lane(self, req: Request, reply: Reply) -> None:
+        """`_send_hop` over a link whose latency is the lane's delay (`SimEnv.lane_delay`)."""
+        hop = _new(self.hop)
+        hop.fn = self.arrive
+        hop.link = self
+        hop.req = req
+        hop.reply = reply
+        env = self.env
+        env._lane.append((env._now + env.lane_delay, 1, next(env._eid), hop))
 
     def _lost(self, p: float) -> bool:
         if self.loss_rng is None:
@@ -254,9 +266,30 @@ class _SinkHop(_Hop):
             self.reply(outcome)
 
 
-# `Link._send_hop` in a copy per class of hop it makes, so that its stores into the hop are
-# specialised for one class (see simulator/engine/monomorphic.py).
-_SEND_HOP = {_Hop: clone(Link._send_hop), _SinkHop: clone(Link._send_hop)}
+class _LaneHop(_Hop):
+    """A `_Hop` whose reply travels back in the lane (its link's latency back is `SimEnv.lane_delay`)."""
+
+    __slots__ = ()
+
+    def __call__(self, outcome: int) -> None:
+        if self.fn is not _hop_back:
+            self.fn = _hop_back
+            self._value = outcome
+            env = self.link.env
+            env._lane.append((env._now + env.lane_delay, 1, next(env._eid), self))
+        else:  # answered again: a delivery of its own
+            self.link.env.call_later(self.link.env.lane_delay, _deliver, (self.reply, outcome))
+
+
+def _constant(sampler: Sampler) -> float | None:
+    """The value of a sampler of a constant, else None."""
+    return sampler.dist.values["value"] if isinstance(sampler.dist, Constant) else None
+
+
+# `Link._send_hop` (and `_send_hop_lane`) in a copy per class of hop it makes, so that its stores
+# into the hop are specialised for one class (see simulator/engine/monomorphic.py).
+_SEND_HOP = {(hop, lane): clone(Link._send_hop_lane if lane else Link._send_hop)
+             for hop in (_Hop, _SinkHop, _LaneHop) for lane in (False, True)}
 
 
 def _hop_arrive(hop: _Hop) -> None:
@@ -267,15 +300,16 @@ def _hop_arrive(hop: _Hop) -> None:
         dst.handle(hop.req, hop)
 
 
-# `_hop_arrive` in a copy per class of destination (see simulator/engine/monomorphic.py): the
-# destination's `unavailable` and `handle` are then looked up on one class at each copy's sites.
-_ARRIVALS: dict[type, Callable[[_Hop], None]] = {}
+# `_hop_arrive` in a copy per class of destination and class of hop (see
+# simulator/engine/monomorphic.py): the hop's fields and the destination's `unavailable` and
+# `handle` are then looked up on one class at each copy's sites.
+_ARRIVALS: dict[tuple[type, type], Callable[[_Hop], None]] = {}
 
 
-def _arrival_for(dst: Any) -> Callable[[_Hop], None]:
-    fn = _ARRIVALS.get(type(dst))
+def _arrival_for(dst: Any, hop: type) -> Callable[[_Hop], None]:
+    fn = _ARRIVALS.get((type(dst), hop))
     if fn is None:
-        fn = _ARRIVALS[type(dst)] = clone(_hop_arrive)
+        fn = _ARRIVALS[type(dst), hop] = clone(_hop_arrive)
     return fn
 
 
@@ -410,6 +444,15 @@ class Network:
             rule.hits.append((link, kind, value))
 
     def finalize(self) -> None:
+        # The lane's delay: the constant latency most links have, one way or the other
+        counts: dict[float, int] = {}
+        for link in self.links:
+            for sampler in (link.lat, link.back):
+                value = _constant(sampler) if sampler is not None else None
+                if value is not None and value > 0.0:
+                    counts[value] = counts.get(value, 0) + 1
+        if counts and self.env.lane_delay is None and self.env.use_lane:
+            self.env.lane_delay = max(counts, key=counts.get)
         for link in self.links:
             link.finalize()
         self._final = True

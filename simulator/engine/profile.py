@@ -12,7 +12,6 @@ or end, `simpy` SimPy's own events; links that a fault can reach say so. The loo
 """
 from __future__ import annotations
 
-from heapq import heappop
 from time import perf_counter
 from typing import Any
 
@@ -63,10 +62,10 @@ class Profile:
 
     def loop(self, env: Any) -> None:
         """`SimEnv._loop`, timing each event."""
-        queue = env._queue
+        queue, lane = env._queue, env._lane
         counts, seconds = self.counts, self.seconds
-        while queue:
-            env._now, _, _, event = heappop(queue)
+        while queue or lane:
+            event = env._pop()
             env.events += 1
             kind = self._kind(event)
             t = perf_counter()
