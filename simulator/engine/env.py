@@ -217,25 +217,37 @@ class SimEnv(simpy.Environment):
         return None
 
     def _loop(self) -> None:
-        """Take events off the heap until it is empty (a `StopSimulation` ends it earlier)."""
+        """Take events off the heap and the lane until both are empty (a `StopSimulation` ends it earlier)."""
         queue = self._queue
         lane = self._lane
         n = 0
         try:
             while True:
                 if lane:
-                    # The lane's entries are in heap order among themselves (each is its maker's time
+                    # The lane's entries are in key order among themselves (each is its maker's time
                     # plus the same delay, with a later id): the next event is the lane's head or the
-                    # heap's top. Times decide (as floats, cheaply); a tie compares the whole entries.
+                    # heap's top. Times decide (as floats: cheaper than tuples); a tie, the whole keys.
                     head = lane[0]
-                    if not queue or head[0] < queue[0][0] or (head[0] == queue[0][0] and head < queue[0]):
-                        lane.popleft()
-                        self._now = head[0]
-                        event = head[3]
-                        n += 1
-                        event.fn(event)
-                        continue
-                elif not queue:
+                    if queue:
+                        top = queue[0]
+                        t = head[0]
+                        if t > top[0] or (t == top[0] and top < head):  # the heap's top first
+                            self._now, _, _, event = heappop(queue)
+                            n += 1
+                            try:
+                                fn = event.fn
+                            except AttributeError:  # a SimPy event
+                                self._simpy_event(event)
+                                continue
+                            fn(event)
+                            continue
+                    lane.popleft()
+                    self._now = head[0]
+                    event = head[3]
+                    n += 1
+                    event.fn(event)
+                    continue
+                if not queue:
                     break
                 self._now, _, _, event = heappop(queue)
                 n += 1
