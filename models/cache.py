@@ -262,6 +262,10 @@ class Cache(Station):
         self._draw_size = Sampler(config.item_size, env.streams.get(f"{name}/item_size")).next
         self.sizes: dict = {}  # key -> bytes, drawn once per key
         self.entries: dict = {}  # key -> [version, expires_at, fetched_at, size]
+        # An LRU or FIFO order is the entries' own mapping (see `EvictionPolicy`): no second table
+        self.shared_order = self.policy.holds_entries
+        if self.shared_order:
+            self.entries = self.policy.order
         self.used = 0.0  # items or bytes held
         self.pending: dict = {}  # key -> callers waiting on one fetch (coalescing modes)
         self.calls: dict | None = None  # fetches and writes in flight for a caller, tracked if it may crash
@@ -338,22 +342,31 @@ class Cache(Station):
             return  # larger than the whole cache: never admitted
         used = self.used + size
         if used > limit:  # self.evict() until it fits, inline: a full cache evicts on most fills
+            shared = self.shared_order
             victim = self.policy.victim
             dirty = self.dirty
             while used > limit:
-                old = victim()
-                used -= entries.pop(old)[SIZE]
+                if shared:  # the oldest entry goes
+                    old, e = entries.popitem(False)
+                else:
+                    old = victim()
+                    e = entries.pop(old)
+                used -= e[SIZE]
                 self.evictions += 1
                 if old in dirty:  # write-back on eviction (see `evict`)
                     self.used = used - size
                     self.flush_key(old)
         entries[key] = [version, now + self.ttl, now, size]
-        self.policy.insert(key)
+        if not self.shared_order:
+            self.policy.insert(key)
         self.used = used
 
     def evict(self) -> None:
-        key = self.policy.victim()
-        e = self.entries.pop(key)
+        if self.shared_order:
+            key, e = self.entries.popitem(False)
+        else:
+            key = self.policy.victim()
+            e = self.entries.pop(key)
         self.used -= e[SIZE]
         self.evictions += 1
         if key in self.dirty:  # write-back on eviction: the only copy must reach the store
@@ -361,7 +374,8 @@ class Cache(Station):
 
     def remove(self, key: Any) -> None:
         e = self.entries.pop(key)
-        self.policy.remove(key)
+        if not self.shared_order:
+            self.policy.remove(key)
         self.used -= e[SIZE]
 
     # --- requests -------------------------------------------------------------------------------

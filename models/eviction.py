@@ -13,7 +13,14 @@ from simulator.sampling.blocks import BlockStream
 
 
 class EvictionPolicy:
-    """Base: `insert` a new key, `touch` it on a hit, `remove` it, and pick a `victim` to evict."""
+    """Base: `insert` a new key, `touch` it on a hit, `remove` it, and pick a `victim` to evict.
+
+    A policy whose order is an `OrderedDict` of the keys, oldest first (`order`), may offer it to the
+    cache as the cache's own mapping of entries (`holds_entries`): the cache then admits, removes
+    and evicts in that one mapping (the oldest entry is the victim) and calls only `touch`, so a
+    lookup, a fill and an eviction each touch one hash table instead of two."""
+
+    holds_entries = False
 
     def __init__(self, rng: Any) -> None:
         self.rng = rng
@@ -42,6 +49,8 @@ class EvictionPolicy:
 class LRU(EvictionPolicy):
     """Least recently used: evicts the key whose last access is oldest."""
 
+    holds_entries = True
+
     def __init__(self, rng: Any) -> None:
         super().__init__(rng)
         self.order: OrderedDict = OrderedDict()
@@ -56,6 +65,9 @@ class LRU(EvictionPolicy):
             self.insert = order.setdefault
         if type(self).remove is LRU.remove:
             self.remove = order.__delitem__
+        cls = type(self)
+        if not (cls.insert is LRU.insert and cls.remove is LRU.remove and cls.victim is LRU.victim):
+            self.holds_entries = False  # a subclass's own bookkeeping must see every operation
 
     def insert(self, key):
         self.order[key] = None

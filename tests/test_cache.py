@@ -119,6 +119,44 @@ def test_a_policy_derived_from_lru_keeps_its_own_methods():
     assert p.victim() == "a" and len(p) == 0
 
 
+def test_lru_and_fifo_offer_their_order_as_the_entries_unless_a_subclass_keeps_its_own_books():
+    assert LRU(None).holds_entries and FIFO(None).holds_entries
+    assert not LFU(None).holds_entries and not Random(np.random.default_rng(1)).holds_entries
+
+    class Victims(LRU):
+        def victim(self):
+            return super().victim()
+
+    assert not Victims(None).holds_entries
+
+
+HELD = """
+name: held
+duration: 30s
+network: {{default_latency: 1ms}}
+components:
+  cache: {{type: cache, capacity: 100, eviction: {eviction}, ttl: 300ms, backing: db, mode: {mode}}}
+  db: {{type: database, connections: 8, read_time: exponential(mean=2ms), write_time: 4ms}}
+workloads:
+  web: {{arrivals: poisson(rate=400/s), target: cache, keys: zipf(n=400, s=0.8), mix: {{read: 0.8, write: 0.2}}}}
+faults:
+  - {{type: crash, target: cache, at: 10s, duration: 2s}}
+  - {{type: cache_flush, target: cache, at: 20s}}
+"""
+
+
+@pytest.mark.parametrize("eviction", ["lru", "fifo"])
+@pytest.mark.parametrize("mode", ["read_through", "write_behind"])
+def test_a_cache_keeping_entries_in_its_policys_order_runs_as_one_keeping_two_tables(monkeypatch, eviction, mode):
+    # evictions (of dirty keys too, written back), TTL expiries, a crash and a flush: the same run
+    shared = run(HELD, eviction=eviction, mode=mode)
+    monkeypatch.setattr(LRU, "holds_entries", False)
+    separate = run(HELD, eviction=eviction, mode=mode)
+    assert shared.summary == separate.summary
+    cache = shared.summary["components"]["cache"]
+    assert cache["evictions"] > 1000 and cache["expired_entries"] > 100
+
+
 ONE_KEY = """
 name: one-key
 duration: {duration}

@@ -56,7 +56,7 @@ def test_hits_misses_and_lru_eviction():
     assert p.run() == rounded(expected)
     cache = p.system.get("cache")
     assert (cache.hits, cache.misses, cache.evictions) == (4, 5, 3)
-    assert list(cache.entries) == [2, 3]
+    assert list(cache.entries) == [3, 2]  # least recent first: an LRU order is the entries' own mapping
 
 
 def test_ttl_expiry():
