@@ -161,7 +161,8 @@ class _Fetch:
                 reply(outcome)
         else:
             self.req.meta = version
-            self.reply(outcome)
+            reply = self.reply  # (see network.py `_hop_back`)
+            reply(outcome)
 
 
 class _Write:

@@ -79,7 +79,8 @@ class _Held:
         if server._active is not None:
             server._active.pop(self, None)
         server.release()
-        self.reply(outcome)
+        reply = self.reply  # (see simulator/engine/network.py `_hop_back`)
+        reply(outcome)
 
 
 @registry.components.register("server")

@@ -315,7 +315,8 @@ def _arrival_for(dst: Any, hop: type) -> Callable[[_Hop], None]:
 
 def _hop_back(hop: _Hop) -> None:
     hop.req = None  # the request may be done with; do not keep it alive through the hop
-    hop.reply(hop._value)
+    reply = hop.reply  # a slot called as `hop.reply(...)` is looked up the slow way (no cache for it)
+    reply(hop._value)
 
 
 class _Return:
