@@ -6,13 +6,17 @@ Each system runs twice in a fresh interpreter under `valgrind --tool=cachegrind 
 N1 and N2 requests without faults and warm-up; the difference divided by N2 - N1 is the cost of one
 more request, with imports, building and what a run pays once cancelling out. `--tree` measures
 another checkout in the same run (a commit before a change: `git worktree add ../before REV`).
-Needs `valgrind` on the PATH; each system takes a minute or two.
+`--bare` also counts each system's idiomatic bare-SimPy program (its benchmark's) and prints the
+ratio dsim / bare SimPy: the benchmarks' time ratios without the machine's swings (time also
+depends on memory stalls, which instructions do not show: the time ratio reads a little higher).
+Runs use a fixed `PYTHONHASHSEED`. Needs `valgrind` on the PATH; each system takes a minute or two.
 
-    python benchmarks/bench_instructions.py [--tree ../before] [--small 10000 --large 40000]
+    python benchmarks/bench_instructions.py [--tree ../before] [--bare] [--small 10000 --large 40000]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -20,7 +24,12 @@ import sys
 import tempfile
 import textwrap
 from pathlib import Path
+from typing import Any
 
+import bench_cache_hierarchy
+import bench_call_chain
+import bench_mmc
+import bench_three_tier
 from bench_call_chain import SCENARIO as CALL_CHAIN
 from bench_heapq import MMC
 
@@ -33,6 +42,16 @@ SYSTEMS = [
     ("five-service call chain", CALL_CHAIN),
     ("M/M/8", MMC),
 ]
+# The idiomatic bare-SimPy program of each system (its benchmark's), with its arguments after `n`
+BARE = {
+    "three-tier": (bench_three_tier.BARE, ()),
+    "cache-hierarchy": (bench_cache_hierarchy.BARE, ()),
+    "five-service call chain": (bench_call_chain.BARE, ()),
+    "M/M/8": (bench_mmc.BARE, (bench_mmc.RATE, bench_mmc.WORKERS, bench_mmc.MEAN_S)),
+}
+# String hashes are randomised per process, and with them the layout of every dict: up to 1-2% of a
+# request's instructions from one run to the next. A fixed seed makes a count repeat exactly.
+ENV = {**os.environ, "PYTHONHASHSEED": "0"}
 
 RUN = textwrap.dedent("""
     import sys
@@ -46,13 +65,23 @@ RUN = textwrap.dedent("""
 """)
 
 
-def instructions(tree: Path, source: str, n: int) -> int:
-    """Instructions executed by a fresh interpreter running `source` for about `n` requests."""
+def counted(code: str, *args: Any) -> int:
+    """Instructions executed by a fresh interpreter running `code` with `args`."""
     out = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-                          sys.executable, "-c", RUN, str(tree), source, str(n)],
-                         capture_output=True, text=True, check=True)
+                          sys.executable, "-c", code, *map(str, args)],
+                         capture_output=True, text=True, check=True, env=ENV)
     match = re.search(r"I\s+refs:\s+([\d,]+)", out.stderr)
     return int(match.group(1).replace(",", ""))
+
+
+def instructions(tree: Path, source: str, n: int) -> int:
+    """Instructions executed by a fresh interpreter running `source` for about `n` requests."""
+    return counted(RUN, tree, source, n)
+
+
+def bare_per_request(name: str, small: int, large: int) -> float:
+    code, args = BARE[name]
+    return (counted(code, large, *args) - counted(code, small, *args)) / (large - small)
 
 
 def per_request(tree: Path, scenario: str, small: int, large: int) -> float:
@@ -70,18 +99,24 @@ def main() -> None:
     parser.add_argument("--tree", type=Path, help="another checkout to measure beside this one")
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--large", type=int, default=40_000)
+    parser.add_argument("--bare", action="store_true",
+                        help="also count the bare-SimPy program of each system, and print dsim / bare SimPy")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("bench_instructions.py needs valgrind (apt install valgrind)")
     trees = [ROOT] + ([args.tree.resolve()] if args.tree else [])
     print(f"instructions per request (cachegrind, runs of {args.large:,} minus {args.small:,} requests)")
     header = f"  {'system':26}{'this checkout':>15}" + (f"{'--tree':>15}{'change':>9}" if args.tree else "")
+    header += f"{'bare SimPy':>13}{'dsim/bare':>11}" if args.bare else ""
     print(header)
     for name, scenario in SYSTEMS:
         counts = [per_request(tree, scenario, args.small, args.large) for tree in trees]
         row = f"  {name:26}{counts[0]:>15,.0f}"
         if args.tree:
             row += f"{counts[1]:>15,.0f}{100 * (counts[0] / counts[1] - 1):>+8.1f}%"
+        if args.bare:
+            bare = bare_per_request(name, args.small, args.large)
+            row += f"{bare:>13,.0f}{counts[0] / bare:>11.2f}"
         print(row, flush=True)
 
 
