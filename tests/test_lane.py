@@ -131,3 +131,11 @@ def test_the_lane_takes_the_most_common_constant_latency_and_holds_hops_in_fligh
         env.step()
         most = max(most, len(env._lane))
     assert most > 0
+
+
+def test_a_profiled_run_takes_the_lane_in_the_same_order():
+    scenario = simulator.loads_scenario(HOPS + FAULTS)
+    plain, profiled = simulator.run(scenario), simulator.run(scenario, profile=True)
+    assert plain.summary == profiled.summary
+    kinds = {row["kind"]: row["events"] for row in profiled.profile}
+    assert sum(kinds.values()) == plain.summary["events"]
