@@ -49,12 +49,17 @@ def test_an_event_made_in_the_lane_by_a_lane_event_follows_the_heap_events_made_
                    (0.75, "heap@0.75"), (0.75, 2), (1.0, "heap@1.0"), (1.0, 3)]
 
 
-def test_peek_and_step_see_the_lane():
+def _lane_at_1_heap_at_2():
     env = SimEnv(seed=1)
     env.lane_delay = 1.0
     log = []
     env.to_lane(_log(env, log, "lane"))
     env.at(2.0, _log(env, log, "heap"))
+    return env, log
+
+
+def test_peek_and_step_see_the_lane():
+    env, log = _lane_at_1_heap_at_2()
     env.at(0.5, _log(env, log, "early"))
     assert env.peek() == 0.5
     env.step()
@@ -64,11 +69,7 @@ def test_peek_and_step_see_the_lane():
 
 
 def test_run_until_stops_before_lane_events_at_that_time_and_resumes():
-    env = SimEnv(seed=1)
-    env.lane_delay = 1.0
-    log = []
-    env.to_lane(_log(env, log, "lane"))
-    env.at(2.0, _log(env, log, "heap"))
+    env, log = _lane_at_1_heap_at_2()
     env.run(until=1.0)  # `until` (URGENT) comes before the NORMAL lane event at 1.0, as in SimPy
     assert log == [] and env.now == 1.0
     env.run()

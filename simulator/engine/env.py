@@ -228,26 +228,14 @@ class SimEnv(simpy.Environment):
                     # plus the same delay, with a later id): the next event is the lane's head or the
                     # heap's top. Times decide (as floats: cheaper than tuples); a tie, the whole keys.
                     head = lane[0]
-                    if queue:
-                        top = queue[0]
-                        t = head[0]
-                        if t > top[0] or (t == top[0] and top < head):  # the heap's top first
-                            self._now, _, _, event = heappop(queue)
-                            n += 1
-                            try:
-                                fn = event.fn
-                            except AttributeError:  # a SimPy event
-                                self._simpy_event(event)
-                                continue
-                            fn(event)
-                            continue
-                    lane.popleft()
-                    self._now = head[0]
-                    event = head[3]
-                    n += 1
-                    event.fn(event)
-                    continue
-                if not queue:
+                    if not queue or (t := head[0]) < (top := queue[0])[0] or (t == top[0] and head < top):
+                        lane.popleft()
+                        self._now = head[0]
+                        event = head[3]
+                        n += 1
+                        event.fn(event)
+                        continue
+                elif not queue:
                     break
                 self._now, _, _, event = heappop(queue)
                 n += 1
