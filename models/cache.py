@@ -282,6 +282,10 @@ class Cache(Station):
         self.history = getattr(env, "history", None)
         if self.history is not None:
             self.process = self._process_values
+        if self.instant:
+            # Nothing queues here: a call is its lookup, entered with no frame of `handle` in front
+            # (`served` is then the count of lookups: see `stats`)
+            self.handle = self.process
 
     def reset_stats(self) -> None:
         super().reset_stats()
@@ -381,10 +385,10 @@ class Cache(Station):
 
     # --- requests -------------------------------------------------------------------------------
     def handle(self, req: Request, reply: Reply) -> None:
+        # (replaced on the instance by `Station.handle`, or by `process` for a cache with no queue)
         if not self.instant:
             Station.handle(self, req, reply)
         else:
-            self.served += 1
             self.process(req, reply)
 
     def service_time(self, req: Request) -> float:
@@ -576,6 +580,8 @@ class Cache(Station):
         if self.unlimited:
             out["workers"] = None
             out["utilization"] = None
+        if self.instant:  # every call was one lookup, each counted once by what it was
+            out["served"] = self.hits + self.misses + self.bypassed + self.writes
         lookups = self.hits + self.misses
         out.update(
             mode=self.mode,

@@ -113,3 +113,9 @@ class Probe:
                 self.log.insert(at, (round(self.env.now, 9), f"{name} {what} {self.label(req)}"))
 
         cache.process = process
+        if cache.__dict__.get("handle") == original:  # a cache with no queue is entered at `process`,
+            cache.handle = process  # directly by a link with no latency (frozen to it when built)
+            callers = [*self.system.network.links, *(wl.link for wl in self.system.workloads)]  # (or their guards)
+            for link in callers:
+                if link.send == original:
+                    link.send = process
