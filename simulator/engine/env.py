@@ -145,20 +145,20 @@ class SimEnv(simpy.Environment):
         heappush(self._queue, (slot[0], NORMAL, slot[1], event))
 
     # --- the run loop ---------------------------------------------------------------------------
+    def _lane_first(self) -> bool:
+        """Whether the next event is the lane's head (not the heap's top)."""
+        lane, queue = self._lane, self._queue
+        return bool(lane) and (not queue or lane[0] < queue[0])
+
     def peek(self) -> float:
         """The time of the next event (SimPy's `peek`), the lane's included."""
-        lane, queue = self._lane, self._queue
-        if lane and (not queue or lane[0] < queue[0]):
-            return lane[0][0]
-        return queue[0][0] if queue else simpy.core.Infinity
+        if self._lane_first():
+            return self._lane[0][0]
+        return self._queue[0][0] if self._queue else simpy.core.Infinity
 
     def _pop(self) -> Any:
         """Take the next event off the heap or the lane, whichever comes first, and move the clock to it."""
-        lane, queue = self._lane, self._queue
-        if lane and (not queue or lane[0] < queue[0]):
-            entry = lane.popleft()
-        else:
-            entry = heappop(queue)
+        entry = self._lane.popleft() if self._lane_first() else heappop(self._queue)
         self._now = entry[0]
         return entry[3]
 
