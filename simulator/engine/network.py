@@ -445,11 +445,13 @@ class Network:
             rule.hits.append((link, kind, value))
 
     def finalize(self) -> None:
-        # The lane's delay: the constant latency most links have, one way or the other
+        # The lane's delay: the constant latency most links that can take it have (those that send
+        # `_Hop`s: latency both ways, no fault can reach them), one way or the other
         counts: dict[float, int] = {}
         for link in self.links:
-            for sampler in (link.lat, link.back):
-                value = _constant(sampler) if sampler is not None else None
+            if link.faultable or link.lat is None or link.back is None:
+                continue
+            for value in (_constant(link.lat), _constant(link.back)):
                 if value is not None and value > 0.0:
                     counts[value] = counts.get(value, 0) + 1
         if counts and self.env.lane_delay is None and self.env.use_lane:
