@@ -244,9 +244,6 @@ class Cache(Station):
         self.timeout_s = config.timeout
         self.instant = self.unlimited and isinstance(config.service_time, Constant) and config.service_time.mean == 0
         self._service = self.draw_service = self.service_sampler(config.service_time, "service")
-        if not self.instant and type(self).handle is Cache.handle:
-            # A lookup that queues enters the station's own `handle` (see `handle`), with no frame of ours in front.
-            self.handle = Station.handle.__get__(self)
         self.policy = registry.eviction_policies.get(config.eviction)(env.streams.get(f"{name}/eviction"))
         self.by_bytes = config.capacity_bytes is not None
         self.track_bytes = self.by_bytes  # hit/miss/fetched bytes (also turned on by a CDN)
@@ -384,12 +381,8 @@ class Cache(Station):
         self.used -= e[SIZE]
 
     # --- requests -------------------------------------------------------------------------------
-    def handle(self, req: Request, reply: Reply) -> None:
-        # (replaced on the instance by `Station.handle`, or by `process` for a cache with no queue)
-        if not self.instant:
-            Station.handle(self, req, reply)
-        else:
-            self.process(req, reply)
+    # A lookup that queues enters the station's `handle` (this class's copy of it: Station.HOT_METHODS);
+    # a cache with no queue is entered at `process` (bound over `handle` in `__init__`).
 
     def service_time(self, req: Request) -> float:
         return self._service()
