@@ -11,7 +11,7 @@ ratio dsim / bare SimPy: the benchmarks' time ratios without the machine's swing
 depends on memory stalls, which instructions do not show: the time ratio reads a little higher).
 Runs use a fixed `PYTHONHASHSEED`. Needs `valgrind` on the PATH; each system takes a minute or two.
 
-    python benchmarks/bench_instructions.py [--tree ../before] [--bare] [--small 10000 --large 40000]
+    python benchmarks/bench_instructions.py [--tree ../before] [--bare] [--system NAME] [--small 10000 --large 40000]
 """
 from __future__ import annotations
 
@@ -99,6 +99,8 @@ def main() -> None:
     parser.add_argument("--tree", type=Path, help="another checkout to measure beside this one")
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--large", type=int, default=40_000)
+    parser.add_argument("--system", action="append", choices=[name for name, _ in SYSTEMS],
+                        help="measure only this system (repeatable); default: all")
     parser.add_argument("--bare", action="store_true",
                         help="also count the bare-SimPy program of each system, and print dsim / bare SimPy")
     args = parser.parse_args()
@@ -110,6 +112,8 @@ def main() -> None:
     header += f"{'bare SimPy':>13}{'dsim/bare':>11}" if args.bare else ""
     print(header)
     for name, scenario in SYSTEMS:
+        if args.system and name not in args.system:
+            continue
         counts = [per_request(tree, scenario, args.small, args.large) for tree in trees]
         row = f"  {name:26}{counts[0]:>15,.0f}"
         if args.tree:
