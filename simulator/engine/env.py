@@ -17,7 +17,7 @@ the order of those keys. `SimEnv.run` is SimPy's run loop with two special cases
   made this way are due in the order they were made: they wait in a FIFO (`_lane`) instead of the
   heap, and the loop takes whichever comes first, the lane's head or the heap's top, by the same
   keys. The order of events, and so every result, is what it would be with one heap (a test runs
-  systems both ways); what it saves is the heap's comparisons, a sixth of a multi-hop request's cost.
+  systems both ways); what it saves is the heap's comparisons (README, "Sixth round").
 """
 from __future__ import annotations
 
