@@ -53,6 +53,10 @@ class Component(Faultable):
                    "error": ("error_p", independent_chance), "clock": ("skew", linear_clock)}
     # What a call that arrives while the component is down gets back.
     refuse_outcome: ClassVar[int] = ERROR
+    # The state read on every call lives in slots: a component has more attributes than CPython shares
+    # a dict layout for (30), so each other attribute read is a dict lookup; a slot is a fixed offset in
+    # the object (subclasses add their own per-request state the same way). The rest stays in `__dict__`.
+    __slots__ = ("env", "name", "unavailable", "paused", "slowdown", "skew", "__dict__")
 
     def __init__(self, env: Any, name: str, config: ComponentConfig) -> None:
         self.env = env

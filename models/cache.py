@@ -235,6 +235,11 @@ class Cache(Station):
     """Cache: capacity in items or bytes, lru/lfu/fifo/random eviction, TTL, five access modes."""
 
     Config = CacheConfig
+    __slots__ = ("entries", "policy", "shared_order", "used", "limit", "ttl", "sizes", "by_bytes", "track_bytes",
+                 "pending", "coalesce", "calls", "dirty", "link", "source", "_latest_version", "_service",
+                 "_draw_size", "refresh_after", "stale_s", "stale", "update_on_write", "write_ops", "hits",
+                 "misses", "evictions", "expired_entries", "stale_served", "invalidations", "coalesced",
+                 "refreshes", "bypassed", "writes", "hit_bytes", "miss_bytes", "fetched_bytes")
 
     def __init__(self, env: Any, name: str, config: CacheConfig) -> None:
         super().__init__(env, name, config)

@@ -38,6 +38,7 @@ class Database(Station):
     """Database: connection pool, read and write service times, per-key versions."""
 
     Config = DatabaseConfig
+    __slots__ = ("writes_ops", "versions", "reads", "writes", "_read", "_write")
 
     def __init__(self, env: Any, name: str, config: DatabaseConfig) -> None:
         super().__init__(env, name, config)

@@ -88,6 +88,7 @@ class Server(Station):
     """Application server: workers, FIFO queue, per-operation service time and downstream calls."""
 
     Config = ServerConfig
+    __slots__ = ("hold_worker", "_service", "_service_default", "_steps", "_steps_default")
 
     def __init__(self, env: Any, name: str, config: ServerConfig) -> None:
         super().__init__(env, name, config)

@@ -67,12 +67,9 @@ class Station(Component):
     more work (downstream calls) before releasing the worker.
     """
 
-    workers: int = 1
-    capacity: int | None = None
-    timeout_s: float | None = None
-    # A service time that does not depend on the request: a draw with no argument, used instead of
-    # `service_time(req)` (one call less per request). Set by subclasses when it applies.
-    draw_service: Callable[[], float] | None = None
+    __slots__ = ("workers", "capacity", "timeout_s", "draw_service", "queue", "busy", "_active", "_ends", "_frozen",
+                 "epoch", "_deadlines", "_serviced_fn", "served", "rejected", "expired", "wait_sum", "waited",
+                 "busy_area", "queue_area", "queue_max", "_t")
     _shedder: Shedder | None = None  # load shedding (models/shedding.py), made by `prepare_admission`
 
     # The per-request methods every kind of station runs: each subclass runs its own copy (see
@@ -85,6 +82,12 @@ class Station(Component):
 
     def __init__(self, env: Any, name: str, config: Any) -> None:
         super().__init__(env, name, config)
+        self.workers = 1
+        self.capacity: int | None = None
+        self.timeout_s: float | None = None
+        # A service time that does not depend on the request: a draw with no argument, used instead of
+        # `service_time(req)` (one call less per request). Set by subclasses when it applies.
+        self.draw_service: Callable[[], float] | None = None
         self.queue: deque = deque()
         self.busy = 0
         self._active: dict | None = None  # in-service work, tracked only if a crash or pause can happen

@@ -66,6 +66,10 @@ class Recorder:
     `chunk_rows` it calls `seal()`. Answers go through `answer()`: an id below `base` goes to the late log.
     """
 
+    # What the hot path touches, in slots (a fixed offset each; see `Component`'s slots for why)
+    _HOT = ("start", "end", "wl", "op", "outcome", "base", "chunk_rows", "inline_answers")
+    __slots__ = _HOT + ("__dict__",)
+
     def __init__(self, workloads: list[str], chunk_rows: int | None = None, memory_chunks: int | None = None) -> None:
         self.chunk_rows = int(chunk_rows or CHUNK_ROWS)
         self.memory_chunks = int(MEMORY_CHUNKS if memory_chunks is None else memory_chunks)
@@ -381,11 +385,16 @@ class Recorder:
     def __getstate__(self) -> dict[str, Any]:
         """A pickled recorder carries its spilled chunks in memory (a temporary file does not travel)."""
         state = dict(self.__dict__)
+        state.update((name, getattr(self, name)) for name in self._HOT)
         if self._spill is not None:
             state["sealed"] = self.sealed + [self._read(*spilled) for spilled in self.spilled]
             state["spilled"] = []
             state["_spill"] = None
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
 
     def close(self) -> None:
         """Delete the spill file (it is anonymous: closing it frees the disk space)."""
