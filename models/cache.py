@@ -224,7 +224,7 @@ class _Flush:
             cache.flushed += self.count
             e = cache.entries.get(self.key)
             if e is not None and self.key not in cache.dirty:
-                e[VERSION] = self.sub.meta
+                cache.entries[self.key] = (self.sub.meta, e[EXPIRES], e[FETCHED], e[SIZE])
         else:
             cache.flush_failures += 1
             cache.mark_dirty(self.key, self.count)  # retried at the next flush
@@ -264,7 +264,7 @@ class Cache(Station):
         self.write_ops = frozenset(config.write_operations)
         self._draw_size = Sampler(config.item_size, env.streams.get(f"{name}/item_size")).next
         self.sizes: dict = {}  # key -> bytes, drawn once per key
-        self.entries: dict = {}  # key -> [version, expires_at, fetched_at, size]
+        self.entries: dict = {}  # key -> (version, expires_at, fetched_at, size)
         # An LRU or FIFO order is the entries' own mapping (see `EvictionPolicy`): no second table
         self.shared_order = self.policy.holds_entries
         if self.shared_order:
@@ -340,8 +340,8 @@ class Cache(Station):
         now = self.env._now if self.skew is None else self.clock()
         entries = self.entries
         e = entries.get(key)
-        if e is not None:
-            e[VERSION], e[EXPIRES], e[FETCHED] = version, now + self.ttl, now
+        if e is not None:  # (replaced, not moved: a refresh keeps the entry's place in the order)
+            entries[key] = (version, now + self.ttl, now, e[SIZE])
             return
         size = self.size_of(key) if self.by_bytes else 1
         limit = self.limit
@@ -363,7 +363,7 @@ class Cache(Station):
                 if old in dirty:  # write-back on eviction (see `evict`)
                     self.used = used - size
                     self.flush_key(old)
-        entries[key] = [version, now + self.ttl, now, size]
+        entries[key] = (version, now + self.ttl, now, size)
         if not self.shared_order:
             self.policy.insert(key)
         self.used = used

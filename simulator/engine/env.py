@@ -115,7 +115,8 @@ class SimEnv(simpy.Environment):
         self.profile: Any = None  # a `Profile` while `--profile` is on: counts and times events by kind
         # The lane: dsim events scheduled exactly `lane_delay` after they are made (the network's hops
         # over links of that constant latency), in the order they were made, which is their heap
-        # order (see `_loop`). None: no lane.
+        # order (see `_loop`). Entries are the heap's `(time, priority, id, event)` and the event's
+        # `fn` (the loop calls it without reading it off events of many classes). None: no lane.
         self.lane_delay: float | None = None
         self._lane: deque = deque()
 
@@ -131,7 +132,7 @@ class SimEnv(simpy.Environment):
 
     def to_lane(self, event: Any) -> None:
         """Put a dsim event in the lane, `lane_delay` from now (the network appends its hops inline)."""
-        self._lane.append((self._now + self.lane_delay, NORMAL, next(self._eid), event))
+        self._lane.append((self._now + self.lane_delay, NORMAL, next(self._eid), event, event.fn))
 
     def reserve(self, delay: float) -> tuple[float, int]:
         """The heap position an event scheduled now with `delay` would take: `(time, event id)`.
@@ -231,10 +232,9 @@ class SimEnv(simpy.Environment):
                     if not queue or (t := head[0]) < (top := queue[0])[0] or (t == top[0] and head < top):
                         lane.popleft()
                         self._now = head[0]
-                        event = head[3]
                         n += 1
-                        event.fn(event)
-                        continue
+                        head[4](head[3])  # its `fn`, carried in the entry: read off the event, a lookup
+                        continue          # on objects of many classes (no attribute cache can hold)
                 elif not queue:
                     break
                 self._now, _, _, event = heappop(queue)

@@ -152,12 +152,12 @@ class Link(Faultable):
     def _send_hop_lane(self, req: Request, reply: Reply) -> None:
         """`_send_hop` over a link whose latency is the lane's delay (`SimEnv.lane_delay`)."""
         hop = _new(self.hop)
-        hop.fn = self.arrive
+        hop.fn = arrive = self.arrive
         hop.link = self
         hop.req = req
         hop.reply = reply
         env = self.env
-        env._lane.append((env._now + env.lane_delay, 1, next(env._eid), hop))
+        env._lane.append((env._now + env.lane_delay, 1, next(env._eid), hop, arrive))
 
     def _lost(self, p: float) -> bool:
         if self.loss_rng is None:
@@ -276,7 +276,7 @@ class _LaneHop(_Hop):
             self.fn = _hop_back
             self._value = outcome
             env = self.link.env
-            env._lane.append((env._now + env.lane_delay, 1, next(env._eid), self))
+            env._lane.append((env._now + env.lane_delay, 1, next(env._eid), self, _hop_back))
         else:  # answered again: a delivery of its own
             self.link.env.call_later(self.link.env.lane_delay, _deliver, (self.reply, outcome))
 
