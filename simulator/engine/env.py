@@ -233,8 +233,10 @@ class SimEnv(simpy.Environment):
                         lane.popleft()
                         self._now = head[0]
                         n += 1
-                        head[4](head[3])  # its `fn`, carried in the entry: read off the event, a lookup
-                        continue          # on objects of many classes (no attribute cache can hold)
+                        # the event's `fn`, carried in the entry: read off events of many classes,
+                        # it would be a lookup that no attribute cache holds
+                        head[4](head[3])
+                        continue
                 elif not queue:
                     break
                 self._now, _, _, event = heappop(queue)
