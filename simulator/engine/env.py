@@ -116,7 +116,9 @@ class SimEnv(simpy.Environment):
         # The lane: dsim events scheduled exactly `lane_delay` after they are made (the network's hops
         # over links of that constant latency), in the order they were made, which is their heap
         # order (see `_loop`). Entries are the heap's `(time, priority, id, event)` and the event's
-        # `fn` (the loop calls it without reading it off events of many classes). None: no lane.
+        # `fn` (the loop calls it without reading it off events of many classes); a reply's entry is
+        # `(time, priority, id, outcome, reply, hop)` (the loop calls `reply(outcome)`: see
+        # network.py `_LaneHop`). None: no lane.
         self.lane_delay: float | None = None
         self._lane: deque = deque()
 
@@ -157,23 +159,31 @@ class SimEnv(simpy.Environment):
             return self._lane[0][0]
         return self._queue[0][0] if self._queue else simpy.core.Infinity
 
-    def _pop(self) -> Any:
-        """Take the next event off the heap or the lane, whichever comes first, and move the clock to it."""
+    def _pop(self) -> tuple:
+        """Take the next entry off the heap or the lane, whichever comes first, and move the clock to it."""
         entry = self._lane.popleft() if self._lane_first() else heappop(self._queue)
         self._now = entry[0]
-        return entry[3]
+        return entry
 
-    def step(self) -> None:
-        """Process the next event (SimPy's `step`, dispatching dsim's own events directly)."""
-        try:
-            event = self._pop()
-        except IndexError:
-            raise EmptySchedule from None
-        self.events += 1
+    def dispatch(self, entry: tuple) -> None:
+        """Process an entry taken off the heap or the lane (as `_loop` does)."""
+        if len(entry) > 4:  # the lane's: it names what to call
+            entry[4](entry[3])
+            return
+        event = entry[3]
         if hasattr(event, "fn"):
             event.fn(event)
         else:
             self._simpy_event(event)
+
+    def step(self) -> None:
+        """Process the next event (SimPy's `step`, dispatching dsim's own events directly)."""
+        try:
+            entry = self._pop()
+        except IndexError:
+            raise EmptySchedule from None
+        self.events += 1
+        self.dispatch(entry)
 
     def _simpy_event(self, event: Event) -> None:
         """SimPy's processing of one of its events, as in `simpy.Environment.step`."""
@@ -234,7 +244,8 @@ class SimEnv(simpy.Environment):
                         self._now = head[0]
                         n += 1
                         # the event's `fn`, carried in the entry: read off events of many classes,
-                        # it would be a lookup that no attribute cache holds
+                        # it would be a lookup that no attribute cache holds (a reply's entry carries
+                        # the reply and its outcome: see network.py `_LaneHop`)
                         head[4](head[3])
                         continue
                 elif not queue:

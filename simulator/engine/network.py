@@ -273,10 +273,12 @@ class _LaneHop(_Hop):
 
     def __call__(self, outcome: int) -> None:
         if self.fn is not _hop_back:
-            self.fn = _hop_back
-            self._value = outcome
+            self.fn = _hop_back  # answered (a second reply gets a delivery of its own)
+            self.req = None  # the request may be done with; do not keep it alive through the hop
             env = self.link.env
-            env._lane.append((env._now + env.lane_delay, 1, next(env._eid), self, _hop_back))
+            # The entry calls the reply itself, `reply(outcome)`: what `_hop_back` would do, without its
+            # frame; the hop rides along (unused by the loop) so that `step` and `--profile` can name it.
+            env._lane.append((env._now + env.lane_delay, 1, next(env._eid), outcome, self.reply, self))
         else:  # answered again: a delivery of its own
             self.link.env.call_later(self.link.env.lane_delay, _deliver, (self.reply, outcome))
 

@@ -65,16 +65,12 @@ class Profile:
         queue, lane = env._queue, env._lane
         counts, seconds = self.counts, self.seconds
         while queue or lane:
-            event = env._pop()
+            entry = env._pop()
             env.events += 1
-            kind = self._kind(event)
+            kind = self._kind(entry[-1] if len(entry) == 6 else entry[3])  # a lane reply: its hop names it
             t = perf_counter()
             try:
-                fn = event.fn
-            except AttributeError:
-                env._simpy_event(event)
-            else:
-                fn(event)
+                env.dispatch(entry)
             finally:
                 seconds[kind] = seconds.get(kind, 0.0) + perf_counter() - t
                 counts[kind] = counts.get(kind, 0) + 1
