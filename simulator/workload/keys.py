@@ -63,7 +63,7 @@ class ZipfKeys(KeyConfig):
         return w / w.sum()
 
     def make(self, rng):
-        source = _CdfKeys(_zipf_cdf(self.n, self.s))
+        source = _CdfKeys(zipf_cdf(self.n, self.s))
         return BlockStream(lambda n: source.block(rng, n))
 
     def block(self, rng, size):
@@ -72,7 +72,7 @@ class ZipfKeys(KeyConfig):
 
 
 @lru_cache(maxsize=4)
-def _zipf_cdf(n: int, s: float) -> np.ndarray:
+def zipf_cdf(n: int, s: float) -> np.ndarray:
     """The CDF of zipf(n, s), read-only. Built once per process for each (n, s), not per stream:
     for a million keys it takes longer (tens of ms: a power per key) than a short run's requests,
     and the workloads of a system, and the runs of a study, usually share one. At most 4 are kept
