@@ -18,7 +18,7 @@ from simulator.language.units import Fraction
 from simulator.language.tagged import tagged_validator
 
 MAX_KEYS = 50_000_000
-MAX_ZIPF_KEYS = 10_000_000  # zipf keeps a CDF of n floats per stream: 80 MB each at most
+MAX_ZIPF_KEYS = 10_000_000  # zipf keeps a CDF of n floats (one per (n, s): `zipf_cdf`): 80 MB each at most
 
 
 class KeyConfig(StrictModel):
