@@ -295,11 +295,14 @@ _SEND_HOP = {(hop, lane): clone(Link._send_hop_lane if lane else Link._send_hop)
 
 
 def _hop_arrive(hop: _Hop) -> None:
+    # The destination answers through the hop's bound `__call__`, not the hop: CPython calls a bound
+    # method of a Python function without leaving its eval loop, but an object with `__call__`
+    # through a C-level call (type lookup, a new eval loop): making the method costs less than that.
     dst = hop.link.dst
     if dst.unavailable:
-        dst.unavailable_call(dst, hop.req, hop)
+        dst.unavailable_call(dst, hop.req, hop.__call__)
     else:
-        dst.handle(hop.req, hop)
+        dst.handle(hop.req, hop.__call__)
 
 
 # `_hop_arrive` in a copy per class of destination and class of hop (see

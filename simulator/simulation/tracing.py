@@ -30,7 +30,8 @@ def _find(reply: Any, cls: type) -> Any:
     for _ in range(_UNWRAP_DEPTH):
         if type(reply) is cls:
             return reply
-        reply = getattr(reply, "reply", None)
+        # a wrapper's bound `__call__` stands for it (a hop hands its destination one: network.py)
+        reply = getattr(getattr(reply, "__self__", reply), "reply", None)
         if reply is None:
             return None
     return None
