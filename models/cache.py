@@ -459,7 +459,7 @@ class Cache(Station):
         fetch.epoch = self.epoch
         if reply is not None and self.calls is not None:
             self.calls[fetch] = None
-        self.link.send(sub, fetch)
+        self.link.send(sub, fetch.__call__)  # bound: a cheaper call (see network.py `_hop_arrive`)
 
     def _process_values(self, req: Request, reply: Reply) -> None:
         """`process` in a run that records histories: a checkable read's reply notes its value."""

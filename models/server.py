@@ -169,7 +169,8 @@ class Server(Station):
             self.release()
             finish = reply
         if len(steps) == 1 and steps[0].plain:  # one sure call: the call path would only pass its reply on
-            steps[0].links[0].send(req, finish)
+            # a `_Held` as its bound `__call__`: a cheaper call (see simulator/engine/network.py `_hop_arrive`)
+            steps[0].links[0].send(req, finish if finish is reply else finish.__call__)
         else:
             CallPath(self.env, steps, req, finish).next()
 
