@@ -67,8 +67,7 @@ class ZipfKeys(KeyConfig):
         return BlockStream(lambda n: source.block(rng, n))
 
     def block(self, rng, size):
-        cdf = np.cumsum(self.probabilities())
-        return np.searchsorted(cdf, rng.random(size), side="right")
+        return _CdfKeys(zipf_cdf(self.n, self.s)).block(rng, size)
 
 
 @lru_cache(maxsize=4)
