@@ -165,6 +165,11 @@ class SimEnv(simpy.Environment):
         self._now = entry[0]
         return entry
 
+    @staticmethod
+    def event_of(entry: tuple) -> Any:
+        """The event an entry stands for (a lane reply's: its hop, which names the link it crossed)."""
+        return entry[5] if len(entry) == 6 else entry[3]
+
     def dispatch(self, entry: tuple) -> None:
         """Process an entry taken off the heap or the lane (as `_loop` does)."""
         if len(entry) > 4:  # the lane's: it names what to call

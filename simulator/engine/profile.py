@@ -67,7 +67,7 @@ class Profile:
         while queue or lane:
             entry = env._pop()
             env.events += 1
-            kind = self._kind(entry[-1] if len(entry) == 6 else entry[3])  # a lane reply: its hop names it
+            kind = self._kind(env.event_of(entry))
             t = perf_counter()
             try:
                 env.dispatch(entry)

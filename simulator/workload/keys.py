@@ -59,15 +59,19 @@ class ZipfKeys(KeyConfig):
     s: PositiveFloat = Field(1.0, description="Exponent; larger is more skewed.")
 
     def probabilities(self):
-        w = 1.0 / np.arange(1, self.n + 1, dtype=float) ** self.s
-        return w / w.sum()
+        return _zipf_probabilities(self.n, self.s)
 
     def make(self, rng):
-        source = _CdfKeys(zipf_cdf(self.n, self.s))
-        return BlockStream(lambda n: source.block(rng, n))
+        cdf = zipf_cdf(self.n, self.s)
+        return BlockStream(lambda n: _draw_from(cdf, rng, n))
 
     def block(self, rng, size):
-        return _CdfKeys(zipf_cdf(self.n, self.s)).block(rng, size)
+        return _draw_from(zipf_cdf(self.n, self.s), rng, size)
+
+
+def _zipf_probabilities(n: int, s: float) -> np.ndarray:
+    w = 1.0 / np.arange(1, n + 1, dtype=float) ** s
+    return w / w.sum()
 
 
 @lru_cache(maxsize=4)
@@ -76,26 +80,22 @@ def zipf_cdf(n: int, s: float) -> np.ndarray:
     for a million keys it takes longer (tens of ms: a power per key) than a short run's requests,
     and the workloads of a system, and the runs of a study, usually share one. At most 4 are kept
     (80 MB each at the largest n)."""
-    k = ZipfKeys(dist="zipf", n=n, s=s)
-    cdf = np.cumsum(k.probabilities())
+    cdf = np.cumsum(_zipf_probabilities(n, s))
     cdf[-1] = 1.0
     cdf.setflags(write=False)
     return cdf
 
 
-class _CdfKeys:
-    def __init__(self, cdf: np.ndarray) -> None:
-        self.cdf = cdf
-
-    def block(self, rng, size):
-        u = rng.random(size)
-        # Looked up in increasing order (the same keys, put back in draw order): each search starts
-        # where the last ended and reads the CDF front to back, about twice as fast as in draw order
-        # over a CDF of a million keys that is not in the CPU's caches.
-        order = np.argsort(u)
-        keys = np.empty(size, dtype=np.intp)
-        keys[order] = np.searchsorted(self.cdf, u[order], side="right")
-        return np.minimum(keys, len(self.cdf) - 1, out=keys)
+def _draw_from(cdf: np.ndarray, rng: Any, size: int) -> np.ndarray:
+    """`size` keys drawn by inverting `cdf` at uniform draws of `rng`, in draw order."""
+    u = rng.random(size)
+    # Looked up in increasing order (the same keys, put back in draw order): each search starts
+    # where the last ended and reads the CDF front to back, about twice as fast as in draw order
+    # over a CDF of a million keys that is not in the CPU's caches.
+    order = np.argsort(u)
+    keys = np.empty(size, dtype=np.intp)
+    keys[order] = np.searchsorted(cdf, u[order], side="right")
+    return np.minimum(keys, len(cdf) - 1, out=keys)
 
 
 @registry.key_dists.register("hotspot")
